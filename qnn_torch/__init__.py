@@ -1,0 +1,23 @@
+"""qnn_torch: hybrid quantum-classical neural networks in PyTorch, built on PennyLane,
+numerically identical to Qiskit Machine Learning."""
+
+from ._version import __version__
+from .devices import resolve_device
+from .qnn import EstimatorQNN, QuantumNeuralNetwork, SamplerQNN, parity
+from .templates import ENTANGLEMENT_PATTERNS, PauliFeatureMap, RealAmplitudes, ZZFeatureMap, entangler_map
+from .torch_connector import TorchConnector
+
+__all__ = [
+    "ENTANGLEMENT_PATTERNS",
+    "EstimatorQNN",
+    "PauliFeatureMap",
+    "QuantumNeuralNetwork",
+    "RealAmplitudes",
+    "SamplerQNN",
+    "TorchConnector",
+    "ZZFeatureMap",
+    "__version__",
+    "entangler_map",
+    "parity",
+    "resolve_device",
+]

@@ -1,0 +1,176 @@
+"""The one-argument device switch.
+
+``device=`` accepts:
+
+* the name of an installed PennyLane device: ``"default.qubit"`` (default, exact),
+  ``"lightning.qubit"``, ``"qiskit.aer"`` (exact statevector when ``shots=None``),
+  ``"qiskit.basicsim"``, ...;
+* ``"ibm:<backend name>"``: IBM hardware through pennylane-qiskit's ``qiskit.remote`` device,
+  with the account saved by ``qiskit-ibm-runtime`` or the ``QISKIT_IBM_TOKEN`` variable;
+* a Qiskit ``Backend`` object, e.g. ``qiskit_ibm_runtime.fake_provider.FakeManilaV2()``;
+* an already constructed PennyLane device, used as it is.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from numbers import Integral
+
+import pennylane as qml
+
+__all__ = ["DeviceSpec", "resolve_device", "DEFAULT_HARDWARE_SHOTS", "ACCEPTED_FORMS"]
+
+DEFAULT_HARDWARE_SHOTS = 1024
+"""int: shots used on sampling-only devices (IBM backends) when ``shots=None``, as Qiskit does."""
+
+ACCEPTED_FORMS = (
+    "an installed PennyLane device name such as 'default.qubit', 'lightning.qubit' or 'qiskit.aer'; "
+    "'ibm:<backend name>'; a Qiskit Backend object (e.g. FakeManilaV2()); or a PennyLane device object"
+)
+
+_TOKEN_VAR = "QISKIT_IBM_TOKEN"
+
+# Devices that compute exact results without shots, and their fastest exact gradient.
+_EXACT_DIFF = {"default.qubit": "backprop", "lightning.qubit": "adjoint"}
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A resolved device and how to differentiate through it.
+
+    Attributes:
+        device: the PennyLane device.
+        diff_method (str): the differentiation method for the QNode.
+        shots (int or None): the shots to set on the QNode.
+        label (str): a short human-readable name (never holds credentials).
+        broadcast_expand (bool): whether batches must be split before the gradient transform
+            (parameter-shift cannot differentiate broadcast inputs).
+    """
+
+    device: object
+    diff_method: str
+    shots: int | None
+    label: str
+    broadcast_expand: bool
+
+
+def check_shots(shots) -> int | None:
+    """Return ``shots`` as an int or None, or raise a ValueError/TypeError naming it."""
+    if shots is None:
+        return None
+    if isinstance(shots, bool) or not isinstance(shots, Integral):
+        raise TypeError(f"shots must be a positive integer or None; got {shots!r} ({type(shots).__name__}).")
+    if shots <= 0:
+        raise ValueError(f"shots must be a positive integer or None; got {shots}.")
+    return int(shots)
+
+
+def _is_backend(obj) -> bool:
+    try:
+        from qiskit.providers import BackendV2
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(obj, BackendV2)
+
+
+def _scrub(text: str) -> str:
+    token = os.environ.get(_TOKEN_VAR)
+    return text.replace(token, "***") if token else text
+
+
+def ibm_backend(name: str):
+    """Return IBM backend ``name`` from the saved account or ``QISKIT_IBM_TOKEN``.
+
+    Raises:
+        ValueError: when no credentials are available or the service cannot be reached; the
+            message says how to provide credentials and never contains the token.
+    """
+    if not name:
+        raise ValueError("device 'ibm:<backend name>' needs a backend name, e.g. 'ibm:ibm_brisbane'.")
+    try:
+        from qiskit_ibm_runtime import QiskitRuntimeService
+    except ImportError as err:  # pragma: no cover
+        raise ValueError("device 'ibm:...' needs qiskit-ibm-runtime: pip install qiskit-ibm-runtime") from err
+    token = os.environ.get(_TOKEN_VAR)
+    try:
+        service = QiskitRuntimeService(token=token) if token else QiskitRuntimeService()
+        return service.backend(name)
+    except Exception as err:  # noqa: BLE001 - re-raised with a clean message, token scrubbed
+        how = (
+            f"set the {_TOKEN_VAR} environment variable or save an account once with "
+            "QiskitRuntimeService.save_account(token=..., set_as_default=True)"
+        )
+        kind = type(err).__name__
+        detail = _scrub(str(err)).splitlines()[0][:200] if str(err) else ""
+        if "AccountNotFound" in kind or (not token and "account" in detail.lower()):
+            raise ValueError(f"device 'ibm:{name}' needs IBM Quantum credentials: {how}.") from None
+        raise ValueError(
+            f"device 'ibm:{name}': could not get the backend from IBM Quantum ({kind}: {detail}); "
+            f"check the name and your credentials ({how})."
+        ) from None
+
+
+def resolve_device(device, num_qubits: int, shots=None) -> DeviceSpec:
+    """Build the PennyLane device for ``device`` on ``num_qubits`` wires.
+
+    Args:
+        device: see the module docstring for the accepted forms.
+        num_qubits (int): the number of wires.
+        shots (int or None): ``None`` for exact results where the device can give them.
+
+    Returns:
+        DeviceSpec: the device and how to run it.
+
+    Raises:
+        ValueError: for an unknown device name (the message lists the accepted forms), bad shots
+            or missing IBM credentials.
+        TypeError: for an object that is not a device.
+
+    **Example**
+
+    >>> resolve_device("default.qubit", 2).diff_method
+    'backprop'
+    """
+    shots = check_shots(shots)
+    if isinstance(device, str):
+        if device.startswith("ibm:"):
+            backend = ibm_backend(device[4:])
+            return _remote(backend, num_qubits, shots, label=device)
+        if device not in qml.plugin_devices:
+            raise ValueError(f"device must be {ACCEPTED_FORMS}; got {device!r}.")
+        kwargs = {}
+        if device == "qiskit.aer" and shots is None:
+            kwargs["method"] = "statevector"  # the plugin's default method samples 1024 shots
+        dev = qml.device(device, wires=num_qubits, **kwargs)
+        return _spec_for(dev, device, shots)
+    if _is_backend(device):
+        return _remote(device, num_qubits, shots, label=f"backend:{device.name}")
+    if isinstance(device, (qml.devices.Device, getattr(qml.devices, "LegacyDevice", ()))):
+        if device.wires is not None and len(device.wires) < num_qubits:
+            raise ValueError(
+                f"device must have at least {num_qubits} wires; got a device with {len(device.wires)}."
+            )
+        return _spec_for(device, getattr(device, "name", type(device).__name__), shots)
+    raise TypeError(f"device must be {ACCEPTED_FORMS}; got {device!r} ({type(device).__name__}).")
+
+
+def _spec_for(dev, name: str, shots) -> DeviceSpec:
+    if shots is None and name in _EXACT_DIFF:
+        return DeviceSpec(dev, _EXACT_DIFF[name], None, name, broadcast_expand=False)
+    if name in _EXACT_DIFF:  # sampled simulation
+        return DeviceSpec(dev, "parameter-shift", shots, name, broadcast_expand=True)
+    if name.startswith("qiskit."):
+        return DeviceSpec(dev, "parameter-shift", shots, name, broadcast_expand=True)
+    return DeviceSpec(dev, "best", shots, name, broadcast_expand=True)
+
+
+def _remote(backend, num_qubits: int, shots, label: str) -> DeviceSpec:
+    if backend.num_qubits < num_qubits:
+        raise ValueError(
+            f"device must have at least {num_qubits} qubits; backend {backend.name} has {backend.num_qubits}."
+        )
+    dev = qml.device("qiskit.remote", wires=num_qubits, backend=backend)
+    return DeviceSpec(
+        dev, "parameter-shift", shots or DEFAULT_HARDWARE_SHOTS, label, broadcast_expand=True
+    )

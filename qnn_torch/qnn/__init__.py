@@ -1,0 +1,18 @@
+"""Both kinds of quantum neural network: expectation values and (interpreted) probabilities."""
+
+from .blocks import CircuitBlock, resolve_block
+from .estimator_qnn import EstimatorQNN
+from .interpret import parity
+from .neural_network import QuantumNeuralNetwork
+from .observables import to_pennylane_observables
+from .sampler_qnn import SamplerQNN
+
+__all__ = [
+    "CircuitBlock",
+    "EstimatorQNN",
+    "QuantumNeuralNetwork",
+    "SamplerQNN",
+    "parity",
+    "resolve_block",
+    "to_pennylane_observables",
+]

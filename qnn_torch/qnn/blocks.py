@@ -1,0 +1,123 @@
+"""Turn a feature-map or ansatz argument into a circuit block with a known parameter count.
+
+Accepted forms:
+
+* a template class with a ``shape`` staticmethod (``RealAmplitudes``,
+  ``qml.StronglyEntanglingLayers``) or a ``functools.partial`` of one; keywords of ``shape``
+  that the template's constructor does not take (``n_layers``) may be given in the partial;
+* a template class that takes one feature per wire (``ZZFeatureMap``, ``qml.AngleEmbedding``)
+  or a partial of one;
+* a plain function ``fn(params, wires)``, whose parameter count must be given explicitly.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["CircuitBlock", "resolve_block"]
+
+
+@dataclass(frozen=True)
+class CircuitBlock:
+    """A circuit piece: ``apply(params, wires)`` queues gates taking ``num_params`` values.
+
+    Attributes:
+        apply (Callable): called with a tensor of shape ``(num_params,)`` or
+            ``(batch, num_params)`` and the wires.
+        num_params (int): the number of parameters the block consumes.
+        name (str): a readable name for messages and ``repr``.
+    """
+
+    apply: Callable
+    num_params: int
+    name: str
+
+
+def _unwrap(spec):
+    """Return the underlying callable and the partial's keywords."""
+    if isinstance(spec, partial):
+        return spec.func, dict(spec.keywords), tuple(spec.args)
+    return spec, {}, ()
+
+
+def _shape_params(cls, keywords, num_qubits):
+    """Call ``cls.shape`` with the wire count and any of its keywords found in ``keywords``."""
+    sig = inspect.signature(cls.shape).parameters
+    kwargs = {}
+    for name, param in sig.items():
+        if name in ("n_wires", "num_wires"):
+            kwargs[name] = num_qubits
+        elif name in keywords:
+            kwargs[name] = keywords[name]
+        elif param.default is inspect.Parameter.empty:
+            if name == "n_layers":
+                kwargs[name] = 1
+            else:
+                raise TypeError(
+                    f"cannot size {cls.__name__}: its shape() needs {name!r}; give it in a "
+                    f"functools.partial, e.g. partial({cls.__name__}, {name}=...)."
+                )
+    return tuple(int(s) for s in np.atleast_1d(cls.shape(**kwargs)))
+
+
+def resolve_block(spec, num_qubits: int, num_params: int | None, role: str, argument: str) -> CircuitBlock:
+    """Resolve ``spec`` for ``num_qubits`` wires.
+
+    Args:
+        spec: the template class, partial or function.
+        num_qubits (int): the number of wires the block acts on.
+        num_params (int or None): the explicit parameter count (required for plain functions).
+        role (str): ``"feature_map"`` or ``"ansatz"``, for messages.
+        argument (str): the keyword that gives the count explicitly (``num_inputs``/``num_weights``).
+
+    Returns:
+        CircuitBlock: the resolved block.
+
+    Raises:
+        TypeError: if ``spec`` is not callable or its parameter count cannot be told.
+        ValueError: if an explicit count contradicts the template's.
+    """
+    if not callable(spec):
+        raise TypeError(
+            f"{role} must be a template class, a functools.partial of one, or a function "
+            f"(params, wires); got {spec!r}."
+        )
+    func, keywords, args = _unwrap(spec)
+    name = getattr(func, "__name__", repr(func))
+    if inspect.isclass(func):
+        init_params = inspect.signature(func.__init__).parameters
+        if hasattr(func, "shape"):
+            shape = _shape_params(func, keywords, num_qubits)
+            # keywords that only size the weights (n_layers) are not constructor arguments
+            ctor_kw = {k: v for k, v in keywords.items() if k in init_params}
+        else:
+            shape = (num_qubits,)  # one feature per wire
+            ctor_kw = keywords
+        count = int(np.prod(shape))
+
+        def apply(params, wires, _func=func, _shape=shape, _args=args, _kw=ctor_kw):
+            batch = params.shape[:-1]
+            return _func(params.reshape(*batch, *_shape), *_args, wires=wires, **_kw)
+
+        if num_params is not None and int(num_params) != count:
+            raise ValueError(
+                f"{argument} must be {count} for {role} {name} on {num_qubits} qubits; got {num_params}."
+            )
+        return CircuitBlock(apply, count, name)
+    if num_params is None:
+        raise TypeError(
+            f"{role} {name} is a plain function: give its parameter count explicitly with "
+            f"{argument}=..."
+        )
+    if isinstance(num_params, bool) or not isinstance(num_params, (int, np.integer)) or num_params < 0:
+        raise ValueError(f"{argument} must be a non-negative integer; got {num_params!r}.")
+
+    def apply_fn(params, wires, _spec=spec):
+        return _spec(params, wires)
+
+    return CircuitBlock(apply_fn, int(num_params), name)

@@ -1,0 +1,46 @@
+"""Expectation-value networks: Qiskit's ``EstimatorQNN`` (formerly ``TwoLayerQNN``)."""
+
+from __future__ import annotations
+
+import pennylane as qml
+
+from .neural_network import QuantumNeuralNetwork
+from .observables import to_pennylane_observables
+
+__all__ = ["EstimatorQNN"]
+
+
+class EstimatorQNN(QuantumNeuralNetwork):
+    r"""A network whose outputs are expectation values :math:`\langle\psi(x, w)|O_k|\psi(x, w)\rangle`.
+
+    Args:
+        num_qubits (int): number of qubits.
+        feature_map: default :class:`~qnn_torch.ZZFeatureMap` (reps=2); a template class, a
+            ``functools.partial`` of one, a PennyLane template, or ``fn(params, wires)`` with
+            ``num_inputs``.
+        ansatz: default :class:`~qnn_torch.RealAmplitudes` (reps=3); same forms, with
+            ``num_weights`` for a plain function.
+        observables: ``None`` for Qiskit's default (Z on every qubit, one output), or one or
+            several PennyLane observables or Qiskit ``SparsePauliOp``\ s (little-endian labels).
+        num_inputs (int or None): parameter count of a plain-function feature map.
+        num_weights (int or None): parameter count of a plain-function ansatz.
+        device: ``"default.qubit"``, ``"lightning.qubit"``, ``"qiskit.aer"``, ``"ibm:<name>"``, a
+            Qiskit ``Backend`` or a PennyLane device.
+        shots (int or None): ``None`` for exact expectation values.
+        diff_method (str or None): override the automatic choice.
+
+    **Example**
+
+    >>> qnn = EstimatorQNN(2)
+    >>> qnn.num_inputs, qnn.num_weights, qnn.output_shape
+    (2, 8, (1,))
+    """
+
+    def __init__(self, num_qubits: int, *, observables=None, **kwargs):
+        super().__init__(num_qubits, **kwargs)
+        self.observables = to_pennylane_observables(observables, self.num_qubits)
+        self.output_shape = (len(self.observables),)
+
+    def _measure(self):
+        # a list, not a tuple: tuples of expectations get a wrong batched shape (PennyLane <= 0.45.1)
+        return [qml.expval(o) for o in self.observables]

@@ -1,0 +1,76 @@
+"""Interpret heads for :class:`SamplerQNN`: map basis-state integers to classes."""
+
+from __future__ import annotations
+
+from numbers import Integral
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["parity", "interpret_matrix"]
+
+
+def parity(index: int) -> int:
+    """The parity of the number of ones in ``index``'s binary form (0 even, 1 odd).
+
+    Args:
+        index (int): a basis-state index in Qiskit's convention.
+
+    Returns:
+        int: 0 or 1.
+
+    **Example**
+
+    >>> [parity(i) for i in range(4)]
+    [0, 1, 1, 0]
+    """
+    return bin(index).count("1") % 2
+
+
+def _normalize_shape(output_shape) -> tuple[int, ...]:
+    if isinstance(output_shape, Integral) and not isinstance(output_shape, bool):
+        output_shape = (int(output_shape),)
+    if not isinstance(output_shape, tuple) or not output_shape or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in output_shape
+    ):
+        raise ValueError(f"output_shape must be a positive integer or tuple of them; got {output_shape!r}.")
+    return tuple(int(s) for s in output_shape)
+
+
+def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: int):
+    """The 0/1 matrix ``M`` with ``probs @ M`` summing the probabilities into classes.
+
+    ``interpret`` is called on every integer ``0 .. 2**n - 1`` in Qiskit's convention (qubit 0
+    is the least significant bit), once, here.
+
+    Args:
+        interpret (Callable[[int], int or tuple]): maps a basis-state index to a class index.
+        output_shape (int or tuple[int]): the shape of the classes.
+        num_qubits (int): the number of qubits.
+
+    Returns:
+        tuple[numpy.ndarray, tuple[int]]: ``M`` of shape ``(2**n, prod(output_shape))`` and the
+        normalized output shape.
+
+    Raises:
+        ValueError: if ``interpret`` returns a value outside ``output_shape``.
+        TypeError: if ``interpret`` is not callable.
+    """
+    if not callable(interpret):
+        raise TypeError(f"interpret must be a callable int -> int; got {interpret!r}.")
+    shape = _normalize_shape(output_shape)
+    size = int(np.prod(shape))
+    matrix = np.zeros((2**num_qubits, size))
+    for index in range(2**num_qubits):
+        value = interpret(index)
+        key = value if isinstance(value, tuple) else (value,)
+        if len(key) != len(shape) or not all(
+            isinstance(k, (Integral, np.integer)) and not isinstance(k, bool) and 0 <= k < s
+            for k, s in zip(key, shape)
+        ):
+            raise ValueError(
+                f"interpret must return an index within output_shape {shape}; "
+                f"interpret({index}) returned {value!r}."
+            )
+        matrix[index, np.ravel_multi_index(tuple(int(k) for k in key), shape)] = 1.0
+    return matrix, shape

@@ -1,0 +1,8 @@
+"""Circuit templates that are exactly Qiskit's circuit-library circuits."""
+
+from .entanglement import ENTANGLEMENT_PATTERNS, entangler_map
+from .pauli_feature_map import PauliFeatureMap
+from .real_amplitudes import RealAmplitudes
+from .zz_feature_map import ZZFeatureMap
+
+__all__ = ["ENTANGLEMENT_PATTERNS", "PauliFeatureMap", "RealAmplitudes", "ZZFeatureMap", "entangler_map"]

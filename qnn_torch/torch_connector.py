@@ -1,0 +1,119 @@
+"""``TorchConnector``: a QNN as a ``torch.nn.Module``, built on ``qml.qnn.TorchLayer``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from pennylane.qnn import TorchLayer
+
+from .qnn.neural_network import QuantumNeuralNetwork
+
+__all__ = ["TorchConnector"]
+
+
+class TorchConnector(TorchLayer):
+    r"""Wrap an :class:`~qnn_torch.EstimatorQNN` or :class:`~qnn_torch.SamplerQNN` as a torch module.
+
+    The module has one trainable parameter, ``weight``, of shape ``(qnn.num_weights,)``: weight
+    ``k`` is Qiskit's ``θ[k]``. Inputs of shape ``(batch, num_inputs)`` give outputs of shape
+    ``(batch, *qnn.output_shape)``; a single ``(num_inputs,)`` input gives
+    ``(*qnn.output_shape,)``. A batch runs as one broadcast execution. Gradients flow to the
+    inputs and the weights on every device, so the layer can sit inside a larger network.
+
+    State dicts saved from qiskit-machine-learning's ``TorchConnector`` (keys ``weight`` and
+    ``_weights``) load directly.
+
+    Args:
+        qnn (QuantumNeuralNetwork): the network to wrap.
+        initial_weights (array_like or None): the starting weights; by default uniform in
+            ``[-1, 1]``, as in Qiskit.
+
+    Raises:
+        TypeError: if ``qnn`` is not a qnn_torch network.
+        ValueError: if ``initial_weights`` has the wrong length or non-finite values.
+
+    **Example**
+
+    >>> import torch
+    >>> from qnn_torch import EstimatorQNN, TorchConnector
+    >>> model = TorchConnector(EstimatorQNN(2), initial_weights=torch.zeros(8))
+    >>> model(torch.zeros(5, 2)).shape
+    torch.Size([5, 1])
+    """
+
+    def __init__(self, qnn: QuantumNeuralNetwork, initial_weights=None):
+        if not isinstance(qnn, QuantumNeuralNetwork):
+            raise TypeError(
+                f"qnn must be a qnn_torch EstimatorQNN or SamplerQNN; got {type(qnn).__name__}."
+            )
+        n = qnn.num_weights
+        if initial_weights is None:
+            init = lambda tensor: torch.nn.init.uniform_(tensor, -1.0, 1.0)  # noqa: E731
+        else:
+            values = np.asarray(
+                initial_weights.detach().cpu() if isinstance(initial_weights, torch.Tensor) else initial_weights,
+                dtype=np.float64,
+            )
+            if values.shape != (n,):
+                raise ValueError(
+                    f"initial_weights must have shape ({n},) (the QNN's num_weights); got shape {values.shape}."
+                )
+            if not np.all(np.isfinite(values)):
+                raise ValueError("initial_weights must be finite; got NaN or infinite values.")
+            init = {"weight": torch.tensor(values, dtype=torch.float32)}
+        super().__init__(qnn.qnode, {"weight": (n,)}, init_method=init)
+        self.qnn = qnn
+
+    # ------------------------------------------------------------------ forward
+
+    def _check_inputs(self, inputs) -> torch.Tensor:
+        if not isinstance(inputs, torch.Tensor):
+            inputs = torch.as_tensor(np.asarray(inputs), dtype=torch.get_default_dtype())
+        n = self.qnn.num_inputs
+        if inputs.ndim == 0 or inputs.shape[-1] != n:
+            raise ValueError(
+                f"inputs must have last dimension {n} (the QNN's num_inputs); got shape {tuple(inputs.shape)}."
+            )
+        if not bool(torch.isfinite(inputs).all()):
+            raise ValueError("inputs must be finite; got a tensor holding NaN or infinite values.")
+        return inputs
+
+    def forward(self, inputs):  # pylint: disable=arguments-renamed
+        """Evaluate the QNN on ``inputs`` of shape ``(..., num_inputs)``."""
+        inputs = self._check_inputs(inputs)
+        out_dtype = inputs.dtype if inputs.is_floating_point() else torch.get_default_dtype()
+        batch_shape = inputs.shape[:-1]
+        # exact simulation in double precision; the result comes back in the input's dtype
+        x = inputs.reshape(-1, self.qnn.num_inputs).to(torch.float64)
+        result = self._evaluate(x, self.weight.to(torch.float64))
+        return result.reshape(*batch_shape, *self.qnn.output_shape).to(out_dtype)
+
+    def _evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Run the QNode on a ``(batch, num_inputs)`` tensor; return ``(batch, outputs)``."""
+        result = self.qnode(inputs=x, weight=weight)
+        if isinstance(result, (list, tuple)):
+            result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)
+        result = result.reshape(x.shape[0], -1)
+        return self.qnn.postprocess(result)
+
+    # ------------------------------------------------------------------ state dicts
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        # qiskit-machine-learning saves the same tensor as ``weight`` and ``_weights``
+        alias = state_dict.pop(prefix + "_weights", None)
+        if alias is not None and prefix + "weight" not in state_dict:
+            state_dict[prefix + "weight"] = alias
+        key = prefix + "weight"
+        if key in state_dict:
+            state_dict[key] = torch.as_tensor(state_dict[key]).to(self.weight.dtype)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+
+    def extra_repr(self) -> str:
+        return repr(self.qnn)
+
+    def __repr__(self) -> str:  # TorchLayer replaces nn.Module's repr; restore it
+        return torch.nn.Module.__repr__(self)
+
+    __str__ = __repr__

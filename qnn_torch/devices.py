@@ -151,7 +151,8 @@ def resolve_device(device, num_qubits: int, shots=None) -> DeviceSpec:
             raise ValueError(
                 f"device must have at least {num_qubits} wires; got a device with {len(device.wires)}."
             )
-        return _spec_for(device, getattr(device, "name", type(device).__name__), shots)
+        name = getattr(device, "short_name", None) or getattr(device, "name", type(device).__name__)
+        return _spec_for(device, name, shots)
     raise TypeError(f"device must be {ACCEPTED_FORMS}; got {device!r} ({type(device).__name__}).")
 
 

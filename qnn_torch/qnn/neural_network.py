@@ -36,6 +36,7 @@ class QuantumNeuralNetwork:
     """
 
     output_shape: tuple[int, ...] = ()
+    _supports_adjoint = True  # adjoint differentiation handles expectation values only
 
     def __init__(
         self,
@@ -62,6 +63,11 @@ class QuantumNeuralNetwork:
         )
         self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots)
         self._diff_method = diff_method or self.spec.diff_method
+        self._broadcast_expand = self.spec.broadcast_expand
+        if self._diff_method == "adjoint" and not self._supports_adjoint:
+            self._diff_method, self._broadcast_expand = "parameter-shift", True
+        if self._diff_method not in ("backprop", "adjoint"):
+            self._broadcast_expand = True
 
     @property
     def num_inputs(self) -> int:
@@ -105,7 +111,7 @@ class QuantumNeuralNetwork:
             circuit, self.spec.device, interface="torch", diff_method=self._diff_method,
             shots=self.spec.shots,
         )
-        if self.spec.broadcast_expand:
+        if self._broadcast_expand:
             # parameter-shift cannot differentiate broadcast inputs (PennyLane #4462): split
             # the batch into tapes first; the device runs them in one batch anyway
             qnode = qml.transforms.broadcast_expand(qnode)

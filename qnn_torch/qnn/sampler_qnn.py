@@ -39,6 +39,8 @@ class SamplerQNN(QuantumNeuralNetwork):
     (2,)
     """
 
+    _supports_adjoint = False
+
     def __init__(self, num_qubits: int, *, interpret=None, output_shape=None, **kwargs):
         super().__init__(num_qubits, **kwargs)
         if interpret is None:

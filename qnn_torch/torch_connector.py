@@ -11,6 +11,60 @@ from .qnn.neural_network import QuantumNeuralNetwork
 __all__ = ["TorchConnector"]
 
 
+def _jacobians(out, x64, w64, want_x, want_w):
+    """Per-sample Jacobians ``(B, K, P)`` of ``out`` (B, K) for the inputs and/or weights."""
+    targets = [t for t, want in ((x64, want_x), (w64, want_w)) if want]
+    k_out = out.shape[1]
+    rows = [[] for _ in targets]
+    with torch.enable_grad():  # backward runs without grad mode; the saved graph needs it
+        for k in range(k_out):
+            grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1, allow_unused=True)
+            for row, g, t in zip(rows, grads, targets):
+                row.append(torch.zeros_like(t) if g is None else g)
+    return [torch.stack(row, dim=1) for row in rows]
+
+
+class _QNNFunction(torch.autograd.Function):
+    """Exact evaluation in float64; gradients contracted as qiskit-machine-learning does.
+
+    The forward pass runs the QNode in double precision and keeps its graph. The backward
+    pass takes the per-sample Jacobians (one backward sweep per output, with the weights
+    broadcast over the batch so that each sample has its own copy), casts them to the output's
+    dtype and contracts them with ``grad_output`` by ``einsum``, exactly as Qiskit's
+    ``TorchConnector`` does; in float32 this reproduces Qiskit's numbers to the last bit.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, layer):  # pylint: disable=arguments-differ
+        want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        x64 = x.detach().to(torch.float64)
+        w64 = weight.detach().to(torch.float64)
+        if not (want_x or want_w):
+            ctx.graph = None
+            return layer._evaluate(x64, w64).to(x.dtype)
+        with torch.enable_grad():
+            x64.requires_grad_(want_x)
+            if want_w:
+                w64 = w64.expand(x64.shape[0], -1).clone().requires_grad_(True)
+            out = layer._evaluate(x64, w64)
+        ctx.graph = (out, x64, w64, want_x, want_w)
+        ctx.weight_dtype = weight.dtype
+        return out.detach().to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):  # pylint: disable=arguments-differ
+        if ctx.graph is not None:  # first backward: take the Jacobians, free the QNode graph
+            ctx.jacobians, ctx.graph = _jacobians(*ctx.graph), None
+        want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        jacobians = [j.to(grad_output.dtype) for j in ctx.jacobians]  # each (B, K, P)
+        grad_x = grad_w = None
+        if want_x:
+            grad_x = torch.einsum("ab,abc->ac", grad_output, jacobians.pop(0))
+        if want_w:
+            grad_w = torch.einsum("ab,abc->c", grad_output, jacobians.pop(0)).to(ctx.weight_dtype)
+        return grad_x, grad_w, None
+
+
 class TorchConnector(TorchLayer):
     r"""Wrap an :class:`~qnn_torch.EstimatorQNN` or :class:`~qnn_torch.SamplerQNN` as a torch module.
 
@@ -81,15 +135,17 @@ class TorchConnector(TorchLayer):
     def forward(self, inputs):  # pylint: disable=arguments-renamed
         """Evaluate the QNN on ``inputs`` of shape ``(..., num_inputs)``."""
         inputs = self._check_inputs(inputs)
-        out_dtype = inputs.dtype if inputs.is_floating_point() else torch.get_default_dtype()
+        if not inputs.is_floating_point():
+            inputs = inputs.to(torch.get_default_dtype())
         batch_shape = inputs.shape[:-1]
-        # exact simulation in double precision; the result comes back in the input's dtype
-        x = inputs.reshape(-1, self.qnn.num_inputs).to(torch.float64)
-        result = self._evaluate(x, self.weight.to(torch.float64))
-        return result.reshape(*batch_shape, *self.qnn.output_shape).to(out_dtype)
+        out = _QNNFunction.apply(inputs.reshape(-1, self.qnn.num_inputs), self.weight, self)
+        return out.reshape(*batch_shape, *self.qnn.output_shape)
 
     def _evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Run the QNode on a ``(batch, num_inputs)`` tensor; return ``(batch, outputs)``."""
+        """Run the QNode on ``(batch, num_inputs)`` float64 inputs; return ``(batch, outputs)``.
+
+        ``weight`` is ``(num_weights,)`` or, for per-sample gradients, ``(batch, num_weights)``.
+        """
         result = self.qnode(inputs=x, weight=weight)
         if isinstance(result, (list, tuple)):
             result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)

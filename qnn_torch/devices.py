@@ -7,7 +7,9 @@
   ``"qiskit.basicsim"``, ...;
 * ``"ibm:<backend name>"``: IBM hardware through pennylane-qiskit's ``qiskit.remote`` device,
   with the account saved by ``qiskit-ibm-runtime`` or the ``QISKIT_IBM_TOKEN`` variable;
-* a Qiskit ``Backend`` object, e.g. ``qiskit_ibm_runtime.fake_provider.FakeManilaV2()``;
+* a Qiskit ``Backend`` object, e.g. ``qiskit_ibm_runtime.fake_provider.FakeManilaV2()``, or
+  ``"fake:<class name>"`` (``"fake:FakeManilaV2"``) for one of those fake IBM backends, which
+  simulate an IBM device's noise locally;
 * an already constructed PennyLane device, used as it is.
 """
 
@@ -26,7 +28,7 @@ DEFAULT_HARDWARE_SHOTS = 1024
 
 ACCEPTED_FORMS = (
     "an installed PennyLane device name such as 'default.qubit', 'lightning.qubit' or 'qiskit.aer'; "
-    "'ibm:<backend name>'; a Qiskit Backend object (e.g. FakeManilaV2()); or a PennyLane device object"
+    "'ibm:<backend name>'; 'fake:<fake backend class>' such as 'fake:FakeManilaV2'; a Qiskit Backend object (e.g. FakeManilaV2()); or a PennyLane device object"
 )
 
 _TOKEN_VAR = "QISKIT_IBM_TOKEN"
@@ -111,6 +113,19 @@ def ibm_backend(name: str):
         ) from None
 
 
+def fake_backend(name: str):
+    """Instantiate ``qiskit_ibm_runtime.fake_provider.<name>`` (e.g. ``"FakeManilaV2"``)."""
+    from qiskit_ibm_runtime import fake_provider
+
+    cls = getattr(fake_provider, name, None)
+    if not isinstance(cls, type) or not name.startswith("Fake"):
+        raise ValueError(
+            "device 'fake:<name>' needs a class of qiskit_ibm_runtime.fake_provider such as "
+            f"'fake:FakeManilaV2'; got {name!r}."
+        )
+    return cls()
+
+
 def resolve_device(device, num_qubits: int, shots=None) -> DeviceSpec:
     """Build the PennyLane device for ``device`` on ``num_qubits`` wires.
 
@@ -137,6 +152,8 @@ def resolve_device(device, num_qubits: int, shots=None) -> DeviceSpec:
         if device.startswith("ibm:"):
             backend = ibm_backend(device[4:])
             return _remote(backend, num_qubits, shots, label=device)
+        if device.startswith("fake:"):
+            return _remote(fake_backend(device[5:]), num_qubits, shots, label=device)
         if device not in qml.plugin_devices:
             raise ValueError(f"device must be {ACCEPTED_FORMS}; got {device!r}.")
         kwargs = {}

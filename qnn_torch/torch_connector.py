@@ -74,8 +74,8 @@ class TorchConnector(TorchLayer):
     ``(*qnn.output_shape,)``. A batch runs as one broadcast execution. Gradients flow to the
     inputs and the weights on every device, so the layer can sit inside a larger network.
 
-    State dicts saved from qiskit-machine-learning's ``TorchConnector`` (keys ``weight`` and
-    ``_weights``) load directly.
+    State dicts have qiskit-machine-learning's key layout (``weight`` and its alias
+    ``_weights``): checkpoints of either library's ``TorchConnector`` load into the other.
 
     Args:
         qnn (QuantumNeuralNetwork): the network to wrap.
@@ -153,6 +153,11 @@ class TorchConnector(TorchLayer):
         return self.qnn.postprocess(result)
 
     # ------------------------------------------------------------------ state dicts
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        # the key layout of qiskit-machine-learning's TorchConnector, so checkpoints go both ways
+        destination[prefix + "_weights"] = destination[prefix + "weight"]
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):

@@ -191,3 +191,14 @@ def test_not_a_qnn():
 def test_bad_qnn_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+def test_our_state_dict_loads_into_qiskit_machine_learning(qnn, rng):
+    circuit, inputs, weights = ref.zz_ra_circuit(2, 2, 1, "reverse_linear")
+    qk_model = QkTorchConnector(ref.estimator(circuit, inputs, weights))
+    ours = TorchConnector(qnn)
+    assert set(ours.state_dict()) == {"weight", "_weights"}
+    qk_model.load_state_dict(ours.state_dict())
+    x = torch.tensor(rng.uniform(-1, 1, (4, 2)), dtype=torch.float32)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), qk_model(x), atol=1e-6)

@@ -1,0 +1,100 @@
+"""PNG figures for the tutorial parts (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["plot_classification", "plot_regression", "plot_mnist_losses", "plot_mnist_predictions", "save_part_plots"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_classification(X, labels, predicted, title, path):
+    """Points coloured by class, misclassified ones ringed in red, and the true boundary."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    positive = labels == labels.max()
+    ax.scatter(X[positive, 0], X[positive, 1], c="tab:blue", label="x0 + x1 >= 0")
+    ax.scatter(X[~positive, 0], X[~positive, 1], c="tab:green", label="x0 + x1 < 0")
+    wrong = predicted != labels
+    ax.scatter(X[wrong, 0], X[wrong, 1], s=220, facecolors="none", edgecolors="red", linewidths=2,
+               label="misclassified")
+    ax.plot([-1, 1], [1, -1], "--", color="black")
+    ax.set(title=title, xlabel="x0", ylabel="x1", xlim=(-1.1, 1.1), ylim=(-1.1, 1.1))
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_regression(X, y, grid, fit, path):
+    """The noisy samples, sin(x) and the trained network's curve."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(grid, np.sin(grid), "r--", label="sin(x)")
+    ax.plot(X, y, "bo", label="training data")
+    ax.plot(grid, fit, "g-", label="QNN fit")
+    ax.set(title="Regression with an EstimatorQNN", xlabel="x", ylabel="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_mnist_losses(losses, path):
+    """Mean training loss per epoch."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(range(1, len(losses) + 1), losses, "o-")
+    ax.set(title="Hybrid CNN-QNN training", xlabel="epoch", ylabel="negative log-likelihood loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_mnist_predictions(model, dataset, path, count: int = 6):
+    """The first ``count`` test images with the model's predictions."""
+    import torch
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, count, figsize=(10, 2.6))
+    model.eval()
+    with torch.no_grad():
+        for ax, index in zip(axes, range(count)):
+            image, label = dataset[index * (len(dataset) // count)]
+            predicted = int(model(image.unsqueeze(0)).argmax(dim=1))
+            ax.imshow(image[0].numpy(), cmap="gray")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"pred {predicted} (true {int(label)})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_part_plots(result, out_dir) -> list[Path]:
+    """Write the PNGs of one :class:`~qnn_torch.tutorial.PartResult` into ``out_dir``."""
+    out = Path(out_dir)
+    e = result.extra
+    if result.name.startswith("classification"):
+        return [plot_classification(e["X"], e["labels"], e["predicted"],
+                                    f"{result.name} (accuracy {result.accuracy:.2f})", out / f"{result.name}.png")]
+    if result.name == "regression":
+        return [plot_regression(e["X"], e["y"], e["grid"], e["fit"], out / "regression.png")]
+    if result.name == "mnist-hybrid":
+        return [plot_mnist_losses(result.losses, out / "mnist-hybrid-loss.png"),
+                plot_mnist_predictions(e["model"], e["test"], out / "mnist-hybrid-predictions.png")]
+    return []

@@ -1,0 +1,214 @@
+"""The tutorial reproduced: numbers of the seed, MNIST on and off torchvision, the command line."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from qnn_torch import cli
+from qnn_torch.checkpoint import save_atomic
+from qnn_torch.data import load_mnist01, tutorial_random
+from qnn_torch.tutorial import PARTS, evaluate_mnist_checkpoint, run_mnist_hybrid
+
+# The seed tutorial's printed numbers (exact simulation).
+SEED = {
+    "classification-estimator": (19, 25.5356, 14.9021, 0.8),
+    "classification-sampler": (20, 0.6925, 0.6179, 0.8),
+    "regression": (7, 14.9478, 0.2484, None),
+}
+
+
+def run_cli(*argv):
+    return cli.main([str(a) for a in argv])
+
+
+@pytest.fixture(scope="module")
+def lbfgs_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tutorial")
+    code = run_cli("tutorial", "--parts", ",".join(SEED), "--out", out, "--json", out / "r.json")
+    assert code == 0
+    return out, json.loads((out / "r.json").read_text())
+
+
+@pytest.mark.parametrize("part", list(SEED))
+def test_lbfgs_parts_reproduce_the_seed(lbfgs_results, part):
+    _, results = lbfgs_results
+    evals, first, last, accuracy = SEED[part]
+    r = results["parts"][part]
+    assert len(r["losses"]) == evals
+    assert r["losses"][0] == pytest.approx(first, abs=1e-4)
+    assert r["losses"][-1] == pytest.approx(last, abs=1e-4)
+    assert r["accuracy"] == accuracy
+    assert r["device"] == "default.qubit" and r["seconds"] > 0
+    assert set(r) == {"losses", "accuracy", "final_loss", "seconds", "device"}
+
+
+def test_plots_are_real_pngs(lbfgs_results):
+    import matplotlib.image as mpimg
+
+    out, _ = lbfgs_results
+    for part in SEED:
+        path = out / f"{part}.png"
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        pixels = mpimg.imread(path)
+        assert pixels.shape[0] > 100 and pixels.std() > 0.01  # a picture, not a blank
+
+
+def test_random_numbers_follow_the_seed_order():
+    r = tutorial_random()
+    rng = np.random.default_rng(42)
+    assert np.array_equal(r.X, 2 * rng.random([20, 2]) - 1)
+    assert np.allclose(r.w_estimator[:3], [-0.01256962, 0.06653564, 0.04005302])  # printed by the seed
+    assert np.allclose(r.w_sampler, [0.0364991, -0.0720495, -0.06001836, -0.09852755])
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mnist")
+    return out, run_mnist_hybrid(epochs=10, out_dir=out, data_root=out / "no-data", on_message=None)
+
+
+@pytest.mark.slow
+def test_mnist_hybrid_full_run(mnist_run):
+    out, result = mnist_run
+    assert "shipped real-MNIST subset" in result.extra["source"]
+    assert len(result.losses) == 10 and result.losses[-1] < result.losses[0]
+    assert result.accuracy >= 0.98
+    state = torch.load(out / "mnist-hybrid.pt", weights_only=True)
+    assert "qnn.weight" in state
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device, shots, minimum", [("qiskit.aer", None, None), ("fake:FakeManilaV2", 1024, 0.9)])
+def test_checkpoint_moves_between_devices(mnist_run, device, shots, minimum):
+    out, result = mnist_run
+    reference, _ = evaluate_mnist_checkpoint(out / "mnist-hybrid.pt", data_root=out / "no-data")
+    assert reference == pytest.approx(result.accuracy)
+    accuracy, _ = evaluate_mnist_checkpoint(out / "mnist-hybrid.pt", device, shots, data_root=out / "no-data")
+    if minimum is None:
+        assert accuracy == pytest.approx(reference)  # exact simulators agree
+    else:
+        assert accuracy >= minimum
+
+
+def test_mnist_matches_qiskit_machine_learning(tmp_path):
+    """A short run of the hybrid model trains step for step like qiskit-machine-learning's."""
+    from functools import partial
+
+    from qiskit_machine_learning.connectors import TorchConnector as QkTorchConnector
+    from torch.utils.data import DataLoader
+
+    from qnn_torch.tutorial import HybridNet
+
+    from . import qiskit_reference as ref
+
+    split = load_mnist01(tmp_path, n_train=8, n_test=2)
+
+    def train(model):
+        torch.manual_seed(7)
+        loader = DataLoader(split.train, batch_size=1, shuffle=True)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        losses = []
+        for data, target in loader:
+            opt.zero_grad()
+            loss = torch.nn.functional.nll_loss(model(data), target)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        return losses
+
+    torch.manual_seed(3)
+    ours = HybridNet(__import__("qnn_torch").tutorial.make_mnist_qnn())
+    theirs = HybridNet(__import__("qnn_torch").tutorial.make_mnist_qnn())
+    circuit, inputs, weights = ref.zz_ra_circuit(2, 2, 1, "reverse_linear")
+    theirs.qnn = QkTorchConnector(ref.estimator(circuit, inputs, weights))
+    theirs.load_state_dict(ours.state_dict())
+    assert np.allclose(train(ours), train(theirs), atol=1e-5)
+
+
+def test_torchvision_path_with_idx_files(tmp_path):
+    """torchvision's MNIST loader is used when its files are there (small IDX files written here)."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+
+    def write(name, labels):
+        images = rng.integers(0, 256, (len(labels), 28, 28), dtype=np.uint8)
+        (raw / f"{name}-images-idx3-ubyte").write_bytes(
+            np.array([0x803, len(labels), 28, 28], dtype=">i4").tobytes() + images.tobytes())
+        (raw / f"{name}-labels-idx1-ubyte").write_bytes(
+            np.array([0x801, len(labels)], dtype=">i4").tobytes() + np.asarray(labels, dtype=np.uint8).tobytes())
+        return images
+
+    train_images = write("train", [3, 0, 1, 0, 1, 7, 0, 1])
+    write("t10k", [1, 0, 0, 1, 5])
+    split = load_mnist01(tmp_path, n_train=2, n_test=1, download=False)
+    assert split.source.startswith("MNIST from torchvision")
+    assert split.train.tensors[1].tolist() == [0, 0, 1, 1]
+    assert torch.allclose(split.train.tensors[0][0, 0], torch.tensor(train_images[1] / 255.0, dtype=torch.float32))
+    assert split.test.tensors[1].tolist() == [0, 1]
+
+
+def test_shipped_subset_without_torchvision_data(tmp_path):
+    split = load_mnist01(tmp_path / "empty", n_train=100, n_test=50, download=False)
+    assert "shipped real-MNIST subset" in split.source
+    images, labels = split.train.tensors
+    assert images.shape == (200, 1, 28, 28) and labels.bincount().tolist() == [100, 100]
+    assert 0.0 <= images.min() and images.max() <= 1.0 and images.mean() > 0.05
+    with pytest.raises(ValueError, match="n_train \\+ n_test must be at most 500"):
+        load_mnist01(tmp_path / "empty", n_train=400, n_test=200, download=False)
+
+
+def test_atomic_checkpoint_survives_a_failed_write(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    save_atomic({"w": torch.ones(3)}, path)
+
+    def broken_save(obj, fh):
+        fh.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_atomic({"w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+# ---------------------------------------------------------------- command-line errors
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["tutorial", "--parts", "classification,regression"], "unknown part 'classification'"),
+        (["tutorial", "--epochs", "-3"], "--epochs: expected a non-negative integer, got -3"),
+        (["tutorial", "--shots", "0"], "--shots: expected a positive integer, got 0"),
+        (["tutorial", "--device", "qiskit.ibmq"], "--device: device must be"),
+        (["evaluate", "missing.pt"], "checkpoint missing.pt does not exist"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_command_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        sys.exit(cli.main(argv))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert run_cli("tutorial", "--parts", "regression", "--out", blocker / "sub") == 2
+    err = capsys.readouterr().err
+    assert "is not writable" in err and len(err.strip().splitlines()) == 1
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "qnn_torch", "tutorial", "--parts", "nope"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "unknown part 'nope'" in proc.stderr and PARTS[0] in proc.stderr

@@ -5,9 +5,12 @@ from ._version import __version__
 from .devices import resolve_device
 from .qnn import EstimatorQNN, QuantumNeuralNetwork, SamplerQNN, parity
 from .templates import ENTANGLEMENT_PATTERNS, PauliFeatureMap, RealAmplitudes, ZZFeatureMap, entangler_map
+from .hardware import BatchedRemoteDevice, runtime_session
 from .torch_connector import TorchConnector
+from .training import TrainingInterrupted, fit
 
 __all__ = [
+    "BatchedRemoteDevice",
     "ENTANGLEMENT_PATTERNS",
     "EstimatorQNN",
     "PauliFeatureMap",
@@ -15,9 +18,12 @@ __all__ = [
     "RealAmplitudes",
     "SamplerQNN",
     "TorchConnector",
+    "TrainingInterrupted",
     "ZZFeatureMap",
     "__version__",
     "entangler_map",
+    "fit",
     "parity",
     "resolve_device",
+    "runtime_session",
 ]

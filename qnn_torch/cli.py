@@ -15,6 +15,8 @@ from pathlib import Path
 
 __all__ = ["main"]
 
+from .training import TrainingInterrupted  # noqa: E402 - light module, needed for the handler
+
 EXIT_USAGE = 2
 
 
@@ -72,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="folder for the PNG plots and checkpoints (default ./qnn-torch-out)")
     tut.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     tut.add_argument("--data-root", type=Path, default=Path("data"), help="torchvision's MNIST root (default ./data)")
+    tut.add_argument("--resume", action="store_true",
+                     help="continue mnist-hybrid from the checkpoint in --out (written after every epoch)")
     tut.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     ev = sub.add_parser("evaluate", help="evaluate a mnist-hybrid checkpoint on a device")
@@ -118,7 +122,8 @@ def _run_part(name, args, show):
     if name == "mnist-hybrid":
         with _progress(show, total=args.epochs * 200, desc=name, unit="step") as bar:
             return tutorial.run_mnist_hybrid(args.device, args.shots, epochs=args.epochs, out_dir=args.out,
-                                             data_root=args.data_root, on_batch=lambda _: bar.update(), on_message=None)
+                                             data_root=args.data_root, on_batch=lambda _: bar.update(), on_message=None,
+                                             resume=args.resume)
     runner = {
         "classification-estimator": tutorial.run_classification_estimator,
         "classification-sampler": tutorial.run_classification_sampler,
@@ -188,6 +193,9 @@ def main(argv=None) -> int:
     except UsageError as err:
         print(f"qnn-torch: error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except TrainingInterrupted as err:
+        print(f"qnn-torch: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("qnn-torch: interrupted", file=sys.stderr)
         return 130

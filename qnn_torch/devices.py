@@ -21,7 +21,7 @@ from numbers import Integral
 
 import pennylane as qml
 
-__all__ = ["DeviceSpec", "resolve_device", "DEFAULT_HARDWARE_SHOTS", "ACCEPTED_FORMS"]
+__all__ = ["DeviceSpec", "resolve_device", "scrub_secrets", "DEFAULT_HARDWARE_SHOTS", "ACCEPTED_FORMS"]
 
 DEFAULT_HARDWARE_SHOTS = 1024
 """int: shots used on sampling-only devices (IBM backends) when ``shots=None``, as Qiskit does."""
@@ -76,9 +76,18 @@ def _is_backend(obj) -> bool:
     return isinstance(obj, BackendV2)
 
 
-def _scrub(text: str) -> str:
-    token = os.environ.get(_TOKEN_VAR)
-    return text.replace(token, "***") if token else text
+def scrub_secrets(text: str) -> str:
+    """``text`` with the IBM token (from ``QISKIT_IBM_TOKEN`` or the saved account) masked."""
+    tokens = [os.environ.get(_TOKEN_VAR)]
+    try:
+        from qiskit_ibm_runtime.accounts import AccountManager
+
+        tokens.append(AccountManager.get().token)
+    except Exception:  # noqa: BLE001 - no saved account
+        pass
+    for token in filter(None, tokens):
+        text = text.replace(token, "***")
+    return text
 
 
 def ibm_backend(name: str):
@@ -104,7 +113,7 @@ def ibm_backend(name: str):
             "QiskitRuntimeService.save_account(token=..., set_as_default=True)"
         )
         kind = type(err).__name__
-        detail = _scrub(str(err)).splitlines()[0][:200] if str(err) else ""
+        detail = scrub_secrets(str(err)).splitlines()[0][:200] if str(err) else ""
         if "AccountNotFound" in kind or (not token and "account" in detail.lower()):
             raise ValueError(f"device 'ibm:{name}' needs IBM Quantum credentials: {how}.") from None
         raise ValueError(
@@ -126,13 +135,16 @@ def fake_backend(name: str):
     return cls()
 
 
-def resolve_device(device, num_qubits: int, shots=None) -> DeviceSpec:
+def resolve_device(device, num_qubits: int, shots=None, options: dict | None = None) -> DeviceSpec:
     """Build the PennyLane device for ``device`` on ``num_qubits`` wires.
 
     Args:
         device: see the module docstring for the accepted forms.
         num_qubits (int): the number of wires.
         shots (int or None): ``None`` for exact results where the device can give them.
+        options (dict or None): keyword arguments for the device: for IBM backends ``session``
+            (a Qiskit Runtime ``Session`` or ``Batch``), transpiler options such as
+            ``optimization_level`` and primitive options such as ``resilience_level``.
 
     Returns:
         DeviceSpec: the device and how to run it.
@@ -148,21 +160,24 @@ def resolve_device(device, num_qubits: int, shots=None) -> DeviceSpec:
     'backprop'
     """
     shots = check_shots(shots)
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"device_options must be a dict of device keyword arguments; got {options!r}.")
+    options = dict(options or {})
     if isinstance(device, str):
         if device.startswith("ibm:"):
             backend = ibm_backend(device[4:])
-            return _remote(backend, num_qubits, shots, label=device)
+            return _remote(backend, num_qubits, shots, device, options)
         if device.startswith("fake:"):
-            return _remote(fake_backend(device[5:]), num_qubits, shots, label=device)
+            return _remote(fake_backend(device[5:]), num_qubits, shots, device, options)
         if device not in qml.plugin_devices:
             raise ValueError(f"device must be {ACCEPTED_FORMS}; got {device!r}.")
-        kwargs = {}
+        kwargs = options
         if device == "qiskit.aer" and shots is None:
-            kwargs["method"] = "statevector"  # the plugin's default method samples 1024 shots
+            kwargs.setdefault("method", "statevector")  # the plugin's default samples 1024 shots
         dev = qml.device(device, wires=num_qubits, **kwargs)
         return _spec_for(dev, device, shots)
     if _is_backend(device):
-        return _remote(device, num_qubits, shots, label=f"backend:{device.name}")
+        return _remote(device, num_qubits, shots, f"backend:{device.name}", options)
     if isinstance(device, (qml.devices.Device, getattr(qml.devices, "LegacyDevice", ()))):
         if device.wires is not None and len(device.wires) < num_qubits:
             raise ValueError(
@@ -183,12 +198,14 @@ def _spec_for(dev, name: str, shots) -> DeviceSpec:
     return DeviceSpec(dev, "best", shots, name, broadcast_expand=True)
 
 
-def _remote(backend, num_qubits: int, shots, label: str) -> DeviceSpec:
+def _remote(backend, num_qubits: int, shots, label: str, options: dict) -> DeviceSpec:
+    from .hardware import BatchedRemoteDevice
+
     if backend.num_qubits < num_qubits:
         raise ValueError(
             f"device must have at least {num_qubits} qubits; backend {backend.name} has {backend.num_qubits}."
         )
-    dev = qml.device("qiskit.remote", wires=num_qubits, backend=backend)
+    dev = BatchedRemoteDevice(wires=num_qubits, backend=backend, **options)
     return DeviceSpec(
         dev, "parameter-shift", shots or DEFAULT_HARDWARE_SHOTS, label, broadcast_expand=True
     )

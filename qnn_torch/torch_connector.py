@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from pennylane.qnn import TorchLayer
@@ -16,7 +18,9 @@ def _jacobians(out, x64, w64, want_x, want_w):
     targets = [t for t, want in ((x64, want_x), (w64, want_w)) if want]
     k_out = out.shape[1]
     rows = [[] for _ in targets]
-    with torch.enable_grad():  # backward runs without grad mode; the saved graph needs it
+    with torch.enable_grad(), warnings.catch_warnings():  # backward runs without grad mode
+        # repeated sweeps over a sampled device reuse cached shifted circuits, by design
+        warnings.filterwarnings("ignore", message="Cached execution with finite shots", category=UserWarning)
         for k in range(k_out):
             grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1, allow_unused=True)
             for row, g, t in zip(rows, grads, targets):
@@ -142,15 +146,8 @@ class TorchConnector(TorchLayer):
         return out.reshape(*batch_shape, *self.qnn.output_shape)
 
     def _evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Run the QNode on ``(batch, num_inputs)`` float64 inputs; return ``(batch, outputs)``.
-
-        ``weight`` is ``(num_weights,)`` or, for per-sample gradients, ``(batch, num_weights)``.
-        """
-        result = self.qnode(inputs=x, weight=weight)
-        if isinstance(result, (list, tuple)):
-            result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)
-        result = result.reshape(x.shape[0], -1)
-        return self.qnn.postprocess(result)
+        """``(batch, outputs)`` for float64 ``(batch, num_inputs)`` inputs."""
+        return self.qnn.evaluate(x, weight)
 
     # ------------------------------------------------------------------ state dicts
 

@@ -24,6 +24,7 @@ from .data import TutorialRandom, load_mnist01, tutorial_random
 from .qnn import EstimatorQNN, SamplerQNN, parity
 from .templates import RealAmplitudes
 from .torch_connector import TorchConnector
+from .training import fit
 
 __all__ = [
     "PARTS",
@@ -167,9 +168,10 @@ def run_regression(device="default.qubit", shots=None, random: TutorialRandom | 
 # ---------------------------------------------------------------------- MNIST
 
 
-def make_mnist_qnn(device="default.qubit", shots=None) -> EstimatorQNN:
+def make_mnist_qnn(device="default.qubit", shots=None, device_options: dict | None = None) -> EstimatorQNN:
     """The hybrid model's QNN: 2 qubits, ZZFeatureMap then RealAmplitudes(reps=1)."""
-    return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device, shots=shots)
+    return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device, shots=shots,
+                        device_options=device_options)
 
 
 class HybridNet(nn.Module):
@@ -216,11 +218,17 @@ def evaluate_mnist(model: nn.Module, loader) -> tuple[float, float]:
 
 
 def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_dir=None, data_root="./data",
-                     n_train: int = 100, n_test: int = 50, on_batch=None, on_message=print) -> PartResult:
+                     n_train: int = 100, n_test: int = 50, on_batch=None, on_message=print,
+                     resume: bool = False, device_options: dict | None = None) -> PartResult:
     """Train :class:`HybridNet` on MNIST 0/1 with Adam (lr 1e-3), batch size 1, NLL loss.
 
-    Saves the trained ``state_dict`` to ``out_dir/mnist-hybrid.pt`` (when ``out_dir`` is given),
-    rebuilds the model, loads it back and evaluates the test set, as the tutorial does.
+    With ``out_dir``, a training checkpoint is written atomically after every epoch to
+    ``out_dir/mnist-hybrid-train.pt`` (``resume=True`` continues from it) and the trained
+    ``state_dict`` to ``out_dir/mnist-hybrid.pt``. The model is then rebuilt, loaded back and
+    evaluated on the test set, as the tutorial does.
+
+    Raises:
+        TrainingInterrupted: if training fails part-way; the message names the checkpoint.
     """
     start = time.perf_counter()
     torch.manual_seed(42)
@@ -229,28 +237,17 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
         on_message(f"MNIST source: {split.source}")
     train_loader = DataLoader(split.train, batch_size=1, shuffle=True)
     test_loader = DataLoader(split.test, batch_size=1, shuffle=True)
-    model = HybridNet(make_mnist_qnn(device, shots))
+    model = HybridNet(make_mnist_qnn(device, shots, device_options))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
-    loss_fn = nn.NLLLoss()
-    epoch_losses = []
-    model.train()
-    for _ in range(epochs):
-        total = []
-        for data, target in train_loader:
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(data), target)
-            loss.backward()
-            optimizer.step()
-            total.append(loss.item())
-            if on_batch is not None:
-                on_batch(total[-1])
-        epoch_losses.append(sum(total) / len(total))
+    train_checkpoint = Path(out_dir) / "mnist-hybrid-train.pt" if out_dir is not None else None
+    epoch_losses = fit(model, train_loader, optimizer, nn.NLLLoss(), epochs, checkpoint=train_checkpoint,
+                       resume=resume and train_checkpoint is not None, on_batch=on_batch)
     checkpoint = None
     state = model.state_dict()
     if out_dir is not None:
         checkpoint = save_atomic(state, Path(out_dir) / "mnist-hybrid.pt")
     # rebuild and reload, as a user would for inference
-    restored = HybridNet(make_mnist_qnn(device, shots))
+    restored = HybridNet(make_mnist_qnn(device, shots, device_options))
     restored.load_state_dict(state)
     accuracy, test_loss = evaluate_mnist(restored, test_loader)
     final = epoch_losses[-1] if epoch_losses else float("nan")

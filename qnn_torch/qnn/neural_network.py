@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 from numbers import Integral
 
 import numpy as np
+from cachetools import LRUCache
 import pennylane as qml
 import torch
 
 from ..devices import DeviceSpec, resolve_device
 from ..templates import RealAmplitudes, ZZFeatureMap
 from .blocks import CircuitBlock, resolve_block
+from .compiled import CompilationError, CompiledCircuit
 
 __all__ = ["QuantumNeuralNetwork"]
+
+
+class _ResultCache(LRUCache):
+    """A bounded cache of circuit results for the QNode.
+
+    PennyLane marks a circuit as pending with ``None`` before running it; if the run fails (a
+    hardware job error) the mark stays. Pending marks count as absent here, so a circuit whose
+    run failed is simply run again next time.
+    """
+
+    def __contains__(self, key):
+        return super().__contains__(key) and super().__getitem__(key) is not None
 
 
 class QuantumNeuralNetwork:
@@ -33,6 +48,10 @@ class QuantumNeuralNetwork:
         device: see :func:`qnn_torch.devices.resolve_device`.
         shots (int or None): ``None`` for exact results.
         diff_method (str or None): override the automatic choice of differentiation method.
+        device_options (dict or None): keyword arguments for the device, e.g. for IBM backends
+            ``{"session": session, "optimization_level": 3, "resilience_level": 1}``.
+        engine (str): ``"auto"`` (default: the compiled path on exact ``default.qubit``, the QNode
+            elsewhere), ``"compiled"`` (require it) or ``"qnode"`` (always the QNode).
     """
 
     output_shape: tuple[int, ...] = ()
@@ -49,6 +68,8 @@ class QuantumNeuralNetwork:
         device="default.qubit",
         shots: int | None = None,
         diff_method: str | None = None,
+        engine: str = "auto",
+        device_options: dict | None = None,
     ):
         if isinstance(num_qubits, bool) or not isinstance(num_qubits, Integral) or num_qubits < 1:
             raise ValueError(f"num_qubits must be a positive integer; got {num_qubits!r}.")
@@ -61,13 +82,26 @@ class QuantumNeuralNetwork:
             RealAmplitudes if ansatz is None else ansatz,
             self.num_qubits, num_weights, "ansatz", "num_weights",
         )
-        self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots)
+        self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots, device_options)
         self._diff_method = diff_method or self.spec.diff_method
         self._broadcast_expand = self.spec.broadcast_expand
         if self._diff_method == "adjoint" and not self._supports_adjoint:
             self._diff_method, self._broadcast_expand = "parameter-shift", True
         if self._diff_method not in ("backprop", "adjoint"):
             self._broadcast_expand = True
+        if engine not in ("auto", "compiled", "qnode"):
+            raise ValueError(f"engine must be 'auto', 'compiled' or 'qnode'; got {engine!r}.")
+        compilable = self.spec.label == "default.qubit" and self.spec.shots is None and diff_method in (
+            None, "backprop")
+        if engine == "compiled" and not compilable:
+            raise ValueError(
+                "engine 'compiled' needs device 'default.qubit' with shots=None (exact simulation); "
+                f"got device {self.spec.label!r} with shots={self.spec.shots}."
+            )
+        self._compiled = CompiledCircuit(self) if engine != "qnode" and compilable else None
+        self._require_compiled = engine == "compiled"
+        self.engine_fallback: str | None = None
+        """str or None: why the compiled path was abandoned for the QNode, if it was."""
 
     @property
     def num_inputs(self) -> int:
@@ -107,15 +141,43 @@ class QuantumNeuralNetwork:
         def circuit(inputs, weight):
             return self.circuit(inputs, weight)
 
+        # sampled devices: one backward sweep per output re-requests the same shifted circuits;
+        # a bounded cache serves the repeats without running them again
+        cache = _ResultCache(maxsize=50_000) if self._broadcast_expand else True
         qnode = qml.QNode(
             circuit, self.spec.device, interface="torch", diff_method=self._diff_method,
-            shots=self.spec.shots,
+            shots=self.spec.shots, cache=cache,
         )
         if self._broadcast_expand:
             # parameter-shift cannot differentiate broadcast inputs (PennyLane #4462): split
             # the batch into tapes first; the device runs them in one batch anyway
             qnode = qml.transforms.broadcast_expand(qnode)
         return qnode
+
+    @property
+    def engine(self) -> str:
+        """str: ``"compiled"`` or ``"qnode"``, the path :meth:`evaluate` takes."""
+        return "compiled" if self._compiled is not None else "qnode"
+
+    def evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """Differentiable outputs ``(batch, prod(output_shape))`` for float64 inputs
+        ``(batch, num_inputs)`` and weights ``(num_weights,)`` or ``(batch, num_weights)``."""
+        if self._compiled is not None:
+            try:
+                return self.postprocess(self._compiled(x, weight))
+            except CompilationError as err:
+                if self._require_compiled:
+                    raise
+                warnings.warn(f"{type(self).__name__}: compiled path unavailable, using the QNode ({err})",
+                              RuntimeWarning, stacklevel=2)
+                self._compiled, self.engine_fallback = None, str(err)
+        with warnings.catch_warnings():
+            # sampled devices: repeated circuits are served from the cache, by design
+            warnings.filterwarnings("ignore", message="Cached execution with finite shots", category=UserWarning)
+            result = self.qnode(inputs=x, weight=weight)
+        if isinstance(result, (list, tuple)):
+            result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)
+        return self.postprocess(result.reshape(x.shape[0], -1))
 
     def forward(self, inputs, weights) -> np.ndarray:
         """Evaluate without gradients, NumPy in and out (like qiskit-machine-learning's).
@@ -137,5 +199,6 @@ class QuantumNeuralNetwork:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(num_qubits={self.num_qubits}, feature_map={self.feature_map.name}, "
-            f"ansatz={self.ansatz.name}, device={self.spec.label!r}, shots={self.spec.shots})"
+            f"ansatz={self.ansatz.name}, device={self.spec.label!r}, shots={self.spec.shots}, "
+            f"engine={self.engine!r})"
         )

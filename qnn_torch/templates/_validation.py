@@ -3,11 +3,26 @@ expected and what was given."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from numbers import Integral, Real
 
 from pennylane import math
 
-__all__ = ["check_reps", "check_last_dim", "check_finite"]
+__all__ = ["check_reps", "check_last_dim", "check_finite", "skip_value_checks"]
+
+_VALUE_CHECKS = ContextVar("qnn_torch_value_checks", default=True)
+
+
+@contextmanager
+def skip_value_checks():
+    """Skip checks that read tensor values (finiteness) while a circuit is being traced; the
+    caller validates the values itself."""
+    token = _VALUE_CHECKS.set(False)
+    try:
+        yield
+    finally:
+        _VALUE_CHECKS.reset(token)
 
 
 def check_reps(reps, minimum: int) -> int:
@@ -33,7 +48,7 @@ def check_last_dim(tensor, name: str, expected: int, what: str) -> None:
 
 def check_finite(tensor, name: str) -> None:
     """Raise if a concrete ``tensor`` holds NaN or infinite values."""
-    if math.is_abstract(tensor):
+    if math.is_abstract(tensor) or not _VALUE_CHECKS.get():
         return
     if not bool(math.all(math.isfinite(math.real(tensor)))):
         raise ValueError(f"{name} must be finite; got a tensor holding NaN or infinite values.")

@@ -1,0 +1,360 @@
+"""Side-by-side speed of qnn_torch and qiskit-machine-learning on the tutorial's experiments.
+
+Runs, in one process:
+
+1. the four tutorial parts with the seed's hyper-parameters on qnn_torch (default device) and on
+   qiskit-machine-learning 0.9 (EstimatorQNN/SamplerQNN + TorchConnector, default primitives),
+   printing seconds, the ratio and the final metric of each;
+2. forward+backward time of an EstimatorQNN (ZZFeatureMap + RealAmplitudes(reps=1)) for a grid
+   of qubit counts and batch sizes on each simulator path;
+3. the mnist-hybrid training step next to the same CNN with the QNN replaced by Linear(2, 1).
+
+Usage (needs the bench extra: ``pip install ".[bench]"``)::
+
+    python benchmarks/bench_tutorial.py [--quick] [--json results.json] [--plot scaling.png]
+
+``--quick`` uses 1 mnist epoch and a smaller scaling grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from functools import partial
+
+import numpy as np
+import torch
+from torch import nn
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+# ---------------------------------------------------------------- qiskit-machine-learning side
+
+
+def _qk_zz_ra(n, reps, entanglement="reverse_linear"):
+    from qiskit import QuantumCircuit
+    from qiskit.circuit.library import real_amplitudes, zz_feature_map
+
+    fm, an = zz_feature_map(n), real_amplitudes(n, reps=reps, entanglement=entanglement)
+    qc = QuantumCircuit(n)
+    qc.compose(fm, inplace=True)
+    qc.compose(an, inplace=True)
+    return qc, list(fm.parameters), list(an.parameters)
+
+
+def qiskit_parts(epochs: int) -> dict:
+    """The four parts on qiskit-machine-learning; returns {part: (seconds, metric, losses)}."""
+    from qiskit import QuantumCircuit
+    from qiskit.circuit import Parameter
+    from qiskit_machine_learning.connectors import TorchConnector
+    from qiskit_machine_learning.neural_networks import EstimatorQNN, SamplerQNN
+
+    from qnn_torch.data import tutorial_random
+    from qnn_torch.qnn import parity
+    from qnn_torch.tutorial import HybridNet
+
+    r = tutorial_random()
+    X = torch.tensor(r.X, dtype=torch.float32)
+    results = {}
+
+    def lbfgs(model, loss_of):
+        opt = torch.optim.LBFGS(model.parameters())
+        losses = []
+
+        def closure():
+            opt.zero_grad()
+            loss = loss_of()
+            loss.backward()
+            losses.append(loss.item())
+            return loss
+
+        opt.step(closure)
+        return losses
+
+    start = time.perf_counter()
+    qc, xi, wi = _qk_zz_ra(2, 3)
+    model = TorchConnector(EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi), initial_weights=r.w_estimator)
+    y = torch.tensor(r.y, dtype=torch.float32).reshape(-1, 1)
+    losses = lbfgs(model, lambda: nn.MSELoss(reduction="sum")(model(X), y))
+    with torch.no_grad():
+        acc = float(np.mean(np.sign(model(X).numpy()[:, 0]) == r.y))
+    results["classification-estimator"] = (time.perf_counter() - start, acc, losses)
+
+    start = time.perf_counter()
+    qc, xi, wi = _qk_zz_ra(2, 1, "linear")
+    model = TorchConnector(SamplerQNN(circuit=qc, input_params=xi, weight_params=wi, interpret=parity, output_shape=2),
+                           initial_weights=r.w_sampler)
+    y01 = torch.tensor(r.y01)
+    losses = lbfgs(model, lambda: nn.CrossEntropyLoss()(model(X), y01))
+    with torch.no_grad():
+        acc = float(np.mean(model(X).argmax(1).numpy() == r.y01))
+    results["classification-sampler"] = (time.perf_counter() - start, acc, losses)
+
+    start = time.perf_counter()
+    px, pw = Parameter("x"), Parameter("w")
+    qc = QuantumCircuit(1)
+    qc.ry(px, 0)
+    qc.ry(pw, 0)
+    model = TorchConnector(EstimatorQNN(circuit=qc, input_params=[px], weight_params=[pw]),
+                           initial_weights=r.w_regression)
+    Xr, yr = torch.tensor(r.X_reg, dtype=torch.float32), torch.tensor(r.y_reg, dtype=torch.float32)
+    losses = lbfgs(model, lambda: nn.MSELoss(reduction="sum")(model(Xr), yr))
+    results["regression"] = (time.perf_counter() - start, losses[-1], losses)
+
+    def qk_mnist_qnn():
+        qc, xi, wi = _qk_zz_ra(2, 1)
+        return EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi, input_gradients=True)
+
+    results["mnist-hybrid"] = _mnist(lambda: _swap_qnn(HybridNet, TorchConnector(qk_mnist_qnn())), epochs)
+    return results
+
+
+def _swap_qnn(net_cls, layer):
+    from qnn_torch.tutorial import make_mnist_qnn
+
+    net = net_cls(make_mnist_qnn())
+    net.qnn = layer
+    return net
+
+
+def _mnist(make_model, epochs):
+    from torch.utils.data import DataLoader
+
+    from qnn_torch.data import load_mnist01
+    from qnn_torch.tutorial import evaluate_mnist
+
+    start = time.perf_counter()
+    torch.manual_seed(42)
+    split = load_mnist01("data", 100, 50)
+    train = DataLoader(split.train, batch_size=1, shuffle=True)
+    test = DataLoader(split.test, batch_size=1, shuffle=True)
+    model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    model.train()
+    for _ in range(epochs):
+        total = []
+        for data, target in train:
+            opt.zero_grad(set_to_none=True)
+            loss = nn.NLLLoss()(model(data), target)
+            loss.backward()
+            opt.step()
+            total.append(loss.item())
+        losses.append(sum(total) / len(total))
+    accuracy, _ = evaluate_mnist(model, test)
+    return time.perf_counter() - start, accuracy, losses
+
+
+# ---------------------------------------------------------------- qnn_torch side
+
+
+def qnn_torch_parts(epochs: int) -> dict:
+    from qnn_torch import tutorial
+
+    results = {}
+    for name, run in [("classification-estimator", tutorial.run_classification_estimator),
+                      ("classification-sampler", tutorial.run_classification_sampler),
+                      ("regression", tutorial.run_regression)]:
+        r = run()
+        metric = r.accuracy if r.accuracy is not None else r.losses[-1]
+        results[name] = (r.seconds, metric, r.losses)
+    results["mnist-hybrid"] = _mnist(lambda: tutorial.HybridNet(tutorial.make_mnist_qnn()), epochs)
+    return results
+
+
+# ---------------------------------------------------------------- scaling and step cost
+
+
+def _warm_up():
+    """Import and initialise both stacks once, so neither side pays it inside a timed part."""
+    from qiskit_machine_learning.neural_networks import EstimatorQNN  # noqa: F401
+
+    from qnn_torch import EstimatorQNN as Ours
+    from qnn_torch import TorchConnector
+
+    TorchConnector(Ours(1, feature_map=lambda x, w: None, num_inputs=1, ansatz=lambda p, w: None,
+                        num_weights=1))(torch.zeros(1, 1)).sum().backward()
+
+
+def _time(fn, repeat):
+    """Seconds per call of ``fn`` over ``repeat`` calls (after one untimed warm-up call)."""
+    fn()
+    repeat = max(1, repeat)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - start) / repeat
+
+
+def scaling(qubits, batches, budget_s=2.0) -> list[dict]:
+    """Forward+backward seconds per call for each path, qubit count and batch size."""
+    from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector
+
+    paths = {
+        "default.qubit (compiled)": dict(device="default.qubit"),
+        "default.qubit (QNode, backprop)": dict(device="default.qubit", engine="qnode"),
+        "lightning.qubit (adjoint)": dict(device="lightning.qubit"),
+    }
+    rows = []
+    for label, kwargs in paths.items():
+        for n in qubits:
+            model = TorchConnector(EstimatorQNN(n, ansatz=partial(RealAmplitudes, reps=1), **kwargs))
+            for b in batches:
+                x = torch.rand(b, n, requires_grad=True)
+
+                def step():
+                    model.zero_grad()
+                    model(x).sum().backward()
+
+                once = _time(step, 1)
+                repeat = max(1, min(20, int(budget_s / max(once, 1e-4))))
+                seconds = _time(step, repeat)
+                rows.append({"path": label, "qubits": n, "batch": b, "seconds": seconds,
+                             "per_sample": seconds / b})
+                print(f"  {label:34s} n={n:2d} batch={b:3d}: {seconds * 1e3:9.2f} ms/step "
+                      f"({seconds / b * 1e3:8.3f} ms/sample)", flush=True)
+    return rows
+
+
+def mnist_step_cost(repeat=300) -> dict:
+    """Seconds per training step of the hybrid model and of the same CNN with Linear(2, 1)."""
+    from qnn_torch.tutorial import HybridNet, make_mnist_qnn
+
+    out = {}
+    for label, make in [("classical Linear(2, 1)", lambda: _swap_qnn(HybridNet, nn.Linear(2, 1))),
+                        ("hybrid (qnn_torch QNN)", lambda: HybridNet(make_mnist_qnn()))]:
+        torch.manual_seed(0)
+        model = make()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        data, target = torch.rand(1, 1, 28, 28), torch.tensor([1])
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            nn.NLLLoss()(model(data), target).backward()
+            opt.step()
+
+        for _ in range(30):
+            step()
+        out[label] = _time(step, repeat)
+    return out
+
+
+def hardware_step(batch: int) -> dict:
+    """Seconds and primitive jobs of one training step on FakeManilaV2: stock vs qnn_torch."""
+    import pennylane as qml
+    from qiskit_ibm_runtime import EstimatorV2, SamplerV2
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector
+
+    counts = {"jobs": 0}
+    originals = {cls: cls.run for cls in (EstimatorV2, SamplerV2)}
+
+    def counting(original):
+        def run(self, *args, **kwargs):
+            counts["jobs"] += 1
+            return original(self, *args, **kwargs)
+        return run
+
+    for cls, original in originals.items():
+        cls.run = counting(original)
+    out = {}
+    try:
+        for label, device in [("stock qiskit.remote", qml.device("qiskit.remote", wires=2, backend=FakeManilaV2())),
+                              ("qnn_torch (batched)", FakeManilaV2())]:
+            qnn = EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device, shots=1024)
+            model = TorchConnector(qnn)
+            x = torch.rand(batch, 2, requires_grad=True)
+            counts["jobs"] = 0
+            start = time.perf_counter()
+            model(x).sum().backward()
+            out[label] = {"seconds": time.perf_counter() - start, "jobs": counts["jobs"]}
+            print(f"  {label:22s} batch {batch}: {out[label]['seconds']:7.2f} s, {out[label]['jobs']:4d} jobs",
+                  flush=True)
+    finally:
+        for cls, original in originals.items():
+            cls.run = original
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 mnist epoch, small scaling grid")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--skip-qiskit", action="store_true", help="only qnn_torch (no ratios)")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--plot", default=None)
+    args = parser.parse_args(argv)
+    epochs = args.epochs or (1 if args.quick else 10)
+    qubits = [2, 4, 6] if args.quick else [2, 4, 6, 8, 10, 12]
+    batches = [1, 16, 256] if args.quick else [1, 4, 16, 64, 256]
+
+    print(f"== tutorial parts (mnist {epochs} epochs) ==", flush=True)
+    _warm_up()
+    ours = qnn_torch_parts(epochs)
+    theirs = {} if args.skip_qiskit else qiskit_parts(epochs)
+    print(f"{'part':26s} {'qnn_torch s':>12s} {'qiskit-ml s':>12s} {'ratio':>7s}  metric (ours / qiskit-ml)")
+    total_ours = total_theirs = 0.0
+    table = []
+    for part, (sec, metric, _) in ours.items():
+        t_sec, t_metric, _ = theirs.get(part, (float("nan"), float("nan"), None))
+        total_ours += sec
+        total_theirs += t_sec
+        table.append({"part": part, "qnn_torch_s": sec, "qiskit_ml_s": t_sec, "ratio": t_sec / sec,
+                      "metric": metric, "qiskit_ml_metric": t_metric})
+        print(f"{part:26s} {sec:12.2f} {t_sec:12.2f} {t_sec / sec:7.1f}  {metric:.4f} / {t_metric:.4f}")
+    print(f"{'total':26s} {total_ours:12.2f} {total_theirs:12.2f} {total_theirs / total_ours:7.1f}")
+
+    print("== mnist-hybrid step cost ==", flush=True)
+    steps = mnist_step_cost()
+    for label, sec in steps.items():
+        print(f"  {label:26s} {sec * 1e3:7.2f} ms/step")
+    ratio = steps["hybrid (qnn_torch QNN)"] / steps["classical Linear(2, 1)"]
+    print(f"  hybrid / classical: {ratio:.2f}")
+
+    print("== forward+backward scaling ==", flush=True)
+    rows = scaling(qubits, batches)
+    default = {r["batch"]: r["per_sample"] for r in rows if r["path"] == "default.qubit (compiled)" and r["qubits"] == 2}
+    gain = default[min(default)] / default[max(default)]
+    print(f"  default device, 2 qubits: per-sample time at batch {max(default)} is {gain:.1f}x lower than at batch 1")
+
+    print("== one training step on a fake IBM backend (FakeManilaV2, 1024 shots, input gradients on) ==")
+    hardware = hardware_step(2 if args.quick else 8)
+
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"parts": table, "total_ratio": total_theirs / total_ours, "mnist_step": steps,
+                       "mnist_step_ratio": ratio, "scaling": rows, "batch_gain": gain,
+                       "hardware_step": hardware}, fh, indent=2)
+    if args.plot:
+        _plot(rows, args.plot)
+    return 0
+
+
+def _plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for label in dict.fromkeys(r["path"] for r in rows):
+        mine = [r for r in rows if r["path"] == label]
+        batches = sorted({r["batch"] for r in mine})
+        smallest = min(r["qubits"] for r in mine)
+        b1 = sorted((r["qubits"], r["seconds"]) for r in mine if r["batch"] == 1)
+        axes[0].semilogy(*zip(*b1), "o-", label=label)
+        per = sorted((r["batch"], r["per_sample"]) for r in mine if r["qubits"] == smallest)
+        axes[1].loglog(*zip(*per), "o-", label=label)
+    axes[0].set(title="forward+backward, batch 1", xlabel="qubits", ylabel="seconds per step")
+    axes[1].set(title="per-sample cost vs batch (2 qubits)", xlabel="batch size", ylabel="seconds per sample")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

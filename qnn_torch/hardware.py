@@ -1,0 +1,254 @@
+"""IBM backends with one primitive job per batch of circuits.
+
+pennylane-qiskit's ``qiskit.remote`` device transpiles and submits every circuit as its own
+job: one training step of a small QNN (a batch of inputs, parameter-shift) makes hundreds of
+jobs, each of which waits in the hardware queue. :class:`BatchedRemoteDevice` extends it:
+
+* circuits with the same structure (gates, wires, measurements) are transpiled **once**, as a
+  parametrised circuit, and cached;
+* every ``execute`` call (a forward pass over a whole batch, or all the parameter-shift
+  circuits of a backward pass) becomes **one** ``EstimatorV2`` or ``SamplerV2`` job holding one
+  PUB per structure, with the parameter values of all its circuits as an array.
+
+It is registered as the PennyLane device ``"qnn_torch.remote"`` and is what ``device="ibm:..."``,
+``device="fake:..."`` and Qiskit ``Backend`` objects resolve to.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from contextlib import contextmanager
+
+import numpy as np
+import pennylane as qml
+from pennylane.measurements import ExpectationMP, VarianceMP
+from pennylane.tape import QuantumScript
+from pennylane_qiskit.converter import circuit_to_qiskit, mp_to_pauli
+from pennylane_qiskit.remote import RemoteDevice
+from qiskit.circuit import Parameter
+from qiskit.compiler import transpile
+from qiskit_ibm_runtime import EstimatorV2, SamplerV2
+
+__all__ = ["BatchedRemoteDevice", "runtime_session"]
+
+
+class _Template:
+    """A transpiled parametrised circuit standing for every tape of one structure."""
+
+    def __init__(self, compiled, observables=None):
+        self.compiled = compiled
+        self.observables = observables
+
+
+def _structure(tape, kind):
+    ops = tuple((op.name, tuple(op.wires), len(op.data)) for op in tape.operations)
+    meas = tuple((type(m).__name__, repr(m.obs) if m.obs is not None else tuple(m.wires)) for m in tape.measurements)
+    return kind, ops, meas
+
+
+def _symbolic(tape):
+    """The tape with every numeric gate parameter replaced by a Qiskit ``Parameter``."""
+    params, ops = [], []
+    for op in tape.operations:
+        if op.data:
+            new = [Parameter(f"p{len(params) + i}") for i in range(len(op.data))]
+            params.extend(new)
+            op = qml.ops.functions.bind_new_parameters(op, new)
+        ops.append(op)
+    return QuantumScript(ops, tape.measurements, shots=tape.shots), params
+
+
+def _values(tape):
+    return [float(qml.math.toarray(d)) for op in tape.operations for d in op.data]
+
+
+class BatchedRemoteDevice(RemoteDevice):
+    """pennylane-qiskit's remote device, submitting one primitive job per ``execute`` call.
+
+    Args:
+        wires (int or Iterable): the wires.
+        backend (Backend): an IBM backend, or a ``qiskit_ibm_runtime.fake_provider`` one.
+        shots (int or None): default shots (the QNode's shots take precedence).
+        session (Session or Batch or None): a Qiskit Runtime session or batch to run the jobs in.
+        **kwargs: transpiler options (``optimization_level``, ...) and primitive options
+            (``resilience_level``, ``default_shots``, ...), as for ``qiskit.remote``.
+
+    Attributes:
+        jobs (int): the number of primitive jobs submitted so far.
+        circuits_run (int): the number of circuits those jobs evaluated.
+        transpilations (int): the number of circuit structures transpiled.
+
+    **Example**
+
+    >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+    >>> dev = qml.device("qnn_torch.remote", wires=2, backend=FakeManilaV2())
+    >>> dev.jobs
+    0
+    """
+
+    short_name = "qnn_torch.remote"
+
+    def __init__(self, wires, backend, shots=None, session=None, **kwargs):
+        super().__init__(wires, backend=backend, shots=shots, session=session, **kwargs)
+        self._templates: OrderedDict = OrderedDict()
+        self.jobs = 0
+        self.circuits_run = 0
+        self.transpilations = 0
+
+    @property
+    def name(self):
+        return self.short_name
+
+    def update_session(self, session):
+        """Run the following jobs in ``session`` (a Qiskit Runtime ``Session`` or ``Batch``)."""
+        self._session = session
+
+    def _template(self, tape, kind):
+        key = _structure(tape, kind)
+        template = self._templates.get(key)
+        if template is None:
+            symbolic, _ = _symbolic(tape)
+            if kind == "estimator":
+                qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=False, measure=False)
+            else:
+                qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=True, measure=True)
+            compiled = transpile(qc, backend=self.compile_backend, **self._transpile_args)
+            observables = None
+            if kind == "estimator":
+                observables = [mp_to_pauli(mp, self.num_wires).apply_layout(compiled.layout)
+                               for mp in tape.measurements]
+            template = _Template(compiled, observables)
+            self._templates[key] = template
+            self.transpilations += 1
+            if len(self._templates) > 256:
+                self._templates.popitem(last=False)
+        return key, template
+
+    @staticmethod
+    def _kind(tape):
+        if isinstance(tape.measurements[0], (ExpectationMP, VarianceMP)) and all(
+            getattr(m.obs, "pauli_rep", None) for m in tape.measurements
+        ):
+            return "estimator"
+        return "sampler"
+
+    def execute(self, circuits, execution_config=None):
+        """Run ``circuits`` in at most one Estimator job and one Sampler job."""
+        if isinstance(circuits, QuantumScript):
+            circuits = [circuits]
+        for circ in circuits:
+            if circ.shots and len(circ.shots.shot_vector) > 1:
+                raise ValueError(f"shot vectors are not supported by {self.name}; use one integer.")
+        results = [None] * len(circuits)
+        groups = {"estimator": OrderedDict(), "sampler": OrderedDict()}
+        for index, tape in enumerate(circuits):
+            kind = self._kind(tape)
+            key, template = self._template(tape, kind)
+            shots = tape.shots.total_shots
+            group = groups[kind].setdefault((key, shots), (template, [], []))
+            group[1].append(index)
+            group[2].append(_values(tape))
+        if groups["estimator"]:
+            self._run_estimator(circuits, groups["estimator"], results)
+        if groups["sampler"]:
+            self._run_sampler(circuits, groups["sampler"], results)
+        return results
+
+    def _primitive(self, cls):
+        primitive = cls(mode=self._session) if self._session else cls(mode=self.backend)
+        primitive.options.update(**self._kwargs)
+        return primitive
+
+    def _run_estimator(self, circuits, groups, results):
+        pubs, order, precision = [], [], None
+        for (_, shots), (template, indices, values) in groups.items():
+            values = np.asarray(values, dtype=float).reshape(len(indices), -1)
+            observables = [[o] for o in template.observables]  # shape (K, 1): broadcast over rows
+            pubs.append((template.compiled, observables, values if values.size else None))
+            order.append(indices)
+            if shots:
+                precision = np.sqrt(1 / shots)
+        job_result = self._primitive(EstimatorV2).run(pubs, precision=precision).result()
+        self.jobs += 1
+        self.circuits_run += len(circuits)
+        for pub_result, indices in zip(job_result, order):
+            evs = np.asarray(pub_result.data.evs).reshape(-1, len(indices))
+            stds = np.asarray(pub_result.data.stds).reshape(-1, len(indices))
+            target = pub_result.metadata.get("target_precision") or 1.0
+            for column, index in enumerate(indices):
+                out = []
+                for row, mp in enumerate(circuits[index].measurements):
+                    out.append(evs[row, column] if isinstance(mp, ExpectationMP) else (stds[row, column] / target) ** 2)
+                results[index] = tuple(out)  # one tuple per circuit, as qiskit.remote returns
+
+    def _run_sampler(self, circuits, groups, results):
+        pubs, order, shots_all = [], [], None
+        for (_, shots), (template, indices, values) in groups.items():
+            values = np.asarray(values, dtype=float).reshape(len(indices), -1)
+            pubs.append((template.compiled, values if values.size else None, shots))
+            order.append((template, indices))
+        job_result = self._primitive(SamplerV2).run(pubs).result()
+        self.jobs += 1
+        self.circuits_run += len(circuits)
+        for pub_result, (template, indices) in zip(job_result, order):
+            register = getattr(pub_result.data, template.compiled.cregs[0].name)
+            for column, index in enumerate(indices):
+                bitstrings = register.get_bitstrings(column) if len(indices) > 1 or register.shape else \
+                    register.get_bitstrings()
+                samples = np.array([[int(b) for b in s[::-1]] for s in bitstrings])
+                tape = circuits[index]
+                res = [mp.process_samples(samples, wire_order=self.wires) for mp in tape.measurements]
+                results[index] = tuple(res)
+
+
+def _remote_devices(obj):
+    """The BatchedRemoteDevices used by a model, a TorchConnector or a QNN."""
+    from .qnn.neural_network import QuantumNeuralNetwork
+
+    qnns = [obj] if isinstance(obj, QuantumNeuralNetwork) else [
+        m.qnn for m in obj.modules() if isinstance(getattr(m, "qnn", None), QuantumNeuralNetwork)]
+    return [q.spec.device for q in qnns if isinstance(q.spec.device, BatchedRemoteDevice)]
+
+
+@contextmanager
+def runtime_session(model, mode: str = "session", **kwargs):
+    """Run every IBM job of ``model`` inside one Qiskit Runtime ``Session`` (or ``Batch``).
+
+    Args:
+        model: a ``torch.nn.Module`` holding :class:`~qnn_torch.TorchConnector` layers, a
+            connector, or a QNN, whose device is an IBM (or fake IBM) backend.
+        mode (str): ``"session"`` (dedicated, iterative access) or ``"batch"``.
+        **kwargs: passed to ``Session``/``Batch`` (e.g. ``max_time``).
+
+    Yields:
+        Session or Batch: the open session, closed on exit.
+
+    Raises:
+        ValueError: if ``model`` runs on no IBM backend, or ``mode`` is unknown.
+
+    **Example**
+
+    >>> with runtime_session(model, max_time="1h"):  # doctest: +SKIP
+    ...     fit(model, loader, optimizer, loss_fn, epochs=3, checkpoint="run.pt")
+    """
+    from qiskit_ibm_runtime import Batch, Session
+
+    if mode not in ("session", "batch"):
+        raise ValueError(f"mode must be 'session' or 'batch'; got {mode!r}.")
+    devices = _remote_devices(model)
+    if not devices:
+        raise ValueError("runtime_session needs a model whose QNN runs on an IBM backend "
+                         "(device='ibm:<name>', 'fake:<name>' or a Backend object); found none.")
+    backends = {id(d.backend): d.backend for d in devices}
+    if len(backends) > 1:
+        raise ValueError(f"runtime_session needs one backend; the model uses {len(backends)}.")
+    session = (Session if mode == "session" else Batch)(backend=devices[0].backend, **kwargs)
+    previous = [d.session for d in devices]
+    for d in devices:
+        d.update_session(session)
+    try:
+        yield session
+    finally:
+        for d, old in zip(devices, previous):
+            d.update_session(old)
+        session.close()

@@ -1,0 +1,242 @@
+"""A small batched state-vector simulator written in plain torch operations.
+
+It applies PennyLane operations to a ``(batch, 2**n)`` complex state (wire 0 is the most
+significant bit, as in PennyLane) and evaluates expectation values and probabilities. Every
+step is an ordinary differentiable torch operation, so the whole circuit can be traced once
+into an ATen graph (see :mod:`qnn_torch.qnn.compiled`) and replayed without PennyLane's
+per-call overhead. Common gates have closed-form kernels; any other operation with a matrix
+is applied densely.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pennylane as qml
+import torch
+
+__all__ = ["StateVector", "UnsupportedOperation"]
+
+KERNEL_GATES = frozenset(
+    {"RX", "RY", "RZ", "PhaseShift", "Hadamard", "CNOT", "CZ", "SWAP", "PauliX", "PauliY", "PauliZ",
+     "S", "T", "SX", "Identity"}
+)
+
+
+class UnsupportedOperation(TypeError):
+    """An operation or measurement the simulator cannot handle (the caller falls back)."""
+
+
+class StateVector:
+    """Kernels for ``n`` wires labelled ``0 .. n-1``.
+
+    Args:
+        num_wires (int): the number of wires.
+    """
+
+    def __init__(self, num_wires: int):
+        self.n = num_wires
+        self.dim = 2**num_wires
+        index = np.arange(self.dim)
+        self._bits = [(index >> (num_wires - 1 - q)) & 1 for q in range(num_wires)]
+        # constants built once, outside any trace, so a traced graph holds them as attributes
+        self._bit_t = [torch.tensor(b, dtype=torch.float64) for b in self._bits]
+        self._sign_t = [torch.tensor(2.0 * b - 1.0) for b in self._bits]  # -1 for bit 0, +1 for bit 1
+        self._flip_t = [torch.tensor(index ^ (1 << (num_wires - 1 - q)), dtype=torch.long)
+                        for q in range(num_wires)]
+        self._cnot_t = {}
+        # tiny registers: permutations as matrix products (their backward is a matmul too,
+        # much cheaper than scattering an indexed gradient); large ones: indexing
+        self._dense_perm = self.dim <= 64
+        self._zero = torch.zeros(1, self.dim, dtype=torch.complex128)
+        self._zero[0, 0] = 1.0
+
+    # ------------------------------------------------------------- helpers
+
+    def _bit(self, q):
+        return self._bit_t[q]
+
+    def _flip(self, q):
+        return self._flip_t[q]
+
+    def _permute(self, state, perm):
+        """``state[:, perm]``."""
+        if not self._dense_perm:
+            return state[:, perm]
+        key = ("matrix", id(perm))
+        matrix = self._cnot_t.get(key)
+        if matrix is None:
+            matrix = torch.zeros(self.dim, self.dim, dtype=torch.complex128)
+            matrix[perm, torch.arange(self.dim)] = 1.0  # (state @ M)[:, j] = state[:, perm[j]]
+            self._cnot_t[key] = (matrix, perm)  # keep perm alive: its id is the key
+        else:
+            matrix = matrix[0]
+        return state @ matrix
+
+    @staticmethod
+    def _angle(op):
+        theta = op.data[0]
+        if not isinstance(theta, torch.Tensor):
+            theta = torch.as_tensor(theta, dtype=torch.float64)
+        return theta.reshape(-1, 1) if theta.ndim else theta  # (B, 1) or scalar
+
+    def zero_state(self, batch: int) -> torch.Tensor:
+        """``|0...0>`` repeated ``batch`` times, shape ``(batch, 2**n)``."""
+        return self._zero.expand(batch, self.dim)
+
+    # ------------------------------------------------------------- gates
+
+    def apply(self, op, state: torch.Tensor) -> torch.Tensor:
+        """Apply operation ``op`` to ``state`` (``(batch, 2**n)``)."""
+        name = op.name
+        wires = [int(w) for w in op.wires]
+        if name == "Identity":
+            return state
+        if name in ("RX", "RY", "RZ", "PhaseShift"):
+            q = wires[0]
+            theta = self._angle(op)
+            bit = self._bit(q)
+            if name == "PhaseShift":
+                return state * torch.exp(1j * theta * bit)
+            if name == "RZ":
+                return state * torch.exp((0.5j * theta) * self._sign_t[q])
+            half = 0.5 * theta
+            c, s = torch.cos(half), torch.sin(half)
+            flipped = self._permute(state, self._flip(q))
+            if name == "RY":
+                return c * state + (s * self._sign_t[q]) * flipped
+            return c * state - (1j * s) * flipped
+        if name == "Hadamard":
+            q = wires[0]
+            return (self._permute(state, self._flip(q)) - self._sign_t[q] * state) * (1 / math.sqrt(2))
+        if name == "CNOT":
+            c, t = wires
+            if (c, t) not in self._cnot_t:
+                perm = np.arange(self.dim) ^ (self._bits[c] << (self.n - 1 - t))
+                self._cnot_t[(c, t)] = torch.tensor(perm, dtype=torch.long)
+            return self._permute(state, self._cnot_t[(c, t)])
+        if op.num_params == 0 or name in KERNEL_GATES:
+            return self._monomial_or_dense(op, state)
+        return self._dense(op, state)
+
+    def _monomial_or_dense(self, op, state):
+        """A fixed gate: as a permutation with phases when it has one nonzero per row."""
+        full = qml.matrix(op, wire_order=range(self.n))
+        rows, cols = np.nonzero(np.abs(full) > 1e-12)
+        if len(rows) == self.dim and np.array_equal(rows, np.arange(self.dim)):
+            phases = torch.tensor(full[rows, cols], dtype=torch.complex128)
+            return phases * state[:, torch.tensor(cols, dtype=torch.long)]
+        return state @ torch.tensor(full, dtype=torch.complex128).T
+
+    def _dense(self, op, state):
+        """Any operation with a (possibly batched, differentiable) matrix."""
+        try:
+            matrix = op.matrix(wire_order=range(self.n))
+        except qml.operation.MatrixUndefinedError as err:
+            raise UnsupportedOperation(f"{op.name} has no matrix") from err
+        matrix = torch.as_tensor(matrix).to(torch.complex128)
+        if matrix.ndim == 2:
+            return state @ matrix.T
+        return torch.einsum("bij,bj->bi", matrix, state)
+
+    def _phase_term(self, op):
+        """The phase-angle vector of a diagonal gate (PhaseShift, RZ), or None."""
+        if op.name == "PhaseShift":
+            return self._angle(op) * self._bit(int(op.wires[0]))
+        if op.name == "RZ":
+            return (0.5 * self._angle(op)) * self._sign_t[int(op.wires[0])]
+        return None
+
+    def _parity_mask(self, a, b):
+        key = ("parity", a, b)
+        if key not in self._cnot_t:
+            self._cnot_t[key] = torch.tensor(self._bits[a] ^ self._bits[b], dtype=torch.float64)
+        return self._cnot_t[key]
+
+    def run(self, ops, state: torch.Tensor) -> torch.Tensor:
+        """Apply a sequence of operations, merging runs of diagonal gates into one phase.
+
+        Consecutive ``PhaseShift``/``RZ`` gates, and the pattern ``CNOT(a, b) PhaseShift(b)
+        CNOT(a, b)`` (a ZZ-type phase), are accumulated as one phase-angle vector and applied
+        with a single complex exponential.
+        """
+        pending = None
+        i = 0
+        while i < len(ops):
+            op = ops[i]
+            term = self._phase_term(op)
+            if term is None and op.name == "CNOT" and i + 2 < len(ops):
+                mid, last = ops[i + 1], ops[i + 2]
+                if (mid.name == "PhaseShift" and last.name == "CNOT" and last.wires == op.wires
+                        and mid.wires[0] == op.wires[1]):
+                    term = self._angle(mid) * self._parity_mask(int(op.wires[0]), int(op.wires[1]))
+                    i += 2
+            if term is not None:
+                pending = term if pending is None else pending + term
+            else:
+                if pending is not None:
+                    state = state * torch.exp(1j * pending)
+                    pending = None
+                state = self.apply(op, state)
+            i += 1
+        if pending is not None:
+            state = state * torch.exp(1j * pending)
+        return state
+
+    # ------------------------------------------------------------- measurements
+
+    def measure(self, mp, state: torch.Tensor) -> torch.Tensor:
+        """Evaluate a measurement process: ``(batch,)`` for expectations, ``(batch, 2**k)`` for
+        probabilities."""
+        if isinstance(mp, qml.measurements.ExpectationMP) and mp.obs is not None:
+            return self._expval(mp.obs, state)
+        if isinstance(mp, qml.measurements.ProbabilityMP) and mp.obs is None:
+            return self._probs([int(w) for w in mp.wires], state)
+        raise UnsupportedOperation(f"measurement {mp} is not supported by the compiled simulator")
+
+    def _expval(self, obs, state):
+        try:
+            sentence = qml.pauli.pauli_sentence(obs)
+        except (ValueError, TypeError, AttributeError):
+            sentence = None
+        if sentence is None:
+            matrix = torch.tensor(qml.matrix(obs, wire_order=range(self.n)), dtype=torch.complex128)
+            return torch.real(torch.sum(state.conj() * (state @ matrix.T), dim=-1))
+        result = None
+        for word, coeff in sentence.items():
+            term = self._pauli_word_expval(word, state) * float(np.real(coeff))
+            result = term if result is None else result + term
+        return result if result is not None else torch.zeros(state.shape[0], dtype=torch.float64)
+
+    def _pauli_word_expval(self, word, state):
+        """<psi|P|psi> for a Pauli word: P is a signed permutation with phases."""
+        perm = np.arange(self.dim)
+        phase = np.ones(self.dim, dtype=np.complex128)
+        for wire, pauli in word.items():
+            q = int(wire)
+            bit = self._bits[q]
+            if pauli in ("X", "Y"):
+                perm = perm ^ (1 << (self.n - 1 - q))
+            if pauli == "Z":
+                phase = phase * (1 - 2 * bit)
+            elif pauli == "Y":  # Y|0> = i|1>, Y|1> = -i|0>: row r takes column r^flip with phase
+                phase = phase * np.where(bit == 1, 1j, -1j)
+        if np.array_equal(perm, np.arange(self.dim)):
+            return torch.sum((state.real**2 + state.imag**2) * torch.tensor(phase.real), dim=-1)
+        applied = torch.tensor(phase, dtype=torch.complex128) * state[:, torch.tensor(perm, dtype=torch.long)]
+        return torch.real(torch.sum(state.conj() * applied, dim=-1))
+
+    def _probs(self, wires, state):
+        probs = state.real**2 + state.imag**2
+        k = len(wires)
+        index = np.zeros(self.dim, dtype=np.int64)
+        for j, w in enumerate(wires):
+            index |= self._bits[w] << (k - 1 - j)
+        if k == self.n and np.array_equal(np.sort(index), np.arange(self.dim)):
+            inverse = np.empty(self.dim, dtype=np.int64)
+            inverse[index] = np.arange(self.dim)
+            return probs[:, torch.tensor(inverse, dtype=torch.long)]
+        marginal = np.zeros((self.dim, 2**k))
+        marginal[np.arange(self.dim), index] = 1.0
+        return probs @ torch.tensor(marginal)

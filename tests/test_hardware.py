@@ -1,0 +1,242 @@
+"""IBM backends (through fake ones): few jobs per step, sessions, no lost work, no leaked token."""
+
+import json
+import os
+from functools import partial
+
+import numpy as np
+import pennylane as qml
+import pytest
+import torch
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+import qnn_torch
+from qnn_torch import (BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector,
+                       TrainingInterrupted, fit, parity, runtime_session)
+from qnn_torch import hardware
+
+FAKE_TOKEN = "fake-ibm-token-5c1d2e-DO-NOT-LEAK"
+
+
+@pytest.fixture
+def job_counter(monkeypatch):
+    """Counts primitive jobs by patching the primitives' run methods (independent of the device)."""
+    counts = {"estimator": 0, "sampler": 0}
+    for name, cls in (("estimator", hardware.EstimatorV2), ("sampler", hardware.SamplerV2)):
+        original = cls.run
+
+        def run(self, *args, _original=original, _name=name, **kwargs):
+            counts[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "run", run)
+    return counts
+
+
+def fake_estimator(**kwargs):
+    return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=FakeManilaV2(), **kwargs)
+
+
+@pytest.mark.parametrize("batch", [1, 8, 32])
+def test_at_most_two_jobs_per_training_step(batch, job_counter):
+    qnn = fake_estimator(shots=1024)
+    model = TorchConnector(qnn, initial_weights=np.zeros(4))
+    x = torch.rand(batch, 2, requires_grad=True)  # input gradients on
+    loss = model(x).sum()
+    loss.backward()
+    assert job_counter["estimator"] + job_counter["sampler"] <= 2
+    assert qnn.spec.device.jobs == job_counter["estimator"] + job_counter["sampler"]
+    assert qnn.spec.device.transpilations == 1  # one circuit structure, transpiled once
+    # the gradient job held every shifted circuit of every sample: 2 * (6 input + 4 weight) gates
+    assert qnn.spec.device.circuits_run == batch + batch * 2 * 10
+    assert x.grad.abs().sum() > 0 and model.weight.grad.abs().sum() > 0
+
+
+def test_loss_decreases_on_a_fake_backend(job_counter):
+    torch.manual_seed(0)
+    qnn = fake_estimator(shots=2048)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), TorchConnector(qnn, initial_weights=np.full(4, 0.8)))
+    x = torch.rand(8, 2) * 2 - 1
+    y = torch.ones(8, 1) * -1
+    opt = torch.optim.Adam(model.parameters(), lr=0.15)
+    losses = []
+    for _ in range(4):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.1, losses
+    assert job_counter["estimator"] <= 2 * 4
+
+
+def test_matches_the_stock_device_within_shot_noise():
+    shots = 8192
+    w = np.array([0.3, -0.5, 0.9, 0.1])
+    x = torch.tensor([[0.2, -0.4], [0.7, 0.1], [-0.9, 0.5]])
+    stock = qml.device("qiskit.remote", wires=2, backend=FakeManilaV2())
+    with torch.no_grad():
+        ours = TorchConnector(fake_estimator(shots=shots), initial_weights=w)(x)
+        theirs = TorchConnector(
+            EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=stock, shots=shots), initial_weights=w)(x)
+    tolerance = 5 * np.sqrt(2 / shots)  # two independent estimates of values in [-1, 1]
+    assert torch.all((ours - theirs).abs() < tolerance), (ours, theirs)
+
+
+def test_sampler_qnn_on_a_fake_backend(job_counter):
+    shots = 8192
+    w = np.array([0.3, -0.5, 0.9, 0.1])
+    x = torch.tensor([[0.2, -0.4], [0.7, 0.1]], requires_grad=True)
+    make = partial(SamplerQNN, 2, ansatz=partial(RealAmplitudes, reps=1), interpret=parity, output_shape=2)
+    noisy = TorchConnector(make(device="fake:FakeManilaV2", shots=shots), initial_weights=w)
+    out = noisy(x)
+    out[:, 0].sum().backward()
+    assert job_counter["sampler"] <= 2  # the second output's sweep reuses cached circuits
+    exact = TorchConnector(make(), initial_weights=w)(x.detach())
+    assert torch.allclose(out.sum(1), torch.ones(2), atol=1e-6)
+    assert torch.all((out.detach() - exact).abs() < 0.1)  # noise of a 5-qubit device model
+
+
+def test_runtime_session_and_options(job_counter):
+    qnn = fake_estimator(shots=512, device_options={"optimization_level": 1})
+    device = qnn.spec.device
+    assert isinstance(device, BatchedRemoteDevice)
+    assert device._transpile_args["optimization_level"] == 1  # to the transpiler
+    model = TorchConnector(qnn, initial_weights=np.zeros(4))
+    with runtime_session(model, mode="batch") as session:
+        assert device.session is session
+        model(torch.rand(3, 2)).sum().backward()
+    assert device.session is None
+    assert job_counter["estimator"] == 2
+
+
+def test_runtime_session_needs_an_ibm_backend():
+    with pytest.raises(ValueError, match="runtime_session needs a model whose QNN runs on an IBM backend"):
+        with runtime_session(TorchConnector(EstimatorQNN(2))):
+            pass
+    with pytest.raises(ValueError, match="mode must be 'session' or 'batch'; got 'daily'"):
+        with runtime_session(TorchConnector(fake_estimator()), mode="daily"):
+            pass
+
+
+# ---------------------------------------------------------------- no lost work
+
+
+def _tiny_problem():
+    torch.manual_seed(5)
+    x = torch.rand(6, 2) * 2 - 1
+    y = (x.sum(1, keepdim=True) > 0).float() * 2 - 1
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=3, shuffle=True)
+
+
+def test_job_failure_mid_epoch_leaves_a_whole_checkpoint(tmp_path, monkeypatch):
+    loader = _tiny_problem()
+    model = TorchConnector(fake_estimator(shots=256), initial_weights=np.zeros(4))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    calls = {"n": 0}
+    original = BatchedRemoteDevice._run_estimator
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:  # epoch 1 uses 4 jobs (2 batches x 2); fail inside epoch 2
+            raise RuntimeError("IBMRuntimeError: job failed (simulated)")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(BatchedRemoteDevice, "_run_estimator", flaky)
+    path = tmp_path / "run.pt"
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(model, loader, opt, torch.nn.MSELoss(), epochs=3, checkpoint=path)
+    message = str(info.value)
+    assert "epoch 2 of 3" in message and str(path) in message and "resume" in message
+    assert "job failed (simulated)" in message
+    assert info.value.checkpoint == path and info.value.epochs_done == 1
+    state = torch.load(path, weights_only=True)  # whole, and loadable safely
+    assert state["epoch"] == 1 and len(state["losses"]) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]  # no temporary left behind
+
+    monkeypatch.setattr(BatchedRemoteDevice, "_run_estimator", original)
+    losses = fit(model, loader, opt, torch.nn.MSELoss(), epochs=3, checkpoint=path, resume=True)
+    assert len(losses) == 3 and losses[0] == state["losses"][0]
+
+
+def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    def run(path, fail_at=None):
+        torch.manual_seed(11)
+        loader = _tiny_problem()
+        model = torch.nn.Sequential(torch.nn.Linear(2, 2), TorchConnector(EstimatorQNN(2, ansatz=partial(
+            RealAmplitudes, reps=1))), torch.nn.Dropout(0.2))
+        opt = torch.optim.Adam(model.parameters(), lr=0.05)
+        seen = {"n": 0}
+
+        def on_batch(_):
+            seen["n"] += 1
+            if seen["n"] == fail_at:
+                raise KeyboardInterrupt
+
+        losses = fit(model, loader, opt, torch.nn.MSELoss(), epochs=4, checkpoint=path, on_batch=on_batch)
+        return losses, model
+
+    full_losses, full_model = run(tmp_path / "a.pt")
+    with pytest.raises(TrainingInterrupted, match="epoch 3 of 4.*KeyboardInterrupt"):
+        run(tmp_path / "b.pt", fail_at=5)
+    torch.manual_seed(999)  # whatever happens between, the checkpoint restores the random state
+    loader = _tiny_problem()
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), TorchConnector(EstimatorQNN(2, ansatz=partial(
+        RealAmplitudes, reps=1))), torch.nn.Dropout(0.2))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    losses = fit(model, loader, opt, torch.nn.MSELoss(), epochs=4, checkpoint=tmp_path / "b.pt", resume=True)
+    assert losses == full_losses
+    for a, b in zip(model.state_dict().values(), full_model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_cli_resume_after_interruption(tmp_path, monkeypatch, capsys):
+    from qnn_torch import cli, tutorial
+
+    argv = ["tutorial", "--parts", "mnist-hybrid", "--epochs", "2", "--data-root", str(tmp_path / "d"),
+            "--no-progress"]
+    assert cli.main(argv + ["--out", str(tmp_path / "full"), "--json", str(tmp_path / "full.json")]) == 0
+    original = tutorial.HybridNet.forward
+    calls = {"n": 0}
+
+    def failing(self, x):
+        calls["n"] += 1
+        if calls["n"] == 300:  # inside epoch 2
+            raise RuntimeError("connection to the backend lost")
+        return original(self, x)
+
+    monkeypatch.setattr(tutorial.HybridNet, "forward", failing)
+    out = tmp_path / "broken"
+    capsys.readouterr()
+    assert cli.main(argv + ["--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mnist-hybrid-train.pt" in err[0] and "--resume" in err[0]
+    monkeypatch.setattr(tutorial.HybridNet, "forward", original)
+    assert cli.main(argv + ["--out", str(out), "--resume", "--json", str(tmp_path / "resumed.json")]) == 0
+    full = json.loads((tmp_path / "full.json").read_text())["parts"]["mnist-hybrid"]
+    resumed = json.loads((tmp_path / "resumed.json").read_text())["parts"]["mnist-hybrid"]
+    assert resumed["losses"] == full["losses"] and resumed["accuracy"] == full["accuracy"]
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def test_token_never_reaches_output_logs_or_checkpoints(tmp_path, monkeypatch, capsys, caplog):
+    import logging
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", FAKE_TOKEN)
+    caplog.set_level(logging.DEBUG)
+    from qnn_torch import cli
+
+    code = cli.main(["tutorial", "--parts", "regression", "--device", "fake:FakeManilaV2", "--shots", "256",
+                     "--out", str(tmp_path), "--json", str(tmp_path / "r.json"), "--no-progress"])
+    assert code == 0
+    model = TorchConnector(fake_estimator(shots=128), initial_weights=np.zeros(4))
+    fit(model, [(torch.rand(2, 2), torch.rand(2, 1))], torch.optim.SGD(model.parameters(), lr=0.1),
+        torch.nn.MSELoss(), epochs=1, checkpoint=tmp_path / "ckpt.pt")
+    with pytest.raises(ValueError) as info:
+        EstimatorQNN(2, device="ibm:ibm_brisbane")  # the real service is unreachable here
+    out = capsys.readouterr()
+    blobs = [out.out, out.err, caplog.text, str(info.value), repr(info.value)]
+    blobs += [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(FAKE_TOKEN not in blob for blob in blobs)

@@ -175,8 +175,7 @@ def _warm_up():
     from qnn_torch import EstimatorQNN as Ours
     from qnn_torch import TorchConnector
 
-    TorchConnector(Ours(1, feature_map=lambda x, w: None, num_inputs=1, ansatz=lambda p, w: None,
-                        num_weights=1))(torch.zeros(1, 1)).sum().backward()
+    TorchConnector(Ours(2))(torch.zeros(1, 2)).sum().backward()
 
 
 def _time(fn, repeat):

@@ -17,6 +17,8 @@ def _jacobians(out, x64, w64, want_x, want_w):
     """Per-sample Jacobians ``(B, K, P)`` of ``out`` (B, K) for the inputs and/or weights."""
     targets = [t for t, want in ((x64, want_x), (w64, want_w)) if want]
     k_out = out.shape[1]
+    if not out.requires_grad:  # the outputs do not depend on inputs or weights at all
+        return [torch.zeros(t.shape[0], k_out, *t.shape[1:], dtype=t.dtype) for t in targets]
     rows = [[] for _ in targets]
     with torch.enable_grad(), warnings.catch_warnings():  # backward runs without grad mode
         # repeated sweeps over a sampled device reuse cached shifted circuits, by design

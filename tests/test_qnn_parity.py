@@ -14,6 +14,14 @@ from . import qiskit_reference as ref
 
 ATOL = 1e-6
 
+# default.qubit runs on the compiled path by default; "/qnode" forces the plain QNode
+DEVICES = ["default.qubit", "default.qubit/qnode", "lightning.qubit"]
+
+
+def device_kwargs(device):
+    name, _, engine = device.partition("/")
+    return {"device": name, "engine": engine or "auto"}
+
 
 def ours(model, x):
     """Outputs (B, K), input Jacobian (B, K, I) and weight Jacobian summed over the batch."""
@@ -53,7 +61,7 @@ ESTIMATOR_CASES = [
 ]
 
 
-@pytest.mark.parametrize("device", ["default.qubit", "lightning.qubit"])
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("n, fm_reps, ra_reps, ent, labels", ESTIMATOR_CASES)
 def test_estimator_matches_qiskit(device, n, fm_reps, ra_reps, ent, labels, rng):
     qk_obs = None
@@ -64,7 +72,7 @@ def test_estimator_matches_qiskit(device, n, fm_reps, ra_reps, ent, labels, rng)
     qnn = EstimatorQNN(
         n, feature_map=partial(ZZFeatureMap, reps=fm_reps),
         ansatz=partial(RealAmplitudes, reps=ra_reps, entanglement=ent),
-        observables=qk_obs, device=device,
+        observables=qk_obs, **device_kwargs(device),
     )
     assert (qnn.num_inputs, qnn.num_weights) == (qk.num_inputs, qk.num_weights)
     assert qnn.output_shape == qk.output_shape
@@ -91,14 +99,14 @@ SAMPLER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("device", ["default.qubit", "lightning.qubit"])
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("n, ra_reps, ent, interpret, shape", SAMPLER_CASES)
 def test_sampler_matches_qiskit(device, n, ra_reps, ent, interpret, shape, rng):
     circuit, inputs, weights = ref.zz_ra_circuit(n, 2, ra_reps, ent)
     qk = ref.sampler(circuit, inputs, weights, interpret, shape)
     qnn = SamplerQNN(
         n, ansatz=partial(RealAmplitudes, reps=ra_reps, entanglement=ent),
-        interpret=interpret, output_shape=shape, device=device,
+        interpret=interpret, output_shape=shape, **device_kwargs(device),
     )
     assert qnn.output_shape == qk.output_shape
     w = float32_weights(rng, qnn.num_weights)

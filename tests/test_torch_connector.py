@@ -202,3 +202,15 @@ def test_our_state_dict_loads_into_qiskit_machine_learning(qnn, rng):
     x = torch.tensor(rng.uniform(-1, 1, (4, 2)), dtype=torch.float32)
     with torch.no_grad():
         assert torch.allclose(ours(x), qk_model(x), atol=1e-6)
+
+
+def test_constant_circuit_has_zero_gradients():
+    """A network whose output depends on nothing trainable still backpropagates (zeros)."""
+    import pennylane as qml
+
+    qnn = EstimatorQNN(1, feature_map=lambda x, wires: None, num_inputs=1,
+                       ansatz=lambda w, wires: qml.Identity(wires[0]), num_weights=1)
+    model = TorchConnector(qnn, initial_weights=[0.5])
+    x = torch.rand(3, 1, requires_grad=True)
+    model(x).sum().backward()
+    assert torch.equal(x.grad, torch.zeros(3, 1)) and torch.equal(model.weight.grad, torch.zeros(1))

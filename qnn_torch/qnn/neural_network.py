@@ -7,8 +7,8 @@ from functools import cached_property
 from numbers import Integral
 
 import numpy as np
-from cachetools import LRUCache
 import pennylane as qml
+from cachetools import LRUCache
 import torch
 
 from ..devices import DeviceSpec, resolve_device

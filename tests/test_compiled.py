@@ -1,0 +1,74 @@
+"""The compiled path equals the plain QNode path, and falls back to it when it must."""
+
+from functools import partial
+
+import numpy as np
+import pennylane as qml
+import pytest
+import torch
+from qiskit.quantum_info import SparsePauliOp
+
+from qnn_torch import EstimatorQNN, PauliFeatureMap, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap
+
+CASES = {
+    "pauli-words": lambda **kw: EstimatorQNN(
+        3, feature_map=partial(PauliFeatureMap, paulis=("X", "YZ", "ZXY"), reps=2, entanglement="circular"),
+        ansatz=partial(RealAmplitudes, reps=2, entanglement="sca"),
+        observables=[SparsePauliOp.from_list([("XYZ", 0.7), ("IIZ", -0.2)]), qml.Y(1) @ qml.X(2)], **kw),
+    "pennylane-templates": lambda **kw: EstimatorQNN(
+        3, feature_map=partial(qml.AngleEmbedding, rotation="X"),
+        ansatz=partial(qml.StronglyEntanglingLayers, n_layers=2), observables=[qml.Hermitian(
+            np.diag([1.0, -2.0, 0.5, 3.0]), wires=[0, 2])], **kw),
+    "probabilities": lambda **kw: SamplerQNN(
+        3, feature_map=ZZFeatureMap, ansatz=partial(RealAmplitudes, reps=1), **kw),
+    "custom-gates": lambda **kw: EstimatorQNN(
+        2, feature_map=lambda x, wires: [qml.RX(x[..., 0], wires[0]), qml.IsingXX(x[..., 1], wires)],
+        num_inputs=2, ansatz=lambda w, wires: [qml.CRY(w[..., 0], wires), qml.Rot(w[..., 1], w[..., 2], w[..., 3],
+                                                                                 wires[1]), qml.S(wires[0])],
+        num_weights=4, observables=[qml.X(0), qml.Z(0) @ qml.Y(1)], **kw),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("batch", [1, 5])
+def test_compiled_equals_qnode(case, batch, rng):
+    compiled, plain = CASES[case](), CASES[case](engine="qnode")
+    assert compiled.engine == "compiled" and plain.engine == "qnode"
+    w = rng.uniform(-1, 1, compiled.num_weights)
+    x = rng.uniform(-1, 1, (batch, compiled.num_inputs))
+    results = []
+    for qnn in (compiled, plain):
+        model = TorchConnector(qnn, initial_weights=w)
+        model.weight.data = torch.tensor(w)  # compare in float64
+        xt = torch.tensor(x, requires_grad=True)
+        out = model(xt)
+        g = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=out.dtype)
+        gx, gw = torch.autograd.grad((out * g).sum(), (xt, model.weight))
+        results.append((out.detach(), gx, gw))
+    assert compiled.engine == "compiled"  # it did not fall back
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_value_dependent_circuit_falls_back_to_the_qnode(rng):
+    def branching(x, wires):
+        if x[..., 0].sum() > 0:  # reads a value: cannot be traced
+            qml.RX(x[..., 0], wires[0])
+        else:
+            qml.RY(x[..., 0], wires[0])
+
+    qnn = EstimatorQNN(1, feature_map=branching, num_inputs=1, ansatz=lambda w, wires: qml.RZ(w[..., 0], wires[0]),
+                       num_weights=1)
+    model = TorchConnector(qnn, initial_weights=[0.3])
+    with pytest.warns(RuntimeWarning, match="compiled path unavailable, using the QNode"):
+        out = model(torch.tensor([[0.5]]))
+    assert qnn.engine == "qnode" and qnn.engine_fallback
+    assert torch.allclose(out, torch.cos(torch.tensor([[0.5]])), atol=1e-6)
+
+
+def test_engine_argument():
+    with pytest.raises(ValueError, match="engine must be 'auto', 'compiled' or 'qnode'; got 'fast'"):
+        EstimatorQNN(2, engine="fast")
+    with pytest.raises(ValueError, match="engine 'compiled' needs device 'default.qubit' with shots=None"):
+        EstimatorQNN(2, engine="compiled", device="lightning.qubit")
+    assert EstimatorQNN(2, shots=100).engine == "qnode"

@@ -34,9 +34,11 @@ def test_device_object_used_as_is():
     assert qnn.spec.device is dev
 
 
-def test_backend_object_goes_through_qiskit_remote():
+def test_backend_object_goes_through_the_batched_remote_device():
+    from pennylane_qiskit.remote import RemoteDevice
+
     spec = resolve_device(FakeManilaV2(), 2)
-    assert spec.device.short_name == "qiskit.remote"
+    assert spec.device.short_name == "qnn_torch.remote" and isinstance(spec.device, RemoteDevice)
     assert spec.shots == 1024  # hardware always samples: Qiskit's default
 
 

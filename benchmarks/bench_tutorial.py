@@ -279,11 +279,47 @@ def hardware_step(batch: int) -> dict:
     return out
 
 
+def aer_epoch(steps_stock: int = 5, steps_ours: int = 20) -> dict:
+    """Seconds per mnist-hybrid epoch (200 steps, extrapolated) on exact Aer: stock vs qnn_torch."""
+    import pennylane as qml
+
+    from qnn_torch.data import load_mnist01
+    from qnn_torch.tutorial import HybridNet, make_mnist_qnn
+
+    split = load_mnist01("data", 100, 50)
+    out = {}
+    for label, device, steps in [
+        ("stock qiskit.aer (statevector)", lambda: qml.device("qiskit.aer", wires=2, method="statevector"), steps_stock),
+        ("qnn_torch qiskit.aer", lambda: "qiskit.aer", steps_ours),
+    ]:
+        torch.manual_seed(0)
+        model = HybridNet(make_mnist_qnn(device()))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step(i):
+            data, target = split.train[i]
+            opt.zero_grad(set_to_none=True)
+            nn.NLLLoss()(model(data.unsqueeze(0)), target.unsqueeze(0)).backward()
+            opt.step()
+
+        step(0)  # transpilation and set-up, once
+        start = time.perf_counter()
+        for i in range(steps):
+            step(i + 1)
+        per_step = (time.perf_counter() - start) / steps
+        out[label] = {"seconds_per_step": per_step, "seconds_per_epoch": 200 * per_step, "steps_timed": steps}
+        print(f"  {label:32s} {per_step * 1e3:8.1f} ms/step -> {200 * per_step:7.1f} s/epoch "
+              f"(from {steps} steps)", flush=True)
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 mnist epoch, small scaling grid")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--skip-qiskit", action="store_true", help="only qnn_torch (no ratios)")
+    parser.add_argument("--sections", default="parts,step,scaling,hardware,aer",
+                        help="comma-separated subset of parts,step,scaling,hardware,aer")
     parser.add_argument("--json", default=None)
     parser.add_argument("--plot", default=None)
     args = parser.parse_args(argv)
@@ -291,45 +327,53 @@ def main(argv=None) -> int:
     qubits = [2, 4, 6] if args.quick else [2, 4, 6, 8, 10, 12]
     batches = [1, 16, 256] if args.quick else [1, 4, 16, 64, 256]
 
-    print(f"== tutorial parts (mnist {epochs} epochs) ==", flush=True)
-    _warm_up()
-    ours = qnn_torch_parts(epochs)
-    theirs = {} if args.skip_qiskit else qiskit_parts(epochs)
-    print(f"{'part':26s} {'qnn_torch s':>12s} {'qiskit-ml s':>12s} {'ratio':>7s}  metric (ours / qiskit-ml)")
-    total_ours = total_theirs = 0.0
-    table = []
-    for part, (sec, metric, _) in ours.items():
-        t_sec, t_metric, _ = theirs.get(part, (float("nan"), float("nan"), None))
-        total_ours += sec
-        total_theirs += t_sec
-        table.append({"part": part, "qnn_torch_s": sec, "qiskit_ml_s": t_sec, "ratio": t_sec / sec,
-                      "metric": metric, "qiskit_ml_metric": t_metric})
-        print(f"{part:26s} {sec:12.2f} {t_sec:12.2f} {t_sec / sec:7.1f}  {metric:.4f} / {t_metric:.4f}")
-    print(f"{'total':26s} {total_ours:12.2f} {total_theirs:12.2f} {total_theirs / total_ours:7.1f}")
-
-    print("== mnist-hybrid step cost ==", flush=True)
-    steps = mnist_step_cost()
-    for label, sec in steps.items():
-        print(f"  {label:26s} {sec * 1e3:7.2f} ms/step")
-    ratio = steps["hybrid (qnn_torch QNN)"] / steps["classical Linear(2, 1)"]
-    print(f"  hybrid / classical: {ratio:.2f}")
-
-    print("== forward+backward scaling ==", flush=True)
-    rows = scaling(qubits, batches)
-    default = {r["batch"]: r["per_sample"] for r in rows if r["path"] == "default.qubit (compiled)" and r["qubits"] == 2}
-    gain = default[min(default)] / default[max(default)]
-    print(f"  default device, 2 qubits: per-sample time at batch {max(default)} is {gain:.1f}x lower than at batch 1")
-
-    print("== one training step on a fake IBM backend (FakeManilaV2, 1024 shots, input gradients on) ==")
-    hardware = hardware_step(2 if args.quick else 8)
+    sections = set(args.sections.split(","))
+    report = {}
+    if "parts" in sections:
+        print(f"== tutorial parts (mnist {epochs} epochs) ==", flush=True)
+        _warm_up()
+        ours = qnn_torch_parts(epochs)
+        theirs = {} if args.skip_qiskit else qiskit_parts(epochs)
+        print(f"{'part':26s} {'qnn_torch s':>12s} {'qiskit-ml s':>12s} {'ratio':>7s}  metric (ours / qiskit-ml)")
+        total_ours = total_theirs = 0.0
+        table = []
+        for part, (sec, metric, _) in ours.items():
+            t_sec, t_metric, _ = theirs.get(part, (float("nan"), float("nan"), None))
+            total_ours += sec
+            total_theirs += t_sec
+            table.append({"part": part, "qnn_torch_s": sec, "qiskit_ml_s": t_sec, "ratio": t_sec / sec,
+                          "metric": metric, "qiskit_ml_metric": t_metric})
+            print(f"{part:26s} {sec:12.2f} {t_sec:12.2f} {t_sec / sec:7.1f}  {metric:.4f} / {t_metric:.4f}")
+        print(f"{'total':26s} {total_ours:12.2f} {total_theirs:12.2f} {total_theirs / total_ours:7.1f}")
+        report.update(parts=table, total_ratio=total_theirs / total_ours)
+    if "step" in sections:
+        print("== mnist-hybrid step cost ==", flush=True)
+        steps = mnist_step_cost()
+        for label, sec in steps.items():
+            print(f"  {label:26s} {sec * 1e3:7.2f} ms/step")
+        ratio = steps["hybrid (qnn_torch QNN)"] / steps["classical Linear(2, 1)"]
+        print(f"  hybrid / classical: {ratio:.2f}")
+        report.update(mnist_step=steps, mnist_step_ratio=ratio)
+    if "scaling" in sections:
+        print("== forward+backward scaling ==", flush=True)
+        rows = scaling(qubits, batches)
+        default = {r["batch"]: r["per_sample"] for r in rows
+                   if r["path"] == "default.qubit (compiled)" and r["qubits"] == 2}
+        gain = default[min(default)] / default[max(default)]
+        print(f"  default device, 2 qubits: per-sample time at batch {max(default)} is {gain:.1f}x lower than at batch 1")
+        report.update(scaling=rows, batch_gain=gain)
+        if args.plot:
+            _plot(rows, args.plot)
+    if "hardware" in sections:
+        print("== one training step on a fake IBM backend (FakeManilaV2, 1024 shots, input gradients on) ==")
+        report["hardware_step"] = hardware_step(2 if args.quick else 8)
+    if "aer" in sections:
+        print("== mnist-hybrid on exact qiskit.aer ==")
+        report["aer_epoch"] = aer_epoch(2 if args.quick else 5, 5 if args.quick else 20)
 
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"parts": table, "total_ratio": total_theirs / total_ours, "mnist_step": steps,
-                       "mnist_step_ratio": ratio, "scaling": rows, "batch_gain": gain,
-                       "hardware_step": hardware}, fh, indent=2)
-    if args.plot:
-        _plot(rows, args.plot)
+            json.dump(report, fh, indent=2)
     return 0
 
 

@@ -3,8 +3,8 @@
 ``device=`` accepts:
 
 * the name of an installed PennyLane device: ``"default.qubit"`` (default, exact),
-  ``"lightning.qubit"``, ``"qiskit.aer"`` (exact statevector when ``shots=None``),
-  ``"qiskit.basicsim"``, ...;
+  ``"lightning.qubit"``, ``"qiskit.aer"`` (Qiskit Aer through qnn_torch's batched Aer device:
+  exact statevector when ``shots=None``), ``"qiskit.basicsim"``, ...;
 * ``"ibm:<backend name>"``: IBM hardware through pennylane-qiskit's ``qiskit.remote`` device,
   with the account saved by ``qiskit-ibm-runtime`` or the ``QISKIT_IBM_TOKEN`` variable;
 * a Qiskit ``Backend`` object, e.g. ``qiskit_ibm_runtime.fake_provider.FakeManilaV2()``, or
@@ -171,10 +171,14 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
             return _remote(fake_backend(device[5:]), num_qubits, shots, device, options)
         if device not in qml.plugin_devices:
             raise ValueError(f"device must be {ACCEPTED_FORMS}; got {device!r}.")
-        kwargs = options
-        if device == "qiskit.aer" and shots is None:
-            kwargs.setdefault("method", "statevector")  # the plugin's default samples 1024 shots
-        dev = qml.device(device, wires=num_qubits, **kwargs)
+        if device == "qiskit.aer":
+            # batched and transpiled once per circuit structure; exact statevector without shots
+            # (the plugin's own device samples 1024 shots by default and runs circuits one by one)
+            from .hardware import BatchedAerDevice
+
+            dev = BatchedAerDevice(wires=num_qubits, **options)
+            return DeviceSpec(dev, "parameter-shift", shots, device, broadcast_expand=True)
+        dev = qml.device(device, wires=num_qubits, **options)
         return _spec_for(dev, device, shots)
     if _is_backend(device):
         return _remote(device, num_qubits, shots, f"backend:{device.name}", options)

@@ -29,7 +29,7 @@ from qiskit.circuit import Parameter
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2, SamplerV2
 
-__all__ = ["BatchedRemoteDevice", "runtime_session"]
+__all__ = ["BatchedAerDevice", "BatchedRemoteDevice", "runtime_session"]
 
 
 class _Template:
@@ -252,3 +252,83 @@ def runtime_session(model, mode: str = "session", **kwargs):
         for d, old in zip(devices, previous):
             d.update_session(old)
         session.close()
+
+
+class BatchedAerDevice(BatchedRemoteDevice):
+    """Qiskit Aer with the batching of :class:`BatchedRemoteDevice`, exact without shots.
+
+    pennylane-qiskit's ``qiskit.aer`` transpiles and runs every circuit on its own (about 0.2 s
+    per circuit here). This device transpiles each circuit structure once and evaluates a whole
+    batch (a forward pass, or all parameter-shift circuits of a backward pass) in one call of
+    Aer's ``EstimatorV2`` (exact: precision 0 when there are no shots) or, for probabilities
+    without shots, one statevector run with ``save_probabilities``.
+
+    Registered as the PennyLane device ``"qnn_torch.aer"``; ``device="qiskit.aer"`` resolves to it.
+
+    Args:
+        wires (int or Iterable): the wires.
+        shots (int or None): default shots; ``None`` for exact results.
+        method (str): the ``AerSimulator`` method (``"statevector"`` by default).
+        **kwargs: transpiler options, as for :class:`BatchedRemoteDevice`.
+    """
+
+    short_name = "qnn_torch.aer"
+    exact_without_shots = True  # pennylane-qiskit's "analytic results not supported" warning does not apply
+
+    def __init__(self, wires, shots=None, method="statevector", **kwargs):
+        from qiskit_aer import AerSimulator
+
+        super().__init__(wires, backend=AerSimulator(method=method), shots=shots, **kwargs)
+
+    def _primitive(self, cls):
+        from qiskit_aer.primitives import EstimatorV2 as AerEstimator
+        from qiskit_aer.primitives import SamplerV2 as AerSampler
+
+        if cls is EstimatorV2:
+            return AerEstimator(options={"default_precision": 0.0})  # exact unless shots set a precision
+        return AerSampler()
+
+    def _run_sampler(self, circuits, groups, results):
+        exact = OrderedDict((k, v) for k, v in groups.items() if not k[1])
+        sampled = OrderedDict((k, v) for k, v in groups.items() if k[1])
+        if sampled:
+            super()._run_sampler(circuits, sampled, results)
+        if exact:
+            self._run_exact_probabilities(circuits, exact, results)
+
+    def _run_exact_probabilities(self, circuits, groups, results):
+        bound, owners = [], []
+        for (key, _), (template, indices, values) in groups.items():
+            circuit = self._probability_circuits.get(key)
+            if circuit is None:
+                first = circuits[indices[0]]
+                if not all(isinstance(m, qml.measurements.ProbabilityMP) for m in first.measurements):
+                    raise ValueError(f"{self.name} without shots gives expectations and probabilities only; "
+                                     f"got {first.measurements}.")
+                symbolic, _ = _symbolic(first)
+                qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=True, measure=False)
+                qc.save_probabilities()
+                circuit = transpile(qc, backend=self.backend, **self._transpile_args)
+                self._probability_circuits[key] = circuit
+                self.transpilations += 1
+            params = sorted(circuit.parameters, key=lambda p: int(p.name[1:]))
+            for index, row in zip(indices, values):
+                bound.append(circuit.assign_parameters(dict(zip(params, row))) if params else circuit)
+                owners.append(index)
+        job = self.backend.run(bound)
+        self.jobs += 1
+        self.circuits_run += len(bound)
+        result = job.result()
+        n = self.num_wires
+        reverse = np.array([int(format(i, f"0{n}b")[::-1], 2) for i in range(2**n)])
+        for position, index in enumerate(owners):
+            probs_qiskit = np.asarray(result.data(position)["probabilities"], dtype=float)
+            amplitudes = np.sqrt(np.clip(probs_qiskit[reverse], 0.0, None))  # PennyLane's bit order
+            tape = circuits[index]
+            results[index] = tuple(mp.process_state(amplitudes, wire_order=self.wires) for mp in tape.measurements)
+
+    @property
+    def _probability_circuits(self):
+        if not hasattr(self, "_probability_cache"):
+            self._probability_cache = {}
+        return self._probability_cache

@@ -19,13 +19,14 @@ def small_estimator(**kwargs):
 
 
 @pytest.mark.parametrize(
-    "name, diff_method",
-    [("default.qubit", "backprop"), ("lightning.qubit", "adjoint"), ("qiskit.aer", "parameter-shift")],
+    "name, diff_method, device_name",
+    [("default.qubit", "backprop", "default.qubit"), ("lightning.qubit", "adjoint", "lightning.qubit"),
+     ("qiskit.aer", "parameter-shift", "qnn_torch.aer")],
 )
-def test_named_devices(name, diff_method):
+def test_named_devices(name, diff_method, device_name):
     spec = resolve_device(name, 2)
     assert spec.diff_method == diff_method and spec.shots is None
-    assert getattr(spec.device, "short_name", spec.device.name) == name
+    assert getattr(spec.device, "short_name", spec.device.name) == device_name
 
 
 def test_device_object_used_as_is():
@@ -43,13 +44,15 @@ def test_backend_object_goes_through_the_batched_remote_device():
 
 
 @pytest.mark.parametrize("kind", ["estimator", "sampler"])
-@pytest.mark.parametrize("device", ["lightning.qubit", "qiskit.aer"])
+@pytest.mark.parametrize("device", ["lightning.qubit", "qiskit.aer", "stock-aer"])
 def test_exact_devices_agree_with_default_qubit(kind, device):
     """Outputs and input/weight gradients to 1e-6 on every exact device."""
     make = small_estimator if kind == "estimator" else partial(
         SamplerQNN, 2, ansatz=partial(RealAmplitudes, reps=1), interpret=parity, output_shape=2
     )
     w = np.array([0.3, -0.5, 0.9, 0.1])
+    if device == "stock-aer":  # pennylane-qiskit's own device object, used as it is
+        device = qml.device("qiskit.aer", wires=2, method="statevector")
     results = []
     for dev in ["default.qubit", device]:
         model = TorchConnector(make(device=dev), initial_weights=w)
@@ -167,3 +170,23 @@ def test_ibm_token_never_echoed(monkeypatch, caplog, capsys):
     out = capsys.readouterr()
     for blob in (text, caplog.text, out.out, out.err):
         assert FAKE_TOKEN not in blob
+
+
+def test_aer_runs_a_batch_in_one_call_with_one_transpilation():
+    qnn = small_estimator(device="qiskit.aer")
+    model = TorchConnector(qnn, initial_weights=np.zeros(4))
+    for _ in range(3):
+        x = torch.rand(6, 2, requires_grad=True)
+        model(x).sum().backward()
+    device = qnn.spec.device
+    assert device.jobs == 3 * 2 and device.transpilations == 1
+    assert device.circuits_run == 3 * (6 + 6 * 2 * 10)
+
+
+def test_aer_with_shots_samples():
+    qnn = small_estimator(device="qiskit.aer", shots=20_000)
+    x = torch.tensor([[0.2, -0.4], [0.7, 0.1]])
+    w = np.array([0.3, -0.5, 0.9, 0.1])
+    sampled = TorchConnector(qnn, initial_weights=w)(x).detach()
+    exact = TorchConnector(small_estimator(), initial_weights=w)(x).detach()
+    assert torch.all((sampled - exact).abs() < 5 / np.sqrt(20_000)) and not torch.allclose(sampled, exact, atol=1e-9)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from pennylane.qnn import TorchLayer
@@ -13,16 +11,14 @@ from .qnn.neural_network import QuantumNeuralNetwork
 __all__ = ["TorchConnector"]
 
 
-def _jacobians(out, x64, w64, want_x, want_w):
+def _jacobians(qnn, out, x64, w64, want_x, want_w):
     """Per-sample Jacobians ``(B, K, P)`` of ``out`` (B, K) for the inputs and/or weights."""
     targets = [t for t, want in ((x64, want_x), (w64, want_w)) if want]
     k_out = out.shape[1]
     if not out.requires_grad:  # the outputs do not depend on inputs or weights at all
         return [torch.zeros(t.shape[0], k_out, *t.shape[1:], dtype=t.dtype) for t in targets]
     rows = [[] for _ in targets]
-    with torch.enable_grad(), warnings.catch_warnings():  # backward runs without grad mode
-        # repeated sweeps over a sampled device reuse cached shifted circuits, by design
-        warnings.filterwarnings("ignore", message="Cached execution with finite shots", category=UserWarning)
+    with torch.enable_grad(), qnn.expected_warnings_silenced():  # backward runs without grad mode
         for k in range(k_out):
             grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1, allow_unused=True)
             for row, g, t in zip(rows, grads, targets):
@@ -53,7 +49,7 @@ class _QNNFunction(torch.autograd.Function):
             if want_w:
                 w64 = w64.expand(x64.shape[0], -1).clone().requires_grad_(True)
             out = layer._evaluate(x64, w64)
-        ctx.graph = (out, x64, w64, want_x, want_w)
+        ctx.graph = (layer.qnn, out, x64, w64, want_x, want_w)
         ctx.weight_dtype = weight.dtype
         return out.detach().to(x.dtype)
 

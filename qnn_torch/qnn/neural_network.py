@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from functools import cached_property
 from numbers import Integral
 
@@ -154,6 +155,17 @@ class QuantumNeuralNetwork:
             qnode = qml.transforms.broadcast_expand(qnode)
         return qnode
 
+    @contextmanager
+    def expected_warnings_silenced(self):
+        """Silence the device warnings that are expected here and say nothing to the user: cache
+        hits for repeated shifted circuits, and pennylane-qiskit's "no analytic results" on
+        ``qnn_torch.aer``, which is exact without shots."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Cached execution with finite shots", category=UserWarning)
+            if getattr(self.spec.device, "exact_without_shots", False):
+                warnings.filterwarnings("ignore", message="Expected an integer number of shots", category=UserWarning)
+            yield
+
     @property
     def engine(self) -> str:
         """str: ``"compiled"`` or ``"qnode"``, the path :meth:`evaluate` takes."""
@@ -171,11 +183,7 @@ class QuantumNeuralNetwork:
                 warnings.warn(f"{type(self).__name__}: compiled path unavailable, using the QNode ({err})",
                               RuntimeWarning, stacklevel=2)
                 self._compiled, self.engine_fallback = None, str(err)
-        with warnings.catch_warnings():
-            # sampled devices: repeated circuits are served from the cache, by design
-            warnings.filterwarnings("ignore", message="Cached execution with finite shots", category=UserWarning)
-            if getattr(self.spec.device, "exact_without_shots", False):
-                warnings.filterwarnings("ignore", message="Expected an integer number of shots", category=UserWarning)
+        with self.expected_warnings_silenced():
             result = self.qnode(inputs=x, weight=weight)
         if isinstance(result, (list, tuple)):
             result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)

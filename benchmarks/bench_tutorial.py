@@ -218,27 +218,35 @@ def scaling(qubits, batches, budget_s=2.0) -> list[dict]:
     return rows
 
 
-def mnist_step_cost(repeat=300) -> dict:
-    """Seconds per training step of the hybrid model and of the same CNN with Linear(2, 1)."""
+def mnist_step_cost(rounds=9, block=40) -> dict:
+    """Seconds per training step of the hybrid model and of the same CNN with Linear(2, 1).
+
+    The two models are timed in alternating blocks and the median block is kept, so that load
+    changes on the machine affect both alike.
+    """
     from qnn_torch.tutorial import HybridNet, make_mnist_qnn
 
-    out = {}
+    data, target = torch.rand(1, 1, 28, 28), torch.tensor([1])
+    steppers = {}
     for label, make in [("classical Linear(2, 1)", lambda: _swap_qnn(HybridNet, nn.Linear(2, 1))),
                         ("hybrid (qnn_torch QNN)", lambda: HybridNet(make_mnist_qnn()))]:
         torch.manual_seed(0)
         model = make()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        data, target = torch.rand(1, 1, 28, 28), torch.tensor([1])
 
-        def step():
+        def step(model=model, opt=opt):
             opt.zero_grad(set_to_none=True)
             nn.NLLLoss()(model(data), target).backward()
             opt.step()
 
         for _ in range(30):
             step()
-        out[label] = _time(step, repeat)
-    return out
+        steppers[label] = step
+    times = {label: [] for label in steppers}
+    for _ in range(rounds):
+        for label, step in steppers.items():
+            times[label].append(_time(step, block))
+    return {label: float(np.median(t)) for label, t in times.items()}
 
 
 def hardware_step(batch: int) -> dict:

@@ -155,34 +155,57 @@ class StateVector:
         return self._cnot_t[key]
 
     def run(self, ops, state: torch.Tensor) -> torch.Tensor:
-        """Apply a sequence of operations, merging runs of diagonal gates into one phase.
+        """Apply a sequence of operations, fusing what can be fused.
 
         Consecutive ``PhaseShift``/``RZ`` gates, and the pattern ``CNOT(a, b) PhaseShift(b)
         CNOT(a, b)`` (a ZZ-type phase), are accumulated as one phase-angle vector and applied
-        with a single complex exponential.
+        with a single complex exponential. On small registers, consecutive parameter-free gates
+        are multiplied into one constant matrix.
         """
-        pending = None
+        phase = None  # accumulated phase angles, (batch, 2**n) or (2**n,)
+        fixed = None  # accumulated constant matrix (numpy)
+
+        def flush(state):
+            nonlocal phase, fixed
+            if phase is not None:
+                state, phase = state * torch.exp(1j * phase), None
+            if fixed is not None:
+                state, fixed = self._apply_fixed(fixed, state), None
+            return state
+
         i = 0
         while i < len(ops):
             op = ops[i]
+            step = 1
             term = self._phase_term(op)
             if term is None and op.name == "CNOT" and i + 2 < len(ops):
                 mid, last = ops[i + 1], ops[i + 2]
                 if (mid.name == "PhaseShift" and last.name == "CNOT" and last.wires == op.wires
                         and mid.wires[0] == op.wires[1]):
                     term = self._angle(mid) * self._parity_mask(int(op.wires[0]), int(op.wires[1]))
-                    i += 2
+                    step = 3
             if term is not None:
-                pending = term if pending is None else pending + term
+                if fixed is not None:
+                    state = flush(state)
+                phase = term if phase is None else phase + term
+            elif self._dense_perm and op.num_params == 0 and op.name != "Identity":
+                if phase is not None:
+                    state = flush(state)
+                matrix = qml.matrix(op, wire_order=range(self.n))
+                fixed = matrix if fixed is None else matrix @ fixed
             else:
-                if pending is not None:
-                    state = state * torch.exp(1j * pending)
-                    pending = None
-                state = self.apply(op, state)
-            i += 1
-        if pending is not None:
-            state = state * torch.exp(1j * pending)
-        return state
+                state = self.apply(op, flush(state))
+            i += step
+        return flush(state)
+
+    def _apply_fixed(self, matrix, state):
+        """Apply a constant (numpy) matrix, cached as a tensor so a trace keeps it constant."""
+        key = ("fixed", matrix.tobytes())
+        tensor = self._cnot_t.get(key)
+        if tensor is None:
+            tensor = torch.tensor(matrix.T, dtype=torch.complex128)
+            self._cnot_t[key] = tensor
+        return state @ tensor
 
     # ------------------------------------------------------------- measurements
 

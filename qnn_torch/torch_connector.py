@@ -16,13 +16,14 @@ def _jacobians(qnn, out, x64, w64, want_x, want_w):
     targets = [t for t, want in ((x64, want_x), (w64, want_w)) if want]
     k_out = out.shape[1]
     if not out.requires_grad:  # the outputs do not depend on inputs or weights at all
-        return [torch.zeros(t.shape[0], k_out, *t.shape[1:], dtype=t.dtype) for t in targets]
+        return [torch.zeros(out.shape[0], k_out, t.shape[-1], dtype=t.dtype) for t in targets]
     rows = [[] for _ in targets]
     with torch.enable_grad(), qnn.expected_warnings_silenced():  # backward runs without grad mode
         for k in range(k_out):
             grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1, allow_unused=True)
             for row, g, t in zip(rows, grads, targets):
-                row.append(torch.zeros_like(t) if g is None else g)
+                g = torch.zeros_like(t) if g is None else g
+                row.append(g.reshape(out.shape[0], -1))  # unbatched weights (batch 1) get their row
     return [torch.stack(row, dim=1) for row in rows]
 
 
@@ -47,7 +48,10 @@ class _QNNFunction(torch.autograd.Function):
         with torch.enable_grad():
             x64.requires_grad_(want_x)
             if want_w:
-                w64 = w64.expand(x64.shape[0], -1).clone().requires_grad_(True)
+                # one copy of the weights per sample, so that backward can take per-sample
+                # Jacobians; a single sample needs no copy
+                batch = x64.shape[0]
+                w64 = (w64.expand(batch, -1).clone() if batch > 1 else w64).requires_grad_(True)
             out = layer._evaluate(x64, w64)
         ctx.graph = (layer.qnn, out, x64, w64, want_x, want_w)
         ctx.weight_dtype = weight.dtype
@@ -60,6 +64,12 @@ class _QNNFunction(torch.autograd.Function):
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         jacobians = [j.to(grad_output.dtype) for j in ctx.jacobians]  # each (B, K, P)
         grad_x = grad_w = None
+        if grad_output.shape == (1, 1):  # one sample, one output: a product, bit for bit the einsum
+            if want_x:
+                grad_x = grad_output * jacobians.pop(0)[:, 0]
+            if want_w:
+                grad_w = (grad_output[0, 0] * jacobians.pop(0)[0, 0]).to(ctx.weight_dtype)
+            return grad_x, grad_w, None
         if want_x:
             grad_x = torch.einsum("ab,abc->ac", grad_output, jacobians.pop(0))
         if want_w:

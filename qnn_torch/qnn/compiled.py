@@ -78,6 +78,9 @@ class CompiledCircuit:
                 def program(x, w):  # make_fx wants a plain function of the traced tensors
                     return self.program(x, w)
 
+                # one eager run first builds the simulator's constant tensors (permutations,
+                # masks), so the trace holds them as constants instead of rebuilding them per call
+                self.program(x.detach(), w.detach())
                 graph = make_fx(program, tracing_mode="real")(x.detach(), w.detach())
             except Exception as err:  # noqa: BLE001 - any failure means: use the QNode
                 raise CompilationError(f"{type(err).__name__}: {err}") from err

@@ -228,8 +228,10 @@ def runtime_session(model, mode: str = "session", **kwargs):
 
     **Example**
 
-    >>> with runtime_session(model, max_time="1h"):  # doctest: +SKIP
-    ...     fit(model, loader, optimizer, loss_fn, epochs=3, checkpoint="run.pt")
+    .. code-block:: python
+
+        with runtime_session(model, max_time="1h"):
+            fit(model, loader, optimizer, loss_fn, epochs=3, checkpoint="run.pt")
     """
     from qiskit_ibm_runtime import Batch, Session
 

@@ -1,7 +1,10 @@
 """A small training loop that never loses work: a checkpoint after every epoch, resumable.
 
->>> losses = fit(model, loader, optimizer, loss_fn, epochs=10, checkpoint="run.pt")  # doctest: +SKIP
->>> losses = fit(model, loader, optimizer, loss_fn, epochs=10, checkpoint="run.pt", resume=True)  # doctest: +SKIP
+.. code-block:: python
+
+    losses = fit(model, loader, optimizer, loss_fn, epochs=10, checkpoint="run.pt")
+    # after a failure or an interruption, carry on where the checkpoint ends:
+    losses = fit(model, loader, optimizer, loss_fn, epochs=10, checkpoint="run.pt", resume=True)
 """
 
 from __future__ import annotations

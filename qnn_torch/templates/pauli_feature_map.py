@@ -108,8 +108,8 @@ class PauliFeatureMap(Operation):
     ...     PauliFeatureMap(x, wires=[0, 1], reps=1, paulis=("Z", "XX"))
     ...     return qml.state()
     >>> print(qml.draw(circuit, level="device")([0.1, 0.2]))
-    0: ──H──Rϕ(0.20)──H─╭●───────────╭●──H─┤  State
-    1: ──H──Rϕ(0.40)──H─╰X──Rϕ(16.63)─╰X──H─┤  State
+    0: ──H──Rϕ(0.20)──H─╭●────────────╭●──H─┤ ╭State
+    1: ──H──Rϕ(0.40)──H─╰X──Rϕ(17.89)─╰X──H─┤ ╰State
     """
 
     grad_method = None

@@ -34,8 +34,8 @@ class ZZFeatureMap(PauliFeatureMap):
     ...     ZZFeatureMap(x, wires=[0, 1], reps=1)
     ...     return qml.expval(qml.Z(0) @ qml.Z(1))
     >>> print(qml.draw(circuit, level="device")([0.1, 0.2]))
-    0: ──H──Rϕ(0.20)─╭●───────────╭●─┤ ╭<Z@Z>
-    1: ──H──Rϕ(0.40)─╰X──Rϕ(16.63)─╰X─┤ ╰<Z@Z>
+    0: ──H──Rϕ(0.20)─╭●────────────╭●─┤ ╭<Z@Z>
+    1: ──H──Rϕ(0.40)─╰X──Rϕ(17.89)─╰X─┤ ╰<Z@Z>
     """
 
     def __init__(self, features, wires, reps=2, entanglement="full", **kwargs):

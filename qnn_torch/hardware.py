@@ -160,19 +160,18 @@ class BatchedRemoteDevice(RemoteDevice):
         return primitive
 
     def _run_estimator(self, circuits, groups, results):
-        pubs, order, precision = [], [], None
+        pubs, order = [], []
         for (_, shots), (template, indices, values) in groups.items():
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
             observables = [[o] for o in template.observables]  # shape (K, 1): broadcast over rows
-            pubs.append((template.compiled, observables, values if values.size else None))
+            precision = np.sqrt(1 / shots) if shots else None  # as qiskit.remote; None: the default
+            pubs.append((template.compiled, observables, values if values.size else None, precision))
             order.append(indices)
-            if shots:
-                precision = np.sqrt(1 / shots)
-        job_result = self._primitive(EstimatorV2).run(pubs, precision=precision).result()
+        job_result = self._primitive(EstimatorV2).run(pubs).result()
         self.jobs += 1
-        self.circuits_run += len(circuits)
+        self.circuits_run += sum(len(indices) for indices in order)
         for pub_result, indices in zip(job_result, order):
-            evs = np.asarray(pub_result.data.evs).reshape(-1, len(indices))
+            evs = np.asarray(pub_result.data.evs).reshape(-1, len(indices))  # (K, circuits)
             stds = np.asarray(pub_result.data.stds).reshape(-1, len(indices))
             target = pub_result.metadata.get("target_precision") or 1.0
             for column, index in enumerate(indices):
@@ -182,14 +181,14 @@ class BatchedRemoteDevice(RemoteDevice):
                 results[index] = tuple(out)  # one tuple per circuit, as qiskit.remote returns
 
     def _run_sampler(self, circuits, groups, results):
-        pubs, order, shots_all = [], [], None
+        pubs, order = [], []
         for (_, shots), (template, indices, values) in groups.items():
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
             pubs.append((template.compiled, values if values.size else None, shots))
             order.append((template, indices))
         job_result = self._primitive(SamplerV2).run(pubs).result()
         self.jobs += 1
-        self.circuits_run += len(circuits)
+        self.circuits_run += sum(len(indices) for _, indices in order)
         for pub_result, (template, indices) in zip(job_result, order):
             register = getattr(pub_result.data, template.compiled.cregs[0].name)
             for column, index in enumerate(indices):

@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+from .training import TrainingInterrupted
 
-from .training import TrainingInterrupted  # noqa: E402 - light module, needed for the handler
+__all__ = ["main"]
 
 EXIT_USAGE = 2
 

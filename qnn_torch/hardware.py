@@ -280,6 +280,7 @@ class BatchedAerDevice(BatchedRemoteDevice):
         from qiskit_aer import AerSimulator
 
         super().__init__(wires, backend=AerSimulator(method=method), shots=shots, **kwargs)
+        self._probability_circuits: dict = {}
 
     def _primitive(self, cls):
         from qiskit_aer.primitives import EstimatorV2 as AerEstimator
@@ -327,9 +328,3 @@ class BatchedAerDevice(BatchedRemoteDevice):
             amplitudes = np.sqrt(np.clip(probs_qiskit[reverse], 0.0, None))  # PennyLane's bit order
             tape = circuits[index]
             results[index] = tuple(mp.process_state(amplitudes, wire_order=self.wires) for mp in tape.measurements)
-
-    @property
-    def _probability_circuits(self):
-        if not hasattr(self, "_probability_cache"):
-            self._probability_cache = {}
-        return self._probability_cache

@@ -45,7 +45,7 @@ class StateVector:
         self._sign_t = [torch.tensor(2.0 * b - 1.0) for b in self._bits]  # -1 for bit 0, +1 for bit 1
         self._flip_t = [torch.tensor(index ^ (1 << (num_wires - 1 - q)), dtype=torch.long)
                         for q in range(num_wires)]
-        self._cnot_t = {}
+        self._constants: dict = {}  # tensors built on first use, before any trace
         # tiny registers: permutations as matrix products (their backward is a matmul too,
         # much cheaper than scattering an indexed gradient); large ones: indexing
         self._dense_perm = self.dim <= 64
@@ -60,19 +60,24 @@ class StateVector:
     def _flip(self, q):
         return self._flip_t[q]
 
+    def _constant(self, key, build):
+        """The cached tensor for ``key``, built by ``build()`` the first time."""
+        tensor = self._constants.get(key)
+        if tensor is None:
+            tensor = self._constants[key] = build()
+        return tensor
+
     def _permute(self, state, perm):
         """``state[:, perm]``."""
         if not self._dense_perm:
             return state[:, perm]
-        key = ("matrix", id(perm))
-        matrix = self._cnot_t.get(key)
-        if matrix is None:
+
+        def build():  # (state @ M)[:, j] = state[:, perm[j]]
             matrix = torch.zeros(self.dim, self.dim, dtype=torch.complex128)
-            matrix[perm, torch.arange(self.dim)] = 1.0  # (state @ M)[:, j] = state[:, perm[j]]
-            self._cnot_t[key] = (matrix, perm)  # keep perm alive: its id is the key
-        else:
-            matrix = matrix[0]
-        return state @ matrix
+            matrix[perm, torch.arange(self.dim)] = 1.0
+            return matrix
+
+        return state @ self._constant(("perm", perm.numpy().tobytes()), build)
 
     @staticmethod
     def _angle(op):
@@ -112,10 +117,9 @@ class StateVector:
             return (self._permute(state, self._flip(q)) - self._sign_t[q] * state) * (1 / math.sqrt(2))
         if name == "CNOT":
             c, t = wires
-            if (c, t) not in self._cnot_t:
-                perm = np.arange(self.dim) ^ (self._bits[c] << (self.n - 1 - t))
-                self._cnot_t[(c, t)] = torch.tensor(perm, dtype=torch.long)
-            return self._permute(state, self._cnot_t[(c, t)])
+            perm = self._constant(("cnot", c, t), lambda: torch.tensor(
+                np.arange(self.dim) ^ (self._bits[c] << (self.n - 1 - t)), dtype=torch.long))
+            return self._permute(state, perm)
         if op.num_params == 0 or name in KERNEL_GATES:
             return self._monomial_or_dense(op, state)
         return self._dense(op, state)
@@ -149,10 +153,8 @@ class StateVector:
         return None
 
     def _parity_mask(self, a, b):
-        key = ("parity", a, b)
-        if key not in self._cnot_t:
-            self._cnot_t[key] = torch.tensor(self._bits[a] ^ self._bits[b], dtype=torch.float64)
-        return self._cnot_t[key]
+        return self._constant(("parity", a, b),
+                              lambda: torch.tensor(self._bits[a] ^ self._bits[b], dtype=torch.float64))
 
     def run(self, ops, state: torch.Tensor) -> torch.Tensor:
         """Apply a sequence of operations, fusing what can be fused.
@@ -200,11 +202,8 @@ class StateVector:
 
     def _apply_fixed(self, matrix, state):
         """Apply a constant (numpy) matrix, cached as a tensor so a trace keeps it constant."""
-        key = ("fixed", matrix.tobytes())
-        tensor = self._cnot_t.get(key)
-        if tensor is None:
-            tensor = torch.tensor(matrix.T, dtype=torch.complex128)
-            self._cnot_t[key] = tensor
+        tensor = self._constant(("fixed", matrix.tobytes()),
+                                lambda: torch.tensor(matrix.T, dtype=torch.complex128))
         return state @ tensor
 
     # ------------------------------------------------------------- measurements

@@ -11,56 +11,32 @@ from .qnn.neural_network import QuantumNeuralNetwork
 __all__ = ["TorchConnector"]
 
 
-def _jacobians(qnn, out, x64, w64, want_x, want_w):
-    """Per-sample Jacobians ``(B, K, P)`` of ``out`` (B, K) for the inputs and/or weights."""
-    targets = [t for t, want in ((x64, want_x), (w64, want_w)) if want]
-    k_out = out.shape[1]
-    if not out.requires_grad:  # the outputs do not depend on inputs or weights at all
-        return [torch.zeros(out.shape[0], k_out, t.shape[-1], dtype=t.dtype) for t in targets]
-    rows = [[] for _ in targets]
-    with torch.enable_grad(), qnn.expected_warnings_silenced():  # backward runs without grad mode
-        for k in range(k_out):
-            grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1, allow_unused=True)
-            for row, g, t in zip(rows, grads, targets):
-                g = torch.zeros_like(t) if g is None else g
-                row.append(g.reshape(out.shape[0], -1))  # unbatched weights (batch 1) get their row
-    return [torch.stack(row, dim=1) for row in rows]
-
-
 class _QNNFunction(torch.autograd.Function):
     """Exact evaluation in float64; gradients contracted as qiskit-machine-learning does.
 
-    The forward pass runs the QNode in double precision and keeps its graph. The backward
-    pass takes the per-sample Jacobians (one backward sweep per output, with the weights
-    broadcast over the batch so that each sample has its own copy), casts them to the output's
-    dtype and contracts them with ``grad_output`` by ``einsum``, exactly as Qiskit's
-    ``TorchConnector`` does; in float32 this reproduces Qiskit's numbers to the last bit.
+    The forward pass evaluates the QNN in double precision (see
+    :meth:`~qnn_torch.qnn.neural_network.QuantumNeuralNetwork.differentiate`). The backward
+    pass takes the per-sample Jacobians, casts them to the output's dtype and contracts them
+    with ``grad_output`` by ``einsum``, exactly as Qiskit's ``TorchConnector`` does; in float32
+    this reproduces Qiskit's numbers to the last bit.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, layer):  # pylint: disable=arguments-differ
+    def forward(ctx, x, weight, layer, grad_enabled):  # pylint: disable=arguments-differ
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         x64 = x.detach().to(torch.float64)
         w64 = weight.detach().to(torch.float64)
-        if not (want_x or want_w):
-            ctx.graph = None
+        if not (grad_enabled and (want_x or want_w)):
+            ctx.jacobians = None
             return layer._evaluate(x64, w64).to(x.dtype)
-        with torch.enable_grad():
-            x64.requires_grad_(want_x)
-            if want_w:
-                # one copy of the weights per sample, so that backward can take per-sample
-                # Jacobians; a single sample needs no copy
-                batch = x64.shape[0]
-                w64 = (w64.expand(batch, -1).clone() if batch > 1 else w64).requires_grad_(True)
-            out = layer._evaluate(x64, w64)
-        ctx.graph = (layer.qnn, out, x64, w64, want_x, want_w)
+        out, ctx.jacobians = layer.qnn.differentiate(x64, w64, want_x, want_w)
         ctx.weight_dtype = weight.dtype
-        return out.detach().to(x.dtype)
+        return out.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):  # pylint: disable=arguments-differ
-        if ctx.graph is not None:  # first backward: take the Jacobians, free the QNode graph
-            ctx.jacobians, ctx.graph = _jacobians(*ctx.graph), None
+        if callable(ctx.jacobians):  # first backward: take the Jacobians (and free any graph)
+            ctx.jacobians = ctx.jacobians()
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         jacobians = [j.to(grad_output.dtype) for j in ctx.jacobians]  # each (B, K, P)
         grad_x = grad_w = None
@@ -69,12 +45,12 @@ class _QNNFunction(torch.autograd.Function):
                 grad_x = grad_output * jacobians.pop(0)[:, 0]
             if want_w:
                 grad_w = (grad_output[0, 0] * jacobians.pop(0)[0, 0]).to(ctx.weight_dtype)
-            return grad_x, grad_w, None
+            return grad_x, grad_w, None, None
         if want_x:
             grad_x = torch.einsum("ab,abc->ac", grad_output, jacobians.pop(0))
         if want_w:
             grad_w = torch.einsum("ab,abc->c", grad_output, jacobians.pop(0)).to(ctx.weight_dtype)
-        return grad_x, grad_w, None
+        return grad_x, grad_w, None, None
 
 
 class TorchConnector(TorchLayer):
@@ -150,7 +126,7 @@ class TorchConnector(TorchLayer):
         if not inputs.is_floating_point():
             inputs = inputs.to(torch.get_default_dtype())
         batch_shape = inputs.shape[:-1]
-        out = _QNNFunction.apply(inputs.reshape(-1, self.qnn.num_inputs), self.weight, self)
+        out = _QNNFunction.apply(inputs.reshape(-1, self.qnn.num_inputs), self.weight, self, torch.is_grad_enabled())
         return out.reshape(*batch_shape, *self.qnn.output_shape)
 
     def _evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

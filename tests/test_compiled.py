@@ -1,4 +1,4 @@
-"""The compiled path equals the plain QNode path, and falls back to it when it must."""
+"""The adjoint and compiled paths equal the plain QNode path, and fall back when they must."""
 
 from functools import partial
 
@@ -29,11 +29,12 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("engine", ["adjoint", "compiled"])
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("batch", [1, 5])
-def test_compiled_equals_qnode(case, batch, rng):
-    compiled, plain = CASES[case](), CASES[case](engine="qnode")
-    assert compiled.engine == "compiled" and plain.engine == "qnode"
+def test_fast_paths_equal_qnode(engine, case, batch, rng):
+    compiled, plain = CASES[case](engine=engine), CASES[case](engine="qnode")
+    assert compiled.engine == engine and plain.engine == "qnode"
     w = rng.uniform(-1, 1, compiled.num_weights)
     x = rng.uniform(-1, 1, (batch, compiled.num_inputs))
     results = []
@@ -45,7 +46,7 @@ def test_compiled_equals_qnode(case, batch, rng):
         g = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=out.dtype)
         gx, gw = torch.autograd.grad((out * g).sum(), (xt, model.weight))
         results.append((out.detach(), gx, gw))
-    assert compiled.engine == "compiled"  # it did not fall back
+    assert compiled.engine == engine  # it did not fall back
     for a, b in zip(*results):
         assert torch.allclose(a, b, atol=1e-10)
 
@@ -67,8 +68,30 @@ def test_value_dependent_circuit_falls_back_to_the_qnode(rng):
 
 
 def test_engine_argument():
-    with pytest.raises(ValueError, match="engine must be 'auto', 'compiled' or 'qnode'; got 'fast'"):
+    with pytest.raises(ValueError, match="engine must be one of 'auto', 'adjoint', 'compiled', 'qnode'; got 'fast'"):
         EstimatorQNN(2, engine="fast")
     with pytest.raises(ValueError, match="engine 'compiled' needs device 'default.qubit' with shots=None"):
         EstimatorQNN(2, engine="compiled", device="lightning.qubit")
+    with pytest.raises(ValueError, match="engine 'adjoint' needs device 'default.qubit' with shots=None"):
+        EstimatorQNN(2, engine="adjoint", shots=100)
+    with pytest.raises(ValueError, match="engine 'adjoint' takes at most 6 qubits; got num_qubits=7"):
+        EstimatorQNN(7, engine="adjoint")
     assert EstimatorQNN(2, shots=100).engine == "qnode"
+
+
+@pytest.mark.parametrize("qubits, engine", [(1, "adjoint"), (6, "adjoint"), (7, "compiled")])
+def test_auto_engine_by_size(qubits, engine):
+    qnn = EstimatorQNN(qubits, feature_map=qml.AngleEmbedding, ansatz=partial(RealAmplitudes, reps=1))
+    assert qnn.engine == engine
+    assert EstimatorQNN(2, diff_method="backprop").engine == "compiled"
+
+
+def test_required_engine_raises_instead_of_falling_back():
+    def branching(x, wires):
+        if x[..., 0].sum() > 0:
+            qml.RX(x[..., 0], wires[0])
+
+    qnn = EstimatorQNN(1, feature_map=branching, num_inputs=1, engine="adjoint",
+                       ansatz=lambda w, wires: qml.RZ(w[..., 0], wires[0]), num_weights=1)
+    with pytest.raises(RuntimeError, match="Tracing|data-dependent|Boolean|bool"):
+        TorchConnector(qnn, initial_weights=[0.3])(torch.tensor([[0.5]]))

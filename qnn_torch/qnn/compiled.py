@@ -36,6 +36,8 @@ class CompiledCircuit:
         qnn (QuantumNeuralNetwork): the network whose circuit to compile.
     """
 
+    name = "compiled"
+
     def __init__(self, qnn):
         self.qnn = qnn
         self.sim = StateVector(qnn.num_qubits)

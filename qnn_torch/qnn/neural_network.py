@@ -14,10 +14,14 @@ import torch
 
 from ..devices import DeviceSpec, resolve_device
 from ..templates import RealAmplitudes, ZZFeatureMap
+from .adjoint import MAX_QUBITS, AdjointCircuit
 from .blocks import CircuitBlock, resolve_block
 from .compiled import CompilationError, CompiledCircuit
 
-__all__ = ["QuantumNeuralNetwork"]
+__all__ = ["ENGINES", "QuantumNeuralNetwork"]
+
+ENGINES = ("auto", "adjoint", "compiled", "qnode")
+"""tuple[str, ...]: the values of the ``engine`` argument."""
 
 
 class _ResultCache(LRUCache):
@@ -30,6 +34,23 @@ class _ResultCache(LRUCache):
 
     def __contains__(self, key):
         return super().__contains__(key) and super().__getitem__(key) is not None
+
+
+def _jacobians(qnn, out, x, w, want_x, want_w) -> list[torch.Tensor]:
+    """Per-sample Jacobians ``(B, K, P)`` of ``out`` (B, K) for the inputs and/or weights, by
+    one backward sweep per output."""
+    targets = [t for t, want in ((x, want_x), (w, want_w)) if want]
+    k_out = out.shape[1]
+    if not out.requires_grad:  # the outputs do not depend on inputs or weights at all
+        return [torch.zeros(out.shape[0], k_out, t.shape[-1], dtype=t.dtype) for t in targets]
+    rows = [[] for _ in targets]
+    with torch.enable_grad(), qnn.expected_warnings_silenced():  # backward runs without grad mode
+        for k in range(k_out):
+            grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1, allow_unused=True)
+            for row, g, t in zip(rows, grads, targets):
+                g = torch.zeros_like(t) if g is None else g
+                row.append(g.reshape(out.shape[0], -1))  # unbatched weights (batch 1) get their row
+    return [torch.stack(row, dim=1) for row in rows]
 
 
 class QuantumNeuralNetwork:
@@ -51,8 +72,11 @@ class QuantumNeuralNetwork:
         diff_method (str or None): override the automatic choice of differentiation method.
         device_options (dict or None): keyword arguments for the device, e.g. for IBM backends
             ``{"session": session, "optimization_level": 3, "resilience_level": 1}``.
-        engine (str): ``"auto"`` (default: the compiled path on exact ``default.qubit``, the QNode
-            elsewhere), ``"compiled"`` (require it) or ``"qnode"`` (always the QNode).
+        engine (str): how exact ``default.qubit`` runs. ``"auto"`` (default) takes the fastest
+            path that can run the circuit: ``"adjoint"`` up to 6 qubits, else ``"compiled"``,
+            else the QNode. ``"adjoint"`` (NumPy simulation with adjoint Jacobians),
+            ``"compiled"`` (a traced torch graph, backprop) and ``"qnode"`` (PennyLane's QNode)
+            choose one; other devices always run the QNode.
     """
 
     output_shape: tuple[int, ...] = ()
@@ -90,19 +114,25 @@ class QuantumNeuralNetwork:
             self._diff_method, self._broadcast_expand = "parameter-shift", True
         if self._diff_method not in ("backprop", "adjoint"):
             self._broadcast_expand = True
-        if engine not in ("auto", "compiled", "qnode"):
-            raise ValueError(f"engine must be 'auto', 'compiled' or 'qnode'; got {engine!r}.")
-        compilable = self.spec.label == "default.qubit" and self.spec.shots is None and diff_method in (
-            None, "backprop")
-        if engine == "compiled" and not compilable:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}; got {engine!r}.")
+        exact = self.spec.label == "default.qubit" and self.spec.shots is None
+        if engine in ("adjoint", "compiled") and not exact:
             raise ValueError(
-                "engine 'compiled' needs device 'default.qubit' with shots=None (exact simulation); "
+                f"engine {engine!r} needs device 'default.qubit' with shots=None (exact simulation); "
                 f"got device {self.spec.label!r} with shots={self.spec.shots}."
             )
-        self._compiled = CompiledCircuit(self) if engine != "qnode" and compilable else None
-        self._require_compiled = engine == "compiled"
+        if engine == "adjoint" and self.num_qubits > MAX_QUBITS:
+            raise ValueError(f"engine 'adjoint' takes at most {MAX_QUBITS} qubits; got num_qubits={self.num_qubits}.")
+        small = self.num_qubits <= MAX_QUBITS
+        self._paths: list = []  # the exact fast paths still in play, the preferred one first
+        if engine == "adjoint" or (engine == "auto" and exact and small and diff_method is None):
+            self._paths.append(AdjointCircuit(self))
+        if engine == "compiled" or (engine == "auto" and exact and diff_method in (None, "backprop")):
+            self._paths.append(CompiledCircuit(self))
+        self._required = engine if engine in ("adjoint", "compiled") else None
         self.engine_fallback: str | None = None
-        """str or None: why the compiled path was abandoned for the QNode, if it was."""
+        """str or None: why the preferred path was abandoned for the next one, if it was."""
 
     @property
     def num_inputs(self) -> int:
@@ -171,26 +201,74 @@ class QuantumNeuralNetwork:
 
     @property
     def engine(self) -> str:
-        """str: ``"compiled"`` or ``"qnode"``, the path :meth:`evaluate` takes."""
-        return "compiled" if self._compiled is not None else "qnode"
+        """str: ``"adjoint"``, ``"compiled"`` or ``"qnode"``, the path the next call takes."""
+        return self._paths[0].name if self._paths else "qnode"
+
+    def _drop(self, path, err: CompilationError) -> None:
+        """Give up ``path`` after ``err`` (re-raised if the user asked for that path)."""
+        self._paths.remove(path)
+        if self._required == path.name:
+            raise err
+        following = self._paths[0].name + " path" if self._paths else "QNode"
+        warnings.warn(f"{type(self).__name__}: {path.name} path unavailable, using the {following} ({err})",
+                      RuntimeWarning, stacklevel=3)
+        self.engine_fallback = str(err)
 
     def evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Differentiable outputs ``(batch, prod(output_shape))`` for float64 inputs
-        ``(batch, num_inputs)`` and weights ``(num_weights,)`` or ``(batch, num_weights)``."""
-        if self._compiled is not None:
+        """Outputs ``(batch, prod(output_shape))`` for float64 inputs ``(batch, num_inputs)`` and
+        weights ``(num_weights,)`` or ``(batch, num_weights)``; differentiable by autograd when
+        grad mode is on and ``x`` or ``weight`` requires grad."""
+        needs_graph = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        for path in list(self._paths):
+            if needs_graph and path.name == "adjoint":
+                continue  # NumPy values carry no graph: the next path provides it
             try:
-                return self.postprocess(self._compiled(x, weight))
+                if path.name == "adjoint":
+                    return torch.from_numpy(path(x, weight)[0])
+                return self.postprocess(path(x, weight))
             except CompilationError as err:
-                if self._require_compiled:
-                    raise
-                warnings.warn(f"{type(self).__name__}: compiled path unavailable, using the QNode ({err})",
-                              RuntimeWarning, stacklevel=2)
-                self._compiled, self.engine_fallback = None, str(err)
+                self._drop(path, err)
         with self.expected_warnings_silenced():
             result = self.qnode(inputs=x, weight=weight)
         if isinstance(result, (list, tuple)):
             result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)
         return self.postprocess(result.reshape(x.shape[0], -1))
+
+    def differentiate(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True, want_w: bool = True):
+        """Outputs and per-sample Jacobians, as qiskit-machine-learning's ``backward`` gives them.
+
+        Args:
+            x (torch.Tensor): float64 inputs ``(batch, num_inputs)``.
+            weight (torch.Tensor): float64 weights ``(num_weights,)``.
+            want_x (bool): whether the input Jacobian is wanted.
+            want_w (bool): whether the weight Jacobian is wanted.
+
+        Returns:
+            tuple: the outputs ``(batch, K)`` (detached) and a function returning the list of
+            wanted Jacobians, ``(batch, K, num_inputs)`` then ``(batch, K, num_weights)``. The
+            adjoint path has them already; otherwise they are taken by autograd when asked for.
+        """
+        for path in list(self._paths):
+            if path.name != "adjoint":
+                break
+            try:
+                out, jac = path(x, weight, jacobian=True)
+            except CompilationError as err:
+                self._drop(path, err)
+                continue
+            jac = torch.from_numpy(jac)
+            split = x.shape[-1]
+            wanted = [j for j, want in ((jac[..., :split], want_x), (jac[..., split:], want_w)) if want]
+            return torch.from_numpy(out), lambda: wanted
+        batch = x.shape[0]
+        x = x.detach().requires_grad_(want_x)
+        w = weight.detach()
+        if want_w:
+            # one copy of the weights per sample, so that each sample gets its own Jacobian row
+            w = (w.expand(batch, -1).clone() if batch > 1 else w).requires_grad_(True)
+        with torch.enable_grad():
+            out = self.evaluate(x, w)
+        return out.detach(), lambda: _jacobians(self, out, x, w, want_x, want_w)
 
     def forward(self, inputs, weights) -> np.ndarray:
         """Evaluate without gradients, NumPy in and out (like qiskit-machine-learning's).

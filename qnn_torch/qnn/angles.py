@@ -1,0 +1,390 @@
+"""Gate angles as NumPy code: a traced ATen graph turned into forward-mode differentiated NumPy.
+
+The gate angles of a QNN are small expressions of its inputs and weights (``2 * x0``,
+``2 * (pi - x0) * (pi - x1)``, ``w3``), written by the templates in torch. They are traced
+once with ``make_fx``; :func:`numpy_program` then generates a NumPy function from the graph
+that returns the angles and, optionally, their derivatives with respect to every input and
+weight (forward mode: each value carries a trailing axis of tangents). Repeated
+sub-expressions are computed once and operations on constants are folded at build time.
+
+Only the elementwise and shape operations that such expressions use are supported; anything
+else raises :class:`UnsupportedGraph` and the caller keeps its torch path.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import re
+
+import numpy as np
+import torch
+
+__all__ = ["UnsupportedGraph", "numpy_program"]
+
+
+class UnsupportedGraph(TypeError):
+    """The traced graph uses an operation that has no NumPy translation here."""
+
+
+# unary operations: name -> (value expression, derivative expression), ``{a}`` is the argument
+_UNARY = {
+    "neg": ("-{a}", "-1.0"),
+    "cos": ("np.cos({a})", "-np.sin({a})"),
+    "sin": ("np.sin({a})", "np.cos({a})"),
+    "tan": ("np.tan({a})", "1.0 / np.cos({a}) ** 2"),
+    "exp": ("np.exp({a})", "np.exp({a})"),
+    "log": ("np.log({a})", "1.0 / {a}"),
+    "sqrt": ("np.sqrt({a})", "0.5 / np.sqrt({a})"),
+    "rsqrt": ("1.0 / np.sqrt({a})", "-0.5 * {a} ** -1.5"),
+    "reciprocal": ("1.0 / {a}", "-1.0 / {a} ** 2"),
+    "tanh": ("np.tanh({a})", "1.0 - np.tanh({a}) ** 2"),
+    "sinh": ("np.sinh({a})", "np.cosh({a})"),
+    "cosh": ("np.cosh({a})", "np.sinh({a})"),
+    "sigmoid": ("1.0 / (1.0 + np.exp(-{a}))", "np.exp(-{a}) / (1.0 + np.exp(-{a})) ** 2"),
+    "acos": ("np.arccos({a})", "-1.0 / np.sqrt(1.0 - {a} ** 2)"),
+    "asin": ("np.arcsin({a})", "1.0 / np.sqrt(1.0 - {a} ** 2)"),
+    "atan": ("np.arctan({a})", "1.0 / (1.0 + {a} ** 2)"),
+    "abs": ("np.abs({a})", "np.sign({a})"),
+}
+_ALIASES = {"alias", "clone", "lift_fresh_copy", "contiguous", "view_as", "_to_copy", "detach",
+            "_conj", "resolve_conj", "resolve_neg"}
+_REAL_DTYPES = (None, torch.float64, torch.float32, torch.float16, torch.bfloat16)
+
+
+def _op_name(node) -> str:
+    """``aten.mul.Tensor`` -> ``mul``."""
+    parts = str(node.target).split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+class _Writer:
+    """Generates the body of the NumPy function, one statement per surviving node."""
+
+    def __init__(self, tangents: int | None):
+        self.tangents = tangents  # number of tangent directions, or None for values only
+        self.lines: list[str] = []
+        self.namespace: dict = {"np": np}
+        self.value: dict = {}  # node -> expression of its value (a name or a literal)
+        self.tangent: dict = {}  # node -> expression of its tangent, or None (zero)
+        self.const: dict = {}  # node -> numpy constant (folded)
+        self.shape: dict = {}
+        self._cse: dict = {}
+        self._count = 0
+
+    # ------------------------------------------------------------ helpers
+
+    def name(self, prefix="v") -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def constant(self, array) -> str:
+        key = f"c{self._count}"
+        self._count += 1
+        self.namespace[key] = array
+        return key
+
+    def emit(self, expression: str, prefix="v") -> str:
+        """Assign ``expression`` to a fresh name (reusing an identical earlier one); an
+        expression of constants only is evaluated now and becomes a constant."""
+        known = self._cse.get(expression)
+        if known is not None:
+            return known
+        names = set(re.findall(r"(?<![.\w])[A-Za-z_]\w*", expression)) - {"None"}
+        if all(name in self.namespace for name in names):
+            target = self.constant(np.asarray(eval(expression, self.namespace)))  # noqa: S307
+            self._cse[expression] = target
+            return target
+        target = self.name(prefix)
+        self.lines.append(f"{target} = {expression}")
+        self._cse[expression] = target
+        return target
+
+    def arg(self, a) -> str:
+        """The value expression of a node argument or literal."""
+        if isinstance(a, torch.fx.Node):
+            if a in self.const:
+                return self.constant(self.const[a])
+            return self.value[a]
+        if isinstance(a, (bool, int, float)):
+            return repr(float(a)) if isinstance(a, float) else repr(a)
+        raise UnsupportedGraph(f"argument {a!r} of type {type(a).__name__}")
+
+    def t(self, a):
+        return self.tangent.get(a) if isinstance(a, torch.fx.Node) else None
+
+    def zeros(self, shape) -> str:
+        return self.constant(np.zeros(tuple(shape)))
+
+    def broadcast(self, tangent: str, node, sources=None) -> str:
+        """``tangent`` with the full shape ``value.shape + (T,)`` (a no-op when its sources
+        already have the node's shape)."""
+        shape = tuple(self.shape[node])
+        sources = sources if sources is not None else []
+        if sources and all(tuple(self.shape[s]) == shape for s in sources):
+            return tangent
+        return self.emit(f"{tangent} + {self.zeros(shape + (self.tangents,))}", "t")
+
+    def zeros_tangent(self, node) -> str:
+        return self.constant(np.zeros(tuple(self.shape[node]) + (self.tangents,)))
+
+    @staticmethod
+    def index(ndim: int, dim: int, item: str) -> str:
+        return "[" + ", ".join([":"] * dim + [item]) + "]"
+
+
+def _norm(dim: int, ndim: int) -> int:
+    return dim + ndim if dim < 0 else dim
+
+
+def _fold(node, writer: _Writer):
+    """Evaluate a node whose arguments are all constants, in torch, at build time."""
+
+    def conv(a):
+        if isinstance(a, torch.fx.Node):
+            return torch.as_tensor(writer.const[a])
+        if isinstance(a, (list, tuple)):
+            return type(a)(conv(b) for b in a)
+        return a
+
+    result = node.target(*conv(node.args), **{k: conv(v) for k, v in node.kwargs.items()})
+    if not isinstance(result, torch.Tensor):
+        raise UnsupportedGraph(f"{node.target} returned {type(result).__name__}")
+    return result.detach().numpy().copy()
+
+
+def _is_constant(node, writer) -> bool:
+    args = list(node.args) + list(node.kwargs.values())
+    flat = []
+    for a in args:
+        flat.extend(a if isinstance(a, (list, tuple)) else [a])
+    return all(a in writer.const for a in flat if isinstance(a, torch.fx.Node))
+
+
+def _translate(node, w: _Writer) -> None:  # noqa: C901 - one branch per operation family
+    """Emit the value (and tangent) of one call_function node."""
+    name = _op_name(node)
+    args = node.args
+    shape = tuple(w.shape[node])
+    tan = w.tangents is not None
+    a = args[0] if args else None
+
+    def done(value: str, tangent: str | None):
+        w.value[node] = value
+        w.tangent[node] = tangent if tan else None
+
+    if name in _ALIASES:
+        dtype = node.kwargs.get("dtype")
+        if name == "_to_copy" and dtype not in _REAL_DTYPES:
+            raise UnsupportedGraph(f"cast to {dtype}")
+        return done(w.value[a], None if name == "detach" else w.t(a))
+    if name in ("view", "_unsafe_view", "reshape"):
+        ta = w.t(a)
+        if tuple(w.shape[a]) == shape:
+            return done(w.value[a], ta)
+        value = w.emit(f"{w.value[a]}.reshape({shape!r})")
+        return done(value, ta and w.emit(f"{ta}.reshape({shape + (w.tangents,)!r})", "t"))
+    if name == "expand":
+        ta = w.t(a)
+        if tuple(w.shape[a]) == shape:
+            return done(w.value[a], ta)
+        value = w.emit(f"{w.value[a]} + {w.zeros(shape)}")  # adding zeros broadcasts, and fast
+        return done(value, ta and w.broadcast(ta, node))
+    if name in ("select", "slice", "unsqueeze", "squeeze"):
+        ndim = len(w.shape[a])
+        if name == "select":
+            item = w.index(ndim, _norm(args[1], ndim), str(int(args[2])))
+        elif name == "slice":
+            dim = _norm(args[1] if len(args) > 1 else 0, ndim)
+            start, end, step = (list(args[2:5]) + [None, None, None])[:3]
+            start = 0 if start is None else start
+            end = "" if end is None or end >= 2**62 else end
+            item = w.index(ndim, dim, f"{start}:{end}:{1 if step is None else step}")
+        elif name == "unsqueeze":
+            item = w.index(ndim + 1, _norm(args[1], ndim + 1), "None")
+        else:
+            dims = args[1] if len(args) > 1 else [i for i, s in enumerate(w.shape[a]) if s == 1]
+            dims = [dims] if isinstance(dims, int) else dims
+            dims = sorted(_norm(d, ndim) for d in dims if w.shape[a][_norm(d, ndim)] == 1)
+            parts = [":"] * ndim
+            for d in dims:
+                parts[d] = "0"
+            item = "[" + ", ".join(parts) + "]"
+        ta = w.t(a)
+        return done(w.emit(f"{w.value[a]}{item}"), ta and w.emit(f"{ta}{item}", "t"))
+    if name in ("permute", "t", "transpose"):
+        ndim = len(w.shape[a])
+        if name == "permute":
+            dims = [_norm(d, ndim) for d in args[1]]
+        else:
+            dims = list(range(ndim))
+            i, j = (0, 1) if name == "t" else (_norm(args[1], ndim), _norm(args[2], ndim))
+            dims[i], dims[j] = dims[j], dims[i]
+        ta = w.t(a)
+        if dims == list(range(ndim)):
+            return done(w.value[a], ta)
+        value = w.emit(f"{w.value[a]}.transpose({tuple(dims)!r})")
+        return done(value, ta and w.emit(f"{ta}.transpose({tuple(dims + [ndim])!r})", "t"))
+    if name in ("stack", "cat"):
+        items = list(args[0])
+        dim = args[1] if len(args) > 1 else node.kwargs.get("dim", 0)
+        ndim = len(shape)
+        dim = _norm(dim, ndim)
+        def join(parts, ndim):
+            if name == "cat":
+                return f"np.concatenate([{', '.join(parts)}], axis={dim})"
+            # np.array stacks along a new first axis, much faster than np.stack; then move it
+            order = list(range(1, ndim))
+            order.insert(dim, 0)
+            moved = "" if dim == 0 else f".transpose({tuple(order)!r})"
+            return f"np.array([{', '.join(parts)}]){moved}"
+
+        value = w.emit(join([w.arg(i) for i in items], ndim))
+        tangent = None
+        if tan and any(w.t(i) is not None for i in items):
+            parts = [w.t(i) or w.zeros_tangent(i) for i in items]
+            tangent = w.emit(join(parts, ndim + 1), "t")
+        return done(value, tangent)
+    if name in _UNARY:
+        value_fmt, deriv_fmt = _UNARY[name]
+        va = w.value[a]
+        value = w.emit(value_fmt.format(a=va))
+        ta = w.t(a)
+        return done(value, ta and w.emit(f"({deriv_fmt.format(a=va)})[..., None] * {ta}", "t"))
+    if name in ("mul", "add", "sub", "rsub", "div"):
+        b = args[1]
+        alpha = node.kwargs.get("alpha", 1)
+        if name == "rsub":
+            a, b = b, a
+            name = "sub"
+        va, vb = w.arg(a), w.arg(b)
+        ta, tb = w.t(a), w.t(b)
+        if name in ("add", "sub"):
+            op = "+" if name == "add" else "-"
+            scaled_b = vb if alpha == 1 else f"{alpha!r} * {vb}"
+            value = w.emit(f"{va} {op} {scaled_b}")
+            if tb is not None and alpha != 1:
+                tb = f"({alpha!r} * {tb})"
+            if ta is None and tb is None:
+                tangent = None
+            elif tb is None:
+                tangent = ta
+            elif ta is None:
+                tangent = tb if op == "+" else f"-{tb}"
+            else:
+                tangent = f"{ta} {op} {tb}"
+        elif name == "mul":
+            value = w.emit(f"{va} * {vb}")
+            terms = []
+            if ta is not None:
+                terms.append(f"{ta} * {_expand(vb, b)}")
+            if tb is not None:
+                terms.append(f"{_expand(va, a)} * {tb}")
+            tangent = " + ".join(terms) or None
+        else:  # div
+            value = w.emit(f"{va} / {vb}")
+            terms = []
+            if ta is not None:
+                terms.append(f"{ta} / {_expand(vb, b)}")
+            if tb is not None:
+                terms.append(f"- {_expand(f'({va} / {vb} ** 2)', a, b)} * {tb}")
+            tangent = " ".join(terms) or None
+        if tangent is not None:
+            tangent = w.broadcast(w.emit(tangent, "t"), node, [n for n in (a, b) if isinstance(n, torch.fx.Node)])
+        return done(value, tangent)
+    if name == "pow":
+        base, exponent = args[0], args[1]
+        if isinstance(exponent, torch.fx.Node):
+            if exponent in w.const and w.const[exponent].ndim == 0:
+                exponent = float(w.const[exponent])
+            else:
+                raise UnsupportedGraph("pow with a tensor exponent")
+        if not isinstance(base, torch.fx.Node):  # scalar ** tensor
+            raise UnsupportedGraph("pow with a scalar base")
+        vb = w.value[base]
+        value = w.emit(f"{vb} ** {float(exponent)!r}")
+        tb = w.t(base)
+        deriv = f"({float(exponent)!r} * {vb} ** {float(exponent) - 1.0!r})[..., None]"
+        return done(value, tb and w.emit(f"{deriv} * {tb}", "t"))
+    if name == "sum" and len(args) >= 1:
+        dims = args[1] if len(args) > 1 else None
+        keepdim = args[2] if len(args) > 2 else node.kwargs.get("keepdim", False)
+        ndim = len(w.shape[a])
+        axes = tuple(range(ndim)) if not dims else tuple(_norm(d, ndim) for d in dims)
+        value = w.emit(f"np.sum({w.value[a]}, axis={axes!r}, keepdims={bool(keepdim)})")
+        ta = w.t(a)
+        return done(value, ta and w.emit(f"np.sum({ta}, axis={axes!r}, keepdims={bool(keepdim)})", "t"))
+    raise UnsupportedGraph(f"operation {node.target} is not supported")
+
+
+def _expand(expr: str, *nodes) -> str:
+    """``expr`` with a trailing axis, so that it broadcasts against a tangent."""
+    if all(not isinstance(n, torch.fx.Node) for n in nodes):
+        return expr  # a Python scalar
+    return f"({expr})[..., None]"
+
+
+def numpy_program(graph: torch.fx.GraphModule, tangents: bool) -> Callable:
+    """Generate ``fn(*inputs) -> value`` or ``-> (value, tangent)`` from a traced graph.
+
+    Args:
+        graph (torch.fx.GraphModule): a ``make_fx`` graph with one tensor output.
+        tangents (bool): also return the derivatives of the output with respect to every
+            column (last-axis element) of every input, as a trailing axis: inputs of shapes
+            ``(B, I)`` and ``(P,)`` give tangents of shape ``output.shape + (I + P,)``. The
+            leading axes are taken as independent samples (a batch): entry ``[b, ..., i]`` is
+            the derivative of sample ``b``'s output with respect to sample ``b``'s column ``i``.
+
+    Raises:
+        UnsupportedGraph: if an operation has no translation.
+    """
+    placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    sizes = [int(n.meta["val"].shape[-1]) if n.meta["val"].ndim else 1 for n in placeholders]
+    total = sum(sizes)
+    w = _Writer(total if tangents else None)
+    for node in graph.graph.nodes:
+        if "val" in node.meta and isinstance(node.meta["val"], torch.Tensor):
+            w.shape[node] = tuple(node.meta["val"].shape)
+    offset = 0
+    for node, size in zip(placeholders, sizes):
+        w.value[node] = node.name
+        if tangents:
+            # d(input[..., j]) / d(direction offset + j) = 1: one direction per column
+            seed = np.zeros((size, total))
+            seed[np.arange(size), offset + np.arange(size)] = 1.0
+            shape = tuple(w.shape[node])
+            seed = seed.reshape(shape[-1:] + (total,)) if shape else seed[0]
+            w.tangent[node] = w.constant(np.ascontiguousarray(np.broadcast_to(seed, shape + (total,))))
+        offset += size
+    output = None
+    for node in graph.graph.nodes:
+        if node.op == "get_attr":
+            w.const[node] = getattr(graph, node.target).detach().numpy().copy()
+        elif node.op == "call_function":
+            if _is_constant(node, w):
+                w.const[node] = _fold(node, w)
+            else:
+                _translate(node, w)
+        elif node.op == "output":
+            output = node.args[0]
+            if isinstance(output, (list, tuple)):
+                if len(output) != 1:
+                    raise UnsupportedGraph("the graph must have exactly one output")
+                output = output[0]
+    if output in w.const:
+        value = w.constant(w.const[output])
+        tangent = w.zeros_tangent(output) if tangents else None
+    else:
+        value = w.value[output]
+        tangent = (w.tangent.get(output) or w.zeros_tangent(output)) if tangents else None
+    result = f"{value}, {tangent}" if tangents else value
+    source = "\n".join(
+        [f"def program({', '.join(n.name for n in placeholders)}):"]
+        + [f"    {line}" for line in w.lines]
+        + [f"    return {result}"]
+    )
+    namespace = dict(w.namespace)
+    exec(compile(source, "<qnn_torch angles>", "exec"), namespace)  # noqa: S102 - generated above
+    program = namespace["program"]
+    program.source = source
+    return program

@@ -116,7 +116,9 @@ class TorchConnector(TorchLayer):
             raise ValueError(
                 f"inputs must have last dimension {n} (the QNN's num_inputs); got shape {tuple(inputs.shape)}."
             )
-        if not bool(torch.isfinite(inputs).all()):
+        values = inputs.detach()
+        finite = np.isfinite(values.numpy()).all() if values.device.type == "cpu" else torch.isfinite(values).all()
+        if not finite:
             raise ValueError("inputs must be finite; got a tensor holding NaN or infinite values.")
         return inputs
 
@@ -125,8 +127,12 @@ class TorchConnector(TorchLayer):
         inputs = self._check_inputs(inputs)
         if not inputs.is_floating_point():
             inputs = inputs.to(torch.get_default_dtype())
+        flat = inputs.ndim == 2  # (batch, num_inputs): no reshaping on the way in or out
         batch_shape = inputs.shape[:-1]
-        out = _QNNFunction.apply(inputs.reshape(-1, self.qnn.num_inputs), self.weight, self, torch.is_grad_enabled())
+        out = _QNNFunction.apply(inputs if flat else inputs.reshape(-1, self.qnn.num_inputs), self.weight, self,
+                                 torch.is_grad_enabled())
+        if flat and len(self.qnn.output_shape) == 1:
+            return out
         return out.reshape(*batch_shape, *self.qnn.output_shape)
 
     def _evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,8 @@ weight (forward mode: each value carries a trailing axis of tangents). Repeated
 sub-expressions are computed once and operations on constants are folded at build time.
 
 Only the elementwise and shape operations that such expressions use are supported; anything
-else raises :class:`UnsupportedGraph` and the caller keeps its torch path.
+else raises :class:`UnsupportedGraph` and the caller keeps its torch path. (``detach`` is
+traced as an alias, so it is invisible here, as it is to any replay of a ``make_fx`` graph.)
 """
 
 from __future__ import annotations
@@ -250,7 +251,9 @@ def _translate(node, w: _Writer) -> None:  # noqa: C901 - one branch per operati
         va = w.value[a]
         value = w.emit(value_fmt.format(a=va))
         ta = w.t(a)
-        return done(value, ta and w.emit(f"({deriv_fmt.format(a=va)})[..., None] * {ta}", "t"))
+        deriv = deriv_fmt.format(a=va)
+        deriv = deriv if "{a}" not in deriv_fmt else f"({deriv})[..., None]"  # a literal needs no new axis
+        return done(value, ta and w.emit(f"{deriv} * {ta}", "t"))
     if name in ("mul", "add", "sub", "rsub", "div"):
         b = args[1]
         alpha = node.kwargs.get("alpha", 1)

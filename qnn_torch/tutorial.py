@@ -238,7 +238,9 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
     train_loader = DataLoader(split.train, batch_size=1, shuffle=True)
     test_loader = DataLoader(split.test, batch_size=1, shuffle=True)
     model = HybridNet(make_mnist_qnn(device, shots, device_options))
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
+    # foreach: a few multi-tensor operations per update instead of a dozen per tensor; the
+    # results are bit for bit those of the default implementation
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001, foreach=True)
     train_checkpoint = Path(out_dir) / "mnist-hybrid-train.pt" if out_dir is not None else None
     epoch_losses = fit(model, train_loader, optimizer, nn.NLLLoss(), epochs, checkpoint=train_checkpoint,
                        resume=resume and train_checkpoint is not None, on_batch=on_batch)

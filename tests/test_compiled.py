@@ -61,8 +61,11 @@ def test_value_dependent_circuit_falls_back_to_the_qnode(rng):
     qnn = EstimatorQNN(1, feature_map=branching, num_inputs=1, ansatz=lambda w, wires: qml.RZ(w[..., 0], wires[0]),
                        num_weights=1)
     model = TorchConnector(qnn, initial_weights=[0.3])
-    with pytest.warns(RuntimeWarning, match="compiled path unavailable, using the QNode"):
+    with pytest.warns(RuntimeWarning) as record:
         out = model(torch.tensor([[0.5]]))
+    messages = [str(r.message) for r in record]
+    assert any("adjoint path unavailable, using the compiled path" in m for m in messages)
+    assert any("compiled path unavailable, using the QNode" in m for m in messages)
     assert qnn.engine == "qnode" and qnn.engine_fallback
     assert torch.allclose(out, torch.cos(torch.tensor([[0.5]])), atol=1e-6)
 
@@ -74,16 +77,53 @@ def test_engine_argument():
         EstimatorQNN(2, engine="compiled", device="lightning.qubit")
     with pytest.raises(ValueError, match="engine 'adjoint' needs device 'default.qubit' with shots=None"):
         EstimatorQNN(2, engine="adjoint", shots=100)
-    with pytest.raises(ValueError, match="engine 'adjoint' takes at most 6 qubits; got num_qubits=7"):
-        EstimatorQNN(7, engine="adjoint")
+    with pytest.raises(ValueError, match="engine 'adjoint' takes at most 8 qubits; got num_qubits=9"):
+        EstimatorQNN(9, engine="adjoint")
     assert EstimatorQNN(2, shots=100).engine == "qnode"
 
 
-@pytest.mark.parametrize("qubits, engine", [(1, "adjoint"), (6, "adjoint"), (7, "compiled")])
-def test_auto_engine_by_size(qubits, engine):
-    qnn = EstimatorQNN(qubits, feature_map=qml.AngleEmbedding, ansatz=partial(RealAmplitudes, reps=1))
+@pytest.mark.parametrize("kind, qubits, engine", [
+    (EstimatorQNN, 1, "adjoint"), (EstimatorQNN, 8, "adjoint"), (EstimatorQNN, 9, "compiled"),
+    (SamplerQNN, 6, "adjoint"), (SamplerQNN, 7, "compiled"),
+])
+def test_auto_engine_by_size(kind, qubits, engine):
+    qnn = kind(qubits, feature_map=qml.AngleEmbedding, ansatz=partial(RealAmplitudes, reps=1))
     assert qnn.engine == engine
-    assert EstimatorQNN(2, diff_method="backprop").engine == "compiled"
+    assert kind(2, diff_method="backprop").engine == "compiled"
+
+
+def _ansatz_then_hadamards(w, wires):
+    RealAmplitudes(w, wires=wires, reps=1)
+    for wire in wires:  # a last constant block that is not a permutation: it cannot fold into probabilities
+        qml.Hadamard(wire)
+
+
+@pytest.mark.parametrize("kind", [EstimatorQNN, SamplerQNN])
+@pytest.mark.parametrize("ansatz", ["real-amplitudes", "then-hadamards"])
+def test_adjoint_on_eight_qubits_equals_compiled(kind, ansatz, rng):
+    """The largest register the adjoint path takes, with many outputs for probabilities."""
+    block = partial(RealAmplitudes, reps=1) if ansatz == "real-amplitudes" else _ansatz_then_hadamards
+    make = partial(kind, 8, feature_map=partial(ZZFeatureMap, reps=1), ansatz=block, num_weights=16
+                   if ansatz == "then-hadamards" else None)
+    adjoint, compiled = make(engine="adjoint"), make(engine="compiled")
+    w = rng.uniform(-1, 1, adjoint.num_weights)
+    x = torch.tensor(rng.uniform(-1, 1, (3, 8)))
+    outs = []
+    for qnn in (adjoint, compiled):
+        out, jacobians = qnn.differentiate(x, torch.tensor(w))
+        outs.append([out, *jacobians()])
+    for a, b in zip(*outs):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_batched_weights_on_the_adjoint_path(rng):
+    qnn = CASES["custom-gates"](engine="adjoint")
+    x = torch.tensor(rng.uniform(-1, 1, (4, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-1, 1, (4, qnn.num_weights)))
+    with torch.no_grad():
+        together = qnn.evaluate(x, w)
+        alone = torch.cat([qnn.evaluate(x[i:i + 1], w[i]) for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-12)
 
 
 def test_required_engine_raises_instead_of_falling_back():

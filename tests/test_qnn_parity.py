@@ -14,8 +14,8 @@ from . import qiskit_reference as ref
 
 ATOL = 1e-6
 
-# default.qubit runs on the compiled path by default; "/qnode" forces the plain QNode
-DEVICES = ["default.qubit", "default.qubit/qnode", "lightning.qubit"]
+# default.qubit runs on the adjoint path by default; "/compiled" and "/qnode" force the others
+DEVICES = ["default.qubit", "default.qubit/compiled", "default.qubit/qnode", "lightning.qubit"]
 
 
 def device_kwargs(device):

@@ -34,13 +34,18 @@ from ..templates._validation import skip_value_checks
 from .angles import UnsupportedGraph, numpy_program
 from .compiled import CompilationError
 
-__all__ = ["AdjointCircuit", "MAX_QUBITS"]
+__all__ = ["AdjointCircuit", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES"]
 
-MAX_QUBITS = 6
-"""int: the largest register the adjoint path takes (dense ``2**n`` matrices beyond it cost more
-than the compiled torch path)."""
+MAX_QUBITS = 8
+"""int: the largest register the adjoint path takes: beyond it, its dense ``2**n`` matrices cost
+more than the compiled torch path (see the benchmark's scaling section)."""
+
+MAX_QUBITS_PROBABILITIES = 6
+"""int: the largest register for which ``engine="auto"`` takes the adjoint path for probability
+outputs (one bra vector per basis state makes the sweep grow as ``4**n``)."""
 
 _TOL = 1e-12
+_MAX_ABSORBED = 2**20  # entries of the observables' matrices worth absorbing the last constant block
 
 
 @dataclass
@@ -70,10 +75,19 @@ class _Dense:
     values: np.ndarray
 
 
+def _is_diagonal(matrix: np.ndarray) -> bool:
+    return bool(np.all(np.abs(matrix - np.diag(np.diag(matrix))) < _TOL))
+
+
+def _is_monomial(matrix: np.ndarray) -> bool:
+    """One nonzero per row and column (a permutation with phases)."""
+    nonzero = np.abs(matrix) > _TOL
+    return bool(np.all(nonzero.sum(0) == 1) and np.all(nonzero.sum(1) == 1))
+
+
 def _kind(h: np.ndarray):
     """Classify a Hermitian generator: ('diagonal', diag) | ('pauli', (a, perm, phase)) | ('dense', None)."""
-    off = h - np.diag(np.diag(h))
-    if np.all(np.abs(off) < _TOL):
+    if _is_diagonal(h):
         return "diagonal", np.real(np.diag(h)).copy()
     rows, cols = np.nonzero(np.abs(h) > _TOL)
     if len(rows) == h.shape[0] and np.array_equal(rows, np.arange(h.shape[0])):
@@ -150,22 +164,29 @@ class AdjointCircuit:
             matrix = matrix.detach().numpy()
         return np.asarray(matrix, dtype=np.complex128)
 
-    def _observables(self, measurements):
-        """Each output as a matrix ``O_k``: an observable, or a projector sum for probabilities."""
-        mats = []
+    def _observables(self, measurements) -> tuple[np.ndarray, bool]:
+        """Each output as an operator ``O_k``: ``((K, D) real diagonals, True)`` when all are
+        diagonal (probabilities, Z-type observables), else ``((K, D, D) matrices, False)``."""
+        diagonals, mats = [], []
         for mp in measurements:
             if isinstance(mp, qml.measurements.ExpectationMP) and mp.obs is not None:
-                mats.append(self._matrix(mp.obs))
+                matrix = self._matrix(mp.obs)
+                mats.append(matrix)
+                diagonals.append(np.real(np.diag(matrix)) if _is_diagonal(matrix) else None)
             elif isinstance(mp, qml.measurements.ProbabilityMP) and mp.obs is None:
                 wires = [int(wire) for wire in mp.wires]
                 index = np.zeros(self.dim, dtype=np.int64)
                 for j, wire in enumerate(wires):
                     index |= ((np.arange(self.dim) >> (self.n - 1 - wire)) & 1) << (len(wires) - 1 - j)
                 for k in range(2 ** len(wires)):
-                    mats.append(np.diag((index == k).astype(np.complex128)))
+                    diagonals.append((index == k).astype(np.float64))
+                    mats.append(None)  # built only if needed
             else:
                 raise CompilationError(f"measurement {mp} is not supported by the adjoint path")
-        return np.stack(mats)
+        if all(d is not None for d in diagonals):
+            return np.stack(diagonals), True
+        return np.stack([m if m is not None else np.diag(d).astype(np.complex128)
+                         for m, d in zip(mats, diagonals)]), False
 
     def _build(self, x, w):
         """Segments, initial state and observables; the plan for replaying the angles."""
@@ -212,16 +233,22 @@ class AdjointCircuit:
                 values, vectors = np.linalg.eigh(generator)
                 segments.append(_Dense(count, generator, vectors, values))
             count += 1
-        observables = self._observables(measurements)
-        if not identity:
-            observables = np.einsum("ji,kjl,lm->kim", pending.conj(), observables, pending)
+        obs, diagonal = self._observables(measurements)
+        if not identity:  # absorb the last constant block F into the observables: F^dagger O F
+            if diagonal and _is_monomial(pending):
+                obs = obs @ np.abs(pending) ** 2  # still diagonal: sum_j |F_ji|^2 o_j
+            elif len(obs) * self.dim**2 <= _MAX_ABSORBED:
+                dense = obs if not diagonal else np.stack([np.diag(o).astype(np.complex128) for o in obs])
+                obs = np.einsum("ji,kjl,lm->kim", pending.conj(), dense, pending)
+                diagonal = all(_is_diagonal(o) for o in obs)
+                obs = np.real(np.einsum("kii->ki", obs)).copy() if diagonal else obs
+            else:  # many outputs (probabilities of a larger register): apply F instead
+                segments.append(_Fixed(pending.T.copy()))
         # the first constant block acting on |0...0> is just its first column
         state = np.zeros(self.dim, dtype=np.complex128)
         state[0] = 1.0
         if segments and isinstance(segments[0], _Fixed):
             state = segments.pop(0).matrix[0].copy()  # row 0 of M^T = column 0 of M
-        diagonal = all(np.all(np.abs(o - np.diag(np.diag(o))) < _TOL) for o in observables)
-        obs = np.real(np.einsum("kii->ki", observables)).copy() if diagonal else observables
         for seg in segments:
             if isinstance(seg, _Diagonal) and np.array_equal(seg.index, np.arange(seg.index[0], seg.index[-1] + 1)):
                 seg.index = slice(int(seg.index[0]), int(seg.index[-1]) + 1)  # basic slicing is faster

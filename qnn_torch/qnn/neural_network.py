@@ -14,7 +14,7 @@ import torch
 
 from ..devices import DeviceSpec, resolve_device
 from ..templates import RealAmplitudes, ZZFeatureMap
-from .adjoint import MAX_QUBITS, AdjointCircuit
+from .adjoint import MAX_QUBITS, MAX_QUBITS_PROBABILITIES, AdjointCircuit
 from .blocks import CircuitBlock, resolve_block
 from .compiled import CompilationError, CompiledCircuit
 
@@ -73,14 +73,15 @@ class QuantumNeuralNetwork:
         device_options (dict or None): keyword arguments for the device, e.g. for IBM backends
             ``{"session": session, "optimization_level": 3, "resilience_level": 1}``.
         engine (str): how exact ``default.qubit`` runs. ``"auto"`` (default) takes the fastest
-            path that can run the circuit: ``"adjoint"`` up to 6 qubits, else ``"compiled"``,
-            else the QNode. ``"adjoint"`` (NumPy simulation with adjoint Jacobians),
+            path that can run the circuit: ``"adjoint"`` up to 8 qubits (6 for probabilities),
+            else ``"compiled"``, else the QNode. ``"adjoint"`` (NumPy simulation with adjoint Jacobians),
             ``"compiled"`` (a traced torch graph, backprop) and ``"qnode"`` (PennyLane's QNode)
             choose one; other devices always run the QNode.
     """
 
     output_shape: tuple[int, ...] = ()
     _supports_adjoint = True  # adjoint differentiation handles expectation values only
+    _probabilities = False  # whether the circuit measures probabilities (one output per basis state)
 
     def __init__(
         self,
@@ -124,7 +125,7 @@ class QuantumNeuralNetwork:
             )
         if engine == "adjoint" and self.num_qubits > MAX_QUBITS:
             raise ValueError(f"engine 'adjoint' takes at most {MAX_QUBITS} qubits; got num_qubits={self.num_qubits}.")
-        small = self.num_qubits <= MAX_QUBITS
+        small = self.num_qubits <= (MAX_QUBITS_PROBABILITIES if self._probabilities else MAX_QUBITS)
         self._paths: list = []  # the exact fast paths still in play, the preferred one first
         if engine == "adjoint" or (engine == "auto" and exact and small and diff_method is None):
             self._paths.append(AdjointCircuit(self))

@@ -40,6 +40,7 @@ class SamplerQNN(QuantumNeuralNetwork):
     """
 
     _supports_adjoint = False
+    _probabilities = True
 
     def __init__(self, num_qubits: int, *, interpret=None, output_shape=None, **kwargs):
         super().__init__(num_qubits, **kwargs)

@@ -123,6 +123,7 @@ def _swap_qnn(net_cls, layer):
 def _mnist(make_model, epochs):
     from torch.utils.data import DataLoader
 
+    from qnn_torch import torch_threads
     from qnn_torch.data import load_mnist01
     from qnn_torch.tutorial import evaluate_mnist
 
@@ -132,19 +133,21 @@ def _mnist(make_model, epochs):
     train = DataLoader(split.train, batch_size=1, shuffle=True)
     test = DataLoader(split.test, batch_size=1, shuffle=True)
     model = make_model()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)  # as qnn_torch.tutorial, both sides
+    # the training loop of qnn_torch.tutorial, for both sides: foreach Adam, one torch thread
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
     losses = []
     model.train()
-    for _ in range(epochs):
-        total = []
-        for data, target in train:
-            opt.zero_grad(set_to_none=True)
-            loss = nn.NLLLoss()(model(data), target)
-            loss.backward()
-            opt.step()
-            total.append(loss.item())
-        losses.append(sum(total) / len(total))
-    accuracy, _ = evaluate_mnist(model, test)
+    with torch_threads(1):
+        for _ in range(epochs):
+            total = []
+            for data, target in train:
+                opt.zero_grad(set_to_none=True)
+                loss = nn.NLLLoss()(model(data), target)
+                loss.backward()
+                opt.step()
+                total.append(loss.item())
+            losses.append(sum(total) / len(total))
+        accuracy, _ = evaluate_mnist(model, test)
     return time.perf_counter() - start, accuracy, losses
 
 
@@ -229,6 +232,7 @@ def mnist_step_cost(rounds=9, block=40) -> dict:
     The two models are timed in alternating blocks and the median block is kept, so that load
     changes on the machine affect both alike.
     """
+    from qnn_torch import torch_threads
     from qnn_torch.tutorial import HybridNet, make_mnist_qnn
 
     data, target = torch.rand(1, 1, 28, 28), torch.tensor([1])
@@ -248,9 +252,10 @@ def mnist_step_cost(rounds=9, block=40) -> dict:
             step()
         steppers[label] = step
     times = {label: [] for label in steppers}
-    for _ in range(rounds):
-        for label, step in steppers.items():
-            times[label].append(_time(step, block))
+    with torch_threads(1):  # as the tutorial trains
+        for _ in range(rounds):
+            for label, step in steppers.items():
+                times[label].append(_time(step, block))
     return {label: float(np.median(t)) for label, t in times.items()}
 
 

@@ -31,7 +31,7 @@ import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from ..templates._validation import skip_value_checks
-from .angles import UnsupportedGraph, numpy_program
+from .angles import numpy_program
 from .compiled import CompilationError
 
 __all__ = ["AdjointCircuit", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES"]
@@ -120,6 +120,8 @@ class AdjointCircuit:
         self.dim = 2**self.n
         self._structure = None
         self._programs: dict = {}
+        self._scales = None  # a * theta scale of every Pauli rotation's angle, set by _build
+        self._head_matrix = None  # SamplerQNN's interpret matrix (outputs = probs @ head), set by _build
 
     # ------------------------------------------------------------------ structure
 
@@ -257,6 +259,8 @@ class AdjointCircuit:
             if isinstance(seg, _Pauli):
                 scales[seg.index] = seg.scale
         self._scales = scales if np.any(scales) else None
+        head = getattr(self.qnn, "_head", None)
+        self._head_matrix = None if head is None else head.numpy()
         self._structure = (plan, segments, state, obs, diagonal, count)
 
     # ------------------------------------------------------------------ angles
@@ -286,7 +290,7 @@ class AdjointCircuit:
                 program = numpy_program(graph, tangents)
             except CompilationError:
                 raise
-            except (UnsupportedGraph, Exception) as err:  # noqa: BLE001 - any failure: not this path
+            except Exception as err:  # noqa: BLE001 - UnsupportedGraph, or anything tracing refuses
                 raise CompilationError(f"{type(err).__name__}: {err}") from err
             self._programs[key] = program
         return program
@@ -296,8 +300,9 @@ class AdjointCircuit:
     def __call__(self, x: torch.Tensor, w: torch.Tensor, jacobian: bool = False):
         """Outputs ``(B, K)`` and, with ``jacobian``, ``(B, K, I + P)`` as NumPy arrays.
 
-        The Jacobian's last axis holds the inputs' elements, then the weights' (for batched
-        weights ``(B, P)``: every element of the weight tensor, in order).
+        The Jacobian's last axis holds the input columns, then the weight columns: entry
+        ``[b, k, j]`` is the derivative of sample ``b``'s output ``k`` with respect to sample
+        ``b``'s input or weight ``j`` (weights ``(P,)`` or per sample, ``(B, P)``).
         """
         if self._structure is None:
             self._build(x, w)
@@ -364,9 +369,7 @@ class AdjointCircuit:
         return out, self._head_jacobian(jac)
 
     def _head(self, out):
-        head = getattr(self.qnn, "_head", None)
-        return out if head is None else out @ head.numpy()
+        return out if self._head_matrix is None else out @ self._head_matrix
 
     def _head_jacobian(self, jac):
-        head = getattr(self.qnn, "_head", None)
-        return jac if head is None else np.einsum("bkt,kc->bct", jac, head.numpy())
+        return jac if self._head_matrix is None else np.einsum("bkt,kc->bct", jac, self._head_matrix)

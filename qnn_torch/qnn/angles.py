@@ -130,7 +130,8 @@ class _Writer:
         return self.constant(np.zeros(tuple(self.shape[node]) + (self.tangents,)))
 
     @staticmethod
-    def index(ndim: int, dim: int, item: str) -> str:
+    def index(dim: int, item: str) -> str:
+        """``[:, :, item]`` with ``item`` on axis ``dim``."""
         return "[" + ", ".join([":"] * dim + [item]) + "]"
 
 
@@ -194,15 +195,15 @@ def _translate(node, w: _Writer) -> None:  # noqa: C901 - one branch per operati
     if name in ("select", "slice", "unsqueeze", "squeeze"):
         ndim = len(w.shape[a])
         if name == "select":
-            item = w.index(ndim, _norm(args[1], ndim), str(int(args[2])))
+            item = w.index(_norm(args[1], ndim), str(int(args[2])))
         elif name == "slice":
             dim = _norm(args[1] if len(args) > 1 else 0, ndim)
             start, end, step = (list(args[2:5]) + [None, None, None])[:3]
             start = 0 if start is None else start
             end = "" if end is None or end >= 2**62 else end
-            item = w.index(ndim, dim, f"{start}:{end}:{1 if step is None else step}")
+            item = w.index(dim, f"{start}:{end}:{1 if step is None else step}")
         elif name == "unsqueeze":
-            item = w.index(ndim + 1, _norm(args[1], ndim + 1), "None")
+            item = w.index(_norm(args[1], ndim + 1), "None")
         else:
             dims = args[1] if len(args) > 1 else [i for i, s in enumerate(w.shape[a]) if s == 1]
             dims = [dims] if isinstance(dims, int) else dims
@@ -276,22 +277,14 @@ def _translate(node, w: _Writer) -> None:  # noqa: C901 - one branch per operati
                 tangent = tb if op == "+" else f"-{tb}"
             else:
                 tangent = f"{ta} {op} {tb}"
-        elif name == "mul":
-            value = w.emit(f"{va} * {vb}")
-            terms = []
-            if ta is not None:
-                terms.append(f"{ta} * {_expand(vb, b)}")
+        else:  # product and quotient rules: d(a b) = da b + a db, d(a / b) = da / b - a / b**2 db
+            op = "*" if name == "mul" else "/"
+            value = w.emit(f"{va} {op} {vb}")
+            db = _expand(va, a) if name == "mul" else "-" + _expand(f"{va} / {vb} ** 2", a, b)
+            terms = [f"{ta} {op} {_expand(vb, b)}"] if ta is not None else []
             if tb is not None:
-                terms.append(f"{_expand(va, a)} * {tb}")
+                terms.append(f"{db} * {tb}")
             tangent = " + ".join(terms) or None
-        else:  # div
-            value = w.emit(f"{va} / {vb}")
-            terms = []
-            if ta is not None:
-                terms.append(f"{ta} / {_expand(vb, b)}")
-            if tb is not None:
-                terms.append(f"- {_expand(f'({va} / {vb} ** 2)', a, b)} * {tb}")
-            tangent = " ".join(terms) or None
         if tangent is not None:
             tangent = w.broadcast(w.emit(tangent, "t"), node, [n for n in (a, b) if isinstance(n, torch.fx.Node)])
         return done(value, tangent)

@@ -257,9 +257,9 @@ class QuantumNeuralNetwork:
             except CompilationError as err:
                 self._drop(path, err)
                 continue
-            jac = torch.from_numpy(jac)
             split = x.shape[-1]
-            wanted = [j for j, want in ((jac[..., :split], want_x), (jac[..., split:], want_w)) if want]
+            wanted = [torch.from_numpy(j) for j, want in ((jac[..., :split], want_x), (jac[..., split:], want_w))
+                      if want]
             return torch.from_numpy(out), lambda: wanted
         batch = x.shape[0]
         x = x.detach().requires_grad_(want_x)

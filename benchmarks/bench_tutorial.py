@@ -4,7 +4,9 @@ Runs, in one process:
 
 1. the four tutorial parts with the seed's hyper-parameters on qnn_torch (default device) and on
    qiskit-machine-learning 0.9 (EstimatorQNN/SamplerQNN + TorchConnector, default primitives),
-   printing seconds, the ratio and the final metric of each;
+   printing seconds, the ratio and the final metric of each. The two mnist-hybrid runs take
+   turns, an epoch each, each with its own random state, so that a slow spell of the machine
+   falls on both;
 2. forward+backward time of an EstimatorQNN (ZZFeatureMap + RealAmplitudes(reps=1)) for a grid
    of qubit counts and batch sizes on each simulator path;
 3. the mnist-hybrid training step next to the same CNN with the QNN replaced by Linear(2, 1).
@@ -45,8 +47,8 @@ def _qk_zz_ra(n, reps, entanglement="reverse_linear"):
     return qc, list(fm.parameters), list(an.parameters)
 
 
-def qiskit_parts(epochs: int) -> dict:
-    """The four parts on qiskit-machine-learning; returns {part: (seconds, metric, losses)}."""
+def qiskit_parts() -> dict:
+    """The three LBFGS parts on qiskit-machine-learning; returns {part: (seconds, metric, losses)}."""
     from qiskit import QuantumCircuit
     from qiskit.circuit import Parameter
     from qiskit_machine_learning.connectors import TorchConnector
@@ -54,7 +56,6 @@ def qiskit_parts(epochs: int) -> dict:
 
     from qnn_torch.data import tutorial_random
     from qnn_torch.qnn import parity
-    from qnn_torch.tutorial import HybridNet
 
     r = tutorial_random()
     X = torch.tensor(r.X, dtype=torch.float32)
@@ -103,13 +104,19 @@ def qiskit_parts(epochs: int) -> dict:
     Xr, yr = torch.tensor(r.X_reg, dtype=torch.float32), torch.tensor(r.y_reg, dtype=torch.float32)
     losses = lbfgs(model, lambda: nn.MSELoss(reduction="sum")(model(Xr), yr))
     results["regression"] = (time.perf_counter() - start, losses[-1], losses)
-
-    def qk_mnist_qnn():
-        qc, xi, wi = _qk_zz_ra(2, 1)
-        return EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi, input_gradients=True)
-
-    results["mnist-hybrid"] = _mnist(lambda: _swap_qnn(HybridNet, TorchConnector(qk_mnist_qnn())), epochs)
     return results
+
+
+def qiskit_mnist_model():
+    """The hybrid CNN with qiskit-machine-learning's QNN and TorchConnector in the middle."""
+    from qiskit_machine_learning.connectors import TorchConnector
+    from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+    from qnn_torch.tutorial import HybridNet
+
+    qc, xi, wi = _qk_zz_ra(2, 1)
+    qnn = EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi, input_gradients=True)
+    return _swap_qnn(HybridNet, TorchConnector(qnn))
 
 
 def _swap_qnn(net_cls, layer):
@@ -120,41 +127,78 @@ def _swap_qnn(net_cls, layer):
     return net
 
 
-def _mnist(make_model, epochs):
-    from torch.utils.data import DataLoader
+class _MnistRun:
+    """One side's mnist-hybrid run (the tutorial's loop), advanced one epoch at a time.
 
-    from qnn_torch import torch_threads
-    from qnn_torch.data import load_mnist01
-    from qnn_torch.tutorial import evaluate_mnist
+    Each run keeps its own torch random state and times only its own work, so two runs advanced
+    in turn give exactly the numbers each gives alone, while slow spells of a shared machine fall
+    on both sides alike.
+    """
 
-    start = time.perf_counter()
-    torch.manual_seed(42)
-    split = load_mnist01("data", 100, 50)
-    train = DataLoader(split.train, batch_size=1, shuffle=True)
-    test = DataLoader(split.test, batch_size=1, shuffle=True)
-    model = make_model()
-    # the training loop of qnn_torch.tutorial, for both sides: foreach Adam, one torch thread
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)
-    losses = []
-    model.train()
-    with torch_threads(1):
-        for _ in range(epochs):
+    def __init__(self, make_model):
+        from torch.utils.data import DataLoader
+
+        from qnn_torch.data import load_mnist01
+
+        start = time.perf_counter()
+        torch.manual_seed(42)
+        split = load_mnist01("data", 100, 50)
+        self.train = DataLoader(split.train, batch_size=1, shuffle=True)
+        self.test = DataLoader(split.test, batch_size=1, shuffle=True)
+        self.model = make_model()
+        # the training loop of qnn_torch.tutorial, for both sides: foreach Adam, one torch thread
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3, foreach=True)
+        self.losses: list[float] = []
+        self.rng = torch.get_rng_state()
+        self.seconds = time.perf_counter() - start
+
+    def _timed(self, work):
+        from qnn_torch import torch_threads
+
+        start = time.perf_counter()
+        torch.set_rng_state(self.rng)
+        with torch_threads(1):
+            result = work()
+        self.rng = torch.get_rng_state()
+        self.seconds += time.perf_counter() - start
+        return result
+
+    def epoch(self) -> None:
+        def work():
+            self.model.train()
             total = []
-            for data, target in train:
-                opt.zero_grad(set_to_none=True)
-                loss = nn.NLLLoss()(model(data), target)
+            for data, target in self.train:
+                self.opt.zero_grad(set_to_none=True)
+                loss = nn.NLLLoss()(self.model(data), target)
                 loss.backward()
-                opt.step()
+                self.opt.step()
                 total.append(loss.item())
-            losses.append(sum(total) / len(total))
-        accuracy, _ = evaluate_mnist(model, test)
-    return time.perf_counter() - start, accuracy, losses
+            self.losses.append(sum(total) / len(total))
+
+        self._timed(work)
+
+    def finish(self) -> tuple[float, float, list[float]]:
+        """``(seconds, test accuracy, epoch losses)``."""
+        from qnn_torch.tutorial import evaluate_mnist
+
+        accuracy, _ = self._timed(lambda: evaluate_mnist(self.model, self.test))
+        return self.seconds, accuracy, self.losses
+
+
+def mnist_side_by_side(epochs: int, makers: dict) -> dict:
+    """Train each model of ``makers`` ({label: make_model}) for ``epochs``, an epoch of each in turn."""
+    runs = {label: _MnistRun(make) for label, make in makers.items()}
+    for _ in range(epochs):
+        for run in runs.values():
+            run.epoch()
+    return {label: run.finish() for label, run in runs.items()}
 
 
 # ---------------------------------------------------------------- qnn_torch side
 
 
-def qnn_torch_parts(epochs: int) -> dict:
+def qnn_torch_parts() -> dict:
+    """The three LBFGS parts on qnn_torch; returns {part: (seconds, metric, losses)}."""
     from qnn_torch import tutorial
 
     results = {}
@@ -164,7 +208,6 @@ def qnn_torch_parts(epochs: int) -> dict:
         r = run()
         metric = r.accuracy if r.accuracy is not None else r.losses[-1]
         results[name] = (r.seconds, metric, r.losses)
-    results["mnist-hybrid"] = _mnist(lambda: tutorial.HybridNet(tutorial.make_mnist_qnn()), epochs)
     return results
 
 
@@ -350,8 +393,17 @@ def main(argv=None) -> int:
     if "parts" in sections:
         print(f"== tutorial parts (mnist {epochs} epochs) ==", flush=True)
         _warm_up()
-        ours = qnn_torch_parts(epochs)
-        theirs = {} if args.skip_qiskit else qiskit_parts(epochs)
+        from qnn_torch.tutorial import HybridNet, make_mnist_qnn
+
+        ours = qnn_torch_parts()
+        theirs = {} if args.skip_qiskit else qiskit_parts()
+        makers = {"ours": lambda: HybridNet(make_mnist_qnn())}
+        if not args.skip_qiskit:
+            makers["theirs"] = qiskit_mnist_model
+        mnist = mnist_side_by_side(epochs, makers)  # interleaved by epoch
+        ours["mnist-hybrid"] = mnist["ours"]
+        if "theirs" in mnist:
+            theirs["mnist-hybrid"] = mnist["theirs"]
         print(f"{'part':26s} {'qnn_torch s':>12s} {'qiskit-ml s':>12s} {'ratio':>7s}  metric (ours / qiskit-ml)")
         total_ours = total_theirs = 0.0
         table = []

@@ -146,18 +146,18 @@ class _MnistRun:
         self.train = DataLoader(split.train, batch_size=1, shuffle=True)
         self.test = DataLoader(split.test, batch_size=1, shuffle=True)
         self.model = make_model()
-        # the training loop of qnn_torch.tutorial, for both sides: foreach Adam, one torch thread
+        # the training loop of qnn_torch.tutorial, for both sides: foreach Adam, tiny_batch_mode()
         self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3, foreach=True)
         self.losses: list[float] = []
         self.rng = torch.get_rng_state()
         self.seconds = time.perf_counter() - start
 
     def _timed(self, work):
-        from qnn_torch import torch_threads
+        from qnn_torch import tiny_batch_mode
 
         start = time.perf_counter()
         torch.set_rng_state(self.rng)
-        with torch_threads(1):
+        with tiny_batch_mode():
             result = work()
         self.rng = torch.get_rng_state()
         self.seconds += time.perf_counter() - start
@@ -275,7 +275,7 @@ def mnist_step_cost(rounds=9, block=40) -> dict:
     The two models are timed in alternating blocks and the median block is kept, so that load
     changes on the machine affect both alike.
     """
-    from qnn_torch import torch_threads
+    from qnn_torch import tiny_batch_mode
     from qnn_torch.tutorial import HybridNet, make_mnist_qnn
 
     data, target = torch.rand(1, 1, 28, 28), torch.tensor([1])
@@ -295,7 +295,7 @@ def mnist_step_cost(rounds=9, block=40) -> dict:
             step()
         steppers[label] = step
     times = {label: [] for label in steppers}
-    with torch_threads(1):  # as the tutorial trains
+    with tiny_batch_mode():  # as the tutorial trains
         for _ in range(rounds):
             for label, step in steppers.items():
                 times[label].append(_time(step, block))

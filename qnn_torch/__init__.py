@@ -7,7 +7,7 @@ from .qnn import EstimatorQNN, QuantumNeuralNetwork, SamplerQNN, parity
 from .templates import ENTANGLEMENT_PATTERNS, PauliFeatureMap, RealAmplitudes, ZZFeatureMap, entangler_map
 from .hardware import BatchedRemoteDevice, runtime_session
 from .torch_connector import TorchConnector
-from .training import TrainingInterrupted, fit, torch_threads
+from .training import TrainingInterrupted, fit, tiny_batch_mode
 
 __all__ = [
     "BatchedRemoteDevice",
@@ -26,5 +26,5 @@ __all__ = [
     "parity",
     "resolve_device",
     "runtime_session",
-    "torch_threads",
+    "tiny_batch_mode",
 ]

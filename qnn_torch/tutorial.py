@@ -24,7 +24,7 @@ from .data import TutorialRandom, load_mnist01, tutorial_random
 from .qnn import EstimatorQNN, SamplerQNN, parity
 from .templates import RealAmplitudes
 from .torch_connector import TorchConnector
-from .training import fit, torch_threads
+from .training import fit, tiny_batch_mode
 
 __all__ = [
     "PARTS",
@@ -242,7 +242,7 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
     # results are bit for bit those of the default implementation
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001, foreach=True)
     train_checkpoint = Path(out_dir) / "mnist-hybrid-train.pt" if out_dir is not None else None
-    with torch_threads(1):  # one image per step: tiny operations, faster on one thread
+    with tiny_batch_mode():  # one image per step: one thread, PyTorch's native kernels
         epoch_losses = fit(model, train_loader, optimizer, nn.NLLLoss(), epochs, checkpoint=train_checkpoint,
                            resume=resume and train_checkpoint is not None, on_batch=on_batch)
     checkpoint = None
@@ -252,7 +252,7 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
     # rebuild and reload, as a user would for inference
     restored = HybridNet(make_mnist_qnn(device, shots, device_options))
     restored.load_state_dict(state)
-    with torch_threads(1):
+    with tiny_batch_mode():
         accuracy, test_loss = evaluate_mnist(restored, test_loader)
     final = epoch_losses[-1] if epoch_losses else float("nan")
     return PartResult("mnist-hybrid", epoch_losses, accuracy, final, time.perf_counter() - start,

@@ -147,7 +147,8 @@ class AdjointCircuit:
             for sub in op.decomposition():
                 self._flatten(sub, plan, leaves)
         else:
-            raise CompilationError(f"operation {op.name} has neither a generator, a matrix nor a decomposition")
+            raise CompilationError(
+                f"operation {op.name} has neither a generator, a matrix nor a decomposition")
 
     def _replay(self, op, plan, position: int, angles: list) -> int:
         """Follow ``plan`` from ``position`` and collect the angle tensors (while tracing)."""
@@ -252,8 +253,10 @@ class AdjointCircuit:
         if segments and isinstance(segments[0], _Fixed):
             state = segments.pop(0).matrix[0].copy()  # row 0 of M^T = column 0 of M
         for seg in segments:
-            if isinstance(seg, _Diagonal) and np.array_equal(seg.index, np.arange(seg.index[0], seg.index[-1] + 1)):
-                seg.index = slice(int(seg.index[0]), int(seg.index[-1]) + 1)  # basic slicing is faster
+            if isinstance(seg, _Diagonal):
+                first, last = int(seg.index[0]), int(seg.index[-1])
+                if np.array_equal(seg.index, np.arange(first, last + 1)):
+                    seg.index = slice(first, last + 1)  # basic slicing is faster
         scales = np.zeros(count)
         for seg in segments:
             if isinstance(seg, _Pauli):
@@ -357,7 +360,8 @@ class AdjointCircuit:
                 grads[:, :, seg.index] = -2.0 * ((bra * after).imag @ seg.generators.T)
                 bra = extra * bra
             elif isinstance(seg, _Pauli):
-                # with mu = conj(bra): <bra|P after> = (mu P) . after, and conj(U^dagger bra) = c mu + i s mu P
+                # with mu = conj(bra): <bra|P after> = (mu P) . after,
+                # and conj(U^dagger bra) = c mu + i s mu P
                 applied = bra @ seg.hermitian
                 grads[:, :, seg.index] = (-2.0 * seg.scale) * (applied * after).sum(-1).imag
                 bra = extra[0] * bra + extra[1] * applied

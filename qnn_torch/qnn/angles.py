@@ -232,6 +232,7 @@ def _translate(node, w: _Writer) -> None:  # noqa: C901 - one branch per operati
         dim = args[1] if len(args) > 1 else node.kwargs.get("dim", 0)
         ndim = len(shape)
         dim = _norm(dim, ndim)
+
         def join(parts, ndim):
             if name == "cat":
                 return f"np.concatenate([{', '.join(parts)}], axis={dim})"
@@ -286,7 +287,8 @@ def _translate(node, w: _Writer) -> None:  # noqa: C901 - one branch per operati
                 terms.append(f"{db} * {tb}")
             tangent = " + ".join(terms) or None
         if tangent is not None:
-            tangent = w.broadcast(w.emit(tangent, "t"), node, [n for n in (a, b) if isinstance(n, torch.fx.Node)])
+            sources = [n for n in (a, b) if isinstance(n, torch.fx.Node)]
+            tangent = w.broadcast(w.emit(tangent, "t"), node, sources)
         return done(value, tangent)
     if name == "pow":
         base, exponent = args[0], args[1]

@@ -46,7 +46,8 @@ def _jacobians(qnn, out, x, w, want_x, want_w) -> list[torch.Tensor]:
     rows = [[] for _ in targets]
     with torch.enable_grad(), qnn.expected_warnings_silenced():  # backward runs without grad mode
         for k in range(k_out):
-            grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1, allow_unused=True)
+            grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1,
+                                        allow_unused=True)
             for row, g, t in zip(rows, grads, targets):
                 g = torch.zeros_like(t) if g is None else g
                 row.append(g.reshape(out.shape[0], -1))  # unbatched weights (batch 1) get their row
@@ -124,7 +125,8 @@ class QuantumNeuralNetwork:
                 f"got device {self.spec.label!r} with shots={self.spec.shots}."
             )
         if engine == "adjoint" and self.num_qubits > MAX_QUBITS:
-            raise ValueError(f"engine 'adjoint' takes at most {MAX_QUBITS} qubits; got num_qubits={self.num_qubits}.")
+            raise ValueError(
+                f"engine 'adjoint' takes at most {MAX_QUBITS} qubits; got num_qubits={self.num_qubits}.")
         small = self.num_qubits <= (MAX_QUBITS_PROBABILITIES if self._probabilities else MAX_QUBITS)
         self._paths: list = []  # the exact fast paths still in play, the preferred one first
         if engine == "adjoint" or (engine == "auto" and exact and small and diff_method is None):
@@ -258,8 +260,8 @@ class QuantumNeuralNetwork:
                 self._drop(path, err)
                 continue
             split = x.shape[-1]
-            wanted = [torch.from_numpy(j) for j, want in ((jac[..., :split], want_x), (jac[..., split:], want_w))
-                      if want]
+            parts = ((jac[..., :split], want_x), (jac[..., split:], want_w))
+            wanted = [torch.from_numpy(j) for j, want in parts if want]
             return torch.from_numpy(out), lambda: wanted
         batch = x.shape[0]
         x = x.detach().requires_grad_(want_x)

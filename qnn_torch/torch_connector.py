@@ -28,7 +28,7 @@ class _QNNFunction(torch.autograd.Function):
         w64 = weight.detach().to(torch.float64)
         if not (grad_enabled and (want_x or want_w)):
             ctx.jacobians = None
-            return layer._evaluate(x64, w64).to(x.dtype)
+            return layer.qnn.evaluate(x64, w64).to(x.dtype)
         out, ctx.jacobians = layer.qnn.differentiate(x64, w64, want_x, want_w)
         ctx.weight_dtype = weight.dtype
         return out.to(x.dtype)
@@ -134,10 +134,6 @@ class TorchConnector(TorchLayer):
         if flat and len(self.qnn.output_shape) == 1:
             return out
         return out.reshape(*batch_shape, *self.qnn.output_shape)
-
-    def _evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """``(batch, outputs)`` for float64 ``(batch, num_inputs)`` inputs."""
-        return self.qnn.evaluate(x, weight)
 
     # ------------------------------------------------------------------ state dicts
 

@@ -30,7 +30,6 @@ import pennylane as qml
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from ..templates._validation import skip_value_checks
 from .angles import numpy_program
 from .compiled import CompilationError
 
@@ -125,14 +124,6 @@ class AdjointCircuit:
 
     # ------------------------------------------------------------------ structure
 
-    def _queue(self, x, w):
-        with qml.queuing.AnnotatedQueue() as queue, skip_value_checks():
-            measurements = self.qnn.circuit(x, w)
-        ops = [item for item in queue.queue if isinstance(item, qml.operation.Operator)]
-        if not isinstance(measurements, (list, tuple)):
-            measurements = [measurements]
-        return ops, list(measurements)
-
     def _flatten(self, op, plan: list, leaves: list) -> None:
         """Decompose ``op`` (eagerly, with values) recording the decisions in ``plan``."""
         depends = any(isinstance(d, torch.Tensor) and d.requires_grad for d in op.data)
@@ -197,7 +188,7 @@ class AdjointCircuit:
         with torch.enable_grad():
             x = x.detach().clone().requires_grad_(True)
             w = w.detach().clone().requires_grad_(True)
-            ops, measurements = self._queue(x, w)
+            ops, measurements = self.qnn.queued(x, w)
             plan, leaves = [], []
             for op in ops:
                 self._flatten(op, plan, leaves)
@@ -277,7 +268,7 @@ class AdjointCircuit:
             batch = x.shape[0]
 
             def angles(x, w):
-                ops, _ = self._queue(x, w)
+                ops, _ = self.qnn.queued(x, w)
                 collected: list = []
                 position = 0
                 for op in ops:

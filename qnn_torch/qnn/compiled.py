@@ -15,12 +15,10 @@ simulator does not support, run on the QNode instead.
 
 from __future__ import annotations
 
-import pennylane as qml
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from ..simulator import KERNEL_GATES, StateVector, UnsupportedOperation
-from ..templates._validation import skip_value_checks
 
 __all__ = ["CompiledCircuit", "CompilationError"]
 
@@ -58,15 +56,11 @@ class CompiledCircuit:
 
     def program(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """The untraced computation: ``(batch, num_inputs)``, weights -> ``(batch, outputs)``."""
-        with qml.queuing.AnnotatedQueue() as queue, skip_value_checks():
-            measurements = self.qnn.circuit(x, w)
+        queued, measurements = self.qnn.queued(x, w)
         ops = []
-        for item in queue.queue:
-            if isinstance(item, qml.operation.Operator):
-                self._flatten(item, ops)
+        for op in queued:
+            self._flatten(op, ops)
         state = self.sim.run(ops, self.sim.zero_state(x.shape[0]))
-        if not isinstance(measurements, (list, tuple)):
-            measurements = [measurements]
         results = [self.sim.measure(mp, state) for mp in measurements]
         results = [r.reshape(x.shape[0], -1) for r in results]
         return torch.cat(results, dim=1) if len(results) > 1 else results[0]

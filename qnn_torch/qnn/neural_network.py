@@ -14,6 +14,7 @@ import torch
 
 from ..devices import DeviceSpec, resolve_device
 from ..templates import RealAmplitudes, ZZFeatureMap
+from ..templates._validation import skip_value_checks
 from .adjoint import MAX_QUBITS, MAX_QUBITS_PROBABILITIES, AdjointCircuit
 from .blocks import CircuitBlock, resolve_block
 from .compiled import CompilationError, CompiledCircuit
@@ -160,6 +161,16 @@ class QuantumNeuralNetwork:
         if self.num_weights:
             self.ansatz.apply(weight, wires)
         return self._measure()
+
+    def queued(self, inputs, weight) -> tuple[list, list]:
+        """The circuit's operations and measurements, queued without a QNode (and without the
+        templates' value checks, so that traced tensors pass)."""
+        with qml.queuing.AnnotatedQueue() as queue, skip_value_checks():
+            measurements = self.circuit(inputs, weight)
+        ops = [item for item in queue.queue if isinstance(item, qml.operation.Operator)]
+        if not isinstance(measurements, (list, tuple)):
+            measurements = [measurements]
+        return ops, list(measurements)
 
     def _measure(self):  # pragma: no cover - abstract
         raise NotImplementedError

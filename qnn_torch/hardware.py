@@ -24,6 +24,7 @@ import pennylane as qml
 from pennylane.measurements import ExpectationMP, VarianceMP
 from pennylane.tape import QuantumScript
 from pennylane_qiskit.converter import circuit_to_qiskit, mp_to_pauli
+from pennylane_qiskit.qiskit_device import custom_simulator_tracking
 from pennylane_qiskit.remote import RemoteDevice
 from qiskit.circuit import Parameter
 from qiskit.compiler import transpile
@@ -33,11 +34,29 @@ __all__ = ["BatchedAerDevice", "BatchedRemoteDevice", "runtime_session"]
 
 
 class _Template:
-    """A transpiled parametrised circuit standing for every tape of one structure."""
+    """A transpiled parametrised circuit standing for every tape of one structure.
 
-    def __init__(self, compiled, observables=None):
+    Args:
+        compiled (QuantumCircuit): the transpiled circuit.
+        params (list[Parameter]): the symbolic parameters, in the tape's gate order (the order
+            of :func:`_values`).
+        observables (list or None): the estimator's observables, laid out as ``compiled``.
+    """
+
+    def __init__(self, compiled, params, observables=None):
         self.compiled = compiled
         self.observables = observables
+        # Qiskit binds value arrays in the order of ``circuit.parameters``, which sorts by
+        # name ("p10" before "p2"), and the transpiler may drop a parameter: bind by the
+        # parameters themselves, never by position
+        position = {p: i for i, p in enumerate(params)}
+        self.columns = np.array([position[p] for p in compiled.parameters], dtype=np.intp)
+
+    def bind(self, values: np.ndarray):
+        """The ``(circuits, gate parameters)`` values as ``compiled`` binds them, or None."""
+        if not self.columns.size:
+            return None
+        return np.asarray(values, dtype=float).reshape(values.shape[0], -1)[:, self.columns]
 
 
 def _structure(tape, kind):
@@ -62,6 +81,7 @@ def _values(tape):
     return [float(qml.math.toarray(d)) for op in tape.operations for d in op.data]
 
 
+@custom_simulator_tracking  # our ``execute`` replaces the tracked one: track it as the plugin does
 class BatchedRemoteDevice(RemoteDevice):
     """pennylane-qiskit's remote device, submitting one primitive job per ``execute`` call.
 
@@ -72,6 +92,10 @@ class BatchedRemoteDevice(RemoteDevice):
         session (Session or Batch or None): a Qiskit Runtime session or batch to run the jobs in.
         **kwargs: transpiler options (``optimization_level``, ...) and primitive options
             (``resilience_level``, ``default_shots``, ...), as for ``qiskit.remote``.
+
+    Under a ``qml.Tracker`` it records what PennyLane's devices record (``batches``,
+    ``executions``, ``shots``, ``results``, ...) and also ``jobs``, one per primitive job, with
+    ``job_circuits``, the circuits it held.
 
     Attributes:
         jobs (int): the number of primitive jobs submitted so far.
@@ -107,7 +131,7 @@ class BatchedRemoteDevice(RemoteDevice):
         key = _structure(tape, kind)
         template = self._templates.get(key)
         if template is None:
-            symbolic, _ = _symbolic(tape)
+            symbolic, params = _symbolic(tape)
             if kind == "estimator":
                 qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=False, measure=False)
             else:
@@ -117,7 +141,7 @@ class BatchedRemoteDevice(RemoteDevice):
             if kind == "estimator":
                 observables = [mp_to_pauli(mp, self.num_wires).apply_layout(compiled.layout)
                                for mp in tape.measurements]
-            template = _Template(compiled, observables)
+            template = _Template(compiled, params, observables)
             self._templates[key] = template
             self.transpilations += 1
             if len(self._templates) > 256:
@@ -154,6 +178,14 @@ class BatchedRemoteDevice(RemoteDevice):
             self._run_sampler(circuits, groups["sampler"], results)
         return results
 
+    def _count_job(self, circuits: int) -> None:
+        """Count one finished primitive job of ``circuits`` circuits, on the device and its tracker."""
+        self.jobs += 1
+        self.circuits_run += circuits
+        if self.tracker.active:
+            self.tracker.update(jobs=1, job_circuits=circuits)
+            self.tracker.record()
+
     def _primitive(self, cls):
         primitive = cls(mode=self._session) if self._session else cls(mode=self.backend)
         primitive.options.update(**self._kwargs)
@@ -165,11 +197,10 @@ class BatchedRemoteDevice(RemoteDevice):
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
             observables = [[o] for o in template.observables]  # shape (K, 1): broadcast over rows
             precision = np.sqrt(1 / shots) if shots else None  # as qiskit.remote; None: the default
-            pubs.append((template.compiled, observables, values if values.size else None, precision))
+            pubs.append((template.compiled, observables, template.bind(values), precision))
             order.append(indices)
         job_result = self._primitive(EstimatorV2).run(pubs).result()
-        self.jobs += 1
-        self.circuits_run += sum(len(indices) for indices in order)
+        self._count_job(sum(len(indices) for indices in order))
         for pub_result, indices in zip(job_result, order):
             evs = np.asarray(pub_result.data.evs).reshape(-1, len(indices))  # (K, circuits)
             stds = np.asarray(pub_result.data.stds).reshape(-1, len(indices))
@@ -184,17 +215,16 @@ class BatchedRemoteDevice(RemoteDevice):
         pubs, order = [], []
         for (_, shots), (template, indices, values) in groups.items():
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
-            pubs.append((template.compiled, values if values.size else None, shots))
+            pubs.append((template.compiled, template.bind(values), shots))
             order.append((template, indices))
         job_result = self._primitive(SamplerV2).run(pubs).result()
-        self.jobs += 1
-        self.circuits_run += sum(len(indices) for _, indices in order)
+        self._count_job(sum(len(indices) for _, indices in order))
         for pub_result, (template, indices) in zip(job_result, order):
             register = getattr(pub_result.data, template.compiled.cregs[0].name)
+            # (circuits, shots, bits), bit i (qubit i's clbit) at [..., i]
+            bits = register.to_bool_array(order="little").reshape(len(indices), -1, register.num_bits)
             for column, index in enumerate(indices):
-                bitstrings = register.get_bitstrings(column) if len(indices) > 1 or register.shape else \
-                    register.get_bitstrings()
-                samples = np.array([[int(b) for b in s[::-1]] for s in bitstrings])
+                samples = bits[column].astype(np.int64)
                 tape = circuits[index]
                 res = [mp.process_samples(samples, wire_order=self.wires) for mp in tape.measurements]
                 results[index] = tuple(res)
@@ -301,26 +331,25 @@ class BatchedAerDevice(BatchedRemoteDevice):
     def _run_exact_probabilities(self, circuits, groups, results):
         bound, owners = [], []
         for (key, _), (template, indices, values) in groups.items():
-            circuit = self._probability_circuits.get(key)
-            if circuit is None:
+            template = self._probability_circuits.get(key)
+            if template is None:
                 first = circuits[indices[0]]
                 if not all(isinstance(m, qml.measurements.ProbabilityMP) for m in first.measurements):
                     raise ValueError(f"{self.name} without shots gives expectations and probabilities only; "
                                      f"got {first.measurements}.")
-                symbolic, _ = _symbolic(first)
+                symbolic, params = _symbolic(first)
                 qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=True, measure=False)
                 qc.save_probabilities()
-                circuit = transpile(qc, backend=self.backend, **self._transpile_args)
-                self._probability_circuits[key] = circuit
+                template = _Template(transpile(qc, backend=self.backend, **self._transpile_args), params)
+                self._probability_circuits[key] = template
                 self.transpilations += 1
-            params = sorted(circuit.parameters, key=lambda p: int(p.name[1:]))
-            for index, row in zip(indices, values):
-                bound.append(circuit.assign_parameters(dict(zip(params, row))) if params else circuit)
+            rows = template.bind(np.asarray(values, dtype=float).reshape(len(indices), -1))
+            for position, index in enumerate(indices):
+                circuit = template.compiled
+                bound.append(circuit if rows is None else circuit.assign_parameters(rows[position]))
                 owners.append(index)
-        job = self.backend.run(bound)
-        self.jobs += 1
-        self.circuits_run += len(bound)
-        result = job.result()
+        result = self.backend.run(bound).result()
+        self._count_job(len(bound))
         n = self.num_wires
         reverse = np.array([int(format(i, f"0{n}b")[::-1], 2) for i in range(2**n)])
         for position, index in enumerate(owners):

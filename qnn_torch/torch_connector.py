@@ -122,14 +122,18 @@ class TorchConnector(TorchLayer):
             raise ValueError("inputs must be finite; got a tensor holding NaN or infinite values.")
         return inputs
 
-    def forward(self, inputs):  # pylint: disable=arguments-renamed
-        """Evaluate the QNN on ``inputs`` of shape ``(..., num_inputs)``."""
+    def forward(self, inputs=None):  # pylint: disable=arguments-renamed
+        """Evaluate the QNN on ``inputs`` of shape ``(..., num_inputs)`` (``None`` for a network
+        without inputs, as one sample)."""
+        if inputs is None and self.qnn.num_inputs == 0:
+            inputs = torch.zeros(0, dtype=torch.get_default_dtype())
         inputs = self._check_inputs(inputs)
         if not inputs.is_floating_point():
             inputs = inputs.to(torch.get_default_dtype())
         flat = inputs.ndim == 2  # (batch, num_inputs): no reshaping on the way in or out
         batch_shape = inputs.shape[:-1]
-        out = _QNNFunction.apply(inputs if flat else inputs.reshape(-1, self.qnn.num_inputs), self.weight, self,
+        rows = inputs if flat else inputs.reshape(batch_shape.numel(), self.qnn.num_inputs)
+        out = _QNNFunction.apply(rows, self.weight, self,
                                  torch.is_grad_enabled())
         if flat and len(self.qnn.output_shape) == 1:
             return out
@@ -153,6 +157,18 @@ class TorchConnector(TorchLayer):
             state_dict[key] = torch.as_tensor(state_dict[key]).to(self.weight.dtype)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+
+    # ------------------------------------------------------------------ pickling
+
+    def __getstate__(self) -> dict:
+        # the QNode is the QNN's (and holds transforms that do not pickle): taken from it again
+        state = self.__dict__.copy()
+        state.pop("qnode", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__["qnode"] = self.qnn.qnode
 
     def extra_repr(self) -> str:
         return repr(self.qnn)

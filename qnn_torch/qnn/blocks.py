@@ -18,6 +18,7 @@ from functools import partial
 from typing import Callable
 
 import numpy as np
+import pennylane as qml
 
 __all__ = ["CircuitBlock", "resolve_block"]
 
@@ -36,6 +37,21 @@ class CircuitBlock:
     apply: Callable
     num_params: int
     name: str
+
+
+@dataclass(frozen=True)
+class _TemplateCall:
+    """``apply(params, wires)`` for a template class: the flat parameters reshaped to the
+    template's shape, a leading batch kept (a module-level class, so that networks pickle)."""
+
+    template: type
+    shape: tuple
+    args: tuple
+    keywords: tuple
+
+    def __call__(self, params, wires):
+        batch = params.shape[:-1]
+        return self.template(params.reshape(*batch, *self.shape), *self.args, wires=wires, **dict(self.keywords))
 
 
 def _unwrap(spec):
@@ -63,6 +79,15 @@ def _shape_params(cls, keywords, num_qubits):
                     f"functools.partial, e.g. partial({cls.__name__}, {name}=...)."
                 )
     return tuple(int(s) for s in np.atleast_1d(cls.shape(**kwargs)))
+
+
+def _check_options(cls, shape, args, keywords, num_qubits: int, role: str, name: str) -> None:
+    """Build the template once, unqueued, so that its options are checked now, not at the first call."""
+    try:
+        with qml.QueuingManager.stop_recording():
+            cls(np.zeros(shape), *args, wires=range(num_qubits), **keywords)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"{role} {name} on {num_qubits} qubits: {err}") from None
 
 
 def resolve_block(spec, num_qubits: int, num_params: int | None, role: str, argument: str) -> CircuitBlock:
@@ -100,14 +125,13 @@ def resolve_block(spec, num_qubits: int, num_params: int | None, role: str, argu
             ctor_kw = keywords
         count = int(np.prod(shape))
 
-        def apply(params, wires, _func=func, _shape=shape, _args=args, _kw=ctor_kw):
-            batch = params.shape[:-1]
-            return _func(params.reshape(*batch, *_shape), *_args, wires=wires, **_kw)
+        apply = _TemplateCall(func, shape, args, tuple(ctor_kw.items()))
 
         if num_params is not None and int(num_params) != count:
             raise ValueError(
                 f"{argument} must be {count} for {role} {name} on {num_qubits} qubits; got {num_params}."
             )
+        _check_options(func, shape, args, ctor_kw, num_qubits, role, name)
         return CircuitBlock(apply, count, name)
     if num_params is None:
         raise TypeError(
@@ -117,7 +141,4 @@ def resolve_block(spec, num_qubits: int, num_params: int | None, role: str, argu
     if isinstance(num_params, bool) or not isinstance(num_params, (int, np.integer)) or num_params < 0:
         raise ValueError(f"{argument} must be a non-negative integer; got {num_params!r}.")
 
-    def apply_fn(params, wires, _spec=spec):
-        return _spec(params, wires)
-
-    return CircuitBlock(apply_fn, int(num_params), name)
+    return CircuitBlock(spec, int(num_params), name)

@@ -44,7 +44,8 @@ def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: 
     is the least significant bit), once, here.
 
     Args:
-        interpret (Callable[[int], int or tuple]): maps a basis-state index to a class index.
+        interpret (Callable[[int], int or tuple]): maps a basis-state index to a class index:
+            a Python or NumPy integer, or a tuple, list or 1-D array of them.
         output_shape (int or tuple[int]): the shape of the classes.
         num_qubits (int): the number of qubits.
 
@@ -63,14 +64,24 @@ def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: 
     matrix = np.zeros((2**num_qubits, size))
     for index in range(2**num_qubits):
         value = interpret(index)
-        key = value if isinstance(value, tuple) else (value,)
-        if len(key) != len(shape) or not all(
-            isinstance(k, (Integral, np.integer)) and not isinstance(k, bool) and 0 <= k < s
-            for k, s in zip(key, shape)
-        ):
+        key = _class_index(value)
+        if key is None or len(key) != len(shape) or not all(0 <= k < s for k, s in zip(key, shape)):
             raise ValueError(
-                f"interpret must return an index within output_shape {shape}; "
-                f"interpret({index}) returned {value!r}."
+                f"interpret must return an integer index (or a tuple or array of them) within "
+                f"output_shape {shape}; interpret({index}) returned {value!r}."
             )
-        matrix[index, np.ravel_multi_index(tuple(int(k) for k in key), shape)] = 1.0
+        matrix[index, np.ravel_multi_index(key, shape)] = 1.0
     return matrix, shape
+
+
+def _class_index(value) -> tuple[int, ...] | None:
+    """``value`` (a Python or NumPy integer, or a tuple, list or array of them) as a tuple of
+    ints, or None if it is not integral (bools and floats are not class indices)."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    if isinstance(value, np.ndarray):
+        if value.ndim > 1:
+            return None
+        items = tuple(value.reshape(-1))
+    if not all(isinstance(k, (Integral, np.integer)) and not isinstance(k, (bool, np.bool_)) for k in items):
+        return None
+    return tuple(int(k) for k in items)

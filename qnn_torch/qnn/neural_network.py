@@ -156,10 +156,9 @@ class QuantumNeuralNetwork:
     def circuit(self, inputs, weight):
         """Queue feature map and ansatz and return the measurement (the QNode's function)."""
         wires = list(range(self.num_qubits))
-        if self.num_inputs:
-            self.feature_map.apply(inputs, wires)
-        if self.num_weights:
-            self.ansatz.apply(weight, wires)
+        # blocks without parameters are applied too: their gates are fixed, not absent
+        self.feature_map.apply(inputs, wires)
+        self.ansatz.apply(weight, wires)
         return self._measure()
 
     def queued(self, inputs, weight) -> tuple[list, list]:
@@ -183,14 +182,11 @@ class QuantumNeuralNetwork:
     def qnode(self) -> qml.QNode:
         """qml.QNode: ``qnode(inputs, weight)`` on the resolved device, torch interface."""
 
-        def circuit(inputs, weight):
-            return self.circuit(inputs, weight)
-
         # sampled devices: one backward sweep per output re-requests the same shifted circuits;
         # a bounded cache serves the repeats without running them again
         cache = _ResultCache(maxsize=50_000) if self._broadcast_expand else True
         qnode = qml.QNode(
-            circuit, self.spec.device, interface="torch", diff_method=self._diff_method,
+            self.circuit, self.spec.device, interface="torch", diff_method=self._diff_method,
             shots=self.spec.shots, cache=cache,
         )
         if self._broadcast_expand:
@@ -285,21 +281,59 @@ class QuantumNeuralNetwork:
         return out.detach(), lambda: _jacobians(self, out, x, w, want_x, want_w)
 
     def forward(self, inputs, weights) -> np.ndarray:
-        """Evaluate without gradients, NumPy in and out (like qiskit-machine-learning's).
+        """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
 
         Args:
-            inputs (array_like): shape ``(num_inputs,)`` or ``(batch, num_inputs)``.
-            weights (array_like): shape ``(num_weights,)``.
+            inputs (array_like or None): shape ``(num_inputs,)`` or ``(batch, num_inputs)``;
+                ``None`` for a network without inputs.
+            weights (array_like or None): shape ``(num_weights,)``; ``None`` for a network
+                without weights.
 
         Returns:
             numpy.ndarray: shape ``(batch, *output_shape)`` (a 1-D input counts as batch 1).
-        """
-        from ..torch_connector import TorchConnector
 
-        layer = TorchConnector(self, initial_weights=weights)
+        Raises:
+            ValueError: if ``inputs`` or ``weights`` have the wrong shape or non-finite values.
+        """
+        x = torch.as_tensor(np.atleast_2d(self._array("inputs", inputs, self.num_inputs)))
+        w = torch.as_tensor(self._array("weights", weights, self.num_weights).reshape(-1))
+        if w.shape != (self.num_weights,):
+            raise ValueError(f"weights must have shape ({self.num_weights},) (the network's num_weights); "
+                             f"got shape {tuple(w.shape)}.")
+        if x.ndim != 2 or x.shape[-1] != self.num_inputs:
+            raise ValueError(f"inputs must have shape (num_inputs,) or (batch, num_inputs) with num_inputs="
+                             f"{self.num_inputs}; got shape {tuple(x.shape)}.")
         with torch.no_grad():
-            x = torch.as_tensor(np.atleast_2d(np.asarray(inputs, dtype=np.float64)))
-            return layer(x).numpy()
+            out = self.evaluate(x, w)
+        return out.numpy().reshape(x.shape[0], *self.output_shape)
+
+    @staticmethod
+    def _array(name: str, values, size: int) -> np.ndarray:
+        """``values`` as a finite float64 array; ``None`` stands for an empty one when ``size`` is 0."""
+        if values is None:
+            if size:
+                raise ValueError(f"{name} must be given: the network has {size}; got None.")
+            return np.zeros(0)
+        if isinstance(values, torch.Tensor):
+            values = values.detach().cpu().numpy()
+        array = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} must be finite; got NaN or infinite values.")
+        return array
+
+    # ------------------------------------------------------------------ pickling
+
+    def __getstate__(self) -> dict:
+        # the QNode and the fast paths' compiled programs are caches: rebuilt after unpickling
+        state = self.__dict__.copy()
+        state.pop("qnode", None)
+        state["_paths"] = [type(path) for path in self._paths]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        paths = state.pop("_paths")
+        self.__dict__.update(state)
+        self._paths = [cls(self) for cls in paths]
 
     def __repr__(self) -> str:
         return (

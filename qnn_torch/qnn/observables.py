@@ -1,4 +1,5 @@
-"""Observables for :class:`EstimatorQNN`: PennyLane operators or Qiskit ``SparsePauliOp``s."""
+"""Observables for :class:`EstimatorQNN`: PennyLane operators, or Qiskit's ``SparsePauliOp``,
+``Pauli`` and ``SparseObservable``."""
 
 from __future__ import annotations
 
@@ -34,13 +35,29 @@ def _from_sparse_pauli_op(op, num_qubits: int):
     return qml.dot([c for c, _ in terms], [t for _, t in terms])
 
 
+def _as_sparse_pauli_op(obs):
+    """A Qiskit ``SparsePauliOp``, ``Pauli`` or ``SparseObservable`` as a ``SparsePauliOp``, or
+    None for anything else."""
+    try:
+        from qiskit.quantum_info import Pauli, SparseObservable, SparsePauliOp
+    except ImportError:  # pragma: no cover - qiskit comes with pennylane-qiskit
+        return None
+    if isinstance(obs, SparsePauliOp):
+        return obs
+    if isinstance(obs, Pauli):
+        return SparsePauliOp(obs)
+    if isinstance(obs, SparseObservable):
+        return SparsePauliOp.from_sparse_observable(obs)
+    return None
+
+
 def to_pennylane_observables(observables, num_qubits: int) -> tuple:
     """Return a tuple of PennyLane observables on wires ``0..num_qubits-1``.
 
     Args:
         observables: ``None`` (Qiskit's default, Z on every qubit), a PennyLane operator, a
-            Qiskit ``SparsePauliOp`` (or anything with ``to_operator``... converted through
-            ``SparsePauliOp``), or a sequence of those.
+            Qiskit ``SparsePauliOp``, ``Pauli`` or ``SparseObservable`` (little-endian labels),
+            or a sequence of those.
         num_qubits (int): the number of qubits.
 
     Raises:
@@ -63,15 +80,12 @@ def to_pennylane_observables(observables, num_qubits: int) -> tuple:
                 )
             result.append(obs)
             continue
-        try:
-            from qiskit.quantum_info import SparsePauliOp
-        except ImportError:  # pragma: no cover - qiskit comes with pennylane-qiskit
-            SparsePauliOp = None
-        if SparsePauliOp is not None and isinstance(obs, SparsePauliOp):
-            result.append(_from_sparse_pauli_op(obs, num_qubits))
+        sparse = _as_sparse_pauli_op(obs)
+        if sparse is not None:
+            result.append(_from_sparse_pauli_op(sparse, num_qubits))
             continue
         raise TypeError(
-            "observables must be PennyLane operators or Qiskit SparsePauliOps; got "
-            f"{obs!r} ({type(obs).__name__})."
+            "observables must be PennyLane operators or Qiskit SparsePauliOps, Paulis or "
+            f"SparseObservables; got {obs!r} ({type(obs).__name__})."
         )
     return tuple(result)

@@ -59,26 +59,36 @@ class _Template:
         return np.asarray(values, dtype=float).reshape(values.shape[0], -1)[:, self.columns]
 
 
+def _fixed(d) -> bytes | None:
+    """A matrix-valued gate parameter (``QubitUnitary``'s) as bytes: part of the structure, not
+    a circuit parameter; None for a scalar angle."""
+    return np.asarray(qml.math.toarray(d)).tobytes() if qml.math.ndim(d) else None
+
+
 def _structure(tape, kind):
-    ops = tuple((op.name, tuple(op.wires), len(op.data)) for op in tape.operations)
+    ops = tuple((op.name, tuple(op.wires), tuple(_fixed(d) for d in op.data)) for op in tape.operations)
     meas = tuple((type(m).__name__, repr(m.obs) if m.obs is not None else tuple(m.wires)) for m in tape.measurements)
     return kind, ops, meas
 
 
 def _symbolic(tape):
-    """The tape with every numeric gate parameter replaced by a Qiskit ``Parameter``."""
+    """The tape with every scalar gate parameter replaced by a Qiskit ``Parameter`` (in gate
+    order, the order of :func:`_values`); matrix parameters stay as they are."""
     params, ops = [], []
     for op in tape.operations:
         if op.data:
-            new = [Parameter(f"p{len(params) + i}") for i in range(len(op.data))]
-            params.extend(new)
+            new = []
+            for d in op.data:
+                if not qml.math.ndim(d):
+                    params.append(Parameter(f"p{len(params)}"))
+                new.append(params[-1] if not qml.math.ndim(d) else d)
             op = qml.ops.functions.bind_new_parameters(op, new)
         ops.append(op)
     return QuantumScript(ops, tape.measurements, shots=tape.shots), params
 
 
 def _values(tape):
-    return [float(qml.math.toarray(d)) for op in tape.operations for d in op.data]
+    return [float(qml.math.toarray(d)) for op in tape.operations for d in op.data if not qml.math.ndim(d)]
 
 
 @custom_simulator_tracking  # our ``execute`` replaces the tracked one: track it as the plugin does

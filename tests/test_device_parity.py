@@ -49,6 +49,17 @@ def _ry(params, wires):
     qml.RY(params[..., 0], wires=wires[0])
 
 
+_UNITARY = np.linalg.qr(np.array([[1.0, 2.0j], [0.5, -1.0 + 1.0j]]))[0]
+
+
+def _fixed_then_encoded(params, wires):
+    """Fixed gates (a unitary matrix, a Hadamard) before the encoding: applied on every device."""
+    qml.QubitUnitary(_UNITARY, wires=wires[0])
+    qml.Hadamard(wires=wires[1])
+    qml.RY(params[..., 0], wires=wires[0])
+    qml.RX(2.0 * params[..., 1], wires=wires[1])
+
+
 def _observables_4q():
     return [SparsePauliOp("ZZII"), SparsePauliOp("IXYI"),
             SparsePauliOp.from_list([("ZIIZ", 0.5), ("IXXI", -1.5)])]
@@ -74,6 +85,9 @@ CIRCUITS = {
         lambda **kw: EstimatorQNN(3, feature_map=partial(PauliFeatureMap, paulis=("X", "YZ"), reps=1),
                                   ansatz=partial(RealAmplitudes, reps=2),
                                   observables=[SparsePauliOp("XII"), SparsePauliOp("IYZ")], **kw), None),
+    "fixed-gates-2q": (
+        lambda **kw: EstimatorQNN(2, feature_map=_fixed_then_encoded, num_inputs=2,
+                                  observables=[qml.Z(0), qml.X(0) @ qml.Y(1)], **kw), None),
     "sampler-probabilities-3q": (
         lambda **kw: SamplerQNN(3, ansatz=partial(RealAmplitudes, reps=2), **kw), None),
 }

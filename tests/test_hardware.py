@@ -240,3 +240,30 @@ def test_token_never_reaches_output_logs_or_checkpoints(tmp_path, monkeypatch, c
     blobs = [out.out, out.err, caplog.text, str(info.value), repr(info.value)]
     blobs += [p.read_bytes().decode("latin-1") for p in tmp_path.rglob("*") if p.is_file()]
     assert all(FAKE_TOKEN not in blob for blob in blobs)
+
+
+@pytest.mark.parametrize("device", ["qiskit.aer", "fake"])
+@pytest.mark.parametrize("kind", ["estimator", "sampler"])
+def test_tracker_counts_executions_batches_and_jobs(device, kind, job_counter):
+    """``qml.Tracker`` sees the batched devices as it sees PennyLane's own."""
+    device = FakeManilaV2() if device == "fake" else device
+    if kind == "estimator":
+        qnn = EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device)
+    else:
+        qnn = SamplerQNN(2, ansatz=partial(RealAmplitudes, reps=1), interpret=parity, output_shape=2,
+                         device=device)
+    model = TorchConnector(qnn, initial_weights=np.full(4, 0.3))
+    x = torch.rand(3, 2, requires_grad=True)
+    dev = qnn.spec.device
+    with qml.Tracker(dev) as tracker:
+        model(x).sum().backward()
+    jobs = job_counter["estimator"] + job_counter["sampler"]
+    if device == "qiskit.aer":  # Aer's own primitives: counted by the device alone
+        jobs = dev.jobs
+    assert jobs == dev.jobs >= 2
+    assert tracker.totals["jobs"] == dev.jobs
+    assert tracker.totals["batches"] == 2  # the forward pass and the gradient circuits
+    # forward: one circuit per sample; gradient: two shifted circuits per gate parameter
+    # (6 feature-map and 4 ansatz gates) per sample
+    assert tracker.totals["executions"] == tracker.totals["job_circuits"] == 3 + 3 * 2 * 10 == dev.circuits_run
+    assert len(tracker.history["results"]) == tracker.totals["executions"]

@@ -111,6 +111,8 @@ class QuantumNeuralNetwork:
             self.num_qubits, num_weights, "ansatz", "num_weights",
         )
         self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots, device_options)
+        # a device given by name is made again after unpickling (simulators' states do not pickle)
+        self._device_request = (device, shots, device_options) if isinstance(device, str) else None
         self._diff_method = diff_method or self.spec.diff_method
         self._broadcast_expand = self.spec.broadcast_expand
         if self._diff_method == "adjoint" and not self._supports_adjoint:
@@ -325,14 +327,19 @@ class QuantumNeuralNetwork:
 
     def __getstate__(self) -> dict:
         # the QNode and the fast paths' compiled programs are caches: rebuilt after unpickling
+        # and a device given by name is resolved again from that name
         state = self.__dict__.copy()
         state.pop("qnode", None)
         state["_paths"] = [type(path) for path in self._paths]
+        if self._device_request is not None:
+            del state["spec"]
         return state
 
     def __setstate__(self, state: dict) -> None:
         paths = state.pop("_paths")
         self.__dict__.update(state)
+        if "spec" not in state:
+            self.spec = resolve_device(*self._device_request[:1], self.num_qubits, *self._device_request[1:])
         self._paths = [cls(self) for cls in paths]
 
     def __repr__(self) -> str:

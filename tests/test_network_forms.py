@@ -125,7 +125,7 @@ def test_interpret_may_return_numpy_integers_tuples_and_arrays(interpret, shape,
 
 @pytest.mark.parametrize("bad", [lambda i: True, lambda i: 0.5, lambda i: np.array([[0]]), lambda i: "0"])
 def test_interpret_returning_no_integer_is_refused(bad):
-    with pytest.raises(ValueError, match=r"interpret must return an integer index.*interpret\(0\) returned"):
+    with pytest.raises(ValueError, match=r"interpret must return an index within output_shape \(2,\); interpret\(0\) returned"):
         SamplerQNN(2, interpret=bad, output_shape=2)
 
 

@@ -67,8 +67,8 @@ def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: 
         key = _class_index(value)
         if key is None or len(key) != len(shape) or not all(0 <= k < s for k, s in zip(key, shape)):
             raise ValueError(
-                f"interpret must return an integer index (or a tuple or array of them) within "
-                f"output_shape {shape}; interpret({index}) returned {value!r}."
+                f"interpret must return an index within output_shape {shape}; interpret({index}) returned "
+                f"{value!r} (an index is an integer, or a tuple, list or 1-D array of integers)."
             )
         matrix[index, np.ravel_multi_index(key, shape)] = 1.0
     return matrix, shape

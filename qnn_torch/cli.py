@@ -2,18 +2,21 @@
 
 ``qnn-torch tutorial`` runs the four experiments of the Torch Connector tutorial and reports
 their numbers; ``qnn-torch evaluate`` runs a saved mnist-hybrid checkpoint on any device.
-Bad arguments end with one line on stderr and exit code 2.
+Bad arguments (including output paths and checkpoints, checked before any work starts) end
+with one line on stderr and exit code 2. Ctrl-C and ``SIGTERM`` stop a run with one line naming
+the checkpoint to resume from, and exit codes 130 and 143.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import signal
 import sys
 from pathlib import Path
 
-from .training import TrainingInterrupted
+from .checkpoint import CheckpointError
+from .training import Terminated, TrainingInterrupted, sigterm_as_interrupt
 
 __all__ = ["main"]
 
@@ -79,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     tut.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     ev = sub.add_parser("evaluate", help="evaluate a mnist-hybrid checkpoint on a device")
-    ev.add_argument("checkpoint", type=Path, help="a state_dict saved by `qnn-torch tutorial`")
+    ev.add_argument("checkpoint", type=Path,
+                    help="mnist-hybrid.pt, or the training checkpoint mnist-hybrid-train.pt, "
+                         "written by `qnn-torch tutorial`")
     _device_args(ev)
     ev.add_argument("--data-root", type=Path, default=Path("data"), help="torchvision's MNIST root (default ./data)")
     return parser
@@ -91,14 +96,49 @@ def _device_args(parser):
     parser.add_argument("--shots", type=_positive, default=None, help="shots (default: exact where possible)")
 
 
-def _check_writable(folder: Path) -> None:
+def _check_writable(folder: Path, option: str = "--out") -> None:
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{option} {folder} is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".qnn-torch-write-test"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as err:
-        raise UsageError(f"--out {folder} is not writable: {err.strerror or err}") from None
+        raise UsageError(f"{option} {folder} is not writable: {err.strerror or err}") from None
+
+
+def _check_json(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--json {path} is a folder; give a file path such as {path / 'results.json'}")
+    if path.exists() and not path.is_file():
+        raise UsageError(f"--json {path} is not a regular file")
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"--json {path}: {parent} is not a folder")
+    try:
+        _check_writable(parent, "--json")
+    except UsageError:
+        raise UsageError(f"--json {path}: the folder {parent} is not writable") from None
+
+
+def _check_resume(args) -> None:
+    """With --resume, the training checkpoint (if there is one) must be one, with at most --epochs epochs."""
+    from .training import load_checkpoint
+    from .tutorial import TRAIN_CHECKPOINT
+
+    if not args.resume or "mnist-hybrid" not in (args.parts or ("mnist-hybrid",)):
+        return
+    path = args.out / TRAIN_CHECKPOINT
+    if not path.exists():
+        return
+    try:
+        done = int(load_checkpoint(path)["epoch"])
+    except CheckpointError as err:
+        raise UsageError(f"--resume: {err}") from None
+    if done > args.epochs:
+        raise UsageError(f"--resume: checkpoint {path} already holds {done} epochs, more than --epochs "
+                         f"{args.epochs}; pass --epochs {done} or more, or another --out to start afresh")
 
 
 def _check_device(device: str, shots) -> None:
@@ -146,13 +186,15 @@ def _table(results) -> str:
 
 
 def _tutorial(args) -> int:
+    from .checkpoint import write_atomic
     from .plots import save_part_plots
     from .tutorial import PARTS
 
     _check_device(args.device, args.shots)
-    _check_writable(args.out)
     if args.json is not None:
-        _check_writable(args.json.parent if str(args.json.parent) else Path("."))
+        _check_json(args.json)
+    _check_writable(args.out)
+    _check_resume(args)
     show = not args.no_progress and sys.stderr.isatty()
     results = []
     for name in args.parts or PARTS:
@@ -165,10 +207,8 @@ def _tutorial(args) -> int:
     print()
     print(_table(results))
     if args.json is not None:
-        payload = {"parts": {r.name: r.to_json() for r in results}}
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2))
-        os.replace(tmp, args.json)
+        payload = json.dumps({"parts": {r.name: r.to_json() for r in results}}, indent=2).encode()
+        write_atomic(args.json, lambda fh: fh.write(payload))
         print(f"results written to {args.json}")
     return 0
 
@@ -179,26 +219,37 @@ def _evaluate(args) -> int:
     if not args.checkpoint.is_file():
         raise UsageError(f"checkpoint {args.checkpoint} does not exist")
     _check_device(args.device, args.shots)
-    accuracy, loss = evaluate_mnist_checkpoint(args.checkpoint, args.device, args.shots, data_root=args.data_root)
+    accuracy, loss = evaluate_mnist_checkpoint(args.checkpoint, args.device, args.shots,
+                                               data_root=args.data_root, on_message=print)
     print(f"{args.checkpoint} on {args.device}" + (f" ({args.shots} shots)" if args.shots else "")
           + f": test accuracy {accuracy:.3f}, loss {loss:.4f}")
     return 0
 
 
+def _interrupted_code(signum) -> int:
+    return 128 + int(signum) if signum else 1
+
+
 def main(argv=None) -> int:
-    """Entry point of ``qnn-torch``; returns the exit code."""
+    """Entry point of ``qnn-torch``; returns the exit code.
+
+    Exit codes: 0 done; 1 training stopped by an error; 2 bad arguments, output paths or
+    checkpoints; 130 Ctrl-C; 143 ``SIGTERM``.
+    """
     args = _parser().parse_args(argv)
     try:
-        return {"tutorial": _tutorial, "evaluate": _evaluate}[args.command](args)
-    except UsageError as err:
+        with sigterm_as_interrupt():
+            return {"tutorial": _tutorial, "evaluate": _evaluate}[args.command](args)
+    except (UsageError, CheckpointError) as err:
         print(f"qnn-torch: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingInterrupted as err:
         print(f"qnn-torch: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("qnn-torch: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted_code(err.signum)
+    except KeyboardInterrupt as err:
+        name = "SIGTERM" if isinstance(err, Terminated) else "Ctrl-C"
+        print(f"qnn-torch: interrupted ({name})", file=sys.stderr)
+        return _interrupted_code(signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["plot_classification", "plot_regression", "plot_mnist_losses", "plot_mnist_predictions", "save_part_plots"]
+__all__ = ["mnist_losses_figure", "plot_classification", "plot_mnist_losses", "plot_mnist_predictions",
+           "plot_regression", "regression_figure", "save_part_plots"]
 
 
 def _pyplot():
@@ -37,30 +38,55 @@ def plot_classification(X, labels, predicted, title, path):
     return Path(path)
 
 
-def plot_regression(X, y, grid, fit, path):
-    """The noisy samples, sin(x) and the trained network's curve."""
+def regression_figure(X, y, grid, fit):
+    """The regression figure: sin(x) as a wide pale band under the fitted curve, which is drawn
+    on top as a thin line, so both stay visible where they coincide; the samples on top of both."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(grid, np.sin(grid), "r--", label="sin(x)")
-    ax.plot(X, y, "bo", label="training data")
-    ax.plot(grid, fit, "g-", label="QNN fit")
+    ax.plot(grid, np.sin(grid), "-", color="tab:red", linewidth=7, alpha=0.3, zorder=1, label="sin(x)")
+    ax.plot(grid, fit, "-", color="tab:green", linewidth=1.8, zorder=2, label="QNN fit")
+    ax.plot(X, y, "o", color="tab:blue", markersize=5, zorder=3, label="training data")
     ax.set(title="Regression with an EstimatorQNN", xlabel="x", ylabel="y")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return fig
+
+
+def plot_regression(X, y, grid, fit, path):
+    """The noisy samples, sin(x) and the trained network's curve (see :func:`regression_figure`)."""
+    return _save(regression_figure(X, y, grid, fit), path)
+
+
+def mnist_losses_figure(losses):
+    """Mean training loss per epoch, with a title saying why it is negative.
+
+    The model's two outputs are ``(x, 1 - x)``, not log-probabilities, so ``NLLLoss`` (minus the
+    output of the true class) goes below zero as training pushes ``x`` above 1: the seed
+    tutorial's loss, reproduced as it is.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.4))
+    ax.plot(range(1, len(losses) + 1), losses, "o-")
+    ax.axhline(0, color="gray", linewidth=0.8, zorder=0)
+    ax.set(title="Hybrid CNN-QNN training\n"
+                 "NLLLoss of raw outputs (x, 1 - x), not log-probabilities: it can be negative",
+           xlabel="epoch", ylabel="NLLLoss = -(output of the true class)")
+    ax.title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
 
 
 def plot_mnist_losses(losses, path):
-    """Mean training loss per epoch."""
+    """Mean training loss per epoch (see :func:`mnist_losses_figure`)."""
+    return _save(mnist_losses_figure(losses), path)
+
+
+def _save(fig, path) -> Path:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(range(1, len(losses) + 1), losses, "o-")
-    ax.set(title="Hybrid CNN-QNN training", xlabel="epoch", ylabel="negative log-likelihood loss")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
     return Path(path)
 
 

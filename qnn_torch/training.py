@@ -9,16 +9,20 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import traceback
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
 
-from .checkpoint import save_atomic
-from .devices import scrub_secrets
+from .checkpoint import CheckpointError, read_checkpoint, save_atomic
+from .devices import known_secrets, scrub_secrets
 
-__all__ = ["TrainingInterrupted", "fit", "load_checkpoint", "tiny_batch_mode"]
+__all__ = ["Terminated", "TrainingInterrupted", "fit", "load_checkpoint", "sigterm_as_interrupt",
+           "tiny_batch_mode"]
 
 
 class TrainingInterrupted(RuntimeError):
@@ -27,12 +31,41 @@ class TrainingInterrupted(RuntimeError):
     Attributes:
         checkpoint (Path or None): the checkpoint to resume from, if one was written.
         epochs_done (int): the completed epochs the checkpoint holds.
+        signum (int or None): the signal that stopped training (``SIGINT`` for Ctrl-C,
+            ``SIGTERM``), or None when an error did.
     """
 
-    def __init__(self, message: str, checkpoint: Path | None, epochs_done: int):
+    def __init__(self, message: str, checkpoint: Path | None, epochs_done: int, signum: int | None = None):
         super().__init__(message)
         self.checkpoint = checkpoint
         self.epochs_done = epochs_done
+        self.signum = signum
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised by :func:`sigterm_as_interrupt`'s handler when the process receives ``SIGTERM``."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated("received SIGTERM")
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Inside the block, ``SIGTERM`` raises :class:`Terminated` (a ``KeyboardInterrupt``), as Ctrl-C does.
+
+    Only in the main thread, and only while ``SIGTERM`` has its default handler (a handler
+    installed by the application is left alone); the previous handler is restored afterwards.
+    """
+    install = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)
+    if install:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        if install:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextmanager
@@ -74,9 +107,54 @@ def tiny_batch_mode(threads: int = 1) -> Iterator[None]:
         torch.backends.mkldnn.enabled = onednn
 
 
+TRAINING_KEYS = ("epoch", "losses", "model", "optimizer", "torch_rng")
+"""tuple[str]: the entries of a training checkpoint written by :func:`fit`."""
+
+
 def load_checkpoint(path) -> dict:
-    """Read a training checkpoint written by :func:`fit` (``torch.load(..., weights_only=True)``)."""
-    return torch.load(path, weights_only=True)
+    """Read a training checkpoint written by :func:`fit` (``torch.load(..., weights_only=True)``).
+
+    Args:
+        path (str or Path): the checkpoint.
+
+    Returns:
+        dict: its entries, :data:`TRAINING_KEYS`.
+
+    Raises:
+        CheckpointError: (a ValueError) if the file is not a training checkpoint; the message
+            names the file and what is wrong.
+    """
+    state = read_checkpoint(path)
+    missing = [k for k in TRAINING_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        what = f"a dict without {', '.join(map(repr, missing))}" if isinstance(state, dict) else \
+            f"a {type(state).__name__}"
+        raise CheckpointError(
+            f"{path} is not a training checkpoint written by fit (expected the entries "
+            f"{', '.join(TRAINING_KEYS)}; got {what})"
+        )
+    return state
+
+
+def _safe_cause(err: BaseException) -> BaseException | None:
+    """``err``, or None when a known secret appears anywhere in its chain, messages or frame locals."""
+    secrets = known_secrets()
+    if not secrets:
+        return err
+    seen, todo, text = set(), [err], ""
+    try:
+        while todo:  # every link, suppressed contexts included, with its frames' locals
+            e = todo.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            formatted = traceback.TracebackException(type(e), e, e.__traceback__, capture_locals=True)
+            text += "".join(formatted.format())
+            text += repr(e.args)
+            todo += [e.__cause__, e.__context__]
+    except Exception:  # noqa: BLE001 - a repr that fails: do not risk it
+        return None
+    return None if any(secret in text for secret in secrets) else err
 
 
 def _state(model, optimizer, epoch, losses) -> dict:
@@ -96,7 +174,8 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
     After every epoch the model, the optimizer, the epoch losses and torch's random state are
     written atomically to ``checkpoint`` (if given). With ``resume=True`` an existing checkpoint
     is loaded first and training continues after its last epoch; the random state is restored
-    too, so a resumed run gives the same numbers as an uninterrupted one.
+    too, so a resumed run gives the same numbers as an uninterrupted one. ``SIGTERM`` stops
+    training as Ctrl-C does (see :func:`sigterm_as_interrupt`).
 
     Args:
         model (torch.nn.Module): the model.
@@ -112,9 +191,14 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
         list[float]: the epoch losses, including those of resumed epochs.
 
     Raises:
-        TrainingInterrupted: if a batch fails (for example a hardware job); the message names
-            the checkpoint to resume from. The original error is its ``__cause__``.
-        ValueError: for ``epochs < 0`` or ``resume`` without ``checkpoint``.
+        TrainingInterrupted: if a batch fails (for example a hardware job) or the run is
+            interrupted (Ctrl-C, or ``SIGTERM`` while ``SIGTERM`` has its default handler); the
+            message names the checkpoint to resume from. The original error is its ``__cause__``,
+            unless it holds an IBM token: then it is dropped (a note says so).
+        ValueError: for ``epochs < 0``, ``resume`` without ``checkpoint``, or a checkpoint that
+            already holds more than ``epochs`` epochs.
+        CheckpointError: (a ValueError) with ``resume=True``, if ``checkpoint`` is not a
+            training checkpoint of this model and optimizer; the message names the file.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}.")
@@ -125,30 +209,65 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
     start = 0
     if resume and path.is_file():
         state = load_checkpoint(path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        losses, start = list(state["losses"]), int(state["epoch"])
-    model.train()
-    for epoch in range(start, epochs):
-        total = []
+        start = int(state["epoch"])
+        if start > epochs:
+            raise ValueError(
+                f"checkpoint {path} already holds {start} epochs, more than epochs={epochs}; "
+                f"resume with epochs >= {start}, or start a new checkpoint."
+            )
         try:
-            for inputs, targets in loader:
-                optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(inputs), targets)
-                loss.backward()
-                optimizer.step()
-                total.append(loss.item())
-                if on_batch is not None:
-                    on_batch(total[-1])
-        except (Exception, KeyboardInterrupt) as err:
-            saved = path if path is not None and path.is_file() else None
-            where = (f"resume from checkpoint {saved} (epochs done: {epoch}) with resume=True / --resume"
-                     if saved else "no checkpoint was written yet")
-            reason = scrub_secrets(f"{type(err).__name__}: {err}".splitlines()[0][:300])
-            raise TrainingInterrupted(f"training stopped in epoch {epoch + 1} of {epochs} ({reason}); {where}",
-                                      saved, epoch if saved else 0) from err
-        losses.append(sum(total) / max(len(total), 1))
-        if path is not None:
-            save_atomic(_state(model, optimizer, epoch + 1, losses), path)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            problem = str(err).splitlines()[0][:200]
+        else:
+            problem = None
+        if problem is not None:
+            raise CheckpointError(f"checkpoint {path} does not fit this model or optimizer: {problem}")
+        torch.set_rng_state(state["torch_rng"])
+        losses = list(state["losses"])
+    model.train()
+    done = start  # the epochs the checkpoint on disk holds
+    failure = None
+    with sigterm_as_interrupt():
+        for epoch in range(start, epochs):
+            total = []
+            try:
+                for inputs, targets in loader:
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = loss_fn(model(inputs), targets)
+                    loss.backward()
+                    optimizer.step()
+                    total.append(loss.item())
+                    if on_batch is not None:
+                        on_batch(total[-1])
+                losses.append(sum(total) / max(len(total), 1))
+                if path is not None:
+                    save_atomic(_state(model, optimizer, epoch + 1, losses), path)
+                    done = epoch + 1
+            except (Exception, KeyboardInterrupt) as err:
+                failure = _interrupted(err, epoch, epochs, path, done)
+                cause = _safe_cause(err)
+                if cause is not None:
+                    raise failure from err
+                break  # raised below, outside the handler: no secret-holding __context__
+    if failure is not None:
+        failure.add_note("the original error was dropped because it contained credentials")
+        raise failure
     return losses
+
+
+def _interrupted(err: BaseException, epoch: int, epochs: int, path: Path | None,
+                 done: int) -> TrainingInterrupted:
+    saved = path if path is not None and path.is_file() else None
+    where = (f"resume from checkpoint {saved} (epochs done: {done}) with resume=True / --resume"
+             if saved else "no checkpoint was written yet")
+    if isinstance(err, Terminated):
+        reason, signum = "SIGTERM", signal.SIGTERM
+    elif isinstance(err, KeyboardInterrupt):
+        reason, signum = "KeyboardInterrupt", signal.SIGINT
+    else:
+        reason = scrub_secrets(f"{type(err).__name__}: {err}".splitlines()[0][:300])
+        signum = None
+    return TrainingInterrupted(f"training stopped in epoch {epoch + 1} of {epochs} ({reason}); {where}",
+                               saved, done if saved else 0, signum)

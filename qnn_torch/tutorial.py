@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .checkpoint import save_atomic
+from .checkpoint import CheckpointError, model_state, read_checkpoint, save_atomic
 from .data import TutorialRandom, load_mnist01, tutorial_random
 from .qnn import EstimatorQNN, SamplerQNN, parity
 from .templates import RealAmplitudes
@@ -27,11 +27,14 @@ from .torch_connector import TorchConnector
 from .training import fit, tiny_batch_mode
 
 __all__ = [
+    "CHECKPOINT",
     "PARTS",
+    "TRAIN_CHECKPOINT",
     "HybridNet",
     "PartResult",
     "evaluate_mnist",
     "evaluate_mnist_checkpoint",
+    "load_mnist_state",
     "make_mnist_qnn",
     "run_classification_estimator",
     "run_classification_sampler",
@@ -41,6 +44,12 @@ __all__ = [
 
 PARTS = ("classification-estimator", "classification-sampler", "regression", "mnist-hybrid")
 """tuple[str]: the tutorial's parts, in order."""
+
+CHECKPOINT = "mnist-hybrid.pt"
+"""str: the trained mnist-hybrid ``state_dict``, in the output folder."""
+
+TRAIN_CHECKPOINT = "mnist-hybrid-train.pt"
+"""str: the per-epoch training checkpoint of mnist-hybrid, in the output folder."""
 
 
 @dataclass
@@ -241,14 +250,14 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
     # foreach: a few multi-tensor operations per update instead of a dozen per tensor; the
     # results are bit for bit those of the default implementation
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001, foreach=True)
-    train_checkpoint = Path(out_dir) / "mnist-hybrid-train.pt" if out_dir is not None else None
+    train_checkpoint = Path(out_dir) / TRAIN_CHECKPOINT if out_dir is not None else None
     with tiny_batch_mode():  # one image per step: one thread, PyTorch's native kernels
         epoch_losses = fit(model, train_loader, optimizer, nn.NLLLoss(), epochs, checkpoint=train_checkpoint,
                            resume=resume and train_checkpoint is not None, on_batch=on_batch)
     checkpoint = None
     state = model.state_dict()
     if out_dir is not None:
-        checkpoint = save_atomic(state, Path(out_dir) / "mnist-hybrid.pt")
+        checkpoint = save_atomic(state, Path(out_dir) / CHECKPOINT)
     # rebuild and reload, as a user would for inference
     restored = HybridNet(make_mnist_qnn(device, shots, device_options))
     restored.load_state_dict(state)
@@ -261,16 +270,54 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
                        "source": split.source})
 
 
+def load_mnist_state(model: nn.Module, path) -> None:
+    """Load a checkpoint file into ``model``: a ``state_dict`` or a training checkpoint of :func:`fit`.
+
+    Raises:
+        CheckpointError: (a ValueError) if the file is not a checkpoint, or not one of this
+            model; the message names the file and what is wrong.
+    """
+    state = model_state(read_checkpoint(path), path)
+    result = None
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shapes that differ
+        problem = str(err).splitlines()[-1].strip()[:200]
+    else:
+        problem = None
+    if result is not None and (result.missing_keys or result.unexpected_keys):
+        found = (("missing", result.missing_keys), ("unexpected", result.unexpected_keys))
+        parts = [f"{label} {', '.join(keys[:3])}" + (", ..." if len(keys) > 3 else "")
+                 for label, keys in found if keys]
+        problem = "; ".join(parts)
+    if problem is not None:
+        raise CheckpointError(f"{path} is not a checkpoint of the mnist-hybrid model ({problem})")
+
+
 def evaluate_mnist_checkpoint(path, device="default.qubit", shots=None, data_root="./data",
-                              n_train: int = 100, n_test: int = 50) -> tuple[float, float]:
-    """Load a mnist-hybrid ``state_dict`` and evaluate it on ``device``: train on one backend,
-    infer on another.
+                              n_train: int = 100, n_test: int = 50, on_message=None) -> tuple[float, float]:
+    """Load a mnist-hybrid checkpoint and evaluate it on ``device``: train on one backend, infer on another.
+
+    Args:
+        path (str or Path): ``mnist-hybrid.pt`` (a ``state_dict``) or the training checkpoint
+            ``mnist-hybrid-train.pt`` (its ``"model"`` entry is used).
+        device: see :func:`~qnn_torch.devices.resolve_device`.
+        shots (int or None): shots.
+        data_root (str or Path): torchvision's MNIST root.
+        n_train (int): training images per digit (the test images follow them in the shipped subset).
+        n_test (int): test images per digit.
+        on_message (Callable or None): called with one line naming the MNIST source and the
+            number of test images.
 
     Returns:
         tuple[float, float]: test accuracy and mean NLL loss.
+
+    Raises:
+        CheckpointError: (a ValueError) if ``path`` is not a mnist-hybrid checkpoint.
     """
-    state = torch.load(path, weights_only=True)
     model = HybridNet(make_mnist_qnn(device, shots))
-    model.load_state_dict(state)
+    load_mnist_state(model, path)
     split = load_mnist01(data_root, n_train=n_train, n_test=n_test)
+    if on_message is not None:
+        on_message(f"MNIST source: {split.source}; {len(split.test)} test images")
     return evaluate_mnist(model, DataLoader(split.test, batch_size=len(split.test)))

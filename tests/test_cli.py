@@ -1,0 +1,187 @@
+"""The command line: checkpoints, output paths and signals, each answered in one line."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from qnn_torch import cli, fit, tutorial
+from qnn_torch.checkpoint import save_atomic
+from qnn_torch.tutorial import TRAIN_CHECKPOINT, HybridNet, make_mnist_qnn
+
+ROOT = str(Path(__file__).resolve().parents[1])
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+
+
+def one_line_error(capsys, code, expected_code=2):
+    err = capsys.readouterr().err
+    assert code == expected_code, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err and "weights_only" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def hybrid_files(tmp_path_factory):
+    """A mnist-hybrid state_dict and a training checkpoint holding the same model (untrained)."""
+    folder = tmp_path_factory.mktemp("hybrid")
+    torch.manual_seed(5)
+    model = HybridNet(make_mnist_qnn())
+    opt = torch.optim.Adam(model.parameters())
+    plain = save_atomic(model.state_dict(), folder / "mnist-hybrid.pt")
+    training = folder / TRAIN_CHECKPOINT
+    fit(model, [], opt, torch.nn.NLLLoss(), epochs=2, checkpoint=training)
+    return folder, plain, training
+
+
+def test_evaluate_reads_a_state_dict_and_a_training_checkpoint(hybrid_files, capsys):
+    folder, plain, training = hybrid_files
+    reports = []
+    for path in (plain, training):
+        assert cli.main(["evaluate", str(path), "--data-root", str(folder / "none")]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert out[0].startswith("MNIST source: shipped real-MNIST subset") and out[0].endswith("; 100 test images")
+        assert f"torchvision data not found under {folder / 'none'}" in out[0]
+        reports.append(out[1].split(": ", 1)[1])
+    assert reports[0] == reports[1]  # the same model, whichever file
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("empty.pt", b"", "is not a PyTorch checkpoint: the file is empty"),
+    ("garbage.pt", b"\x80\x02}q\x00garbage" * 5, "is not a PyTorch checkpoint: the file is not written by torch.save"),
+    ("list.pt", [torch.ones(2)], "is not a model checkpoint: expected a state_dict or a training checkpoint"),
+    ("wrong-keys.pt", {"fc.weight": torch.ones(2, 2)}, "is not a checkpoint of the mnist-hybrid model (missing conv1"),
+    ("wrong-shape.pt", "shape", "is not a checkpoint of the mnist-hybrid model (size mismatch"),
+])
+def test_evaluate_answers_a_bad_checkpoint_in_one_line(tmp_path, capsys, name, content, expected):
+    path = tmp_path / name
+    if content == "shape":
+        state = HybridNet(make_mnist_qnn()).state_dict()
+        state["fc3.weight"] = torch.ones(3, 3)
+        save_atomic(state, path)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        save_atomic(content, path)
+    line = one_line_error(capsys, cli.main(["evaluate", str(path)]))
+    assert line.startswith(f"qnn-torch: error: {path} ") and expected in line
+
+
+def test_evaluate_truncated_checkpoint(hybrid_files, tmp_path, capsys):
+    _, plain, _ = hybrid_files
+    data = plain.read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[: len(data) // 3])
+    line = one_line_error(capsys, cli.main(["evaluate", str(path)]))
+    assert str(path) in line and "truncated" in line
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fails a test if any experiment starts."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("an experiment ran before the arguments were checked")
+
+    for name in ("run_classification_estimator", "run_classification_sampler", "run_regression", "run_mnist_hybrid"):
+        monkeypatch.setattr(tutorial, name, forbidden)
+
+
+def test_resume_from_a_bad_checkpoint(tmp_path, capsys, no_work):
+    (tmp_path / TRAIN_CHECKPOINT).write_bytes(b"not a checkpoint at all")
+    line = one_line_error(capsys, cli.main(["tutorial", "--out", str(tmp_path), "--resume"]))
+    assert f"--resume: {tmp_path / TRAIN_CHECKPOINT} is not a PyTorch checkpoint" in line
+
+
+def test_resume_with_fewer_epochs_than_done(hybrid_files, tmp_path, capsys, no_work):
+    _, _, training = hybrid_files
+    (tmp_path / TRAIN_CHECKPOINT).write_bytes(training.read_bytes())
+    line = one_line_error(capsys, cli.main(["tutorial", "--parts", "mnist-hybrid", "--out", str(tmp_path),
+                                            "--resume", "--epochs", "1"]))
+    assert "already holds 2 epochs, more than --epochs 1" in line
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("json-dir", "--json {p} is a folder"),
+    ("json-under-file", "--json {p}: {parent} is not a folder"),
+    ("out-file", "--out {p} is not a folder"),
+])
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys, no_work, where, expected):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    argv = ["tutorial", "--parts", "regression"]
+    if where == "json-dir":
+        p, parent = tmp_path, None
+        argv += ["--out", str(tmp_path / "out"), "--json", str(p)]
+    elif where == "json-under-file":
+        p, parent = blocker / "r.json", blocker
+        argv += ["--out", str(tmp_path / "out"), "--json", str(p)]
+    else:
+        p, parent = blocker, None
+        argv += ["--out", str(p)]
+    line = one_line_error(capsys, cli.main(argv))
+    assert expected.format(p=p, parent=parent) in line
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+@pytest.fixture
+def quick_regression(monkeypatch):
+    """The regression part replaced by a result at once; no plots."""
+    result = tutorial.PartResult("regression", [1.0, 0.5], None, 0.5, 0.1, "default.qubit", {})
+    monkeypatch.setattr(tutorial, "run_regression", lambda *a, **k: result)
+    monkeypatch.setattr("qnn_torch.plots.save_part_plots", lambda *a: [])
+
+
+def test_json_is_written_atomically(tmp_path, monkeypatch, quick_regression):
+    path = tmp_path / "r.json"
+    path.write_text("old")
+    argv = ["tutorial", "--parts", "regression", "--out", str(tmp_path), "--json", str(path)]
+
+    def replace_fails(src, dst):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch, pytest.raises(OSError, match="disk full"):
+        patch.setattr(os, "replace", replace_fails)
+        cli.main(argv)
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+    assert cli.main(argv) == 0
+    assert '"losses": [\n        1.0,' in path.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_sigterm_outside_training_stops_with_its_exit_code(tmp_path, monkeypatch, capsys):
+    def terminated(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(tutorial, "run_regression", terminated)
+    line = one_line_error(capsys, cli.main(["tutorial", "--parts", "regression", "--out", str(tmp_path)]),
+                          128 + signal.SIGTERM)
+    assert line == "qnn-torch: interrupted (SIGTERM)"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+def test_sigterm_stops_the_tutorial_with_the_checkpoint_to_resume_from(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qnn_torch", "tutorial", "--parts", "mnist-hybrid", "--epochs", "100",
+         "--out", str(out), "--data-root", str(tmp_path / "none"), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    checkpoint, deadline = out / TRAIN_CHECKPOINT, time.monotonic() + 120
+    while not checkpoint.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "(SIGTERM)" in lines[0] and f"resume from checkpoint {checkpoint}" in lines[0]
+    assert "--resume" in lines[0]
+    assert not list(out.glob(".*.tmp"))

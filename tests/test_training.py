@@ -1,0 +1,234 @@
+"""fit: resuming only from real training checkpoints, SIGTERM as Ctrl-C, no IBM token in any error."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import traceback
+from pathlib import Path
+
+import pytest
+import torch
+
+from qnn_torch import fit
+from qnn_torch.checkpoint import CheckpointError, save_atomic
+from qnn_torch.devices import resolve_device
+from qnn_torch.training import TrainingInterrupted, load_checkpoint
+
+CANARY = "canary-ibm-token-5d1e-MUST-NOT-APPEAR"
+ROOT = str(Path(__file__).resolve().parents[1])
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+"""dict: the environment of subprocesses: this checkout's qnn_torch first."""
+
+
+def _problem(seed=0):
+    torch.manual_seed(seed)
+    model = torch.nn.Linear(2, 1)
+    loader = [(torch.rand(4, 2), torch.rand(4, 1)) for _ in range(3)]
+    return model, loader, torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def _everything_about(exc: BaseException) -> str:
+    """The text of an exception, its whole chain (suppressed contexts too) and every frame's locals."""
+    text, seen, todo = "", set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        text += "".join(traceback.TracebackException(type(e), e, e.__traceback__, capture_locals=True).format())
+        text += repr(e.args) + "".join(getattr(e, "__notes__", []))
+        tb = e.__traceback__
+        while tb is not None:
+            text += "".join(f"{k}={v!r}" for k, v in tb.tb_frame.f_locals.items())
+            tb = tb.tb_next
+        todo += [e.__cause__, e.__context__]
+    return text
+
+
+# ---------------------------------------------------------------- resuming
+
+
+@pytest.mark.parametrize("content, expected", [
+    ({"fc.weight": torch.ones(1, 2)}, "not a training checkpoint.*got a dict without 'epoch'"),
+    ([1, 2], "not a training checkpoint.*got a list"),
+    (b"\x80\x02garbage", "not a PyTorch checkpoint: the file is not written by torch.save"),
+    (b"", "not a PyTorch checkpoint: the file is empty"),
+])
+def test_resume_from_a_file_that_is_no_training_checkpoint(tmp_path, content, expected):
+    path = tmp_path / "run.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        save_atomic(content, path)
+    model, loader, opt = _problem()
+    with pytest.raises(ValueError, match=expected) as info:
+        fit(model, loader, opt, torch.nn.MSELoss(), epochs=2, checkpoint=path, resume=True)
+    assert isinstance(info.value, CheckpointError) and str(path) in str(info.value)
+
+
+def test_resume_with_fewer_epochs_than_the_checkpoint_holds(tmp_path):
+    path = tmp_path / "run.pt"
+    model, loader, opt = _problem()
+    fit(model, loader, opt, torch.nn.MSELoss(), epochs=2, checkpoint=path)
+    with pytest.raises(ValueError, match=f"checkpoint {path} already holds 2 epochs, more than epochs=1"):
+        fit(model, loader, opt, torch.nn.MSELoss(), epochs=1, checkpoint=path, resume=True)
+    assert len(fit(model, loader, opt, torch.nn.MSELoss(), epochs=2, checkpoint=path, resume=True)) == 2
+
+
+def test_resume_into_another_model(tmp_path):
+    path = tmp_path / "run.pt"
+    model, loader, opt = _problem()
+    fit(model, loader, opt, torch.nn.MSELoss(), epochs=1, checkpoint=path)
+    other = torch.nn.Linear(3, 1)
+    with pytest.raises(CheckpointError, match=f"checkpoint {path} does not fit this model"):
+        fit(other, loader, torch.optim.SGD(other.parameters(), lr=0.1), torch.nn.MSELoss(), epochs=2,
+            checkpoint=path, resume=True)
+    assert load_checkpoint(path)["epoch"] == 1
+
+
+# ---------------------------------------------------------------- SIGTERM
+
+FIT_SCRIPT = """
+import sys, time, torch
+from qnn_torch import TrainingInterrupted, fit
+
+def slow_loss(out, target):
+    time.sleep(0.05)
+    return torch.nn.functional.mse_loss(out, target)
+
+torch.manual_seed(0)
+model = torch.nn.Linear(2, 1)
+loader = [(torch.rand(2, 2), torch.rand(2, 1)) for _ in range(4)]
+try:
+    fit(model, loader, torch.optim.SGD(model.parameters(), lr=0.1), slow_loss, epochs=1000, checkpoint=sys.argv[1])
+except TrainingInterrupted as err:
+    print(f"stopped: {err}", file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def _sigterm_when(path, proc, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint was written"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=timeout)
+
+
+def test_sigterm_stops_fit_like_ctrl_c(tmp_path):
+    path = tmp_path / "run.pt"
+    proc = subprocess.Popen([sys.executable, "-c", FIT_SCRIPT, str(path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV)
+    _, err = _sigterm_when(path, proc)
+    assert proc.returncode == 3, err
+    assert "(SIGTERM); resume from checkpoint" in err and str(path) in err
+    assert load_checkpoint(path)["epoch"] >= 1
+    assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
+
+
+def test_a_handler_of_the_application_is_left_alone(tmp_path):
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append("app"))
+    try:
+        model, loader, opt = _problem()
+
+        def loss(out, target):
+            if not seen:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return torch.nn.functional.mse_loss(out, target)
+
+        assert len(fit(model, loader, opt, loss, epochs=1)) == 1
+        assert seen == ["app"] and signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def test_token_reaches_no_exception_chain_of_fit(tmp_path, monkeypatch):
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", CANARY)
+    model, loader, opt = _problem()
+
+    def hardware_job(out, target):
+        token = os.environ["QISKIT_IBM_TOKEN"]  # a library frame holding the token, like a runtime client
+        raise RuntimeError(f"401 Unauthorized for token {token}")
+
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(model, loader, opt, hardware_job, epochs=2, checkpoint=tmp_path / "run.pt")
+    assert "401 Unauthorized for token ***" in str(info.value)
+    assert CANARY not in _everything_about(info.value)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert "dropped because it contained credentials" in "".join(info.value.__notes__)
+
+
+def test_an_error_without_secrets_stays_the_cause(tmp_path, monkeypatch):
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", CANARY)
+    model, loader, opt = _problem()
+
+    def bad_loss(out, target):
+        raise RuntimeError("shapes do not match")
+
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(model, loader, opt, bad_loss, epochs=1)
+    assert isinstance(info.value.__cause__, RuntimeError)  # kept for debugging
+
+
+def test_token_reaches_no_exception_chain_or_locals_of_ibm_backend(monkeypatch):
+    import qiskit_ibm_runtime
+
+    class Service:
+        def __init__(self, token=None, **kwargs):
+            self.token = token
+            raise RuntimeError(f"invalid token {token}")
+
+        def __repr__(self):
+            return f"Service(token={self.token!r})"
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", CANARY)
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", Service)
+    with pytest.raises(ValueError, match="could not get the backend") as info:
+        resolve_device("ibm:ibm_brisbane", 2)
+    assert "invalid token ***" in str(info.value)
+    assert CANARY not in _everything_about(info.value)
+
+
+def test_ibm_backend_through_the_command_line(monkeypatch, capsys):
+    import qiskit_ibm_runtime
+
+    from qnn_torch import cli
+
+    def service(token=None, **kwargs):
+        raise RuntimeError(f"invalid token {token}")
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", CANARY)
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", service)
+    assert cli.main(["evaluate", __file__, "--device", "ibm:ibm_brisbane"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid token ***" in err and CANARY not in err and len(err.strip().splitlines()) == 1
+
+
+def test_pytest_dash_l_prints_no_token(tmp_path):
+    """``pytest -l`` shows the locals of every frame of a failing test: the token is not among them."""
+    test = tmp_path / "test_leak.py"
+    test.write_text(textwrap.dedent("""
+        import qiskit_ibm_runtime
+        from qnn_torch.devices import resolve_device
+
+        def service(token=None, **kwargs):
+            raise RuntimeError("invalid token " + str(token))
+
+        def test_it(monkeypatch):  # the token comes from the environment
+            monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", service)
+            resolve_device("ibm:ibm_brisbane", 2)
+    """))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-l", "-p", "no:cacheprovider", "--tb=long", str(test)],
+                          capture_output=True, text=True, cwd=tmp_path, check=False,
+                          env={**ENV, "QISKIT_IBM_TOKEN": CANARY})
+    assert proc.returncode == 1 and "could not get the backend" in proc.stdout
+    assert CANARY not in proc.stdout + proc.stderr

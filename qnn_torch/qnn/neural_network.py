@@ -17,7 +17,7 @@ from ..templates import RealAmplitudes, ZZFeatureMap
 from ..templates._validation import skip_value_checks
 from .adjoint import MAX_QUBITS, MAX_QUBITS_PROBABILITIES, AdjointCircuit
 from .blocks import CircuitBlock, resolve_block
-from .compiled import CompilationError, CompiledCircuit
+from .compiled import PENNYLANE_LOCK, CompilationError, CompiledCircuit
 
 __all__ = ["ENGINES", "QuantumNeuralNetwork"]
 
@@ -165,7 +165,7 @@ class QuantumNeuralNetwork:
     def queued(self, inputs, weight) -> tuple[list, list]:
         """The circuit's operations and measurements, queued without a QNode (and without the
         templates' value checks, so that traced tensors pass)."""
-        with qml.queuing.AnnotatedQueue() as queue, skip_value_checks():
+        with PENNYLANE_LOCK, qml.queuing.AnnotatedQueue() as queue, skip_value_checks():
             measurements = self.circuit(inputs, weight)
         ops = [item for item in queue.queue if isinstance(item, qml.operation.Operator)]
         if not isinstance(measurements, (list, tuple)):
@@ -216,14 +216,20 @@ class QuantumNeuralNetwork:
     @property
     def engine(self) -> str:
         """str: ``"adjoint"``, ``"compiled"`` or ``"qnode"``, the path the next call takes."""
-        return self._paths[0].name if self._paths else "qnode"
+        paths = self._paths  # one read: another thread may replace the list
+        return paths[0].name if paths else "qnode"
 
     def _drop(self, path, err: CompilationError) -> None:
         """Give up ``path`` after ``err`` (re-raised if the user asked for that path)."""
-        self._paths.remove(path)
+        with PENNYLANE_LOCK:  # two threads may fail on the same path at once: warn once
+            dropped = path in self._paths
+            if dropped:
+                self._paths = [p for p in self._paths if p is not path]  # readers iterate a copy
         if self._required == path.name:
             raise err
-        following = self._paths[0].name + " path" if self._paths else "QNode"
+        if not dropped:
+            return
+        following = self.engine + " path" if self.engine != "qnode" else "QNode"
         warnings.warn(f"{type(self).__name__}: {path.name} path unavailable, using the {following} ({err})",
                       RuntimeWarning, stacklevel=3)
         self.engine_fallback = str(err)
@@ -242,7 +248,7 @@ class QuantumNeuralNetwork:
                 return self.postprocess(path(x, weight))
             except CompilationError as err:
                 self._drop(path, err)
-        with self.expected_warnings_silenced():
+        with PENNYLANE_LOCK, self.expected_warnings_silenced():  # QNode execution is not thread-safe
             result = self.qnode(inputs=x, weight=weight)
         if isinstance(result, (list, tuple)):
             result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)
@@ -282,7 +288,14 @@ class QuantumNeuralNetwork:
             w = (w.expand(batch, -1).clone() if batch > 1 else w).requires_grad_(True)
         with torch.enable_grad():
             out = self.evaluate(x, w)
-        return out.detach(), lambda: _jacobians(self, out, x, w, want_x, want_w)
+        if self.engine == "compiled":  # a plain torch graph: its backward needs no lock
+            return out.detach(), lambda: _jacobians(self, out, x, w, want_x, want_w)
+
+        def jacobians():  # the QNode's backward may run circuits (parameter-shift)
+            with PENNYLANE_LOCK:
+                return _jacobians(self, out, x, w, want_x, want_w)
+
+        return out.detach(), jacobians
 
     def forward(self, inputs, weights) -> np.ndarray:
         """Evaluate without gradients, NumPy in and out (like qiskit-machine-learning's).

@@ -31,10 +31,14 @@ class _QNNFunction(torch.autograd.Function):
             return layer.qnn.evaluate(x64, w64).to(x.dtype)
         out, ctx.jacobians = layer.qnn.differentiate(x64, w64, want_x, want_w)
         ctx.weight_dtype = weight.dtype
+        ctx.qnn = layer.qnn
+        ctx.save_for_backward(x, weight)  # for a differentiable backward (create_graph=True)
         return out.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):  # pylint: disable=arguments-differ
+        if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable itself
+            return _QNNFunction._differentiable_backward(ctx, grad_output)
         if callable(ctx.jacobians):  # first backward: take the Jacobians (and free any graph)
             ctx.jacobians = ctx.jacobians()
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -51,6 +55,27 @@ class _QNNFunction(torch.autograd.Function):
         if want_w:
             grad_w = torch.einsum("ab,abc->c", grad_output, jacobians.pop(0)).to(ctx.weight_dtype)
         return grad_x, grad_w, None, None
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad_output):
+        """The vector-Jacobian product as a graph, for second derivatives: the QNN is evaluated
+        again by autograd on a path that builds a torch graph, and differentiated with
+        ``create_graph``. The Jacobians of the first pass are constants and would give zero
+        second derivatives, so devices without such a path refuse instead."""
+        qnn = ctx.qnn
+        if not qnn.differentiable_twice:
+            raise RuntimeError(
+                f"TorchConnector is differentiable only once on device {qnn.spec.label!r} "
+                f"(shots={qnn.spec.shots}): higher derivatives (create_graph=True, hessian, "
+                "gradgradcheck) need exact simulation on device 'default.qubit' (shots=None), "
+                "whose engines, engine='qnode' included, differentiate twice."
+            )
+        x, weight = ctx.saved_tensors
+        wanted = [t for t, want in zip((x, weight), ctx.needs_input_grad[:2]) if want]
+        out = qnn.evaluate(x.to(torch.float64), weight.to(torch.float64))
+        grads = iter(torch.autograd.grad(out, wanted, grad_output.to(out.dtype), create_graph=True,
+                                         allow_unused=True, materialize_grads=True))
+        return tuple(next(grads) if want else None for want in ctx.needs_input_grad[:2]) + (None, None)
 
 
 class TorchConnector(TorchLayer):

@@ -149,6 +149,12 @@ class QuantumNeuralNetwork:
         return self.ansatz.num_params
 
     @property
+    def differentiable_twice(self) -> bool:
+        """bool: whether every path gives correct higher derivatives (exact ``default.qubit`` with
+        backprop: the compiled graph and the QNode are plain torch graphs)."""
+        return self._diff_method == "backprop" and self.spec.shots is None
+
+    @property
     def shots(self) -> int | None:
         """int or None: the shots the QNode runs with."""
         return self.spec.shots
@@ -174,6 +180,9 @@ class QuantumNeuralNetwork:
 
     def _measure(self):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _output_size(self) -> int:
+        return int(np.prod(self.output_shape, dtype=np.int64))
 
     def postprocess(self, result: torch.Tensor) -> torch.Tensor:
         """Map the QNode result ``(batch, k)`` to ``(batch, prod(output_shape))``."""
@@ -239,6 +248,9 @@ class QuantumNeuralNetwork:
         weights ``(num_weights,)`` or ``(batch, num_weights)``; differentiable by autograd when
         grad mode is on and ``x`` or ``weight`` requires grad."""
         needs_graph = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
+            empty = x.new_zeros(0, self._output_size(), dtype=torch.float64)
+            return empty + 0.0 * (x.sum() + weight.sum()) if needs_graph else empty
         for path in list(self._paths):
             if needs_graph and path.name == "adjoint":
                 continue  # NumPy values carry no graph: the next path provides it
@@ -268,6 +280,11 @@ class QuantumNeuralNetwork:
             wanted Jacobians, ``(batch, K, num_inputs)`` then ``(batch, K, num_weights)``. The
             adjoint path has them already; otherwise they are taken by autograd when asked for.
         """
+        if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
+            size = self._output_size()
+            wanted = [torch.zeros(0, size, t.shape[-1], dtype=torch.float64)
+                      for t, want in ((x, want_x), (weight, want_w)) if want]
+            return torch.zeros(0, size, dtype=torch.float64), lambda: wanted
         for path in list(self._paths):
             if path.name != "adjoint":
                 break

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from pennylane.qnn import TorchLayer
 
-from .qnn.neural_network import QuantumNeuralNetwork
+from .qnn.neural_network import QuantumNeuralNetwork, check_real, check_weight_shape
 
 __all__ = ["TorchConnector"]
 
@@ -24,6 +24,10 @@ class _QNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, layer, grad_enabled):  # pylint: disable=arguments-differ
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if weight.shape != (layer.qnn.num_weights,):  # e.g. weight.data replaced by a wrong-size tensor
+            check_weight_shape(weight, layer.qnn.num_weights)
+        if weight.is_complex() or weight.dtype == torch.bool:
+            check_real(weight, "weight")
         x64 = x.detach().to(torch.float64)
         w64 = weight.detach().to(torch.float64)
         if not (grad_enabled and (want_x or want_w)):
@@ -117,6 +121,8 @@ class TorchConnector(TorchLayer):
         if initial_weights is None:
             init = lambda tensor: torch.nn.init.uniform_(tensor, -1.0, 1.0)  # noqa: E731
         else:
+            check_real(initial_weights.detach() if isinstance(initial_weights, torch.Tensor) else initial_weights,
+                       "initial_weights")
             values = np.asarray(
                 initial_weights.detach().cpu() if isinstance(initial_weights, torch.Tensor) else initial_weights,
                 dtype=np.float64,
@@ -135,7 +141,9 @@ class TorchConnector(TorchLayer):
 
     def _check_inputs(self, inputs) -> torch.Tensor:
         if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(np.asarray(inputs), dtype=torch.get_default_dtype())
+            inputs = torch.as_tensor(check_real(np.asarray(inputs), "inputs"), dtype=torch.get_default_dtype())
+        elif inputs.is_complex() or inputs.dtype == torch.bool:
+            check_real(inputs, "inputs")
         n = self.qnn.num_inputs
         if inputs.ndim == 0 or inputs.shape[-1] != n:
             raise ValueError(

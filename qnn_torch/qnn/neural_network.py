@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from contextlib import contextmanager
 from functools import cached_property
@@ -23,6 +24,66 @@ __all__ = ["ENGINES", "QuantumNeuralNetwork"]
 
 ENGINES = ("auto", "adjoint", "compiled", "qnode")
 """tuple[str, ...]: the values of the ``engine`` argument."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (``psutil`` if installed, else ``os.sysconf``), or None."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return None
+
+
+def check_state_fits(num_qubits: int) -> None:
+    """Refuse a register whose state vector cannot fit in memory, before anything is built.
+
+    A local simulation holds at least one complex128 state vector, ``16 * 2**num_qubits``
+    bytes; when that exceeds the memory available now, a ValueError names ``num_qubits`` and
+    both sizes (instead of a ``MemoryError`` deep inside a simulator, or swapping).
+    """
+    needed = 16 * 2**num_qubits
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"num_qubits={num_qubits} is too large to simulate here: one complex128 state vector of "
+            f"2**{num_qubits} amplitudes takes {_format_bytes(needed)}, but only "
+            f"{_format_bytes(available)} of memory is available."
+        )
+
+
+def _format_bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.4g} {unit}"
+        size /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def check_real(value, name: str):
+    """Raise a TypeError if ``value`` (tensor or array_like) holds complex or bool values."""
+    if value is None:  # absent (a network without weights); nothing to check
+        return value
+    dtype = value.dtype if isinstance(value, (torch.Tensor, np.ndarray)) else np.asarray(value).dtype
+    complex_ = dtype.is_complex if isinstance(dtype, torch.dtype) else np.issubdtype(dtype, np.complexfloating)
+    if complex_ or dtype in (torch.bool, np.bool_):
+        raise TypeError(f"{name} must hold real numbers; got dtype {dtype}.")
+    if not isinstance(dtype, torch.dtype) and not np.issubdtype(dtype, np.number):
+        raise TypeError(f"{name} must hold real numbers; got dtype {dtype}.")
+    return value
+
+
+def check_weight_shape(weight, num_weights: int, name: str = "weight") -> None:
+    """Raise a ValueError naming ``name`` unless ``weight`` has shape ``(num_weights,)``."""
+    if tuple(weight.shape) != (num_weights,):
+        raise ValueError(
+            f"{name} must have shape ({num_weights},) (the QNN's num_weights); got shape {tuple(weight.shape)}."
+        )
 
 
 class _ResultCache(LRUCache):
@@ -110,6 +171,8 @@ class QuantumNeuralNetwork:
             RealAmplitudes if ansatz is None else ansatz,
             self.num_qubits, num_weights, "ansatz", "num_weights",
         )
+        if isinstance(device, str) and not device.startswith(("ibm:", "fake:")):  # simulated locally
+            check_state_fits(self.num_qubits)
         self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots, device_options)
         self._diff_method = diff_method or self.spec.diff_method
         self._broadcast_expand = self.spec.broadcast_expand
@@ -326,6 +389,8 @@ class QuantumNeuralNetwork:
         """
         from ..torch_connector import TorchConnector
 
+        check_real(inputs, "inputs")
+        check_real(weights, "weights")
         layer = TorchConnector(self, initial_weights=weights)
         with torch.no_grad():
             x = torch.as_tensor(np.atleast_2d(np.asarray(inputs, dtype=np.float64)))

@@ -100,8 +100,10 @@ class TorchConnector(TorchLayer):
             ``[-1, 1]``, as in Qiskit.
 
     Raises:
-        TypeError: if ``qnn`` is not a qnn_torch network.
-        ValueError: if ``initial_weights`` has the wrong length or non-finite values.
+        TypeError: if ``qnn`` is not a qnn_torch network, or inputs, ``initial_weights`` or
+            ``weight`` hold complex or bool values.
+        ValueError: if ``initial_weights`` (or a replaced ``weight``) has the wrong length, or
+            ``initial_weights`` or the inputs hold non-finite values.
 
     **Example**
 

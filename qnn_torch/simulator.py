@@ -28,8 +28,30 @@ class UnsupportedOperation(TypeError):
     """An operation or measurement the simulator cannot handle (the caller falls back)."""
 
 
+class _PerQubit:
+    """``table[q]``: a per-qubit table of ``2**n`` entries, built the first time it is asked for.
+
+    Building all of them up front would cost ``n * 2**n`` entries per table before any call
+    (gigabytes at 22 qubits); a circuit touches them only while it runs.
+    """
+
+    def __init__(self, build):
+        self._build = build
+        self._tables: dict = {}
+
+    def __getitem__(self, q):
+        table = self._tables.get(q)
+        if table is None:
+            table = self._tables[q] = self._build(q)
+        return table
+
+
 class StateVector:
     """Kernels for ``n`` wires labelled ``0 .. n-1``.
+
+    Constructing one allocates nothing of size ``2**n``: the per-qubit tables and the zero
+    state are built on first use (the compiled path runs the circuit once eagerly before
+    tracing it, so a traced graph holds them as constants).
 
     Args:
         num_wires (int): the number of wires.
@@ -38,19 +60,16 @@ class StateVector:
     def __init__(self, num_wires: int):
         self.n = num_wires
         self.dim = 2**num_wires
-        index = np.arange(self.dim)
-        self._bits = [(index >> (num_wires - 1 - q)) & 1 for q in range(num_wires)]
-        # constants built once, outside any trace, so a traced graph holds them as attributes
-        self._bit_t = [torch.tensor(b, dtype=torch.float64) for b in self._bits]
-        self._sign_t = [torch.tensor(2.0 * b - 1.0) for b in self._bits]  # -1 for bit 0, +1 for bit 1
-        self._flip_t = [torch.tensor(index ^ (1 << (num_wires - 1 - q)), dtype=torch.long)
-                        for q in range(num_wires)]
+        shift = lambda q: num_wires - 1 - q  # noqa: E731 - wire 0 is the most significant bit
+        self._bits = _PerQubit(lambda q: (np.arange(self.dim) >> shift(q)) & 1)
+        self._bit_t = _PerQubit(lambda q: torch.tensor(self._bits[q], dtype=torch.float64))
+        self._sign_t = _PerQubit(lambda q: torch.tensor(2.0 * self._bits[q] - 1.0))  # -1 for bit 0, +1 for 1
+        self._flip_t = _PerQubit(lambda q: torch.tensor(np.arange(self.dim) ^ (1 << shift(q)), dtype=torch.long))
         self._constants: dict = {}  # tensors built on first use, before any trace
         # tiny registers: permutations as matrix products (their backward is a matmul too,
         # much cheaper than scattering an indexed gradient); large ones: indexing
         self._dense_perm = self.dim <= 64
-        self._zero = torch.zeros(1, self.dim, dtype=torch.complex128)
-        self._zero[0, 0] = 1.0
+        self._zero_state = None  # (1, 2**n), built on first use
 
     # ------------------------------------------------------------- helpers
 
@@ -88,7 +107,11 @@ class StateVector:
 
     def zero_state(self, batch: int) -> torch.Tensor:
         """``|0...0>`` repeated ``batch`` times, shape ``(batch, 2**n)``."""
-        return self._zero.expand(batch, self.dim)
+        if self._zero_state is None:
+            zero = torch.zeros(1, self.dim, dtype=torch.complex128)
+            zero[0, 0] = 1.0
+            self._zero_state = zero
+        return self._zero_state.expand(batch, self.dim)
 
     # ------------------------------------------------------------- gates
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from pennylane.qnn import TorchLayer
 
-from .qnn.neural_network import QuantumNeuralNetwork
+from .qnn.neural_network import QuantumNeuralNetwork, check_real, check_weight_shape
 
 __all__ = ["TorchConnector"]
 
@@ -24,6 +24,10 @@ class _QNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, layer, grad_enabled):  # pylint: disable=arguments-differ
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if weight.shape != (layer.qnn.num_weights,):  # e.g. weight.data replaced by a wrong-size tensor
+            check_weight_shape(weight, layer.qnn.num_weights)
+        if weight.is_complex() or weight.dtype == torch.bool:
+            check_real(weight, "weight")
         x64 = x.detach().to(torch.float64)
         w64 = weight.detach().to(torch.float64)
         if not (grad_enabled and (want_x or want_w)):
@@ -31,10 +35,14 @@ class _QNNFunction(torch.autograd.Function):
             return layer.qnn.evaluate(x64, w64).to(x.dtype)
         out, ctx.jacobians = layer.qnn.differentiate(x64, w64, want_x, want_w)
         ctx.weight_dtype = weight.dtype
+        ctx.qnn = layer.qnn
+        ctx.save_for_backward(x, weight)  # for a differentiable backward (create_graph=True)
         return out.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):  # pylint: disable=arguments-differ
+        if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable itself
+            return _QNNFunction._differentiable_backward(ctx, grad_output)
         if callable(ctx.jacobians):  # first backward: take the Jacobians (and free any graph)
             ctx.jacobians = ctx.jacobians()
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
@@ -51,6 +59,27 @@ class _QNNFunction(torch.autograd.Function):
         if want_w:
             grad_w = torch.einsum("ab,abc->c", grad_output, jacobians.pop(0)).to(ctx.weight_dtype)
         return grad_x, grad_w, None, None
+
+    @staticmethod
+    def _differentiable_backward(ctx, grad_output):
+        """The vector-Jacobian product as a graph, for second derivatives: the QNN is evaluated
+        again by autograd on a path that builds a torch graph, and differentiated with
+        ``create_graph``. The Jacobians of the first pass are constants and would give zero
+        second derivatives, so devices without such a path refuse instead."""
+        qnn = ctx.qnn
+        if not qnn.differentiable_twice:
+            raise RuntimeError(
+                f"TorchConnector is differentiable only once on device {qnn.spec.label!r} "
+                f"(shots={qnn.spec.shots}): higher derivatives (create_graph=True, hessian, "
+                "gradgradcheck) need exact simulation on device 'default.qubit' (shots=None), "
+                "whose engines, engine='qnode' included, differentiate twice."
+            )
+        x, weight = ctx.saved_tensors
+        wanted = [t for t, want in zip((x, weight), ctx.needs_input_grad[:2]) if want]
+        out = qnn.evaluate(x.to(torch.float64), weight.to(torch.float64))
+        grads = iter(torch.autograd.grad(out, wanted, grad_output.to(out.dtype), create_graph=True,
+                                         allow_unused=True, materialize_grads=True))
+        return tuple(next(grads) if want else None for want in ctx.needs_input_grad[:2]) + (None, None)
 
 
 class TorchConnector(TorchLayer):
@@ -71,8 +100,10 @@ class TorchConnector(TorchLayer):
             ``[-1, 1]``, as in Qiskit.
 
     Raises:
-        TypeError: if ``qnn`` is not a qnn_torch network.
-        ValueError: if ``initial_weights`` has the wrong length or non-finite values.
+        TypeError: if ``qnn`` is not a qnn_torch network, or inputs, ``initial_weights`` or
+            ``weight`` hold complex or bool values.
+        ValueError: if ``initial_weights`` (or a replaced ``weight``) has the wrong length, or
+            ``initial_weights`` or the inputs hold non-finite values.
 
     **Example**
 
@@ -92,6 +123,8 @@ class TorchConnector(TorchLayer):
         if initial_weights is None:
             init = lambda tensor: torch.nn.init.uniform_(tensor, -1.0, 1.0)  # noqa: E731
         else:
+            check_real(initial_weights.detach() if isinstance(initial_weights, torch.Tensor) else initial_weights,
+                       "initial_weights")
             values = np.asarray(
                 initial_weights.detach().cpu() if isinstance(initial_weights, torch.Tensor) else initial_weights,
                 dtype=np.float64,
@@ -110,7 +143,9 @@ class TorchConnector(TorchLayer):
 
     def _check_inputs(self, inputs) -> torch.Tensor:
         if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(np.asarray(inputs), dtype=torch.get_default_dtype())
+            inputs = torch.as_tensor(check_real(np.asarray(inputs), "inputs"), dtype=torch.get_default_dtype())
+        elif inputs.is_complex() or inputs.dtype == torch.bool:
+            check_real(inputs, "inputs")
         n = self.qnn.num_inputs
         if inputs.ndim == 0 or inputs.shape[-1] != n:
             raise ValueError(

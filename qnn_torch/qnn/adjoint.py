@@ -31,7 +31,7 @@ import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from .angles import numpy_program
-from .compiled import CompilationError
+from .compiled import PENNYLANE_LOCK, CompilationError
 
 __all__ = ["AdjointCircuit", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES"]
 
@@ -261,8 +261,13 @@ class AdjointCircuit:
 
     def _angles_program(self, x, w, tangents: bool):
         key = (tuple(x.shape), tuple(w.shape), tangents)
-        program = self._programs.get(key)
-        if program is None:
+        program = self._programs.get(key)  # lock-free when cached: the hot path
+        if program is not None:
+            return program
+        with PENNYLANE_LOCK:  # queuing and make_fx are not thread-safe
+            program = self._programs.get(key)
+            if program is not None:  # another thread built it meanwhile
+                return program
             plan = self._structure[0]
             count = self._structure[5]
             batch = x.shape[0]
@@ -299,7 +304,9 @@ class AdjointCircuit:
         ``b``'s input or weight ``j`` (weights ``(P,)`` or per sample, ``(B, P)``).
         """
         if self._structure is None:
-            self._build(x, w)
+            with PENNYLANE_LOCK:
+                if self._structure is None:
+                    self._build(x, w)
         _, segments, state0, obs, diagonal, count = self._structure
         program = self._angles_program(x, w, jacobian)
         xs, ws = x.detach().numpy(), w.detach().numpy()

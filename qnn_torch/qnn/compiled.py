@@ -15,12 +15,22 @@ simulator does not support, run on the QNode instead.
 
 from __future__ import annotations
 
+import threading
+
+import pennylane as qml
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from ..simulator import KERNEL_GATES, StateVector, UnsupportedOperation
 
-__all__ = ["CompiledCircuit", "CompilationError"]
+__all__ = ["CompiledCircuit", "CompilationError", "PENNYLANE_LOCK"]
+
+PENNYLANE_LOCK = getattr(getattr(qml.queuing, "AnnotatedQueue", None), "_lock", None) or threading.RLock()
+"""threading.RLock: held around everything that is not thread-safe: PennyLane's queuing (its
+active-context stack is one global list, which ``QueuingManager.stop_recording`` replaces without
+a lock), QNode execution and ``make_fx`` tracing (torch.fx patches ``torch.nn.Module`` globally).
+It is PennyLane's own queuing lock, so PennyLane circuits built in other threads wait too. The
+replay of a traced graph and the NumPy adjoint path run without it."""
 
 
 class CompilationError(RuntimeError):
@@ -69,7 +79,12 @@ class CompiledCircuit:
         """The traced graph for these shapes (traced on first use)."""
         key = (tuple(x.shape), tuple(w.shape), x.dtype, w.dtype)
         graph = self._graphs.get(key)
-        if graph is None:
+        if graph is not None:
+            return graph
+        with PENNYLANE_LOCK:
+            graph = self._graphs.get(key)  # another thread may have traced it meanwhile
+            if graph is not None:
+                return graph
             try:
                 def program(x, w):  # make_fx wants a plain function of the traced tensors
                     return self.program(x, w)

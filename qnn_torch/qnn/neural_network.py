@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from contextlib import contextmanager
 from functools import cached_property
@@ -17,12 +18,72 @@ from ..templates import RealAmplitudes, ZZFeatureMap
 from ..templates._validation import skip_value_checks
 from .adjoint import MAX_QUBITS, MAX_QUBITS_PROBABILITIES, AdjointCircuit
 from .blocks import CircuitBlock, resolve_block
-from .compiled import CompilationError, CompiledCircuit
+from .compiled import PENNYLANE_LOCK, CompilationError, CompiledCircuit
 
 __all__ = ["ENGINES", "QuantumNeuralNetwork"]
 
 ENGINES = ("auto", "adjoint", "compiled", "qnode")
 """tuple[str, ...]: the values of the ``engine`` argument."""
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (``psutil`` if installed, else ``os.sysconf``), or None."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return None
+
+
+def check_state_fits(num_qubits: int) -> None:
+    """Refuse a register whose state vector cannot fit in memory, before anything is built.
+
+    A local simulation holds at least one complex128 state vector, ``16 * 2**num_qubits``
+    bytes; when that exceeds the memory available now, a ValueError names ``num_qubits`` and
+    both sizes (instead of a ``MemoryError`` deep inside a simulator, or swapping).
+    """
+    needed = 16 * 2**num_qubits
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"num_qubits={num_qubits} is too large to simulate here: one complex128 state vector of "
+            f"2**{num_qubits} amplitudes takes {_format_bytes(needed)}, but only "
+            f"{_format_bytes(available)} of memory is available."
+        )
+
+
+def _format_bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:.4g} {unit}"
+        size /= 1024
+    raise AssertionError  # pragma: no cover
+
+
+def check_real(value, name: str):
+    """Raise a TypeError if ``value`` (tensor or array_like) holds complex or bool values."""
+    if value is None:  # absent (a network without weights); nothing to check
+        return value
+    dtype = value.dtype if isinstance(value, (torch.Tensor, np.ndarray)) else np.asarray(value).dtype
+    complex_ = dtype.is_complex if isinstance(dtype, torch.dtype) else np.issubdtype(dtype, np.complexfloating)
+    if complex_ or dtype in (torch.bool, np.bool_):
+        raise TypeError(f"{name} must hold real numbers; got dtype {dtype}.")
+    if not isinstance(dtype, torch.dtype) and not np.issubdtype(dtype, np.number):
+        raise TypeError(f"{name} must hold real numbers; got dtype {dtype}.")
+    return value
+
+
+def check_weight_shape(weight, num_weights: int, name: str = "weight") -> None:
+    """Raise a ValueError naming ``name`` unless ``weight`` has shape ``(num_weights,)``."""
+    if tuple(weight.shape) != (num_weights,):
+        raise ValueError(
+            f"{name} must have shape ({num_weights},) (the QNN's num_weights); got shape {tuple(weight.shape)}."
+        )
 
 
 class _ResultCache(LRUCache):
@@ -110,6 +171,8 @@ class QuantumNeuralNetwork:
             RealAmplitudes if ansatz is None else ansatz,
             self.num_qubits, num_weights, "ansatz", "num_weights",
         )
+        if isinstance(device, str) and not device.startswith(("ibm:", "fake:")):  # simulated locally
+            check_state_fits(self.num_qubits)
         self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots, device_options)
         # a device given by name is made again after unpickling (simulators' states do not pickle)
         self._device_request = (device, shots, device_options) if isinstance(device, str) else None
@@ -151,6 +214,12 @@ class QuantumNeuralNetwork:
         return self.ansatz.num_params
 
     @property
+    def differentiable_twice(self) -> bool:
+        """bool: whether every path gives correct higher derivatives (exact ``default.qubit`` with
+        backprop: the compiled graph and the QNode are plain torch graphs)."""
+        return self._diff_method == "backprop" and self.spec.shots is None
+
+    @property
     def shots(self) -> int | None:
         """int or None: the shots the QNode runs with."""
         return self.spec.shots
@@ -166,7 +235,7 @@ class QuantumNeuralNetwork:
     def queued(self, inputs, weight) -> tuple[list, list]:
         """The circuit's operations and measurements, queued without a QNode (and without the
         templates' value checks, so that traced tensors pass)."""
-        with qml.queuing.AnnotatedQueue() as queue, skip_value_checks():
+        with PENNYLANE_LOCK, qml.queuing.AnnotatedQueue() as queue, skip_value_checks():
             measurements = self.circuit(inputs, weight)
         ops = [item for item in queue.queue if isinstance(item, qml.operation.Operator)]
         if not isinstance(measurements, (list, tuple)):
@@ -175,6 +244,9 @@ class QuantumNeuralNetwork:
 
     def _measure(self):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _output_size(self) -> int:
+        return int(np.prod(self.output_shape, dtype=np.int64))
 
     def postprocess(self, result: torch.Tensor) -> torch.Tensor:
         """Map the QNode result ``(batch, k)`` to ``(batch, prod(output_shape))``."""
@@ -214,14 +286,20 @@ class QuantumNeuralNetwork:
     @property
     def engine(self) -> str:
         """str: ``"adjoint"``, ``"compiled"`` or ``"qnode"``, the path the next call takes."""
-        return self._paths[0].name if self._paths else "qnode"
+        paths = self._paths  # one read: another thread may replace the list
+        return paths[0].name if paths else "qnode"
 
     def _drop(self, path, err: CompilationError) -> None:
         """Give up ``path`` after ``err`` (re-raised if the user asked for that path)."""
-        self._paths.remove(path)
+        with PENNYLANE_LOCK:  # two threads may fail on the same path at once: warn once
+            dropped = path in self._paths
+            if dropped:
+                self._paths = [p for p in self._paths if p is not path]  # readers iterate a copy
         if self._required == path.name:
             raise err
-        following = self._paths[0].name + " path" if self._paths else "QNode"
+        if not dropped:
+            return
+        following = self.engine + " path" if self.engine != "qnode" else "QNode"
         warnings.warn(f"{type(self).__name__}: {path.name} path unavailable, using the {following} ({err})",
                       RuntimeWarning, stacklevel=3)
         self.engine_fallback = str(err)
@@ -231,6 +309,9 @@ class QuantumNeuralNetwork:
         weights ``(num_weights,)`` or ``(batch, num_weights)``; differentiable by autograd when
         grad mode is on and ``x`` or ``weight`` requires grad."""
         needs_graph = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
+        if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
+            empty = x.new_zeros(0, self._output_size(), dtype=torch.float64)
+            return empty + 0.0 * (x.sum() + weight.sum()) if needs_graph else empty
         for path in list(self._paths):
             if needs_graph and path.name == "adjoint":
                 continue  # NumPy values carry no graph: the next path provides it
@@ -240,7 +321,7 @@ class QuantumNeuralNetwork:
                 return self.postprocess(path(x, weight))
             except CompilationError as err:
                 self._drop(path, err)
-        with self.expected_warnings_silenced():
+        with PENNYLANE_LOCK, self.expected_warnings_silenced():  # QNode execution is not thread-safe
             result = self.qnode(inputs=x, weight=weight)
         if isinstance(result, (list, tuple)):
             result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)
@@ -260,6 +341,11 @@ class QuantumNeuralNetwork:
             wanted Jacobians, ``(batch, K, num_inputs)`` then ``(batch, K, num_weights)``. The
             adjoint path has them already; otherwise they are taken by autograd when asked for.
         """
+        if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
+            size = self._output_size()
+            wanted = [torch.zeros(0, size, t.shape[-1], dtype=torch.float64)
+                      for t, want in ((x, want_x), (weight, want_w)) if want]
+            return torch.zeros(0, size, dtype=torch.float64), lambda: wanted
         for path in list(self._paths):
             if path.name != "adjoint":
                 break
@@ -280,7 +366,14 @@ class QuantumNeuralNetwork:
             w = (w.expand(batch, -1).clone() if batch > 1 else w).requires_grad_(True)
         with torch.enable_grad():
             out = self.evaluate(x, w)
-        return out.detach(), lambda: _jacobians(self, out, x, w, want_x, want_w)
+        if self.engine == "compiled":  # a plain torch graph: its backward needs no lock
+            return out.detach(), lambda: _jacobians(self, out, x, w, want_x, want_w)
+
+        def jacobians():  # the QNode's backward may run circuits (parameter-shift)
+            with PENNYLANE_LOCK:
+                return _jacobians(self, out, x, w, want_x, want_w)
+
+        return out.detach(), jacobians
 
     def forward(self, inputs, weights) -> np.ndarray:
         """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
@@ -296,7 +389,10 @@ class QuantumNeuralNetwork:
 
         Raises:
             ValueError: if ``inputs`` or ``weights`` have the wrong shape or non-finite values.
+            TypeError: if ``inputs`` or ``weights`` hold complex or bool values.
         """
+        check_real(inputs, "inputs")
+        check_real(weights, "weights")
         x = torch.as_tensor(np.atleast_2d(self._array("inputs", inputs, self.num_inputs)))
         w = torch.as_tensor(self._array("weights", weights, self.num_weights).reshape(-1))
         if w.shape != (self.num_weights,):

@@ -162,5 +162,5 @@ def test_wrong_size_state_dict_names_the_parameter():
     model = TorchConnector(EstimatorQNN(2))
     with pytest.raises(RuntimeError, match="size mismatch for weight"):
         model.load_state_dict({"weight": torch.zeros(5)})
-    with pytest.raises(ValueError, match=r"initial_weights must have shape \(8,\)"):
+    with pytest.raises(ValueError, match=r"^weights must have shape \(8,\)"):
         EstimatorQNN(2).forward(np.zeros(2), np.zeros(5))

@@ -60,6 +60,18 @@ def _fixed_then_encoded(params, wires):
     qml.RX(2.0 * params[..., 1], wires=wires[1])
 
 
+def _controlled_rotations(params, wires):
+    """Controlled rotations with input and weight angles (Aer drops such angles when they are
+    bound as arrays, qiskit-aer #2323: the Aer device must not hand them to it as native gates)."""
+    for w in wires:
+        qml.Hadamard(wires=w)
+    qml.CRX(params[..., 0], wires=[wires[0], wires[1]])
+    qml.CRY(params[..., 1], wires=[wires[1], wires[2]])
+    qml.CRZ(params[..., 0] * 0.5, wires=[wires[2], wires[0]])
+    qml.ControlledPhaseShift(params[..., 1], wires=[wires[0], wires[2]])
+    qml.RY(params[..., 2], wires=wires[1])
+
+
 def _observables_4q():
     return [SparsePauliOp("ZZII"), SparsePauliOp("IXYI"),
             SparsePauliOp.from_list([("ZIIZ", 0.5), ("IXXI", -1.5)])]
@@ -88,6 +100,14 @@ CIRCUITS = {
     "fixed-gates-2q": (
         lambda **kw: EstimatorQNN(2, feature_map=_fixed_then_encoded, num_inputs=2,
                                   observables=[qml.Z(0), qml.X(0) @ qml.Y(1)], **kw), None),
+    "controlled-rotations-3q": (
+        lambda **kw: EstimatorQNN(3, feature_map=_controlled_rotations, num_inputs=3,
+                                  ansatz=partial(RealAmplitudes, reps=1),
+                                  observables=[qml.Z(0) @ qml.Z(2), qml.X(1)], **kw), None),
+    "controlled-rotations-sampler-3q": (
+        lambda **kw: SamplerQNN(3, feature_map=_controlled_rotations, num_inputs=3,
+                                ansatz=partial(RealAmplitudes, reps=1), interpret=parity, output_shape=2, **kw),
+        None),
     "sampler-probabilities-3q": (
         lambda **kw: SamplerQNN(3, ansatz=partial(RealAmplitudes, reps=2), **kw), None),
 }
@@ -145,36 +165,45 @@ def reference(name: str):
     return (x, w), run(qnn, x, w)
 
 
+# variance of a gate's parameter-shift derivative, in units of σ²/2 (σ: the std of one estimate):
+# the two-term rule (f(θ+π/2) - f(θ-π/2))/2 has σ²/2; the four-term rule of the controlled
+# rotations (PennyLane's, frequencies 1/2 and 1) has 2σ²(c₊² + c₋²) = 3σ²/8 with
+# c± = (√2 ± 1)/(4√2)
+_SHIFT_VARIANCE = {"RX": 1.0, "RY": 1.0, "RZ": 1.0, "PhaseShift": 1.0, "ControlledPhaseShift": 1.0,
+                   "CRX": 0.75, "CRY": 0.75, "CRZ": 0.75}
+
+
 def _gates(op):
-    """The trainable one-parameter gates ``op`` runs as (two-term shift rule each)."""
+    """The trainable one-parameter gates ``op`` runs as, with their shift rule's variance factor."""
     if op.num_params == 0:
         return []
-    if op.name in ("RX", "RY", "RZ", "PhaseShift"):
-        return [op]
+    if op.name in _SHIFT_VARIANCE:
+        return [(op, _SHIFT_VARIANCE[op.name])]
     return [g for sub in op.decomposition() for g in _gates(sub)]
 
 
 def noise_scale(qnn, x, w):
-    """``S[b, p] = sum_g (d theta_g / d p)^2`` over the gates of sample ``b``, for the inputs and
-    then the weights ``p``.
+    """``S[b, p] = sum_g v_g (d theta_g / d p)^2`` over the gates of sample ``b``, for the inputs
+    and then the weights ``p``.
 
-    Each gate derivative is a two-term parameter shift ``(f(θ + π/2) - f(θ - π/2)) / 2`` of two
-    independent estimates of standard deviation at most ``σ``: variance ``σ²/2``. By the chain
-    rule a parameter's derivative has variance at most ``σ²/2 * S[b, p]``.
+    Each gate derivative is a parameter-shift combination of independent estimates of standard
+    deviation at most ``σ``: variance ``v_g σ²/2`` (``v_g = 1`` for the two-term rule
+    ``(f(θ + π/2) - f(θ - π/2)) / 2``, see ``_SHIFT_VARIANCE``). By the chain rule a
+    parameter's derivative has variance at most ``σ²/2 * S[b, p]``.
     """
     rows = []
     for xb in x:
         xt = torch.tensor(xb[None], requires_grad=True)
         wt = torch.tensor(w, requires_grad=True)
         ops, _ = qnn.queued(xt, wt)
-        angles = [g.data[0] for op in ops for g in _gates(op)
+        angles = [(g.data[0], v) for op in ops for g, v in _gates(op)
                   if isinstance(g.data[0], torch.Tensor) and g.data[0].requires_grad]
         s = torch.zeros(qnn.num_inputs + qnn.num_weights, dtype=torch.float64)
-        for angle in angles:
+        for angle, v in angles:
             dx, dw = torch.autograd.grad(angle.sum(), (xt, wt), retain_graph=True, allow_unused=True)
             dx = torch.zeros(qnn.num_inputs, dtype=torch.float64) if dx is None else dx.reshape(-1)
             dw = torch.zeros(qnn.num_weights, dtype=torch.float64) if dw is None else dw.reshape(-1)
-            s += torch.cat([dx, dw]) ** 2
+            s += v * torch.cat([dx, dw]) ** 2
         rows.append(s.numpy())
     return np.array(rows)
 

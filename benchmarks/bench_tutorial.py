@@ -238,7 +238,7 @@ def scaling(qubits, batches, budget_s=2.0) -> list[dict]:
     """Forward+backward seconds per call for each path, qubit count and batch size."""
     from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector
 
-    from qnn_torch.qnn.adjoint import MAX_QUBITS
+    from qnn_torch.engines import MAX_QUBITS
 
     paths = {
         "default.qubit (adjoint, NumPy)": dict(device="default.qubit", engine="adjoint"),

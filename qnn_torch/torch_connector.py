@@ -43,8 +43,6 @@ class _QNNFunction(torch.autograd.Function):
     def backward(ctx, grad_output):  # pylint: disable=arguments-differ
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable itself
             return _QNNFunction._differentiable_backward(ctx, grad_output)
-        if callable(ctx.jacobians):  # first backward: take the Jacobians (and free any graph)
-            ctx.jacobians = ctx.jacobians()
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         jacobians = [j.to(grad_output.dtype) for j in ctx.jacobians]  # each (B, K, P)
         grad_x = grad_w = None

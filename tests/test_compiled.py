@@ -111,7 +111,7 @@ def test_adjoint_on_eight_qubits_equals_compiled(kind, ansatz, rng):
     outs = []
     for qnn in (adjoint, compiled):
         out, jacobians = qnn.differentiate(x, torch.tensor(w))
-        outs.append([out, *jacobians()])
+        outs.append([out, *jacobians])
     for a, b in zip(*outs):
         assert torch.allclose(a, b, atol=1e-10)
 

@@ -9,7 +9,7 @@ import torch
 
 from qnn_torch import EstimatorQNN, SamplerQNN, TorchConnector
 from qnn_torch.qnn import neural_network
-from qnn_torch.simulator import StateVector
+from qnn_torch.engines.statevector import StateVector
 
 STATE_20 = 16 * 2**20  # bytes of one complex128 state vector on 20 qubits
 

@@ -1,29 +1,26 @@
-"""The common part of both QNN kinds: circuit assembly, shapes, device and QNode."""
+"""The common part of both QNN kinds: circuit assembly, shapes, device and the engine chain."""
 
 from __future__ import annotations
 
 import os
 import warnings
-from contextlib import contextmanager
-from functools import cached_property
 from numbers import Integral
 
 import numpy as np
 import pennylane as qml
-from cachetools import LRUCache
 import torch
 
+from ..circuits import PENNYLANE_LOCK, CircuitDescription
 from ..devices import DeviceSpec, resolve_device
+from ..engines import ALIASES, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, Engine, EngineUnavailable
+from ..engines import ENGINES as ENGINE_CLASSES
 from ..templates import RealAmplitudes, ZZFeatureMap
-from ..templates._validation import skip_value_checks
-from .adjoint import MAX_QUBITS, MAX_QUBITS_PROBABILITIES, AdjointCircuit
 from .blocks import CircuitBlock, resolve_block
-from .compiled import PENNYLANE_LOCK, CompilationError, CompiledCircuit
 
 __all__ = ["ENGINES", "QuantumNeuralNetwork"]
 
-ENGINES = ("auto", "adjoint", "compiled", "qnode")
-"""tuple[str, ...]: the values of the ``engine`` argument."""
+ENGINES = ("auto", *ALIASES)
+"""tuple[str, ...]: the values of the ``engine`` argument (see :mod:`qnn_torch.engines`)."""
 
 
 def available_memory() -> int | None:
@@ -86,41 +83,13 @@ def check_weight_shape(weight, num_weights: int, name: str = "weight") -> None:
         )
 
 
-class _ResultCache(LRUCache):
-    """A bounded cache of circuit results for the QNode.
-
-    PennyLane marks a circuit as pending with ``None`` before running it; if the run fails (a
-    hardware job error) the mark stays. Pending marks count as absent here, so a circuit whose
-    run failed is simply run again next time.
-    """
-
-    def __contains__(self, key):
-        return super().__contains__(key) and super().__getitem__(key) is not None
-
-
-def _jacobians(qnn, out, x, w, want_x, want_w) -> list[torch.Tensor]:
-    """Per-sample Jacobians ``(B, K, P)`` of ``out`` (B, K) for the inputs and/or weights, by
-    one backward sweep per output."""
-    targets = [t for t, want in ((x, want_x), (w, want_w)) if want]
-    k_out = out.shape[1]
-    if not out.requires_grad:  # the outputs do not depend on inputs or weights at all
-        return [torch.zeros(out.shape[0], k_out, t.shape[-1], dtype=t.dtype) for t in targets]
-    rows = [[] for _ in targets]
-    with torch.enable_grad(), qnn.expected_warnings_silenced():  # backward runs without grad mode
-        for k in range(k_out):
-            grads = torch.autograd.grad(out[:, k].sum(), targets, retain_graph=k < k_out - 1,
-                                        allow_unused=True)
-            for row, g, t in zip(rows, grads, targets):
-                g = torch.zeros_like(t) if g is None else g
-                row.append(g.reshape(out.shape[0], -1))  # unbatched weights (batch 1) get their row
-    return [torch.stack(row, dim=1) for row in rows]
-
-
 class QuantumNeuralNetwork:
     """Feature map then ansatz on ``num_qubits`` wires, measured by a subclass.
 
-    Subclasses set ``output_shape`` and implement :meth:`_measure` (the QNode's return value)
-    and optionally :meth:`postprocess` (a differentiable map of the QNode's result).
+    Subclasses set ``output_shape`` and implement :meth:`_measure` (the QNode's return value);
+    a subclass whose outputs are a linear map of the measured ones sets ``_head`` to its matrix.
+    The network hands its engines a :class:`~qnn_torch.circuits.CircuitDescription` and runs
+    the first engine of its chain (see :mod:`qnn_torch.engines`).
 
     Args:
         num_qubits (int): number of qubits; wire ``i`` plays Qiskit's qubit ``i``.
@@ -136,15 +105,16 @@ class QuantumNeuralNetwork:
         device_options (dict or None): keyword arguments for the device, e.g. for IBM backends
             ``{"session": session, "optimization_level": 3, "resilience_level": 1}``.
         engine (str): how exact ``default.qubit`` runs. ``"auto"`` (default) takes the fastest
-            path that can run the circuit: ``"adjoint"`` up to 8 qubits (6 for probabilities),
-            else ``"compiled"``, else the QNode. ``"adjoint"`` (NumPy simulation with adjoint Jacobians),
-            ``"compiled"`` (a traced torch graph, backprop) and ``"qnode"`` (PennyLane's QNode)
+            engine that can run the circuit: ``"adjoint"`` up to 8 qubits (6 for probabilities),
+            else ``"compiled"``, else the QNode. ``"adjoint"`` (the NumPy adjoint engine),
+            ``"compiled"`` (the traced torch engine, backprop) and ``"qnode"`` (PennyLane's QNode)
             choose one; other devices always run the QNode.
     """
 
     output_shape: tuple[int, ...] = ()
-    _supports_adjoint = True  # adjoint differentiation handles expectation values only
+    _supports_adjoint_diff = True  # PennyLane's diff_method="adjoint" handles expectation values only
     _probabilities = False  # whether the circuit measures probabilities (one output per basis state)
+    _head = None  # torch.Tensor or None: a matrix applied to the measured outputs (SamplerQNN's interpret)
 
     def __init__(
         self,
@@ -178,7 +148,7 @@ class QuantumNeuralNetwork:
         self._device_request = (device, shots, device_options) if isinstance(device, str) else None
         self._diff_method = diff_method or self.spec.diff_method
         self._broadcast_expand = self.spec.broadcast_expand
-        if self._diff_method == "adjoint" and not self._supports_adjoint:
+        if self._diff_method == "adjoint" and not self._supports_adjoint_diff:
             self._diff_method, self._broadcast_expand = "parameter-shift", True
         if self._diff_method not in ("backprop", "adjoint"):
             self._broadcast_expand = True
@@ -194,14 +164,16 @@ class QuantumNeuralNetwork:
             raise ValueError(
                 f"engine 'adjoint' takes at most {MAX_QUBITS} qubits; got num_qubits={self.num_qubits}.")
         small = self.num_qubits <= (MAX_QUBITS_PROBABILITIES if self._probabilities else MAX_QUBITS)
-        self._paths: list = []  # the exact fast paths still in play, the preferred one first
+        chain = []  # engine names, the preferred one first; the QNode always comes last
         if engine == "adjoint" or (engine == "auto" and exact and small and diff_method is None):
-            self._paths.append(AdjointCircuit(self))
+            chain.append("numpy-adjoint")
         if engine == "compiled" or (engine == "auto" and exact and diff_method in (None, "backprop")):
-            self._paths.append(CompiledCircuit(self))
-        self._required = engine if engine in ("adjoint", "compiled") else None
+            chain.append("torch-traced")
+        self._chain: tuple[str, ...] = (*chain, "qnode")  # the engines still in play
+        self._required = ALIASES[engine] if engine in ("adjoint", "compiled") else None
+        self._engines: dict[str, Engine] = {}  # built on first use
         self.engine_fallback: str | None = None
-        """str or None: why the preferred path was abandoned for the next one, if it was."""
+        """str or None: why the preferred engine was abandoned for the next one, if it was."""
 
     @property
     def num_inputs(self) -> int:
@@ -232,15 +204,19 @@ class QuantumNeuralNetwork:
         self.ansatz.apply(weight, wires)
         return self._measure()
 
+    @property
+    def description(self) -> CircuitDescription:
+        """CircuitDescription: the circuit as the engines see it."""
+        return CircuitDescription(
+            num_qubits=self.num_qubits, num_inputs=self.num_inputs, num_weights=self.num_weights,
+            circuit=self.circuit, probabilities=self._probabilities, head=self._head,
+            output_size=self._output_size(),
+        )
+
     def queued(self, inputs, weight) -> tuple[list, list]:
         """The circuit's operations and measurements, queued without a QNode (and without the
         templates' value checks, so that traced tensors pass)."""
-        with PENNYLANE_LOCK, qml.queuing.AnnotatedQueue() as queue, skip_value_checks():
-            measurements = self.circuit(inputs, weight)
-        ops = [item for item in queue.queue if isinstance(item, qml.operation.Operator)]
-        if not isinstance(measurements, (list, tuple)):
-            measurements = [measurements]
-        return ops, list(measurements)
+        return self.description.queue(inputs, weight)
 
     def _measure(self):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -248,60 +224,45 @@ class QuantumNeuralNetwork:
     def _output_size(self) -> int:
         return int(np.prod(self.output_shape, dtype=np.int64))
 
-    def postprocess(self, result: torch.Tensor) -> torch.Tensor:
-        """Map the QNode result ``(batch, k)`` to ``(batch, prod(output_shape))``."""
-        return result
+    def _engine(self, name: str) -> Engine:
+        """The engine ``name`` of :data:`qnn_torch.engines.ENGINES`, built on first use."""
+        engine = self._engines.get(name)
+        if engine is None:
+            with PENNYLANE_LOCK:  # two threads: one engine
+                engine = self._engines.get(name)
+                if engine is None:
+                    cls = ENGINE_CLASSES[name]
+                    if name == "qnode":  # the one engine that runs on the device
+                        engine = cls(self.description, self.spec, self._diff_method, self._broadcast_expand)
+                    else:
+                        engine = cls(self.description)
+                    self._engines[name] = engine
+        return engine
 
-    @cached_property
+    @property
     def qnode(self) -> qml.QNode:
         """qml.QNode: ``qnode(inputs, weight)`` on the resolved device, torch interface."""
-
-        # sampled devices: one backward sweep per output re-requests the same shifted circuits;
-        # a bounded cache serves the repeats without running them again
-        cache = _ResultCache(maxsize=50_000) if self._broadcast_expand else True
-        qnode = qml.QNode(
-            self.circuit, self.spec.device, interface="torch", diff_method=self._diff_method,
-            shots=self.spec.shots, cache=cache,
-        )
-        if self._broadcast_expand:
-            # parameter-shift cannot differentiate broadcast inputs (PennyLane #4462): split
-            # the batch into tapes first; the device runs them in one batch anyway
-            qnode = qml.transforms.broadcast_expand(qnode)
-        return qnode
-
-    @contextmanager
-    def expected_warnings_silenced(self):
-        """Silence the device warnings that are expected here and say nothing to the user: cache
-        hits for repeated shifted circuits, and pennylane-qiskit's "no analytic results" on
-        ``qnn_torch.aer``, which is exact without shots."""
-        if not self._broadcast_expand:  # exact simulators raise neither; keep the hot path free
-            yield
-            return
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Cached execution with finite shots", category=UserWarning)
-            if getattr(self.spec.device, "exact_without_shots", False):
-                warnings.filterwarnings("ignore", message="Expected an integer number of shots", category=UserWarning)
-            yield
+        return self._engine("qnode").qnode
 
     @property
     def engine(self) -> str:
-        """str: ``"adjoint"``, ``"compiled"`` or ``"qnode"``, the path the next call takes."""
-        paths = self._paths  # one read: another thread may replace the list
-        return paths[0].name if paths else "qnode"
+        """str: ``"adjoint"``, ``"compiled"`` or ``"qnode"``, the ``engine=`` value of the engine
+        the next call takes (a call that needs an autograd graph skips ``"adjoint"``)."""
+        return ENGINE_CLASSES[self._chain[0]].label  # one read: another thread may replace the chain
 
-    def _drop(self, path, err: CompilationError) -> None:
-        """Give up ``path`` after ``err`` (re-raised if the user asked for that path)."""
-        with PENNYLANE_LOCK:  # two threads may fail on the same path at once: warn once
-            dropped = path in self._paths
+    def _drop(self, name: str, err: EngineUnavailable) -> None:
+        """Give up engine ``name`` after ``err`` (re-raised if the user asked for that engine)."""
+        with PENNYLANE_LOCK:  # two threads may fail on the same engine at once: warn once
+            dropped = name in self._chain
             if dropped:
-                self._paths = [p for p in self._paths if p is not path]  # readers iterate a copy
-        if self._required == path.name:
+                self._chain = tuple(n for n in self._chain if n != name)  # readers keep their copy
+        if self._required == name:
             raise err
         if not dropped:
             return
         following = self.engine + " path" if self.engine != "qnode" else "QNode"
-        warnings.warn(f"{type(self).__name__}: {path.name} path unavailable, using the {following} ({err})",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(f"{type(self).__name__}: {ENGINE_CLASSES[name].label} path unavailable, using the "
+                      f"{following} ({err})", RuntimeWarning, stacklevel=3)
         self.engine_fallback = str(err)
 
     def evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -312,22 +273,17 @@ class QuantumNeuralNetwork:
         if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
             empty = x.new_zeros(0, self._output_size(), dtype=torch.float64)
             return empty + 0.0 * (x.sum() + weight.sum()) if needs_graph else empty
-        for path in list(self._paths):
-            if needs_graph and path.name == "adjoint":
-                continue  # NumPy values carry no graph: the next path provides it
+        for name in self._chain:
+            if needs_graph and not ENGINE_CLASSES[name].builds_graph:
+                continue  # its values carry no graph: the next engine provides it
             try:
-                if path.name == "adjoint":
-                    return torch.from_numpy(path(x, weight)[0])
-                return self.postprocess(path(x, weight))
-            except CompilationError as err:
-                self._drop(path, err)
-        with PENNYLANE_LOCK, self.expected_warnings_silenced():  # QNode execution is not thread-safe
-            result = self.qnode(inputs=x, weight=weight)
-        if isinstance(result, (list, tuple)):
-            result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)
-        return self.postprocess(result.reshape(x.shape[0], -1))
+                return self._engine(name).values(x, weight)
+            except EngineUnavailable as err:
+                self._drop(name, err)
+        raise AssertionError("the QNode engine never hands over")  # pragma: no cover
 
-    def differentiate(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True, want_w: bool = True):
+    def differentiate(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True,
+                      want_w: bool = True) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Outputs and per-sample Jacobians, as qiskit-machine-learning's ``backward`` gives them.
 
         Args:
@@ -337,43 +293,20 @@ class QuantumNeuralNetwork:
             want_w (bool): whether the weight Jacobian is wanted.
 
         Returns:
-            tuple: the outputs ``(batch, K)`` (detached) and a function returning the list of
-            wanted Jacobians, ``(batch, K, num_inputs)`` then ``(batch, K, num_weights)``. The
-            adjoint path has them already; otherwise they are taken by autograd when asked for.
+            tuple: the outputs ``(batch, K)`` (detached) and the list of wanted Jacobians,
+            ``(batch, K, num_inputs)`` then ``(batch, K, num_weights)``.
         """
         if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
             size = self._output_size()
             wanted = [torch.zeros(0, size, t.shape[-1], dtype=torch.float64)
                       for t, want in ((x, want_x), (weight, want_w)) if want]
-            return torch.zeros(0, size, dtype=torch.float64), lambda: wanted
-        for path in list(self._paths):
-            if path.name != "adjoint":
-                break
+            return torch.zeros(0, size, dtype=torch.float64), wanted
+        for name in self._chain:
             try:
-                out, jac = path(x, weight, jacobian=True)
-            except CompilationError as err:
-                self._drop(path, err)
-                continue
-            split = x.shape[-1]
-            parts = ((jac[..., :split], want_x), (jac[..., split:], want_w))
-            wanted = [torch.from_numpy(j) for j, want in parts if want]
-            return torch.from_numpy(out), lambda: wanted
-        batch = x.shape[0]
-        x = x.detach().requires_grad_(want_x)
-        w = weight.detach()
-        if want_w:
-            # one copy of the weights per sample, so that each sample gets its own Jacobian row
-            w = (w.expand(batch, -1).clone() if batch > 1 else w).requires_grad_(True)
-        with torch.enable_grad():
-            out = self.evaluate(x, w)
-        if self.engine == "compiled":  # a plain torch graph: its backward needs no lock
-            return out.detach(), lambda: _jacobians(self, out, x, w, want_x, want_w)
-
-        def jacobians():  # the QNode's backward may run circuits (parameter-shift)
-            with PENNYLANE_LOCK:
-                return _jacobians(self, out, x, w, want_x, want_w)
-
-        return out.detach(), jacobians
+                return self._engine(name).values_and_jacobians(x, weight, want_x, want_w)
+            except EngineUnavailable as err:
+                self._drop(name, err)
+        raise AssertionError("the QNode engine never hands over")  # pragma: no cover
 
     def forward(self, inputs, weights) -> np.ndarray:
         """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
@@ -422,21 +355,18 @@ class QuantumNeuralNetwork:
     # ------------------------------------------------------------------ pickling
 
     def __getstate__(self) -> dict:
-        # the QNode and the fast paths' compiled programs are caches: rebuilt after unpickling
-        # and a device given by name is resolved again from that name
+        # the engines (QNode, traced graphs, NumPy programs) are caches: rebuilt after
+        # unpickling, and a device given by name is resolved again from that name
         state = self.__dict__.copy()
-        state.pop("qnode", None)
-        state["_paths"] = [type(path) for path in self._paths]
+        state["_engines"] = {}
         if self._device_request is not None:
             del state["spec"]
         return state
 
     def __setstate__(self, state: dict) -> None:
-        paths = state.pop("_paths")
         self.__dict__.update(state)
         if "spec" not in state:
             self.spec = resolve_device(*self._device_request[:1], self.num_qubits, *self._device_request[1:])
-        self._paths = [cls(self) for cls in paths]
 
     def __repr__(self) -> str:
         return (

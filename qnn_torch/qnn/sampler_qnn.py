@@ -39,7 +39,7 @@ class SamplerQNN(QuantumNeuralNetwork):
     (2,)
     """
 
-    _supports_adjoint = False
+    _supports_adjoint_diff = False  # PennyLane's diff_method="adjoint" takes expectations only
     _probabilities = True
 
     def __init__(self, num_qubits: int, *, interpret=None, output_shape=None, **kwargs):

@@ -1,4 +1,4 @@
-"""The adjoint path: exact outputs and per-sample Jacobians in NumPy, for small registers.
+"""The NumPy adjoint engine: exact outputs and per-sample Jacobians in NumPy, for small registers.
 
 For a few qubits a QNN's cost is all overhead: a two-qubit state has four amplitudes, and
 every torch operation costs microseconds whatever its size. This path does the whole job in
@@ -12,7 +12,7 @@ a handful of NumPy operations on ``(batch, 2**n)`` arrays:
    observables. Consecutive diagonal gates become one complex exponential.
 2. **Angles, per call.** The angles and their derivatives with respect to every input and
    weight come from the traced template code, compiled to NumPy by
-   :func:`~qnn_torch.qnn.angles.numpy_program`.
+   :func:`~qnn_torch.engines.angles.numpy_program`.
 3. **Simulation and adjoint sweep.** One forward pass through the segments, then one
    backward pass of the observables' bra vectors gives the derivative of every output with
    respect to every angle (adjoint differentiation), and the chain rule gives the Jacobians
@@ -28,19 +28,18 @@ from dataclasses import dataclass
 import numpy as np
 import pennylane as qml
 import torch
-from torch.fx.experimental.proxy_tensor import make_fx
 
 from .angles import numpy_program
-from .compiled import PENNYLANE_LOCK, CompilationError
+from .base import PENNYLANE_LOCK, Engine, EngineUnavailable, trace
 
-__all__ = ["AdjointCircuit", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES"]
+__all__ = ["MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
 
 MAX_QUBITS = 8
-"""int: the largest register the adjoint path takes: beyond it, its dense ``2**n`` matrices cost
-more than the compiled torch path (see the benchmark's scaling section)."""
+"""int: the largest register the NumPy adjoint engine takes: beyond it, its dense ``2**n`` matrices cost
+more than the traced torch engine (see the benchmark's scaling section)."""
 
 MAX_QUBITS_PROBABILITIES = 6
-"""int: the largest register for which ``engine="auto"`` takes the adjoint path for probability
+"""int: the largest register for which ``engine="auto"`` takes the NumPy adjoint engine for probability
 outputs (one bra vector per basis state makes the sweep grow as ``4**n``)."""
 
 _TOL = 1e-12
@@ -98,58 +97,96 @@ def _kind(h: np.ndarray):
     return "dense", None
 
 
-class AdjointCircuit:
-    """A QNN's circuit prepared for NumPy simulation with adjoint Jacobians.
+@dataclass
+class AdjointPlan:
+    """A circuit's structure, analysed once by :meth:`NumpyAdjointEngine._analyse`.
 
-    Args:
-        qnn (QuantumNeuralNetwork): the network; its circuit must end in expectation values or
-            probabilities.
-
-    Raises:
-        CompilationError: if the circuit has gates or measurements this path cannot handle.
+    Attributes:
+        replay (list[str]): the decomposition decisions (``"angle"``, ``"fixed"``,
+            ``"decompose"``), to collect the same angles again while tracing.
+        segments (list): ``_Fixed``, ``_Diagonal``, ``_Pauli`` and ``_Dense`` steps, in order.
+        state (numpy.ndarray): the initial state ``(D,)`` (a leading constant block applied).
+        observables (numpy.ndarray): ``(K, D)`` real diagonals or ``(K, D, D)`` matrices.
+        diagonal (bool): which of the two forms ``observables`` has.
+        num_angles (int): the number of parametrised gate angles.
+        scales (numpy.ndarray or None): the ``a`` of every Pauli rotation ``exp(i a theta P)``
+            by angle index (zero elsewhere), or None without Pauli rotations.
     """
 
-    name = "adjoint"
+    replay: list
+    segments: list
+    state: np.ndarray
+    observables: np.ndarray
+    diagonal: bool
+    num_angles: int
+    scales: np.ndarray | None
 
-    def __init__(self, qnn):
-        if qnn.num_qubits > MAX_QUBITS:
-            raise CompilationError(f"the adjoint path takes at most {MAX_QUBITS} qubits")
-        self.qnn = qnn
-        self.n = qnn.num_qubits
+
+class NumpyAdjointEngine(Engine):
+    """A circuit simulated in NumPy, with Jacobians by one adjoint sweep.
+
+    Args:
+        circuit (CircuitDescription): a circuit ending in expectation values or probabilities,
+            on at most :data:`MAX_QUBITS` qubits.
+
+    Raises:
+        EngineUnavailable: for a larger register, or (on the first call) gates or measurements
+            this engine cannot handle.
+    """
+
+    name = "numpy-adjoint"
+    label = "adjoint"
+    builds_graph = False
+
+    def __init__(self, circuit):
+        if circuit.num_qubits > MAX_QUBITS:
+            raise EngineUnavailable(f"the NumPy adjoint engine takes at most {MAX_QUBITS} qubits")
+        super().__init__(circuit)
+        self.n = circuit.num_qubits
         self.dim = 2**self.n
-        self._structure = None
+        self._plan: AdjointPlan | None = None
         self._programs: dict = {}
-        self._scales = None  # a * theta scale of every Pauli rotation's angle, set by _build
-        self._head_matrix = None  # SamplerQNN's interpret matrix (outputs = probs @ head), set by _build
+        self._head_matrix = None if circuit.head is None else circuit.head.numpy()
+
+    # ------------------------------------------------------------------ the contract
+
+    def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self(x, w)[0])
+
+    def values_and_jacobians(self, x, w, want_x, want_w):
+        out, jac = self(x, w, jacobian=True)
+        split = x.shape[-1]
+        parts = ((jac[..., :split], want_x), (jac[..., split:], want_w))
+        return torch.from_numpy(out), [torch.from_numpy(j) for j, want in parts if want]
 
     # ------------------------------------------------------------------ structure
 
-    def _flatten(self, op, plan: list, leaves: list) -> None:
-        """Decompose ``op`` (eagerly, with values) recording the decisions in ``plan``."""
+    def _flatten(self, op, replay: list, leaves: list) -> None:
+        """Decompose ``op`` (eagerly, with values) recording the decisions in ``replay``."""
         depends = any(isinstance(d, torch.Tensor) and d.requires_grad for d in op.data)
         if depends and op.num_params == 1 and op.has_generator:
-            plan.append("angle")
+            replay.append("angle")
             leaves.append(("angle", op))
         elif not depends and op.has_matrix:
-            plan.append("fixed")
+            replay.append("fixed")
             leaves.append(("fixed", op))
         elif op.has_decomposition:
-            plan.append("decompose")
+            replay.append("decompose")
             for sub in op.decomposition():
-                self._flatten(sub, plan, leaves)
+                self._flatten(sub, replay, leaves)
         else:
-            raise CompilationError(
+            raise EngineUnavailable(
                 f"operation {op.name} has neither a generator, a matrix nor a decomposition")
 
-    def _replay(self, op, plan, position: int, angles: list) -> int:
-        """Follow ``plan`` from ``position`` and collect the angle tensors (while tracing)."""
-        action = plan[position]
+    def _replay(self, op, replay, position: int, angles: list) -> int:
+        """Follow ``replay`` from ``position`` and collect the angle tensors (while tracing)."""
+        action = replay[position]
         position += 1
         if action == "angle":
             angles.append(op.data[0])
         elif action == "decompose":
             for sub in op.decomposition():
-                position = self._replay(sub, plan, position, angles)
+                position = self._replay(sub, replay, position, angles)
         return position
 
     def _matrix(self, op) -> np.ndarray:
@@ -176,22 +213,28 @@ class AdjointCircuit:
                     diagonals.append((index == k).astype(np.float64))
                     mats.append(None)  # built only if needed
             else:
-                raise CompilationError(f"measurement {mp} is not supported by the adjoint path")
+                raise EngineUnavailable(f"measurement {mp} is not supported by the NumPy adjoint engine")
         if all(d is not None for d in diagonals):
             return np.stack(diagonals), True
         return np.stack([m if m is not None else np.diag(d).astype(np.complex128)
                          for m, d in zip(mats, diagonals)]), False
 
-    def _build(self, x, w):
-        """Segments, initial state and observables; the plan for replaying the angles."""
-        # which angles depend on the inputs or weights: those that autograd tracks
+    def _leaves(self, x, w):
+        """Step 1: queue the circuit with tracked inputs and weights (the angles that depend on
+        them are those autograd tracks) and decompose it into angle gates and fixed gates."""
         with torch.enable_grad():
             x = x.detach().clone().requires_grad_(True)
             w = w.detach().clone().requires_grad_(True)
-            ops, measurements = self.qnn.queued(x, w)
-            plan, leaves = [], []
+            ops, measurements = self.circuit.queue(x, w)
+            replay, leaves = [], []
             for op in ops:
-                self._flatten(op, plan, leaves)
+                self._flatten(op, replay, leaves)
+        return replay, leaves, measurements
+
+    def _segments(self, leaves):
+        """Step 2: the angle gates as segments; the fixed gates between them are multiplied into
+        constant blocks, moved past the next generator when that keeps it diagonal or Pauli-like.
+        Returns the segments, the pending last constant block (or None) and the angle count."""
         segments: list = []
         pending = np.eye(self.dim, dtype=np.complex128)  # fixed gates applied since the last flush
         identity = True
@@ -211,55 +254,88 @@ class AdjointCircuit:
                 else:
                     segments.append(_Fixed(pending.T.copy()))
                     pending, identity = np.eye(self.dim, dtype=np.complex128), True
-            if label == "diagonal":
-                last = segments[-1] if segments else None
-                if isinstance(last, _Diagonal):
-                    last.index = np.append(last.index, count)
-                    last.generators = np.vstack([last.generators, info])
-                else:
-                    segments.append(_Diagonal(np.array([count]), info[None, :]))
-            elif label == "pauli":
-                scale, perm, phase = info
-                pauli = np.zeros((self.dim, self.dim), dtype=np.complex128)
-                pauli[np.arange(self.dim), perm] = phase
-                segments.append(_Pauli(count, scale, pauli.T.copy(), pauli))
-            else:
-                values, vectors = np.linalg.eigh(generator)
-                segments.append(_Dense(count, generator, vectors, values))
+            self._add_angle(segments, count, generator, label, info)
             count += 1
-        obs, diagonal = self._observables(measurements)
-        if not identity:  # absorb the last constant block F into the observables: F^dagger O F
-            if diagonal and _is_monomial(pending):
-                obs = obs @ np.abs(pending) ** 2  # still diagonal: sum_j |F_ji|^2 o_j
-            elif len(obs) * self.dim**2 <= _MAX_ABSORBED:
-                dense = obs if not diagonal else np.stack([np.diag(o).astype(np.complex128) for o in obs])
-                obs = np.einsum("ji,kjl,lm->kim", pending.conj(), dense, pending)
-                diagonal = all(_is_diagonal(o) for o in obs)
-                obs = np.real(np.einsum("kii->ki", obs)).copy() if diagonal else obs
-            else:  # many outputs (probabilities of a larger register): apply F instead
-                segments.append(_Fixed(pending.T.copy()))
-        # the first constant block acting on |0...0> is just its first column
+        return segments, (None if identity else pending), count
+
+    def _add_angle(self, segments: list, index: int, generator, label: str, info) -> None:
+        """Append angle ``index`` with its generator (consecutive diagonals merge)."""
+        if label == "diagonal":
+            last = segments[-1] if segments else None
+            if isinstance(last, _Diagonal):
+                last.index = np.append(last.index, index)
+                last.generators = np.vstack([last.generators, info])
+            else:
+                segments.append(_Diagonal(np.array([index]), info[None, :]))
+        elif label == "pauli":
+            scale, perm, phase = info
+            pauli = np.zeros((self.dim, self.dim), dtype=np.complex128)
+            pauli[np.arange(self.dim), perm] = phase
+            segments.append(_Pauli(index, scale, pauli.T.copy(), pauli))
+        else:
+            values, vectors = np.linalg.eigh(generator)
+            segments.append(_Dense(index, generator, vectors, values))
+
+    def _absorb(self, obs, diagonal: bool, pending, segments: list):
+        """Step 3: absorb the last constant block F into the observables, F^dagger O F (or keep
+        it as a segment when the observables are too many to transform)."""
+        if pending is None:
+            return obs, diagonal
+        if diagonal and _is_monomial(pending):
+            return obs @ np.abs(pending) ** 2, True  # still diagonal: sum_j |F_ji|^2 o_j
+        if len(obs) * self.dim**2 <= _MAX_ABSORBED:
+            dense = obs if not diagonal else np.stack([np.diag(o).astype(np.complex128) for o in obs])
+            obs = np.einsum("ji,kjl,lm->kim", pending.conj(), dense, pending)
+            diagonal = all(_is_diagonal(o) for o in obs)
+            return (np.real(np.einsum("kii->ki", obs)).copy() if diagonal else obs), diagonal
+        segments.append(_Fixed(pending.T.copy()))  # many outputs (probabilities of a larger register)
+        return obs, diagonal
+
+    def _initial_state(self, segments: list) -> np.ndarray:
+        """Step 4: the first constant block acting on |0...0> is just its first column."""
         state = np.zeros(self.dim, dtype=np.complex128)
         state[0] = 1.0
         if segments and isinstance(segments[0], _Fixed):
             state = segments.pop(0).matrix[0].copy()  # row 0 of M^T = column 0 of M
+        return state
+
+    @staticmethod
+    def _tidy(segments: list, count: int) -> np.ndarray | None:
+        """Step 5: contiguous diagonal indices become slices (basic slicing is faster); returns
+        the scale of every Pauli rotation by angle index, or None without any."""
         for seg in segments:
             if isinstance(seg, _Diagonal):
                 first, last = int(seg.index[0]), int(seg.index[-1])
                 if np.array_equal(seg.index, np.arange(first, last + 1)):
-                    seg.index = slice(first, last + 1)  # basic slicing is faster
+                    seg.index = slice(first, last + 1)
         scales = np.zeros(count)
         for seg in segments:
             if isinstance(seg, _Pauli):
                 scales[seg.index] = seg.scale
-        self._scales = scales if np.any(scales) else None
-        head = getattr(self.qnn, "_head", None)
-        self._head_matrix = None if head is None else head.numpy()
-        self._structure = (plan, segments, state, obs, diagonal, count)
+        return scales if np.any(scales) else None
+
+    def _analyse(self, x, w) -> AdjointPlan:
+        """The plan: steps 1 to 5."""
+        replay, leaves, measurements = self._leaves(x, w)
+        segments, pending, count = self._segments(leaves)
+        obs, diagonal = self._observables(measurements)
+        obs, diagonal = self._absorb(obs, diagonal, pending, segments)
+        state = self._initial_state(segments)
+        scales = self._tidy(segments, count)
+        return AdjointPlan(replay, segments, state, obs, diagonal, count, scales)
+
+    def plan(self, x, w) -> AdjointPlan:
+        """The circuit's plan, analysed on first use."""
+        if self._plan is None:
+            with PENNYLANE_LOCK:
+                if self._plan is None:
+                    self._plan = self._analyse(x, w)
+        return self._plan
 
     # ------------------------------------------------------------------ angles
 
-    def _angles_program(self, x, w, tangents: bool):
+    def _angles_program(self, plan: AdjointPlan, x, w, tangents: bool):
+        """The NumPy program giving the angles (and their tangents) for these shapes."""
         key = (tuple(x.shape), tuple(w.shape), tangents)
         program = self._programs.get(key)  # lock-free when cached: the hot path
         if program is not None:
@@ -268,29 +344,21 @@ class AdjointCircuit:
             program = self._programs.get(key)
             if program is not None:  # another thread built it meanwhile
                 return program
-            plan = self._structure[0]
-            count = self._structure[5]
             batch = x.shape[0]
 
             def angles(x, w):
-                ops, _ = self.qnn.queued(x, w)
+                ops, _ = self.circuit.queue(x, w)
                 collected: list = []
                 position = 0
                 for op in ops:
-                    position = self._replay(op, plan, position, collected)
-                if position != len(plan) or len(collected) != count:
-                    raise CompilationError("the circuit's structure changed between calls")
+                    position = self._replay(op, plan.replay, position, collected)
+                if position != len(plan.replay) or len(collected) != plan.num_angles:
+                    raise EngineUnavailable("the circuit's structure changed between calls")
                 if not collected:
                     return torch.zeros(batch, 0, dtype=torch.float64)
                 return torch.stack([torch.broadcast_to(a, (batch,)) for a in collected], dim=1)
 
-            try:
-                graph = make_fx(angles, tracing_mode="real")(x.detach(), w.detach())
-                program = numpy_program(graph, tangents)
-            except CompilationError:
-                raise
-            except Exception as err:  # noqa: BLE001 - UnsupportedGraph, or anything tracing refuses
-                raise CompilationError(f"{type(err).__name__}: {err}") from err
+            program = numpy_program(trace(angles, x.detach(), w.detach()), tangents)
             self._programs[key] = program
         return program
 
@@ -303,25 +371,38 @@ class AdjointCircuit:
         ``[b, k, j]`` is the derivative of sample ``b``'s output ``k`` with respect to sample
         ``b``'s input or weight ``j`` (weights ``(P,)`` or per sample, ``(B, P)``).
         """
-        if self._structure is None:
-            with PENNYLANE_LOCK:
-                if self._structure is None:
-                    self._build(x, w)
-        _, segments, state0, obs, diagonal, count = self._structure
-        program = self._angles_program(x, w, jacobian)
+        plan = self.plan(x, w)
+        program = self._angles_program(plan, x, w, jacobian)
         xs, ws = x.detach().numpy(), w.detach().numpy()
         if jacobian:
             theta, dtheta = program(xs, ws)
         else:
             theta, dtheta = program(xs, ws), None
-        theta = np.asarray(theta)
         batch = xs.shape[0]
-        if self._scales is not None:  # all Pauli rotations at once: cos and i*sin of a*theta
-            half = theta * self._scales
+        states, cache = self._forward(plan, np.asarray(theta))
+        psi = states[-1]
+        if psi.shape[0] != batch:  # no angle at all: the same state for every sample
+            psi = np.repeat(psi, batch, axis=0)
+        if plan.diagonal:
+            bra = plan.observables[:, None, :] * psi[None]  # O_k psi, (K, B, D)
+        else:
+            bra = np.einsum("kij,bj->kbi", plan.observables, psi)
+        out = self._head((psi.conj() * bra).sum(-1).real.T)
+        if not jacobian:
+            return out, None
+        grads = self._adjoint_sweep(plan, bra, states, cache, batch)
+        jac = np.matmul(grads.transpose(1, 0, 2), dtheta)  # (B, K, G) @ (B, G, T)
+        return out, self._head_jacobian(jac)
+
+    @staticmethod
+    def _forward(plan: AdjointPlan, theta):
+        """The forward pass: the state after every segment, and what each segment applied."""
+        if plan.scales is not None:  # all Pauli rotations at once: cos and i*sin of a*theta
+            half = theta * plan.scales
             cos_all, isin_all = np.cos(half), 1j * np.sin(half)
-        states = [state0[None]]  # (1, D): broadcasts against the batch
+        states = [plan.state[None]]  # (1, D): broadcasts against the batch
         cache = []
-        for seg in segments:
+        for seg in plan.segments:
             psi = states[-1]
             if isinstance(seg, _Fixed):
                 psi, extra = psi @ seg.matrix, None
@@ -336,22 +417,18 @@ class AdjointCircuit:
                 psi = ((psi @ seg.vectors.conj()) * extra) @ seg.vectors.T
             states.append(psi)
             cache.append(extra)
-        psi = states[-1]
-        if psi.shape[0] != batch:  # no angle at all: the same state for every sample
-            psi = np.repeat(psi, batch, axis=0)
-        if diagonal:
-            bra = obs[:, None, :] * psi[None]  # O_k psi, (K, B, D)
-        else:
-            bra = np.einsum("kij,bj->kbi", obs, psi)
-        out = (psi.conj() * bra).sum(-1).real.T
-        out = self._head(out)
-        if not jacobian:
-            return out, None
-        # the adjoint sweep: ``bra`` is A^dagger O psi for the rest A of the circuit; kept
-        # conjugated, so that <bra| v> is a plain product
-        grads = np.empty((bra.shape[0], batch, count))
+        return states, cache
+
+    @staticmethod
+    def _adjoint_sweep(plan: AdjointPlan, bra, states, cache, batch: int):
+        """The adjoint sweep: the derivative ``(K, B, G)`` of every output by every angle.
+
+        ``bra`` is A^dagger O psi for the rest A of the circuit; kept conjugated, so that
+        <bra| v> is a plain product.
+        """
+        grads = np.empty((bra.shape[0], batch, plan.num_angles))
         bra = bra.conj()
-        for seg, extra, after in zip(reversed(segments), reversed(cache), reversed(states[1:])):
+        for seg, extra, after in zip(reversed(plan.segments), reversed(cache), reversed(states[1:])):
             if isinstance(seg, _Fixed):
                 bra = bra @ seg.matrix.T  # conj(M^dagger bra), in row form
             elif isinstance(seg, _Diagonal):
@@ -367,8 +444,7 @@ class AdjointCircuit:
                 applied = after @ seg.generator.T
                 grads[:, :, seg.index] = -2.0 * (bra * applied).sum(-1).imag
                 bra = ((bra @ seg.vectors) * extra) @ seg.vectors.T.conj()
-        jac = np.matmul(grads.transpose(1, 0, 2), dtheta)  # (B, K, G) @ (B, G, T)
-        return out, self._head_jacobian(jac)
+        return grads
 
     def _head(self, out):
         return out if self._head_matrix is None else out @ self._head_matrix

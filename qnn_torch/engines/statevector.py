@@ -3,7 +3,7 @@
 It applies PennyLane operations to a ``(batch, 2**n)`` complex state (wire 0 is the most
 significant bit, as in PennyLane) and evaluates expectation values and probabilities. Every
 step is an ordinary differentiable torch operation, so the whole circuit can be traced once
-into an ATen graph (see :mod:`qnn_torch.qnn.compiled`) and replayed without PennyLane's
+into an ATen graph (see :mod:`qnn_torch.engines.torch_traced`) and replayed without PennyLane's
 per-call overhead. Common gates have closed-form kernels; any other operation with a matrix
 is applied densely.
 """
@@ -16,7 +16,9 @@ import numpy as np
 import pennylane as qml
 import torch
 
-__all__ = ["StateVector", "UnsupportedOperation"]
+from .base import EngineUnavailable
+
+__all__ = ["KERNEL_GATES", "StateVector", "UnsupportedOperation"]
 
 KERNEL_GATES = frozenset(
     {"RX", "RY", "RZ", "PhaseShift", "Hadamard", "CNOT", "CZ", "SWAP", "PauliX", "PauliY", "PauliZ",
@@ -24,8 +26,8 @@ KERNEL_GATES = frozenset(
 )
 
 
-class UnsupportedOperation(TypeError):
-    """An operation or measurement the simulator cannot handle (the caller falls back)."""
+class UnsupportedOperation(EngineUnavailable):
+    """An operation or measurement the simulator cannot handle (the engine hands over)."""
 
 
 class _PerQubit:
@@ -50,7 +52,7 @@ class StateVector:
     """Kernels for ``n`` wires labelled ``0 .. n-1``.
 
     Constructing one allocates nothing of size ``2**n``: the per-qubit tables and the zero
-    state are built on first use (the compiled path runs the circuit once eagerly before
+    state are built on first use (the traced engine runs the circuit once eagerly before
     tracing it, so a traced graph holds them as constants).
 
     Args:

@@ -8,8 +8,9 @@ weight (forward mode: each value carries a trailing axis of tangents). Repeated
 sub-expressions are computed once and operations on constants are folded at build time.
 
 Only the elementwise and shape operations that such expressions use are supported; anything
-else raises :class:`UnsupportedGraph` and the caller keeps its torch path. (``detach`` is
-traced as an alias, so it is invisible here, as it is to any replay of a ``make_fx`` graph.)
+else raises :class:`UnsupportedGraph` (an :class:`~qnn_torch.engines.base.EngineUnavailable`) and
+the engine hands over. (``detach`` is traced as an alias, so it is invisible here, as it is to
+any replay of a ``make_fx`` graph.)
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import re
 import numpy as np
 import torch
 
+from .base import EngineUnavailable
+
 __all__ = ["UnsupportedGraph", "numpy_program"]
 
 
-class UnsupportedGraph(TypeError):
+class UnsupportedGraph(EngineUnavailable):
     """The traced graph uses an operation that has no NumPy translation here."""
 
 
@@ -163,156 +166,222 @@ def _is_constant(node, writer) -> bool:
     return all(a in writer.const for a in flat if isinstance(a, torch.fx.Node))
 
 
-def _translate(node, w: _Writer) -> None:  # noqa: C901 - one branch per operation family
-    """Emit the value (and tangent) of one call_function node."""
-    name = _op_name(node)
+# ---------------------------------------------------------------- translation rules
+#
+# One rule per family of ATen operations. A rule gets the node, the writer and the operation's
+# name and returns the expressions of the node's value and tangent (None: zero or not wanted).
+
+
+def _alias(node, w: _Writer, name: str):
+    """Copies, casts to real dtypes and ``detach``: the argument itself."""
+    a = node.args[0]
+    dtype = node.kwargs.get("dtype")
+    if name == "_to_copy" and dtype not in _REAL_DTYPES:
+        raise UnsupportedGraph(f"cast to {dtype}")
+    return w.value[a], None if name == "detach" else w.t(a)
+
+
+def _reshape(node, w: _Writer, name: str):
+    a, shape = node.args[0], tuple(w.shape[node])
+    ta = w.t(a)
+    if tuple(w.shape[a]) == shape:
+        return w.value[a], ta
+    value = w.emit(f"{w.value[a]}.reshape({shape!r})")
+    return value, ta and w.emit(f"{ta}.reshape({shape + (w.tangents,)!r})", "t")
+
+
+def _expand_rule(node, w: _Writer, name: str):
+    a, shape = node.args[0], tuple(w.shape[node])
+    ta = w.t(a)
+    if tuple(w.shape[a]) == shape:
+        return w.value[a], ta
+    value = w.emit(f"{w.value[a]} + {w.zeros(shape)}")  # adding zeros broadcasts, and fast
+    return value, ta and w.broadcast(ta, node)
+
+
+def _index_item(node, w: _Writer, name: str) -> str:
+    """The NumPy index expression of ``select``, ``slice``, ``unsqueeze`` or ``squeeze``."""
+    a, args = node.args[0], node.args
+    ndim = len(w.shape[a])
+    if name == "select":
+        return w.index(_norm(args[1], ndim), str(int(args[2])))
+    if name == "slice":
+        dim = _norm(args[1] if len(args) > 1 else 0, ndim)
+        start, end, step = (list(args[2:5]) + [None, None, None])[:3]
+        start = 0 if start is None else start
+        end = "" if end is None or end >= 2**62 else end
+        return w.index(dim, f"{start}:{end}:{1 if step is None else step}")
+    if name == "unsqueeze":
+        return w.index(_norm(args[1], ndim + 1), "None")
+    dims = args[1] if len(args) > 1 else [i for i, s in enumerate(w.shape[a]) if s == 1]
+    dims = [dims] if isinstance(dims, int) else dims
+    dims = sorted(_norm(d, ndim) for d in dims if w.shape[a][_norm(d, ndim)] == 1)
+    parts = [":"] * ndim
+    for d in dims:
+        parts[d] = "0"
+    return "[" + ", ".join(parts) + "]"
+
+
+def _index(node, w: _Writer, name: str):
+    a = node.args[0]
+    item = _index_item(node, w, name)
+    ta = w.t(a)
+    return w.emit(f"{w.value[a]}{item}"), ta and w.emit(f"{ta}{item}", "t")
+
+
+def _permute(node, w: _Writer, name: str):
+    a, args = node.args[0], node.args
+    ndim = len(w.shape[a])
+    if name == "permute":
+        dims = [_norm(d, ndim) for d in args[1]]
+    else:
+        dims = list(range(ndim))
+        i, j = (0, 1) if name == "t" else (_norm(args[1], ndim), _norm(args[2], ndim))
+        dims[i], dims[j] = dims[j], dims[i]
+    ta = w.t(a)
+    if dims == list(range(ndim)):
+        return w.value[a], ta
+    value = w.emit(f"{w.value[a]}.transpose({tuple(dims)!r})")
+    return value, ta and w.emit(f"{ta}.transpose({tuple(dims + [ndim])!r})", "t")
+
+
+def _join(node, w: _Writer, name: str):
+    """``stack`` and ``cat``."""
     args = node.args
-    shape = tuple(w.shape[node])
-    tan = w.tangents is not None
-    a = args[0] if args else None
+    items = list(args[0])
+    ndim = len(w.shape[node])
+    dim = _norm(args[1] if len(args) > 1 else node.kwargs.get("dim", 0), ndim)
 
-    def done(value: str, tangent: str | None):
-        w.value[node] = value
-        w.tangent[node] = tangent if tan else None
+    def join(parts, ndim):
+        if name == "cat":
+            return f"np.concatenate([{', '.join(parts)}], axis={dim})"
+        # np.array stacks along a new first axis, much faster than np.stack; then move it
+        order = list(range(1, ndim))
+        order.insert(dim, 0)
+        moved = "" if dim == 0 else f".transpose({tuple(order)!r})"
+        return f"np.array([{', '.join(parts)}]){moved}"
 
-    if name in _ALIASES:
-        dtype = node.kwargs.get("dtype")
-        if name == "_to_copy" and dtype not in _REAL_DTYPES:
-            raise UnsupportedGraph(f"cast to {dtype}")
-        return done(w.value[a], None if name == "detach" else w.t(a))
-    if name in ("view", "_unsafe_view", "reshape"):
-        ta = w.t(a)
-        if tuple(w.shape[a]) == shape:
-            return done(w.value[a], ta)
-        value = w.emit(f"{w.value[a]}.reshape({shape!r})")
-        return done(value, ta and w.emit(f"{ta}.reshape({shape + (w.tangents,)!r})", "t"))
-    if name == "expand":
-        ta = w.t(a)
-        if tuple(w.shape[a]) == shape:
-            return done(w.value[a], ta)
-        value = w.emit(f"{w.value[a]} + {w.zeros(shape)}")  # adding zeros broadcasts, and fast
-        return done(value, ta and w.broadcast(ta, node))
-    if name in ("select", "slice", "unsqueeze", "squeeze"):
-        ndim = len(w.shape[a])
-        if name == "select":
-            item = w.index(_norm(args[1], ndim), str(int(args[2])))
-        elif name == "slice":
-            dim = _norm(args[1] if len(args) > 1 else 0, ndim)
-            start, end, step = (list(args[2:5]) + [None, None, None])[:3]
-            start = 0 if start is None else start
-            end = "" if end is None or end >= 2**62 else end
-            item = w.index(dim, f"{start}:{end}:{1 if step is None else step}")
-        elif name == "unsqueeze":
-            item = w.index(_norm(args[1], ndim + 1), "None")
-        else:
-            dims = args[1] if len(args) > 1 else [i for i, s in enumerate(w.shape[a]) if s == 1]
-            dims = [dims] if isinstance(dims, int) else dims
-            dims = sorted(_norm(d, ndim) for d in dims if w.shape[a][_norm(d, ndim)] == 1)
-            parts = [":"] * ndim
-            for d in dims:
-                parts[d] = "0"
-            item = "[" + ", ".join(parts) + "]"
-        ta = w.t(a)
-        return done(w.emit(f"{w.value[a]}{item}"), ta and w.emit(f"{ta}{item}", "t"))
-    if name in ("permute", "t", "transpose"):
-        ndim = len(w.shape[a])
-        if name == "permute":
-            dims = [_norm(d, ndim) for d in args[1]]
-        else:
-            dims = list(range(ndim))
-            i, j = (0, 1) if name == "t" else (_norm(args[1], ndim), _norm(args[2], ndim))
-            dims[i], dims[j] = dims[j], dims[i]
-        ta = w.t(a)
-        if dims == list(range(ndim)):
-            return done(w.value[a], ta)
-        value = w.emit(f"{w.value[a]}.transpose({tuple(dims)!r})")
-        return done(value, ta and w.emit(f"{ta}.transpose({tuple(dims + [ndim])!r})", "t"))
-    if name in ("stack", "cat"):
-        items = list(args[0])
-        dim = args[1] if len(args) > 1 else node.kwargs.get("dim", 0)
-        ndim = len(shape)
-        dim = _norm(dim, ndim)
+    value = w.emit(join([w.arg(i) for i in items], ndim))
+    tangent = None
+    if w.tangents is not None and any(w.t(i) is not None for i in items):
+        parts = [w.t(i) or w.zeros_tangent(i) for i in items]
+        tangent = w.emit(join(parts, ndim + 1), "t")
+    return value, tangent
 
-        def join(parts, ndim):
-            if name == "cat":
-                return f"np.concatenate([{', '.join(parts)}], axis={dim})"
-            # np.array stacks along a new first axis, much faster than np.stack; then move it
-            order = list(range(1, ndim))
-            order.insert(dim, 0)
-            moved = "" if dim == 0 else f".transpose({tuple(order)!r})"
-            return f"np.array([{', '.join(parts)}]){moved}"
 
-        value = w.emit(join([w.arg(i) for i in items], ndim))
+def _unary(node, w: _Writer, name: str):
+    """Elementwise functions of one argument: :data:`_UNARY` and the chain rule."""
+    a = node.args[0]
+    value_fmt, deriv_fmt = _UNARY[name]
+    va = w.value[a]
+    value = w.emit(value_fmt.format(a=va))
+    ta = w.t(a)
+    deriv = deriv_fmt.format(a=va)
+    deriv = deriv if "{a}" not in deriv_fmt else f"({deriv})[..., None]"  # a literal needs no new axis
+    return value, ta and w.emit(f"{deriv} * {ta}", "t")
+
+
+def _sum_or_difference(node, w: _Writer, name: str):
+    """``add``, ``sub`` and ``rsub`` (with ``alpha``)."""
+    a, b = node.args[0], node.args[1]
+    alpha = node.kwargs.get("alpha", 1)
+    if name == "rsub":
+        a, b = b, a
+    op = "+" if name == "add" else "-"
+    va, vb = w.arg(a), w.arg(b)
+    ta, tb = w.t(a), w.t(b)
+    scaled_b = vb if alpha == 1 else f"{alpha!r} * {vb}"
+    value = w.emit(f"{va} {op} {scaled_b}")
+    if tb is not None and alpha != 1:
+        tb = f"({alpha!r} * {tb})"
+    if ta is None and tb is None:
         tangent = None
-        if tan and any(w.t(i) is not None for i in items):
-            parts = [w.t(i) or w.zeros_tangent(i) for i in items]
-            tangent = w.emit(join(parts, ndim + 1), "t")
-        return done(value, tangent)
-    if name in _UNARY:
-        value_fmt, deriv_fmt = _UNARY[name]
-        va = w.value[a]
-        value = w.emit(value_fmt.format(a=va))
-        ta = w.t(a)
-        deriv = deriv_fmt.format(a=va)
-        deriv = deriv if "{a}" not in deriv_fmt else f"({deriv})[..., None]"  # a literal needs no new axis
-        return done(value, ta and w.emit(f"{deriv} * {ta}", "t"))
-    if name in ("mul", "add", "sub", "rsub", "div"):
-        b = args[1]
-        alpha = node.kwargs.get("alpha", 1)
-        if name == "rsub":
-            a, b = b, a
-            name = "sub"
-        va, vb = w.arg(a), w.arg(b)
-        ta, tb = w.t(a), w.t(b)
-        if name in ("add", "sub"):
-            op = "+" if name == "add" else "-"
-            scaled_b = vb if alpha == 1 else f"{alpha!r} * {vb}"
-            value = w.emit(f"{va} {op} {scaled_b}")
-            if tb is not None and alpha != 1:
-                tb = f"({alpha!r} * {tb})"
-            if ta is None and tb is None:
-                tangent = None
-            elif tb is None:
-                tangent = ta
-            elif ta is None:
-                tangent = tb if op == "+" else f"-{tb}"
-            else:
-                tangent = f"{ta} {op} {tb}"
-        else:  # product and quotient rules: d(a b) = da b + a db, d(a / b) = da / b - a / b**2 db
-            op = "*" if name == "mul" else "/"
-            value = w.emit(f"{va} {op} {vb}")
-            db = _expand(va, a) if name == "mul" else "-" + _expand(f"{va} / {vb} ** 2", a, b)
-            terms = [f"{ta} {op} {_expand(vb, b)}"] if ta is not None else []
-            if tb is not None:
-                terms.append(f"{db} * {tb}")
-            tangent = " + ".join(terms) or None
-        if tangent is not None:
-            sources = [n for n in (a, b) if isinstance(n, torch.fx.Node)]
-            tangent = w.broadcast(w.emit(tangent, "t"), node, sources)
-        return done(value, tangent)
-    if name == "pow":
-        base, exponent = args[0], args[1]
-        if isinstance(exponent, torch.fx.Node):
-            if exponent in w.const and w.const[exponent].ndim == 0:
-                exponent = float(w.const[exponent])
-            else:
-                raise UnsupportedGraph("pow with a tensor exponent")
-        if not isinstance(base, torch.fx.Node):  # scalar ** tensor
-            raise UnsupportedGraph("pow with a scalar base")
-        vb = w.value[base]
-        value = w.emit(f"{vb} ** {float(exponent)!r}")
-        tb = w.t(base)
-        deriv = f"({float(exponent)!r} * {vb} ** {float(exponent) - 1.0!r})[..., None]"
-        return done(value, tb and w.emit(f"{deriv} * {tb}", "t"))
-    if name == "sum" and len(args) >= 1:
-        dims = args[1] if len(args) > 1 else None
-        keepdim = args[2] if len(args) > 2 else node.kwargs.get("keepdim", False)
-        ndim = len(w.shape[a])
-        axes = tuple(range(ndim)) if not dims else tuple(_norm(d, ndim) for d in dims)
-        value = w.emit(f"np.sum({w.value[a]}, axis={axes!r}, keepdims={bool(keepdim)})")
-        ta = w.t(a)
-        return done(value, ta and w.emit(f"np.sum({ta}, axis={axes!r}, keepdims={bool(keepdim)})", "t"))
-    raise UnsupportedGraph(f"operation {node.target} is not supported")
+    elif tb is None:
+        tangent = ta
+    elif ta is None:
+        tangent = tb if op == "+" else f"-{tb}"
+    else:
+        tangent = f"{ta} {op} {tb}"
+    return value, _broadcast_tangent(node, w, tangent, a, b)
+
+
+def _product_or_quotient(node, w: _Writer, name: str):
+    """``mul`` and ``div``: d(a b) = da b + a db, d(a / b) = da / b - a / b**2 db."""
+    a, b = node.args[0], node.args[1]
+    va, vb = w.arg(a), w.arg(b)
+    ta, tb = w.t(a), w.t(b)
+    op = "*" if name == "mul" else "/"
+    value = w.emit(f"{va} {op} {vb}")
+    db = _expand(va, a) if name == "mul" else "-" + _expand(f"{va} / {vb} ** 2", a, b)
+    terms = [f"{ta} {op} {_expand(vb, b)}"] if ta is not None else []
+    if tb is not None:
+        terms.append(f"{db} * {tb}")
+    return value, _broadcast_tangent(node, w, " + ".join(terms) or None, a, b)
+
+
+def _broadcast_tangent(node, w: _Writer, tangent: str | None, a, b) -> str | None:
+    """A binary operation's tangent expression, emitted with the node's full shape."""
+    if tangent is None:
+        return None
+    sources = [n for n in (a, b) if isinstance(n, torch.fx.Node)]
+    return w.broadcast(w.emit(tangent, "t"), node, sources)
+
+
+def _pow(node, w: _Writer, name: str):
+    """``tensor ** constant``."""
+    base, exponent = node.args[0], node.args[1]
+    if isinstance(exponent, torch.fx.Node):
+        if exponent in w.const and w.const[exponent].ndim == 0:
+            exponent = float(w.const[exponent])
+        else:
+            raise UnsupportedGraph("pow with a tensor exponent")
+    if not isinstance(base, torch.fx.Node):  # scalar ** tensor
+        raise UnsupportedGraph("pow with a scalar base")
+    vb = w.value[base]
+    value = w.emit(f"{vb} ** {float(exponent)!r}")
+    tb = w.t(base)
+    deriv = f"({float(exponent)!r} * {vb} ** {float(exponent) - 1.0!r})[..., None]"
+    return value, tb and w.emit(f"{deriv} * {tb}", "t")
+
+
+def _sum(node, w: _Writer, name: str):
+    args = node.args
+    if not args:
+        raise UnsupportedGraph(f"operation {node.target} is not supported")
+    a = args[0]
+    dims = args[1] if len(args) > 1 else None
+    keepdim = args[2] if len(args) > 2 else node.kwargs.get("keepdim", False)
+    ndim = len(w.shape[a])
+    axes = tuple(range(ndim)) if not dims else tuple(_norm(d, ndim) for d in dims)
+    value = w.emit(f"np.sum({w.value[a]}, axis={axes!r}, keepdims={bool(keepdim)})")
+    ta = w.t(a)
+    return value, ta and w.emit(f"np.sum({ta}, axis={axes!r}, keepdims={bool(keepdim)})", "t")
+
+
+_RULES: dict[str, Callable] = {
+    **{name: _alias for name in _ALIASES},
+    **{name: _reshape for name in ("view", "_unsafe_view", "reshape")},
+    "expand": _expand_rule,
+    **{name: _index for name in ("select", "slice", "unsqueeze", "squeeze")},
+    **{name: _permute for name in ("permute", "t", "transpose")},
+    **{name: _join for name in ("stack", "cat")},
+    **{name: _unary for name in _UNARY},
+    **{name: _sum_or_difference for name in ("add", "sub", "rsub")},
+    **{name: _product_or_quotient for name in ("mul", "div")},
+    "pow": _pow,
+    "sum": _sum,
+}
+"""dict: ATen operation name -> the rule that translates it."""
+
+
+def _translate(node, w: _Writer) -> None:
+    """Emit the value (and tangent) of one call_function node by its operation's rule."""
+    rule = _RULES.get(_op_name(node))
+    if rule is None:
+        raise UnsupportedGraph(f"operation {node.target} is not supported")
+    value, tangent = rule(node, w, _op_name(node))
+    w.value[node] = value
+    w.tangent[node] = tangent if w.tangents is not None else None
 
 
 def _expand(expr: str, *nodes) -> str:
@@ -337,6 +406,14 @@ def numpy_program(graph: torch.fx.GraphModule, tangents: bool) -> Callable:
         UnsupportedGraph: if an operation has no translation.
     """
     placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    w = _seed(graph, placeholders, tangents)
+    output = _translate_graph(graph, w)
+    return _generate(w, placeholders, output, tangents)
+
+
+def _seed(graph: torch.fx.GraphModule, placeholders: list, tangents: bool) -> _Writer:
+    """Step 1: a writer knowing every node's shape, with the inputs' values and unit tangents
+    (one tangent direction per column of every input)."""
     sizes = [int(n.meta["val"].shape[-1]) if n.meta["val"].ndim else 1 for n in placeholders]
     total = sum(sizes)
     w = _Writer(total if tangents else None)
@@ -354,6 +431,11 @@ def numpy_program(graph: torch.fx.GraphModule, tangents: bool) -> Callable:
             seed = seed.reshape(shape[-1:] + (total,)) if shape else seed[0]
             w.tangent[node] = w.constant(np.ascontiguousarray(np.broadcast_to(seed, shape + (total,))))
         offset += size
+    return w
+
+
+def _translate_graph(graph: torch.fx.GraphModule, w: _Writer):
+    """Step 2: fold constants and translate every other node; returns the output node."""
     output = None
     for node in graph.graph.nodes:
         if node.op == "get_attr":
@@ -369,6 +451,11 @@ def numpy_program(graph: torch.fx.GraphModule, tangents: bool) -> Callable:
                 if len(output) != 1:
                     raise UnsupportedGraph("the graph must have exactly one output")
                 output = output[0]
+    return output
+
+
+def _generate(w: _Writer, placeholders: list, output, tangents: bool) -> Callable:
+    """Step 3: the Python source of the program, compiled."""
     if output in w.const:
         value = w.constant(w.const[output])
         tangent = w.zeros_tangent(output) if tangents else None

@@ -1,0 +1,76 @@
+"""Engines: the ways a QNN's circuit is run, behind one contract.
+
+**The contract** (:mod:`qnn_torch.engines.base`). An engine is built from a
+:class:`~qnn_torch.circuits.CircuitDescription` (qubits, input and weight counts, the circuit
+function and its ``queue(x, w) -> (ops, measurements)``, whether it measures probabilities, the
+head matrix, the output size), never from the QNN, and provides::
+
+    values(x, w) -> torch.Tensor                      # (B, K) float64
+    values_and_jacobians(x, w, want_x, want_w)
+        -> (torch.Tensor, list[torch.Tensor])          # (B, K) detached; [(B, K, I)], [(B, K, P)]
+
+for float64 inputs ``x`` ``(B, I)`` and weights ``w`` ``(P,)`` or ``(B, P)``. Jacobians are
+eager and per sample. ``Engine.builds_graph`` says whether :meth:`values` is differentiable by
+autograd (needed for second derivatives). An engine that cannot run a circuit raises
+:class:`EngineUnavailable`, at construction or on a call; any other exception is a bug and
+propagates to the user.
+
+**The engines** (:data:`ENGINES`; a new engine is one module and one line here):
+
+=================  ==================  =========================================================
+``name``           ``engine=`` value   what it is
+=================  ==================  =========================================================
+``numpy-adjoint``  ``"adjoint"``       NumPy state vector; Jacobians by one adjoint sweep
+                                       (:mod:`.numpy_adjoint`, angles by :mod:`.angles`)
+``torch-traced``   ``"compiled"``      the circuit traced once per shape through the torch
+                                       state-vector simulator (:mod:`.statevector`); autograd
+``qnode``          ``"qnode"``         PennyLane's QNode on any device, any ``diff_method``
+=================  ==================  =========================================================
+
+**Choice and hand-over** (``QuantumNeuralNetwork``). ``engine="auto"`` on exact
+``default.qubit`` (no shots) builds the chain ``numpy-adjoint`` (up to
+:data:`~.numpy_adjoint.MAX_QUBITS` qubits, :data:`~.numpy_adjoint.MAX_QUBITS_PROBABILITIES`
+for probabilities, and no ``diff_method`` given), then ``torch-traced`` (unless a
+``diff_method`` other than ``"backprop"`` is given), then ``qnode``; other devices use ``qnode``
+alone. ``engine="adjoint"`` or ``"compiled"`` puts that engine first, before ``qnode``, and makes
+its :class:`EngineUnavailable` an error instead of a hand-over. Each call runs the first engine of
+the chain; a call that needs an autograd graph skips engines without one. When an engine raises
+:class:`EngineUnavailable` it leaves the chain for good, a ``RuntimeWarning`` names it and its
+successor, and ``qnn.engine_fallback`` keeps the reason. ``qnn.engine`` is the ``engine=`` value
+of the chain's first engine.
+
+**Bit order.** Qiskit's qubit ``i`` is PennyLane's wire ``i``, and Qiskit is little-endian: qubit
+0 is the least significant bit of a basis-state index, while PennyLane's wire 0 is the most
+significant. Hence Qiskit's probability vector is ``qml.probs(wires=reversed(wires))``,
+Qiskit's ``Operator`` is ``qml.matrix(op, wire_order=reversed(wires))``, and a ``SparsePauliOp``
+label is read right to left (``"ZI"`` is Z on qubit 1). The engines' simulators use PennyLane's
+order internally.
+"""
+
+from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
+from .numpy_adjoint import MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
+from .qnode import QNodeEngine
+from .torch_traced import TorchTracedEngine
+
+__all__ = [
+    "ALIASES",
+    "ENGINES",
+    "MAX_QUBITS",
+    "MAX_QUBITS_PROBABILITIES",
+    "PENNYLANE_LOCK",
+    "Engine",
+    "EngineUnavailable",
+    "NumpyAdjointEngine",
+    "QNodeEngine",
+    "TorchTracedEngine",
+]
+
+ENGINES: dict[str, type[Engine]] = {
+    "numpy-adjoint": NumpyAdjointEngine,
+    "torch-traced": TorchTracedEngine,
+    "qnode": QNodeEngine,
+}
+"""dict: every engine by its descriptive name, in the order ``engine="auto"`` prefers them."""
+
+ALIASES: dict[str, str] = {cls.label: name for name, cls in ENGINES.items()}
+"""dict: the user-facing ``engine=`` values (``"adjoint"``, ``"compiled"``, ``"qnode"``) -> names."""

@@ -1,0 +1,91 @@
+"""The traced torch engine: a circuit traced once into an ATen graph and replayed on every call.
+
+A QNode rebuilds its tape, runs transforms and validates on every call, which costs
+milliseconds even for two qubits. The structure of a QNN's circuit does not change between
+calls (only the values of inputs and weights do), so the circuit function, the decompositions
+and the simulation by :class:`~qnn_torch.engines.statevector.StateVector` are traced once per
+input shape with ``make_fx`` and the resulting graph of plain torch operations is replayed:
+exact, differentiable by ordinary autograd, and free of PennyLane's per-call overhead.
+(TorchScript would replay it faster but its autodiff mishandles complex tensors in torch 2.14.)
+
+Tracing refuses circuits whose gates depend on parameter *values* (data-dependent Python
+control flow reads a tensor's value); those, and operations or measurements the simulator does
+not support, raise :class:`~qnn_torch.engines.base.EngineUnavailable`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import PENNYLANE_LOCK, Engine, autograd_jacobians, graph_inputs, trace
+from .statevector import KERNEL_GATES, StateVector, UnsupportedOperation
+
+__all__ = ["TorchTracedEngine"]
+
+
+class TorchTracedEngine(Engine):
+    """Trace the circuit through :class:`StateVector` once per input shape and replay the graph.
+
+    Args:
+        circuit (CircuitDescription): the circuit to run.
+    """
+
+    name = "torch-traced"
+    label = "compiled"
+    builds_graph = True
+
+    def __init__(self, circuit):
+        super().__init__(circuit)
+        self.sim = StateVector(circuit.num_qubits)
+        self._graphs: dict = {}
+
+    def _flatten(self, op, out: list) -> list:
+        """Decompose ``op`` until every operation has a kernel or a matrix."""
+        if op.name in KERNEL_GATES:
+            out.append(op)
+        elif op.has_decomposition:
+            for sub in op.decomposition():
+                self._flatten(sub, out)
+        elif op.has_matrix:
+            out.append(op)
+        else:
+            raise UnsupportedOperation(f"operation {op.name} has neither a decomposition nor a matrix")
+        return out
+
+    def program(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """The untraced computation: ``(batch, num_inputs)``, weights -> ``(batch, outputs)``."""
+        queued, measurements = self.circuit.queue(x, w)
+        ops = []
+        for op in queued:
+            self._flatten(op, ops)
+        state = self.sim.run(ops, self.sim.zero_state(x.shape[0]))
+        results = [self.sim.measure(mp, state).reshape(x.shape[0], -1) for mp in measurements]
+        out = torch.cat(results, dim=1) if len(results) > 1 else results[0]
+        head = self.circuit.head
+        return out if head is None else out @ head.to(out)
+
+    def graph(self, x: torch.Tensor, w: torch.Tensor):
+        """The traced graph for these shapes (traced on first use)."""
+        key = (tuple(x.shape), tuple(w.shape), x.dtype, w.dtype)
+        graph = self._graphs.get(key)
+        if graph is not None:
+            return graph
+        with PENNYLANE_LOCK:
+            graph = self._graphs.get(key)  # another thread may have traced it meanwhile
+            if graph is not None:
+                return graph
+            # one eager run first builds the simulator's constant tensors (permutations,
+            # masks), so the trace holds them as constants instead of rebuilding them per call
+            self.program(x.detach(), w.detach())
+            graph = self._graphs[key] = trace(lambda x, w: self.program(x, w), x.detach(), w.detach())
+        return graph
+
+    def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return self.graph(x, w)(x, w)
+
+    def values_and_jacobians(self, x, w, want_x, want_w):
+        x, w = graph_inputs(x, w, want_x, want_w)
+        with torch.enable_grad():
+            out = self.values(x, w)
+        # a plain torch graph: its backward needs no lock
+        return out.detach(), autograd_jacobians(out, x, w, want_x, want_w)

@@ -1,0 +1,153 @@
+"""The engine contract: every registered engine gives the QNode engine's values and Jacobians;
+EngineUnavailable hands over with a warning; any other exception propagates."""
+
+from functools import partial
+
+import numpy as np
+import pennylane as qml
+import pytest
+import torch
+
+from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
+from qnn_torch.engines import ALIASES, ENGINES, Engine, EngineUnavailable, NumpyAdjointEngine, QNodeEngine
+from qnn_torch.engines.angles import UnsupportedGraph
+from qnn_torch.engines.base import trace
+from qnn_torch.engines.statevector import UnsupportedOperation
+
+NETWORKS = {
+    "estimator": lambda: EstimatorQNN(2),
+    "estimator-observables": lambda: EstimatorQNN(
+        3, feature_map=partial(ZZFeatureMap, reps=1), ansatz=partial(RealAmplitudes, reps=2),
+        observables=[qml.X(0) @ qml.Y(2), qml.Z(1), qml.Hermitian(np.diag([1.0, -2.0, 0.5, 3.0]), wires=[0, 2])]),
+    "sampler": lambda: SamplerQNN(3, feature_map=partial(ZZFeatureMap, reps=1), ansatz=partial(RealAmplitudes, reps=1)),
+    "sampler-parity": lambda: SamplerQNN(2, interpret=parity, output_shape=2),
+}
+
+
+def make_engine(name, qnn) -> Engine:
+    """Engine ``name`` on ``qnn``'s circuit description (the QNode one on exact default.qubit)."""
+    if name == "qnode":
+        return QNodeEngine(qnn.description, qnn.spec, "backprop", False)
+    return ENGINES[name](qnn.description)
+
+
+def test_registry_names_and_aliases():
+    assert list(ENGINES) == ["numpy-adjoint", "torch-traced", "qnode"]
+    assert ALIASES == {"adjoint": "numpy-adjoint", "compiled": "torch-traced", "qnode": "qnode"}
+    assert all(issubclass(cls, Engine) and cls.name == name for name, cls in ENGINES.items())
+    assert [cls.builds_graph for cls in ENGINES.values()] == [False, True, True]
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+@pytest.mark.parametrize("network", list(NETWORKS))
+@pytest.mark.parametrize("batched_weights", [False, True])
+def test_every_engine_equals_the_qnode_engine(name, network, batched_weights, rng):
+    qnn = NETWORKS[network]()
+    engine, reference = make_engine(name, qnn), make_engine("qnode", qnn)
+    batch = 3
+    x = torch.tensor(rng.uniform(-1, 1, (batch, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-1, 1, (batch, qnn.num_weights) if batched_weights else qnn.num_weights))
+    values = engine.values(x, w)
+    out, jacobians = engine.values_and_jacobians(x, w, True, True)
+    ref_out, ref_jacobians = reference.values_and_jacobians(x, w, True, True)
+    k = qnn.description.output_size
+    assert values.dtype == out.dtype == torch.float64 and values.shape == out.shape == (batch, k)
+    assert [j.shape for j in jacobians] == [(batch, k, qnn.num_inputs), (batch, k, qnn.num_weights)]
+    assert not out.requires_grad
+    assert torch.allclose(values, ref_out, atol=1e-10, rtol=0)
+    assert torch.allclose(out, ref_out, atol=1e-10, rtol=0)
+    for j, ref in zip(jacobians, ref_jacobians):
+        assert torch.allclose(j, ref, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+@pytest.mark.parametrize("want", [(True, False), (False, True), (False, False)])
+def test_only_the_wanted_jacobians(name, want, rng):
+    qnn = NETWORKS["estimator"]()
+    x, w = torch.tensor(rng.uniform(-1, 1, (2, 2))), torch.tensor(rng.uniform(-1, 1, 8))
+    _, jacobians = make_engine(name, qnn).values_and_jacobians(x, w, *want)
+    assert [j.shape[-1] for j in jacobians] == [n for n, wanted in zip((2, 8), want) if wanted]
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+def test_builds_graph_says_whether_values_are_differentiable(name, rng):
+    qnn = NETWORKS["estimator"]()
+    x = torch.tensor(rng.uniform(-1, 1, (2, 2)), requires_grad=True)
+    w = torch.tensor(rng.uniform(-1, 1, 8))
+    with torch.enable_grad():
+        values = make_engine(name, qnn).values(x, w)
+    assert values.requires_grad == ENGINES[name].builds_graph
+
+
+def test_the_old_refusals_are_engine_unavailable():
+    assert issubclass(EngineUnavailable, RuntimeError)
+    assert issubclass(UnsupportedGraph, EngineUnavailable) and issubclass(UnsupportedOperation, EngineUnavailable)
+    with pytest.raises(EngineUnavailable, match="at most 8 qubits"):
+        NumpyAdjointEngine(EstimatorQNN(9, engine="qnode").description)
+
+
+def test_trace_hands_over_only_for_value_dependent_circuits():
+    def branching(x):
+        return x * 2 if x.sum() > 0 else x
+
+    with pytest.raises(EngineUnavailable, match="data-dependent"):
+        trace(branching, torch.ones(2))
+
+    def broken(x):
+        raise RuntimeError("a bug in a simulator")
+
+    with pytest.raises(RuntimeError, match="a bug in a simulator") as info:
+        trace(broken, torch.ones(2))
+    assert not isinstance(info.value, EngineUnavailable)
+
+
+def _train_step(model, x):
+    model.zero_grad()
+    out = model(x)
+    out.sum().backward()
+    return out.detach(), model.weight.grad.clone()
+
+
+def test_engine_unavailable_hands_over_with_a_warning(monkeypatch, rng):
+    x = torch.tensor(rng.uniform(-1, 1, (3, 2)), dtype=torch.float32)
+    expected = _train_step(TorchConnector(EstimatorQNN(2, engine="compiled"), initial_weights=np.full(8, 0.3)), x)
+
+    def unavailable(self, *args, **kwargs):
+        raise EngineUnavailable("cannot run this one")
+
+    monkeypatch.setattr(NumpyAdjointEngine, "values_and_jacobians", unavailable)
+    qnn = EstimatorQNN(2)
+    model = TorchConnector(qnn, initial_weights=np.full(8, 0.3))
+    assert qnn.engine == "adjoint"
+    with pytest.warns(RuntimeWarning, match=r"adjoint path unavailable, using the compiled path \(cannot run this one\)"):
+        got = _train_step(model, x)
+    assert qnn.engine == "compiled" and qnn.engine_fallback == "cannot run this one"
+    for a, b in zip(got, expected):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_required_engine_raises_engine_unavailable(monkeypatch):
+    def unavailable(self, *args, **kwargs):
+        raise EngineUnavailable("cannot run this one")
+
+    monkeypatch.setattr(NumpyAdjointEngine, "values", unavailable)
+    qnn = EstimatorQNN(2, engine="adjoint")
+    with pytest.raises(EngineUnavailable, match="cannot run this one"):
+        qnn.forward(np.zeros(2), np.zeros(8))
+
+
+@pytest.mark.parametrize("method", ["values", "values_and_jacobians"])
+def test_any_other_exception_propagates(monkeypatch, method, recwarn):
+    def bug(self, *args, **kwargs):
+        raise ValueError("a bug in the engine")
+
+    monkeypatch.setattr(NumpyAdjointEngine, method, bug)
+    qnn = EstimatorQNN(2)
+    model = TorchConnector(qnn)
+    with pytest.raises(ValueError, match="a bug in the engine"):
+        if method == "values":
+            qnn.forward(np.zeros(2), np.zeros(8))
+        else:
+            model(torch.zeros(1, 2)).sum().backward()
+    assert qnn.engine == "adjoint" and qnn.engine_fallback is None  # nothing was handed over
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

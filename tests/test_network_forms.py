@@ -70,6 +70,24 @@ def test_network_without_inputs_trains_through_the_connector(device):
     assert model(torch.zeros(3, 0)).shape == (3, 1)
 
 
+@pytest.mark.parametrize("kwargs", [{"engine": e} for e in ENGINES] + [{"device": "lightning.qubit"},
+                                                                     {"device": "qiskit.aer"}])
+@pytest.mark.parametrize("grad", [False, True])
+def test_network_without_inputs_gives_every_sample_every_output(kwargs, grad):
+    """A batch of empty inputs: each row holds all outputs (the QNode runs once, unbroadcast)."""
+    observables = [qml.Z(0), qml.X(1), qml.Z(0) @ qml.Z(1), qml.Y(0)]
+    qnn = EstimatorQNN(2, feature_map=_x_gate, num_inputs=0, ansatz=partial(RealAmplitudes, reps=1),
+                       observables=observables, **kwargs)
+    w = np.linspace(-0.8, 0.9, 4)
+    want = EstimatorQNN(2, feature_map=_x_gate, num_inputs=0, ansatz=partial(RealAmplitudes, reps=1),
+                        observables=observables, engine="qnode").forward(None, w)[0]
+    np.testing.assert_allclose(qnn.forward(np.zeros((3, 0)), w), np.tile(want, (3, 1)), atol=1e-6)
+    model = TorchConnector(qnn, initial_weights=w)
+    with torch.set_grad_enabled(grad):
+        out = model(torch.zeros(2, 0))
+    np.testing.assert_allclose(out.detach().numpy(), np.tile(want, (2, 1)), atol=1e-6)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_network_without_weights(engine):
     circuit = zz_feature_map(2)

@@ -89,7 +89,9 @@ class QNodeEngine(Engine):
             result = self.qnode(inputs=x, weight=w)
         if isinstance(result, (list, tuple)):
             result = torch.stack([torch.as_tensor(r) for r in result], dim=-1)
-        result = result.reshape(x.shape[0], -1)
+        result = result.reshape(-1, result.shape[-1])
+        if result.shape[0] != x.shape[0]:  # nothing depends on the batch (no inputs): one row for all
+            result = result.expand(x.shape[0], -1)
         head = self.circuit.head
         return result if head is None else result @ head.to(result)
 

@@ -65,9 +65,17 @@ def _fixed(d) -> bytes | None:
     return np.asarray(qml.math.toarray(d)).tobytes() if qml.math.ndim(d) else None
 
 
+def _observable_key(obs):
+    """An exact key of an observable (``repr`` abbreviates large matrices)."""
+    if obs.pauli_rep is not None:
+        return "pauli", tuple(sorted((str(word), complex(c)) for word, c in obs.pauli_rep.items()))
+    return "matrix", tuple(obs.wires), np.asarray(qml.matrix(obs)).tobytes()
+
+
 def _structure(tape, kind):
     ops = tuple((op.name, tuple(op.wires), tuple(_fixed(d) for d in op.data)) for op in tape.operations)
-    meas = tuple((type(m).__name__, repr(m.obs) if m.obs is not None else tuple(m.wires)) for m in tape.measurements)
+    meas = tuple((type(m).__name__, _observable_key(m.obs) if m.obs is not None else tuple(m.wires))
+                 for m in tape.measurements)
     return kind, ops, meas
 
 
@@ -146,7 +154,7 @@ class BatchedRemoteDevice(RemoteDevice):
                 qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=False, measure=False)
             else:
                 qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=True, measure=True)
-            compiled = transpile(qc, backend=self.compile_backend, **self._transpile_args)
+            compiled = self._transpile(qc)
             observables = None
             if kind == "estimator":
                 observables = [mp_to_pauli(mp, self.num_wires).apply_layout(compiled.layout)
@@ -158,11 +166,15 @@ class BatchedRemoteDevice(RemoteDevice):
                 self._templates.popitem(last=False)
         return key, template
 
+    def _transpile(self, qc):
+        """``qc`` transpiled for the backend, as a template whose parameters are bound by arrays."""
+        return transpile(qc, backend=self.compile_backend, **self._transpile_args)
+
     @staticmethod
     def _kind(tape):
-        if isinstance(tape.measurements[0], (ExpectationMP, VarianceMP)) and all(
-            getattr(m.obs, "pauli_rep", None) for m in tape.measurements
-        ):
+        # expectation values of Pauli sums go to the Estimator; everything else (variances too:
+        # estimators report the precision they reached, not the observable's spread) is sampled
+        if all(isinstance(m, ExpectationMP) and getattr(m.obs, "pauli_rep", None) for m in tape.measurements):
             return "estimator"
         return "sampler"
 
@@ -177,11 +189,11 @@ class BatchedRemoteDevice(RemoteDevice):
         groups = {"estimator": OrderedDict(), "sampler": OrderedDict()}
         for index, tape in enumerate(circuits):
             kind = self._kind(tape)
-            key, template = self._template(tape, kind)
             shots = tape.shots.total_shots
-            group = groups[kind].setdefault((key, shots), (template, [], []))
-            group[1].append(index)
-            group[2].append(_values(tape))
+            # one group per structure; its template is transpiled by the path that runs it
+            indices, values = groups[kind].setdefault((_structure(tape, kind), shots), ([], []))
+            indices.append(index)
+            values.append(_values(tape))
         if groups["estimator"]:
             self._run_estimator(circuits, groups["estimator"], results)
         if groups["sampler"]:
@@ -203,7 +215,8 @@ class BatchedRemoteDevice(RemoteDevice):
 
     def _run_estimator(self, circuits, groups, results):
         pubs, order = [], []
-        for (_, shots), (template, indices, values) in groups.items():
+        for (_, shots), (indices, values) in groups.items():
+            _, template = self._template(circuits[indices[0]], "estimator")
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
             observables = [[o] for o in template.observables]  # shape (K, 1): broadcast over rows
             precision = np.sqrt(1 / shots) if shots else None  # as qiskit.remote; None: the default
@@ -212,18 +225,16 @@ class BatchedRemoteDevice(RemoteDevice):
         job_result = self._primitive(EstimatorV2).run(pubs).result()
         self._count_job(sum(len(indices) for indices in order))
         for pub_result, indices in zip(job_result, order):
-            evs = np.asarray(pub_result.data.evs).reshape(-1, len(indices))  # (K, circuits)
-            stds = np.asarray(pub_result.data.stds).reshape(-1, len(indices))
-            target = pub_result.metadata.get("target_precision") or 1.0
+            evs = np.asarray(pub_result.data.evs)
+            # (K, circuits); a template without parameters ran once for all its (equal) circuits
+            evs = np.broadcast_to(evs.reshape(len(evs), -1), (len(evs), len(indices)))
             for column, index in enumerate(indices):
-                out = []
-                for row, mp in enumerate(circuits[index].measurements):
-                    out.append(evs[row, column] if isinstance(mp, ExpectationMP) else (stds[row, column] / target) ** 2)
-                results[index] = tuple(out)  # one tuple per circuit, as qiskit.remote returns
+                results[index] = tuple(evs[:, column])  # one tuple per circuit, as qiskit.remote returns
 
     def _run_sampler(self, circuits, groups, results):
         pubs, order = [], []
-        for (_, shots), (template, indices, values) in groups.items():
+        for (_, shots), (indices, values) in groups.items():
+            _, template = self._template(circuits[indices[0]], "sampler")
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
             pubs.append((template.compiled, template.bind(values), shots))
             order.append((template, indices))
@@ -231,10 +242,12 @@ class BatchedRemoteDevice(RemoteDevice):
         self._count_job(sum(len(indices) for _, indices in order))
         for pub_result, (template, indices) in zip(job_result, order):
             register = getattr(pub_result.data, template.compiled.cregs[0].name)
-            # (circuits, shots, bits), bit i (qubit i's clbit) at [..., i]
-            bits = register.to_bool_array(order="little").reshape(len(indices), -1, register.num_bits)
+            # (circuits, shots, bits), bit i (qubit i's clbit) at [..., i]; a template without
+            # parameters ran once for all its (equal) circuits
+            runs = len(indices) if template.columns.size else 1
+            bits = register.to_bool_array(order="little").reshape(runs, -1, register.num_bits)
             for column, index in enumerate(indices):
-                samples = bits[column].astype(np.int64)
+                samples = bits[column if runs > 1 else 0].astype(np.int64)
                 tape = circuits[index]
                 res = [mp.process_samples(samples, wire_order=self.wires) for mp in tape.measurements]
                 results[index] = tuple(res)
@@ -295,6 +308,14 @@ def runtime_session(model, mode: str = "session", **kwargs):
         session.close()
 
 
+_ARRAY_SAFE_AER_GATES = [
+    "id", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "sxdg", "rx", "ry", "rz", "p", "u",
+    "cx", "cy", "cz", "swap", "rxx", "ryy", "rzz", "ccx", "cswap",
+]
+"""list[str]: the gates of the Aer device's templates: Aer binds their parameter arrays correctly
+(unitary matrices are synthesized into them)."""
+
+
 class BatchedAerDevice(BatchedRemoteDevice):
     """Qiskit Aer with the batching of :class:`BatchedRemoteDevice`, exact without shots.
 
@@ -322,6 +343,12 @@ class BatchedAerDevice(BatchedRemoteDevice):
         super().__init__(wires, backend=AerSimulator(method=method), shots=shots, **kwargs)
         self._probability_circuits: dict = {}
 
+    def _transpile(self, qc):
+        # Aer's primitives drop the angles of controlled rotations (crx, cry, crz, ...) bound from
+        # parameter arrays (qiskit-aer #2323, #2391, #2403): templates use gates it binds correctly
+        args = {"basis_gates": _ARRAY_SAFE_AER_GATES, **self._transpile_args}
+        return transpile(qc, **args)
+
     def _primitive(self, cls):
         from qiskit_aer.primitives import EstimatorV2 as AerEstimator
         from qiskit_aer.primitives import SamplerV2 as AerSampler
@@ -340,15 +367,20 @@ class BatchedAerDevice(BatchedRemoteDevice):
 
     def _run_exact_probabilities(self, circuits, groups, results):
         bound, owners = [], []
-        for (key, _), (template, indices, values) in groups.items():
+        for (key, _), (indices, values) in groups.items():
             template = self._probability_circuits.get(key)
             if template is None:
                 first = circuits[indices[0]]
-                if not all(isinstance(m, qml.measurements.ProbabilityMP) for m in first.measurements):
-                    raise ValueError(f"{self.name} without shots gives expectations and probabilities only; "
-                                     f"got {first.measurements}.")
+                exact = (qml.measurements.ProbabilityMP, ExpectationMP, VarianceMP)
+                if not all(isinstance(m, exact) for m in first.measurements):
+                    raise ValueError(f"{self.name} without shots gives expectations, variances and probabilities "
+                                     f"only; got {first.measurements}.")
                 symbolic, params = _symbolic(first)
-                qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=True, measure=False)
+                qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=False, measure=False)
+                # rotate into the observables' eigenbases (fixed gates: not among the parameters)
+                rotations = QuantumScript(first.diagonalizing_gates, [])
+                qc.compose(circuit_to_qiskit(rotations, self.num_wires, diagonalize=False, measure=False),
+                           inplace=True)
                 qc.save_probabilities()
                 template = _Template(transpile(qc, backend=self.backend, **self._transpile_args), params)
                 self._probability_circuits[key] = template

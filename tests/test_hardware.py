@@ -267,3 +267,75 @@ def test_tracker_counts_executions_batches_and_jobs(device, kind, job_counter):
     # (6 feature-map and 4 ansatz gates) per sample
     assert tracker.totals["executions"] == tracker.totals["job_circuits"] == 3 + 3 * 2 * 10 == dev.circuits_run
     assert len(tracker.history["results"]) == tracker.totals["executions"]
+
+
+# ---------------------------------------------------------------- the batched devices' edge paths
+# (found by an independent review: each gave a silently wrong number before its fix)
+
+@pytest.mark.parametrize("shots, atol", [(None, 1e-9), (200_000, 5 * 0.5 / np.sqrt(200_000) * 2)])
+def test_variance_on_the_aer_device(shots, atol):
+    """Variances are sampled or computed from the state, not read from the estimator's precision."""
+    def circuit(a):
+        qml.RY(a, 0)
+        qml.RX(0.4, 1)
+        return qml.var(qml.Z(0)), qml.var(qml.Z(0) @ qml.Z(1)), qml.expval(qml.Y(1))
+
+    want = qml.QNode(circuit, qml.device("default.qubit", wires=2))(0.7)
+    got = qml.QNode(circuit, hardware.BatchedAerDevice(wires=2, shots=shots))(0.7)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=atol)
+
+
+def test_large_observables_that_print_alike_get_their_own_circuits():
+    """Two 5-qubit Hermitians whose reprs are the same (NumPy abbreviates them) are not one template."""
+    rng = np.random.default_rng(0)
+    a = np.diag(rng.uniform(-1, 1, 32))
+    b = a.copy()
+    b[16, 16] += 0.5  # a diagonal entry in the abbreviated middle
+    dev = hardware.BatchedAerDevice(wires=5)
+
+    def circuit(matrix):
+        def f(x):
+            for w in range(5):
+                qml.Hadamard(w)
+            qml.RY(x, 0)
+            return qml.expval(qml.Hermitian(matrix, wires=range(5)))
+        return f
+
+    assert repr(qml.Hermitian(a, wires=range(5))) == repr(qml.Hermitian(b, wires=range(5)))
+    reference = qml.device("default.qubit", wires=5)
+    for matrix in (a, b):
+        got = qml.QNode(circuit(matrix), dev)(0.3)
+        want = qml.QNode(circuit(matrix), reference)(0.3)
+        assert float(got) == pytest.approx(float(want), abs=1e-9)
+    assert dev.transpilations == 2
+
+
+@pytest.mark.parametrize("device", ["aer", "fake"])
+def test_circuits_whose_parameters_the_transpiler_removes(device):
+    """Diagonal gates before the measurement are optimised away with their parameters: each
+    circuit of the batch still gets its own result (no split shots, no reshape error)."""
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    options = {"optimization_level": 3}
+    if device == "aer":
+        dev = hardware.BatchedAerDevice(wires=2, shots=4000, **options)
+    else:
+        dev = BatchedRemoteDevice(wires=2, backend=GenericBackendV2(2, noise_info=False, seed=3), **options)
+
+    def circuit(a):
+        qml.Hadamard(0)
+        qml.CNOT([0, 1])
+        qml.RZ(a, 0)
+        qml.RZ(2 * a, 1)
+        return qml.probs(wires=[0, 1])
+
+    qnode = qml.set_shots(qml.QNode(circuit, dev), 4000)
+    batch = [qml.tape.QuantumScript([qml.Hadamard(0), qml.CNOT([0, 1]), qml.RZ(a, 0), qml.RZ(2 * a, 1)],
+                                    [qml.probs(wires=[0, 1])], shots=4000) for a in (0.1, 0.5, 0.9)]
+    results = dev.execute(batch)
+    assert len(results) == 3
+    for res in results:
+        probs = np.asarray(res[0] if isinstance(res, tuple) else res)
+        assert probs.shape == (4,)
+        np.testing.assert_allclose(probs, [0.5, 0, 0, 0.5], atol=5 * 0.5 / np.sqrt(4000))
+    assert qnode(0.3).shape == (4,)

@@ -23,8 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import sys
 import warnings
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,29 +34,20 @@ from torch import nn
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
+# the Qiskit reference circuits are the test suite's (tests/qiskit_reference.py): one definition
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 # ---------------------------------------------------------------- qiskit-machine-learning side
 
 
-def _qk_zz_ra(n, reps, entanglement="reverse_linear"):
-    from qiskit import QuantumCircuit
-    from qiskit.circuit.library import real_amplitudes, zz_feature_map
-
-    fm, an = zz_feature_map(n), real_amplitudes(n, reps=reps, entanglement=entanglement)
-    qc = QuantumCircuit(n)
-    qc.compose(fm, inplace=True)
-    qc.compose(an, inplace=True)
-    return qc, list(fm.parameters), list(an.parameters)
-
-
 def qiskit_parts() -> dict:
     """The three LBFGS parts on qiskit-machine-learning; returns {part: (seconds, metric, losses)}."""
-    from qiskit import QuantumCircuit
-    from qiskit.circuit import Parameter
     from qiskit_machine_learning.connectors import TorchConnector
     from qiskit_machine_learning.neural_networks import EstimatorQNN, SamplerQNN
 
     from qnn_torch.data import tutorial_random
+    from tests.qiskit_reference import ry_ry_circuit, zz_ra_circuit
     from qnn_torch.qnn import parity
 
     r = tutorial_random()
@@ -76,7 +69,7 @@ def qiskit_parts() -> dict:
         return losses
 
     start = time.perf_counter()
-    qc, xi, wi = _qk_zz_ra(2, 3)
+    qc, xi, wi = zz_ra_circuit(2, 2, 3)
     model = TorchConnector(EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi), initial_weights=r.w_estimator)
     y = torch.tensor(r.y, dtype=torch.float32).reshape(-1, 1)
     losses = lbfgs(model, lambda: nn.MSELoss(reduction="sum")(model(X), y))
@@ -85,7 +78,7 @@ def qiskit_parts() -> dict:
     results["classification-estimator"] = (time.perf_counter() - start, acc, losses)
 
     start = time.perf_counter()
-    qc, xi, wi = _qk_zz_ra(2, 1, "linear")
+    qc, xi, wi = zz_ra_circuit(2, 2, 1, "linear")
     model = TorchConnector(SamplerQNN(circuit=qc, input_params=xi, weight_params=wi, interpret=parity, output_shape=2),
                            initial_weights=r.w_sampler)
     y01 = torch.tensor(r.y01)
@@ -95,10 +88,7 @@ def qiskit_parts() -> dict:
     results["classification-sampler"] = (time.perf_counter() - start, acc, losses)
 
     start = time.perf_counter()
-    px, pw = Parameter("x"), Parameter("w")
-    qc = QuantumCircuit(1)
-    qc.ry(px, 0)
-    qc.ry(pw, 0)
+    qc, (px,), (pw,) = ry_ry_circuit()
     model = TorchConnector(EstimatorQNN(circuit=qc, input_params=[px], weight_params=[pw]),
                            initial_weights=r.w_regression)
     Xr, yr = torch.tensor(r.X_reg, dtype=torch.float32), torch.tensor(r.y_reg, dtype=torch.float32)
@@ -113,8 +103,9 @@ def qiskit_mnist_model():
     from qiskit_machine_learning.neural_networks import EstimatorQNN
 
     from qnn_torch.tutorial import HybridNet
+    from tests.qiskit_reference import zz_ra_circuit
 
-    qc, xi, wi = _qk_zz_ra(2, 1)
+    qc, xi, wi = zz_ra_circuit(2, 2, 1)
     qnn = EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi, input_gradients=True)
     return _swap_qnn(HybridNet, TorchConnector(qnn))
 

@@ -1,4 +1,5 @@
-"""Builders of qiskit-machine-learning reference networks for the parity tests."""
+"""Qiskit reference circuits and qiskit-machine-learning networks: the oracles of the parity tests,
+and the qiskit-machine-learning side of `benchmarks/bench_tutorial.py` (one definition for both)."""
 
 import numpy as np
 from qiskit import QuantumCircuit

@@ -1,30 +1,47 @@
 """qnn_torch: hybrid quantum-classical neural networks in PyTorch, built on PennyLane,
-numerically identical to Qiskit Machine Learning."""
+numerically identical to Qiskit Machine Learning.
+
+The public names below load on first use (PEP 562), so ``import qnn_torch`` and the ``qnn-torch``
+command start at once; Qiskit, Aer and IBM Runtime load only when a device needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 from ._version import __version__
-from .devices import resolve_device
-from .qnn import EstimatorQNN, QuantumNeuralNetwork, SamplerQNN, parity
-from .templates import ENTANGLEMENT_PATTERNS, PauliFeatureMap, RealAmplitudes, ZZFeatureMap, entangler_map
-from .hardware import BatchedRemoteDevice, runtime_session
-from .torch_connector import TorchConnector
-from .training import TrainingInterrupted, fit, tiny_batch_mode
 
-__all__ = [
-    "BatchedRemoteDevice",
-    "ENTANGLEMENT_PATTERNS",
-    "EstimatorQNN",
-    "PauliFeatureMap",
-    "QuantumNeuralNetwork",
-    "RealAmplitudes",
-    "SamplerQNN",
-    "TorchConnector",
-    "TrainingInterrupted",
-    "ZZFeatureMap",
-    "__version__",
-    "entangler_map",
-    "fit",
-    "parity",
-    "resolve_device",
-    "runtime_session",
-    "tiny_batch_mode",
-]
+# name -> the module that defines it
+_EXPORTS = {
+    "BatchedRemoteDevice": ".devices.remote",
+    "ENTANGLEMENT_PATTERNS": ".templates",
+    "EstimatorQNN": ".qnn",
+    "PauliFeatureMap": ".templates",
+    "QuantumNeuralNetwork": ".qnn",
+    "RealAmplitudes": ".templates",
+    "SamplerQNN": ".qnn",
+    "TorchConnector": ".torch_connector",
+    "TrainingInterrupted": ".training",
+    "ZZFeatureMap": ".templates",
+    "entangler_map": ".templates",
+    "fit": ".training",
+    "parity": ".qnn",
+    "resolve_device": ".devices",
+    "runtime_session": ".training",
+    "tiny_batch_mode": ".training",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -15,8 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .checkpoint import CheckpointError
-from .training import Terminated, TrainingInterrupted, sigterm_as_interrupt
+# torch, PennyLane and the rest load after parsing: --help and --version answer at once
 
 __all__ = ["main"]
 
@@ -124,6 +123,7 @@ def _check_json(path: Path) -> None:
 
 def _check_resume(args) -> None:
     """With --resume, the training checkpoint (if there is one) must be one, with at most --epochs epochs."""
+    from .checkpoint import CheckpointError
     from .training import load_checkpoint
     from .tutorial import TRAIN_CHECKPOINT
 
@@ -237,6 +237,9 @@ def main(argv=None) -> int:
     checkpoints; 130 Ctrl-C; 143 ``SIGTERM``.
     """
     args = _parser().parse_args(argv)
+    from .checkpoint import CheckpointError
+    from .training import Terminated, TrainingInterrupted, sigterm_as_interrupt
+
     try:
         with sigterm_as_interrupt():
             return {"tutorial": _tutorial, "evaluate": _evaluate}[args.command](args)

@@ -21,8 +21,8 @@ import torch
 from .checkpoint import CheckpointError, read_checkpoint, save_atomic
 from .devices import known_secrets, scrub_secrets
 
-__all__ = ["Terminated", "TrainingInterrupted", "fit", "load_checkpoint", "sigterm_as_interrupt",
-           "tiny_batch_mode"]
+__all__ = ["Terminated", "TrainingInterrupted", "fit", "load_checkpoint", "runtime_session",
+           "sigterm_as_interrupt", "tiny_batch_mode"]
 
 
 class TrainingInterrupted(RuntimeError):
@@ -271,3 +271,61 @@ def _interrupted(err: BaseException, epoch: int, epochs: int, path: Path | None,
         signum = None
     return TrainingInterrupted(f"training stopped in epoch {epoch + 1} of {epochs} ({reason}); {where}",
                                saved, done if saved else 0, signum)
+
+
+# ---------------------------------------------------------------- IBM Runtime sessions
+
+def _remote_devices(obj):
+    """The BatchedRemoteDevices used by a model, a TorchConnector or a QNN."""
+    from .devices.remote import BatchedRemoteDevice
+    from .qnn.neural_network import QuantumNeuralNetwork
+
+    qnns = [obj] if isinstance(obj, QuantumNeuralNetwork) else [
+        m.qnn for m in obj.modules() if isinstance(getattr(m, "qnn", None), QuantumNeuralNetwork)]
+    return [q.spec.device for q in qnns if isinstance(q.spec.device, BatchedRemoteDevice)]
+
+
+@contextmanager
+def runtime_session(model, mode: str = "session", **kwargs):
+    """Run every IBM job of ``model`` inside one Qiskit Runtime ``Session`` (or ``Batch``).
+
+    Args:
+        model: a ``torch.nn.Module`` holding :class:`~qnn_torch.TorchConnector` layers, a
+            connector, or a QNN, whose device is an IBM (or fake IBM) backend.
+        mode (str): ``"session"`` (dedicated, iterative access) or ``"batch"``.
+        **kwargs: passed to ``Session``/``Batch`` (e.g. ``max_time``).
+
+    Yields:
+        Session or Batch: the open session, closed on exit.
+
+    Raises:
+        ValueError: if ``model`` runs on no IBM backend, or ``mode`` is unknown.
+
+    **Example**
+
+    .. code-block:: python
+
+        with runtime_session(model, max_time="1h"):
+            fit(model, loader, optimizer, loss_fn, epochs=3, checkpoint="run.pt")
+    """
+    from qiskit_ibm_runtime import Batch, Session
+
+    if mode not in ("session", "batch"):
+        raise ValueError(f"mode must be 'session' or 'batch'; got {mode!r}.")
+    devices = _remote_devices(model)
+    if not devices:
+        raise ValueError("runtime_session needs a model whose QNN runs on an IBM backend "
+                         "(device='ibm:<name>', 'fake:<name>' or a Backend object); found none.")
+    backends = {id(d.backend): d.backend for d in devices}
+    if len(backends) > 1:
+        raise ValueError(f"runtime_session needs one backend; the model uses {len(backends)}.")
+    session = (Session if mode == "session" else Batch)(backend=devices[0].backend, **kwargs)
+    previous = [d.session for d in devices]
+    for d in devices:
+        d.update_session(session)
+    try:
+        yield session
+    finally:
+        for d, old in zip(devices, previous):
+            d.update_session(old)
+        session.close()

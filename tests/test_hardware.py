@@ -13,7 +13,7 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 import qnn_torch
 from qnn_torch import (BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector,
                        TrainingInterrupted, fit, parity, runtime_session)
-from qnn_torch import hardware
+from qnn_torch.devices import aer, remote
 
 FAKE_TOKEN = "fake-ibm-token-5c1d2e-DO-NOT-LEAK"
 
@@ -22,7 +22,7 @@ FAKE_TOKEN = "fake-ibm-token-5c1d2e-DO-NOT-LEAK"
 def job_counter(monkeypatch):
     """Counts primitive jobs by patching the primitives' run methods (independent of the device)."""
     counts = {"estimator": 0, "sampler": 0}
-    for name, cls in (("estimator", hardware.EstimatorV2), ("sampler", hardware.SamplerV2)):
+    for name, cls in (("estimator", remote.EstimatorV2), ("sampler", remote.SamplerV2)):
         original = cls.run
 
         def run(self, *args, _original=original, _name=name, **kwargs):
@@ -281,7 +281,7 @@ def test_variance_on_the_aer_device(shots, atol):
         return qml.var(qml.Z(0)), qml.var(qml.Z(0) @ qml.Z(1)), qml.expval(qml.Y(1))
 
     want = qml.QNode(circuit, qml.device("default.qubit", wires=2))(0.7)
-    got = qml.QNode(circuit, hardware.BatchedAerDevice(wires=2, shots=shots))(0.7)
+    got = qml.QNode(circuit, aer.BatchedAerDevice(wires=2, shots=shots))(0.7)
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=atol)
 
 
@@ -291,7 +291,7 @@ def test_large_observables_that_print_alike_get_their_own_circuits():
     a = np.diag(rng.uniform(-1, 1, 32))
     b = a.copy()
     b[16, 16] += 0.5  # a diagonal entry in the abbreviated middle
-    dev = hardware.BatchedAerDevice(wires=5)
+    dev = aer.BatchedAerDevice(wires=5)
 
     def circuit(matrix):
         def f(x):
@@ -318,7 +318,7 @@ def test_circuits_whose_parameters_the_transpiler_removes(device):
 
     options = {"optimization_level": 3}
     if device == "aer":
-        dev = hardware.BatchedAerDevice(wires=2, shots=4000, **options)
+        dev = aer.BatchedAerDevice(wires=2, shots=4000, **options)
     else:
         dev = BatchedRemoteDevice(wires=2, backend=GenericBackendV2(2, noise_info=False, seed=3), **options)
 

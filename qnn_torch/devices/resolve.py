@@ -15,14 +15,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from numbers import Integral
 
 import pennylane as qml
 
-__all__ = ["DeviceSpec", "resolve_device", "known_secrets", "scrub_secrets", "DEFAULT_HARDWARE_SHOTS",
-           "ACCEPTED_FORMS"]
+from .credentials import ibm_backend
+
+__all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "DeviceSpec", "check_shots", "fake_backend", "resolve_device"]
 
 DEFAULT_HARDWARE_SHOTS = 1024
 """int: shots used on sampling-only devices (IBM backends) when ``shots=None``, as Qiskit does."""
@@ -31,8 +31,6 @@ ACCEPTED_FORMS = (
     "an installed PennyLane device name such as 'default.qubit', 'lightning.qubit' or 'qiskit.aer'; "
     "'ibm:<backend name>'; 'fake:<fake backend class>' such as 'fake:FakeManilaV2'; a Qiskit Backend object (e.g. FakeManilaV2()); or a PennyLane device object"
 )
-
-_TOKEN_VAR = "QISKIT_IBM_TOKEN"
 
 # Devices that compute exact results without shots, and their fastest exact gradient.
 _EXACT_DIFF = {"default.qubit": "backprop", "lightning.qubit": "adjoint"}
@@ -75,71 +73,6 @@ def _is_backend(obj) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(obj, BackendV2)
-
-
-def known_secrets() -> list[str]:
-    """The IBM tokens this process could leak: ``QISKIT_IBM_TOKEN`` and the saved account's."""
-    secrets = [os.environ.get(_TOKEN_VAR)]
-    try:
-        from qiskit_ibm_runtime.accounts import AccountManager
-
-        secrets.append(AccountManager.get().token)
-    except Exception:  # noqa: BLE001 - no saved account
-        pass
-    return [s for s in secrets if s]
-
-
-def scrub_secrets(text: str) -> str:
-    """``text`` with the IBM token (from ``QISKIT_IBM_TOKEN`` or the saved account) masked."""
-    for secret in known_secrets():
-        text = text.replace(secret, "***")
-    return text
-
-
-def _runtime_backend(name: str):
-    # The only frame that holds the token, and only as an argument expression: no local
-    # variable of ours keeps it for a traceback to show.
-    from qiskit_ibm_runtime import QiskitRuntimeService
-
-    if os.environ.get(_TOKEN_VAR):
-        return QiskitRuntimeService(token=os.environ.get(_TOKEN_VAR)).backend(name)
-    return QiskitRuntimeService().backend(name)
-
-
-def ibm_backend(name: str):
-    """Return IBM backend ``name`` from the saved account or ``QISKIT_IBM_TOKEN``.
-
-    Raises:
-        ValueError: when no credentials are available or the service cannot be reached; the
-            message says how to provide credentials. Neither the message, nor a chained
-            exception, nor a local variable of a frame in its traceback holds the token: the
-            service's error is not chained.
-    """
-    if not name:
-        raise ValueError("device 'ibm:<backend name>' needs a backend name, e.g. 'ibm:ibm_brisbane'.")
-    try:
-        import qiskit_ibm_runtime  # noqa: F401
-    except ImportError:  # pragma: no cover
-        raise ValueError(
-            "device 'ibm:...' needs qiskit-ibm-runtime: pip install qiskit-ibm-runtime") from None
-    has_token = bool(os.environ.get(_TOKEN_VAR))
-    try:
-        return _runtime_backend(name)
-    except Exception as err:  # noqa: BLE001 - re-raised below with a clean message, token scrubbed
-        kind = type(err).__name__
-        detail = scrub_secrets(str(err)).splitlines()[0][:200] if str(err) else ""
-    # raised here, outside the handler, so that the service's error (its message, its frames'
-    # locals such as QiskitRuntimeService(token=...)) is not even the __context__
-    how = (
-        f"set the {_TOKEN_VAR} environment variable or save an account once with "
-        "QiskitRuntimeService.save_account(token=..., set_as_default=True)"
-    )
-    if "AccountNotFound" in kind or (not has_token and "account" in detail.lower()):
-        raise ValueError(f"device 'ibm:{name}' needs IBM Quantum credentials: {how}.")
-    raise ValueError(
-        f"device 'ibm:{name}': could not get the backend from IBM Quantum ({kind}: {detail}); "
-        f"check the name and your credentials ({how})."
-    )
 
 
 def fake_backend(name: str):
@@ -194,7 +127,7 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
         if device == "qiskit.aer":
             # batched and transpiled once per circuit structure; exact statevector without shots
             # (the plugin's own device samples 1024 shots by default and runs circuits one by one)
-            from .hardware import BatchedAerDevice
+            from .aer import BatchedAerDevice
 
             dev = BatchedAerDevice(wires=num_qubits, **options)
             return DeviceSpec(dev, "parameter-shift", shots, device, broadcast_expand=True)
@@ -223,7 +156,7 @@ def _spec_for(dev, name: str, shots) -> DeviceSpec:
 
 
 def _remote(backend, num_qubits: int, shots, label: str, options: dict) -> DeviceSpec:
-    from .hardware import BatchedRemoteDevice
+    from .remote import BatchedRemoteDevice
 
     if backend.num_qubits < num_qubits:
         raise ValueError(

@@ -17,7 +17,6 @@ It is registered as the PennyLane device ``"qnn_torch.remote"`` and is what ``de
 from __future__ import annotations
 
 from collections import OrderedDict
-from contextlib import contextmanager
 
 import numpy as np
 import pennylane as qml
@@ -30,7 +29,7 @@ from qiskit.circuit import Parameter
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2, SamplerV2
 
-__all__ = ["BatchedAerDevice", "BatchedRemoteDevice", "runtime_session"]
+__all__ = ["BatchedRemoteDevice"]
 
 
 class _Template:
@@ -251,151 +250,3 @@ class BatchedRemoteDevice(RemoteDevice):
                 tape = circuits[index]
                 res = [mp.process_samples(samples, wire_order=self.wires) for mp in tape.measurements]
                 results[index] = tuple(res)
-
-
-def _remote_devices(obj):
-    """The BatchedRemoteDevices used by a model, a TorchConnector or a QNN."""
-    from .qnn.neural_network import QuantumNeuralNetwork
-
-    qnns = [obj] if isinstance(obj, QuantumNeuralNetwork) else [
-        m.qnn for m in obj.modules() if isinstance(getattr(m, "qnn", None), QuantumNeuralNetwork)]
-    return [q.spec.device for q in qnns if isinstance(q.spec.device, BatchedRemoteDevice)]
-
-
-@contextmanager
-def runtime_session(model, mode: str = "session", **kwargs):
-    """Run every IBM job of ``model`` inside one Qiskit Runtime ``Session`` (or ``Batch``).
-
-    Args:
-        model: a ``torch.nn.Module`` holding :class:`~qnn_torch.TorchConnector` layers, a
-            connector, or a QNN, whose device is an IBM (or fake IBM) backend.
-        mode (str): ``"session"`` (dedicated, iterative access) or ``"batch"``.
-        **kwargs: passed to ``Session``/``Batch`` (e.g. ``max_time``).
-
-    Yields:
-        Session or Batch: the open session, closed on exit.
-
-    Raises:
-        ValueError: if ``model`` runs on no IBM backend, or ``mode`` is unknown.
-
-    **Example**
-
-    .. code-block:: python
-
-        with runtime_session(model, max_time="1h"):
-            fit(model, loader, optimizer, loss_fn, epochs=3, checkpoint="run.pt")
-    """
-    from qiskit_ibm_runtime import Batch, Session
-
-    if mode not in ("session", "batch"):
-        raise ValueError(f"mode must be 'session' or 'batch'; got {mode!r}.")
-    devices = _remote_devices(model)
-    if not devices:
-        raise ValueError("runtime_session needs a model whose QNN runs on an IBM backend "
-                         "(device='ibm:<name>', 'fake:<name>' or a Backend object); found none.")
-    backends = {id(d.backend): d.backend for d in devices}
-    if len(backends) > 1:
-        raise ValueError(f"runtime_session needs one backend; the model uses {len(backends)}.")
-    session = (Session if mode == "session" else Batch)(backend=devices[0].backend, **kwargs)
-    previous = [d.session for d in devices]
-    for d in devices:
-        d.update_session(session)
-    try:
-        yield session
-    finally:
-        for d, old in zip(devices, previous):
-            d.update_session(old)
-        session.close()
-
-
-_ARRAY_SAFE_AER_GATES = [
-    "id", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "sxdg", "rx", "ry", "rz", "p", "u",
-    "cx", "cy", "cz", "swap", "rxx", "ryy", "rzz", "ccx", "cswap",
-]
-"""list[str]: the gates of the Aer device's templates: Aer binds their parameter arrays correctly
-(unitary matrices are synthesized into them)."""
-
-
-class BatchedAerDevice(BatchedRemoteDevice):
-    """Qiskit Aer with the batching of :class:`BatchedRemoteDevice`, exact without shots.
-
-    pennylane-qiskit's ``qiskit.aer`` transpiles and runs every circuit on its own (about 0.2 s
-    per circuit here). This device transpiles each circuit structure once and evaluates a whole
-    batch (a forward pass, or all parameter-shift circuits of a backward pass) in one call of
-    Aer's ``EstimatorV2`` (exact: precision 0 when there are no shots) or, for probabilities
-    without shots, one statevector run with ``save_probabilities``.
-
-    Registered as the PennyLane device ``"qnn_torch.aer"``; ``device="qiskit.aer"`` resolves to it.
-
-    Args:
-        wires (int or Iterable): the wires.
-        shots (int or None): default shots; ``None`` for exact results.
-        method (str): the ``AerSimulator`` method (``"statevector"`` by default).
-        **kwargs: transpiler options, as for :class:`BatchedRemoteDevice`.
-    """
-
-    short_name = "qnn_torch.aer"
-    exact_without_shots = True  # pennylane-qiskit's "analytic results not supported" warning does not apply
-
-    def __init__(self, wires, shots=None, method="statevector", **kwargs):
-        from qiskit_aer import AerSimulator
-
-        super().__init__(wires, backend=AerSimulator(method=method), shots=shots, **kwargs)
-        self._probability_circuits: dict = {}
-
-    def _transpile(self, qc):
-        # Aer's primitives drop the angles of controlled rotations (crx, cry, crz, ...) bound from
-        # parameter arrays (qiskit-aer #2323, #2391, #2403): templates use gates it binds correctly
-        args = {"basis_gates": _ARRAY_SAFE_AER_GATES, **self._transpile_args}
-        return transpile(qc, **args)
-
-    def _primitive(self, cls):
-        from qiskit_aer.primitives import EstimatorV2 as AerEstimator
-        from qiskit_aer.primitives import SamplerV2 as AerSampler
-
-        if cls is EstimatorV2:
-            return AerEstimator(options={"default_precision": 0.0})  # exact unless shots set a precision
-        return AerSampler()
-
-    def _run_sampler(self, circuits, groups, results):
-        exact = OrderedDict((k, v) for k, v in groups.items() if not k[1])
-        sampled = OrderedDict((k, v) for k, v in groups.items() if k[1])
-        if sampled:
-            super()._run_sampler(circuits, sampled, results)
-        if exact:
-            self._run_exact_probabilities(circuits, exact, results)
-
-    def _run_exact_probabilities(self, circuits, groups, results):
-        bound, owners = [], []
-        for (key, _), (indices, values) in groups.items():
-            template = self._probability_circuits.get(key)
-            if template is None:
-                first = circuits[indices[0]]
-                exact = (qml.measurements.ProbabilityMP, ExpectationMP, VarianceMP)
-                if not all(isinstance(m, exact) for m in first.measurements):
-                    raise ValueError(f"{self.name} without shots gives expectations, variances and probabilities "
-                                     f"only; got {first.measurements}.")
-                symbolic, params = _symbolic(first)
-                qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=False, measure=False)
-                # rotate into the observables' eigenbases (fixed gates: not among the parameters)
-                rotations = QuantumScript(first.diagonalizing_gates, [])
-                qc.compose(circuit_to_qiskit(rotations, self.num_wires, diagonalize=False, measure=False),
-                           inplace=True)
-                qc.save_probabilities()
-                template = _Template(transpile(qc, backend=self.backend, **self._transpile_args), params)
-                self._probability_circuits[key] = template
-                self.transpilations += 1
-            rows = template.bind(np.asarray(values, dtype=float).reshape(len(indices), -1))
-            for position, index in enumerate(indices):
-                circuit = template.compiled
-                bound.append(circuit if rows is None else circuit.assign_parameters(rows[position]))
-                owners.append(index)
-        result = self.backend.run(bound).result()
-        self._count_job(len(bound))
-        n = self.num_wires
-        reverse = np.array([int(format(i, f"0{n}b")[::-1], 2) for i in range(2**n)])
-        for position, index in enumerate(owners):
-            probs_qiskit = np.asarray(result.data(position)["probabilities"], dtype=float)
-            amplitudes = np.sqrt(np.clip(probs_qiskit[reverse], 0.0, None))  # PennyLane's bit order
-            tape = circuits[index]
-            results[index] = tuple(mp.process_state(amplitudes, wire_order=self.wires) for mp in tape.measurements)

@@ -1,0 +1,49 @@
+"""Devices: the one-argument switch and the batched Qiskit devices.
+
+* :mod:`~qnn_torch.devices.resolve`: ``device=`` and ``shots=`` to a PennyLane device and how to
+  differentiate through it (:func:`resolve_device`);
+* :mod:`~qnn_torch.devices.remote`: :class:`BatchedRemoteDevice`, IBM backends with one primitive
+  job per batch of circuits (``"ibm:..."``, ``"fake:..."``, Qiskit ``Backend`` objects);
+* :mod:`~qnn_torch.devices.aer`: :class:`BatchedAerDevice`, Qiskit Aer batched the same way, exact
+  without shots (``"qiskit.aer"``);
+* :mod:`~qnn_torch.devices.credentials`: IBM credentials and secret scrubbing.
+
+Qiskit, Qiskit Aer, qiskit-ibm-runtime and pennylane-qiskit are imported only when a device
+needs them: importing this package costs what PennyLane costs.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .credentials import ibm_backend, known_secrets, scrub_secrets
+from .resolve import (
+    ACCEPTED_FORMS,
+    DEFAULT_HARDWARE_SHOTS,
+    DeviceSpec,
+    check_shots,
+    fake_backend,
+    resolve_device,
+)
+
+__all__ = [
+    "ACCEPTED_FORMS",
+    "BatchedAerDevice",
+    "BatchedRemoteDevice",
+    "DEFAULT_HARDWARE_SHOTS",
+    "DeviceSpec",
+    "check_shots",
+    "fake_backend",
+    "ibm_backend",
+    "known_secrets",
+    "resolve_device",
+    "scrub_secrets",
+]
+
+_LAZY = {"BatchedRemoteDevice": ".remote", "BatchedAerDevice": ".aer"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,165 @@
+"""The package's imports: one direction, no cycle, and nothing heavy that a call does not need."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "qnn_torch"
+
+# The layers, lowest first: a module imports only from its own unit or from lower layers.
+LAYERS = {
+    "_version": 0,
+    "templates": 1,
+    "circuits": 2,
+    "devices": 2,
+    "engines": 3,
+    "qnn": 4,
+    "torch_connector": 5,
+    "checkpoint": 5,
+    "data": 5,
+    "training": 6,
+    "tutorial": 7,
+    "plots": 7,
+    "cli": 8,
+    "__main__": 9,
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The ``qnn_torch`` modules ``path`` imports anywhere in its body (functions included)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "qnn_torch"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "qnn_torch":
+                continue
+            found.add(target)
+            for alias in node.names:  # ``from . import tutorial`` imports a module
+                if (PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))).with_suffix(".py").exists() or \
+                        (PACKAGE.parent / Path(*f"{target}.{alias.name}".split(".")) / "__init__.py").exists():
+                    found.add(f"{target}.{alias.name}")
+    found.discard(name)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {_module_name(p): _imports(p) for p in PACKAGE.rglob("*.py")}
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_no_import_cycle():
+    graph = import_graph()
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            nxt = nxt if nxt in graph else nxt.rpartition(".")[0]  # a name imported from a module
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt):] + [nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt in graph and not state.get(nxt):
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for module in sorted(graph):
+        if not state.get(module):
+            visit(module)
+
+
+def test_imports_go_down_the_layers():
+    graph = import_graph()
+    upward = []
+    for module, targets in graph.items():
+        source = _unit(module)
+        if source == "__init__":  # the package's lazy re-exports
+            continue
+        assert source in LAYERS, f"{module}: unit {source!r} has no layer in LAYERS"
+        for target in targets:
+            unit = _unit(target)
+            if unit not in (source, "__init__") and LAYERS[unit] >= LAYERS[source]:
+                upward.append(f"{module} -> {target}")
+    assert not upward, "imports that go up or sideways: " + ", ".join(sorted(upward))
+
+
+def test_walker_sees_upward_imports(tmp_path, monkeypatch):
+    """The layering test fails on an upward import (written into a copy of a module)."""
+    engines = PACKAGE / "engines" / "base.py"
+    assert "qnn_torch.torch_connector" not in _imports(engines)
+    copy = tmp_path / "qnn_torch" / "engines" / "base.py"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(engines.read_text() + "\n\ndef _f():\n    from ..torch_connector import TorchConnector\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", tmp_path / "qnn_torch")
+    assert "qnn_torch.torch_connector" in _imports(copy)
+
+
+def _run(code: str) -> str:
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            cwd=PACKAGE.parent)
+    return result.stdout.strip()
+
+
+HEAVY = ("qiskit", "qiskit_aer", "qiskit_ibm_runtime", "pennylane_qiskit")
+
+
+def test_the_public_api_loads_no_qiskit():
+    code = (
+        "import sys, numpy as np\n"
+        "from qnn_torch import EstimatorQNN, SamplerQNN, TorchConnector, fit, parity, tiny_batch_mode\n"
+        "import qnn_torch\n"
+        "names = [getattr(qnn_torch, n) for n in qnn_torch.__all__ if n not in ('BatchedRemoteDevice',)]\n"
+        "EstimatorQNN(2).forward(np.zeros((1, 2)), np.zeros(8))\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    assert _run(code) == "[]"
+
+
+def test_a_qiskit_device_loads_qiskit():
+    code = (
+        "import sys\n"
+        "from qnn_torch import EstimatorQNN\n"
+        "EstimatorQNN(2, device='qiskit.aer')\n"
+        "print('qiskit_aer' in sys.modules)\n"
+    )
+    assert _run(code) == "True"
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_command_line_help_loads_neither_torch_nor_pennylane(flag):
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['qnn-torch', {flag!r}]\n"
+        "try:\n"
+        "    runpy.run_module('qnn_torch', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in ('torch', 'pennylane', 'numpy') if m in sys.modules), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert result.stderr.strip().splitlines()[-1] == "[]"

@@ -28,13 +28,14 @@ def parity(index: int) -> int:
 
 
 def _normalize_shape(output_shape) -> tuple[int, ...]:
-    if isinstance(output_shape, Integral) and not isinstance(output_shape, bool):
-        output_shape = (int(output_shape),)
-    if not isinstance(output_shape, tuple) or not output_shape or not all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in output_shape
+    shape = output_shape
+    if isinstance(shape, Integral) and not isinstance(shape, bool):
+        shape = (int(shape),)
+    if not isinstance(shape, tuple) or not shape or not all(
+        isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in shape
     ):
         raise ValueError(f"output_shape must be a positive integer or tuple of them; got {output_shape!r}.")
-    return tuple(int(s) for s in output_shape)
+    return tuple(int(s) for s in shape)
 
 
 def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: int):

@@ -103,7 +103,7 @@ def test_mnist_matches_qiskit_machine_learning(tmp_path):
 
     from qnn_torch.tutorial import HybridNet
 
-    from . import qiskit_reference as ref
+    from .. import qiskit_reference as ref
 
     split = load_mnist01(tmp_path, n_train=8, n_test=2)
 
@@ -225,7 +225,7 @@ def test_shipped_subset_size_agrees_with_the_readme(tmp_path):
     images, _ = load_shipped()
     size = f"{len(images):,}"
     source = load_mnist01(tmp_path, download=False).source
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert f"({size} images of the digits 0 and 1" in source
     assert f"real {size}-image MNIST 0/1 subset" in readme
     assert "5,000-image" not in source  # the sample it was taken from, not its size
@@ -262,7 +262,7 @@ def test_mnist_notebook_prints_the_numbers_of_the_command_line(tmp_path, monkeyp
 
     monkeypatch.setenv("QNN_TORCH_TUTORIAL_EPOCHS", "2")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    path = Path(__file__).resolve().parents[1] / "tutorials" / "04_mnist_hybrid.ipynb"
+    path = Path(__file__).resolve().parents[2] / "tutorials" / "04_mnist_hybrid.ipynb"
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(tmp_path)}}).execute()

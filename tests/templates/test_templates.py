@@ -12,7 +12,7 @@ from qiskit.quantum_info import Operator
 
 from qnn_torch import ENTANGLEMENT_PATTERNS, PauliFeatureMap, RealAmplitudes, ZZFeatureMap
 
-from .conftest import qiskit_order_matrix
+from ..conftest import qiskit_order_matrix
 
 QUBITS = [1, 2, 3, 4, 5]
 ATOL = 1e-10

@@ -38,7 +38,7 @@ from qnn_torch import (
     parity,
 )
 
-from . import qiskit_reference as ref
+from .. import qiskit_reference as ref
 
 ATOL = 1e-6
 SIGMAS = 5.0

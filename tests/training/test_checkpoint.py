@@ -13,7 +13,7 @@ from pathlib import Path
 from qnn_torch.checkpoint import CheckpointError, model_state, read_checkpoint, save_atomic, write_atomic
 
 
-ROOT = str(Path(__file__).resolve().parents[1])
+ROOT = str(Path(__file__).resolve().parents[2])
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
 
 

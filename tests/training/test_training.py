@@ -18,7 +18,7 @@ from qnn_torch.devices import resolve_device
 from qnn_torch.training import TrainingInterrupted, load_checkpoint
 
 CANARY = "canary-ibm-token-5d1e-MUST-NOT-APPEAR"
-ROOT = str(Path(__file__).resolve().parents[1])
+ROOT = str(Path(__file__).resolve().parents[2])
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
 """dict: the environment of subprocesses: this checkout's qnn_torch first."""
 

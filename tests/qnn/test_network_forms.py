@@ -24,7 +24,7 @@ from qiskit_machine_learning.neural_networks import EstimatorQNN as QkEstimatorQ
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
 
-from . import qiskit_reference as ref
+from .. import qiskit_reference as ref
 
 ENGINES = ["auto", "compiled", "qnode"]
 

@@ -10,7 +10,7 @@ from qiskit.quantum_info import SparsePauliOp
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
 
-from . import qiskit_reference as ref
+from .. import qiskit_reference as ref
 
 ATOL = 1e-6
 

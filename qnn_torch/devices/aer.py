@@ -12,7 +12,7 @@ from pennylane_qiskit.converter import circuit_to_qiskit
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2
 
-from .remote import BatchedRemoteDevice, _structure, _symbolic, _Template
+from .remote import BatchedRemoteDevice, _symbolic, _Template
 
 __all__ = ["BatchedAerDevice"]
 

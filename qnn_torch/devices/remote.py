@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 import numpy as np
 import pennylane as qml
-from pennylane.measurements import ExpectationMP, VarianceMP
+from pennylane.measurements import ExpectationMP
 from pennylane.tape import QuantumScript
 from pennylane_qiskit.converter import circuit_to_qiskit, mp_to_pauli
 from pennylane_qiskit.qiskit_device import custom_simulator_tracking

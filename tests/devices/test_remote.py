@@ -1,7 +1,6 @@
 """IBM backends (through fake ones): few jobs per step, sessions, no lost work, no leaked token."""
 
 import json
-import os
 from functools import partial
 
 import numpy as np
@@ -10,7 +9,6 @@ import pytest
 import torch
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-import qnn_torch
 from qnn_torch import (BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector,
                        TrainingInterrupted, fit, parity, runtime_session)
 from qnn_torch.devices import aer, remote

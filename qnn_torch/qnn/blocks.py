@@ -142,3 +142,35 @@ def resolve_block(spec, num_qubits: int, num_params: int | None, role: str, argu
         raise ValueError(f"{argument} must be a non-negative integer; got {num_params!r}.")
 
     return CircuitBlock(spec, int(num_params), name)
+
+
+def _no_gates(params, wires) -> None:
+    """The feature-map and ansatz blocks of a network given as one circuit function."""
+
+
+def whole_circuit(circuit, num_inputs, num_weights, feature_map, ansatz) -> tuple[Callable, CircuitBlock, CircuitBlock]:
+    """Check a whole-circuit function ``circuit(inputs, weights)`` and its parameter counts.
+
+    Returns:
+        tuple: ``circuit`` and two gate-free blocks that carry the counts of inputs and weights.
+
+    Raises:
+        TypeError: if ``circuit`` is not callable or a count is missing.
+        ValueError: if ``feature_map`` or ``ansatz`` is given too, or a count is negative.
+    """
+    if feature_map is not None or ansatz is not None:
+        raise ValueError("circuit replaces feature_map and ansatz: give either circuit, or feature_map and "
+                         f"ansatz; got circuit and {'feature_map' if feature_map is not None else 'ansatz'}.")
+    if not callable(circuit):
+        raise TypeError(f"circuit must be a function (inputs, weights) queuing the circuit; got {circuit!r}.")
+    name = getattr(circuit, "__name__", repr(circuit))
+    counts = []
+    for argument, value in (("num_inputs", num_inputs), ("num_weights", num_weights)):
+        if value is None:
+            raise TypeError(f"circuit {name} is a function: give {argument}=... (its number of "
+                            f"{argument[4:]}).")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{argument} must be a non-negative integer; got {value!r}.")
+        counts.append(int(value))
+    return (circuit, CircuitBlock(_no_gates, counts[0], f"{name} (inputs)"),
+            CircuitBlock(_no_gates, counts[1], f"{name} (weights)"))

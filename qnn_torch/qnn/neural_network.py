@@ -15,7 +15,7 @@ from ..devices import DeviceSpec, resolve_device
 from ..engines import ALIASES, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, Engine, EngineUnavailable
 from ..engines import ENGINES as ENGINE_CLASSES
 from ..templates import RealAmplitudes, ZZFeatureMap
-from .blocks import CircuitBlock, resolve_block
+from .blocks import CircuitBlock, resolve_block, whole_circuit
 
 __all__ = ["ENGINES", "QuantumNeuralNetwork"]
 
@@ -97,6 +97,11 @@ class QuantumNeuralNetwork:
             :class:`~qnn_torch.ZZFeatureMap` (reps=2).
         ansatz: template class, partial or ``fn(params, wires)``; default
             :class:`~qnn_torch.RealAmplitudes` (reps=3).
+        circuit (Callable or None): instead of ``feature_map`` and ``ansatz``, one function
+            ``fn(inputs, weights)`` queuing the whole circuit on wires ``0..num_qubits-1``, for
+            circuits that interleave inputs and weights (data re-uploading, trainable input
+            scaling ``qml.RY(weights[..., k] * inputs[..., i], wires=i)``); needs ``num_inputs``
+            and ``num_weights``. Index as ``[..., i]`` so that batches pass through.
         num_inputs (int or None): parameter count of a plain-function feature map.
         num_weights (int or None): parameter count of a plain-function ansatz.
         device: see :func:`qnn_torch.devices.resolve_device`.
@@ -129,18 +134,24 @@ class QuantumNeuralNetwork:
         diff_method: str | None = None,
         engine: str = "auto",
         device_options: dict | None = None,
+        circuit=None,
     ):
         if isinstance(num_qubits, bool) or not isinstance(num_qubits, Integral) or num_qubits < 1:
             raise ValueError(f"num_qubits must be a positive integer; got {num_qubits!r}.")
         self.num_qubits = int(num_qubits)
-        self.feature_map: CircuitBlock = resolve_block(
-            ZZFeatureMap if feature_map is None else feature_map,
-            self.num_qubits, num_inputs, "feature_map", "num_inputs",
-        )
-        self.ansatz: CircuitBlock = resolve_block(
-            RealAmplitudes if ansatz is None else ansatz,
-            self.num_qubits, num_weights, "ansatz", "num_weights",
-        )
+        self._body = None
+        if circuit is not None:  # one function of inputs and weights: no feature map / ansatz split
+            self._body, self.feature_map, self.ansatz = whole_circuit(
+                circuit, num_inputs, num_weights, feature_map, ansatz)
+        else:
+            self.feature_map: CircuitBlock = resolve_block(
+                ZZFeatureMap if feature_map is None else feature_map,
+                self.num_qubits, num_inputs, "feature_map", "num_inputs",
+            )
+            self.ansatz: CircuitBlock = resolve_block(
+                RealAmplitudes if ansatz is None else ansatz,
+                self.num_qubits, num_weights, "ansatz", "num_weights",
+            )
         if isinstance(device, str) and not device.startswith(("ibm:", "fake:")):  # simulated locally
             check_state_fits(self.num_qubits)
         self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots, device_options)
@@ -198,6 +209,9 @@ class QuantumNeuralNetwork:
 
     def circuit(self, inputs, weight):
         """Queue feature map and ansatz and return the measurement (the QNode's function)."""
+        if self._body is not None:
+            self._body(inputs, weight)
+            return self._measure()
         wires = list(range(self.num_qubits))
         # blocks without parameters are applied too: their gates are fixed, not absent
         self.feature_map.apply(inputs, wires)

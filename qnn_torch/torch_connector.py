@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from pennylane.qnn import TorchLayer
@@ -24,6 +26,10 @@ class _QNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, layer, grad_enabled):  # pylint: disable=arguments-differ
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if want_x and not layer.qnn.input_gradients:  # qiskit-machine-learning's behaviour, and its pitfall
+            layer._warn_inputs_blocked()
+            want_x = False
+        ctx.want = (want_x, want_w)
         if weight.shape != (layer.qnn.num_weights,):  # e.g. weight.data replaced by a wrong-size tensor
             check_weight_shape(weight, layer.qnn.num_weights)
         if weight.is_complex() or weight.dtype == torch.bool:
@@ -41,9 +47,11 @@ class _QNNFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):  # pylint: disable=arguments-differ
+        want_x, want_w = ctx.want
+        if not (want_x or want_w):  # inputs whose gradients input_gradients=False blocks
+            return None, None, None, None
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable itself
             return _QNNFunction._differentiable_backward(ctx, grad_output)
-        want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         jacobians = [j.to(grad_output.dtype) for j in ctx.jacobians]  # each (B, K, P)
         grad_x = grad_w = None
         if grad_output.shape == (1, 1):  # one sample, one output: a product, bit for bit the einsum
@@ -73,11 +81,11 @@ class _QNNFunction(torch.autograd.Function):
                 "whose engines, engine='qnode' included, differentiate twice."
             )
         x, weight = ctx.saved_tensors
-        wanted = [t for t, want in zip((x, weight), ctx.needs_input_grad[:2]) if want]
+        wanted = [t for t, want in zip((x, weight), ctx.want) if want]
         out = qnn.evaluate(x.to(torch.float64), weight.to(torch.float64))
         grads = iter(torch.autograd.grad(out, wanted, grad_output.to(out.dtype), create_graph=True,
                                          allow_unused=True, materialize_grads=True))
-        return tuple(next(grads) if want else None for want in ctx.needs_input_grad[:2]) + (None, None)
+        return tuple(next(grads) if want else None for want in ctx.want) + (None, None)
 
 
 class TorchConnector(TorchLayer):
@@ -93,9 +101,13 @@ class TorchConnector(TorchLayer):
     ``_weights``): checkpoints of either library's ``TorchConnector`` load into the other.
 
     Args:
-        qnn (QuantumNeuralNetwork): the network to wrap.
+        neural_network (QuantumNeuralNetwork): the network to wrap (also accepted as ``qnn=``).
         initial_weights (array_like or None): the starting weights; by default uniform in
             ``[-1, 1]``, as in Qiskit.
+
+    Gradients reach the inputs (and earlier layers) when the network's ``input_gradients`` is
+    True: always for template and function networks, and for Qiskit circuits when asked for,
+    as in qiskit-machine-learning (a warning says when inputs ask for gradients they will not get).
 
     Raises:
         TypeError: if ``qnn`` is not a qnn_torch network, or inputs, ``initial_weights`` or
@@ -112,7 +124,12 @@ class TorchConnector(TorchLayer):
     torch.Size([5, 1])
     """
 
-    def __init__(self, qnn: QuantumNeuralNetwork, initial_weights=None):
+    def __init__(self, neural_network: QuantumNeuralNetwork | None = None, initial_weights=None, *,
+                 qnn: QuantumNeuralNetwork | None = None):
+        if (neural_network is None) == (qnn is None):
+            raise TypeError("TorchConnector takes one network: neural_network (qiskit-machine-learning's name) "
+                            f"or qnn; got {'neither' if qnn is None else 'both'}.")
+        qnn = neural_network if qnn is None else qnn
         if not isinstance(qnn, QuantumNeuralNetwork):
             raise TypeError(
                 f"qnn must be a qnn_torch EstimatorQNN or SamplerQNN; got {type(qnn).__name__}."
@@ -190,6 +207,19 @@ class TorchConnector(TorchLayer):
             state_dict[key] = torch.as_tensor(state_dict[key]).to(self.weight.dtype)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
+
+    @property
+    def neural_network(self) -> QuantumNeuralNetwork:
+        """QuantumNeuralNetwork: the wrapped network (qiskit-machine-learning's name for ``qnn``)."""
+        return self.qnn
+
+    def _warn_inputs_blocked(self) -> None:
+        if not getattr(self, "_inputs_blocked_warned", False):
+            self._inputs_blocked_warned = True
+            warnings.warn(
+                "TorchConnector: the inputs require gradients, but the network has input_gradients=False, so "
+                "no gradient flows to them or to the layers before this one (qiskit-machine-learning's default "
+                "for circuits); set qnn.input_gradients = True to train them.", UserWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ pickling
 

@@ -113,7 +113,8 @@ class _TorchMath:
 
     @staticmethod
     def unbind(tensor, count):
-        return tensor.unbind(-1) if count else ()
+        # indexing, not ``Tensor.unbind``: the engines' angle compiler reads ``x[..., i]``
+        return tuple(tensor[..., i] for i in range(count))
 
 
 class _AnyMath:

@@ -36,7 +36,7 @@ class EstimatorQNN(QuantumNeuralNetwork):
     (2, 8, (1,))
     """
 
-    def __init__(self, num_qubits: int, *, observables=None, **kwargs):
+    def __init__(self, num_qubits: int | None = None, *, observables=None, **kwargs):
         super().__init__(num_qubits, **kwargs)
         self.observables = to_pennylane_observables(observables, self.num_qubits)
         self.output_shape = (len(self.observables),)

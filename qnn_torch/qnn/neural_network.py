@@ -83,6 +83,11 @@ def check_weight_shape(weight, num_weights: int, name: str = "weight") -> None:
         )
 
 
+def _is_quantum_circuit(obj) -> bool:
+    """Whether ``obj`` is a Qiskit ``QuantumCircuit`` (without importing Qiskit for anything else)."""
+    return any(c.__name__ == "QuantumCircuit" and c.__module__.startswith("qiskit") for c in type(obj).__mro__)
+
+
 class QuantumNeuralNetwork:
     """Feature map then ansatz on ``num_qubits`` wires, measured by a subclass.
 
@@ -97,11 +102,18 @@ class QuantumNeuralNetwork:
             :class:`~qnn_torch.ZZFeatureMap` (reps=2).
         ansatz: template class, partial or ``fn(params, wires)``; default
             :class:`~qnn_torch.RealAmplitudes` (reps=3).
-        circuit (Callable or None): instead of ``feature_map`` and ``ansatz``, one function
-            ``fn(inputs, weights)`` queuing the whole circuit on wires ``0..num_qubits-1``, for
-            circuits that interleave inputs and weights (data re-uploading, trainable input
-            scaling ``qml.RY(weights[..., k] * inputs[..., i], wires=i)``); needs ``num_inputs``
-            and ``num_weights``. Index as ``[..., i]`` so that batches pass through.
+        circuit (Callable or QuantumCircuit or None): instead of ``feature_map`` and ``ansatz``,
+            one function ``fn(inputs, weights)`` queuing the whole circuit on wires
+            ``0..num_qubits-1``, for circuits that interleave inputs and weights (data
+            re-uploading, trainable input scaling ``qml.RY(weights[..., k] * inputs[..., i],
+            wires=i)``); needs ``num_inputs`` and ``num_weights``. Index as ``[..., i]`` so that
+            batches pass through. Or a Qiskit ``QuantumCircuit`` with ``input_params`` and
+            ``weight_params``, as in qiskit-machine-learning (``num_qubits`` may then be left out).
+        input_params (Sequence[Parameter] or None): a Qiskit circuit's input parameters, in order.
+        weight_params (Sequence[Parameter] or None): a Qiskit circuit's weight parameters, in order.
+        input_gradients (bool or None): whether gradients flow to the inputs (and so to earlier
+            layers). ``None``: True, except for a Qiskit circuit, where it is False as in
+            qiskit-machine-learning (a warning says so when an input asks for a gradient).
         num_inputs (int or None): parameter count of a plain-function feature map.
         num_weights (int or None): parameter count of a plain-function ansatz.
         device: see :func:`qnn_torch.devices.resolve_device`.
@@ -123,7 +135,7 @@ class QuantumNeuralNetwork:
 
     def __init__(
         self,
-        num_qubits: int,
+        num_qubits: int | None = None,
         *,
         feature_map=None,
         ansatz=None,
@@ -135,10 +147,35 @@ class QuantumNeuralNetwork:
         engine: str = "auto",
         device_options: dict | None = None,
         circuit=None,
+        input_params=None,
+        weight_params=None,
+        input_gradients: bool | None = None,
     ):
+        self.qiskit_circuit = None
+        """QuantumCircuit or None: the Qiskit circuit the network was built from, if it was."""
+        if _is_quantum_circuit(circuit):  # qiskit-machine-learning's form
+            from ..circuits.qiskit_circuit import QiskitCircuit
+
+            if num_qubits is None:
+                num_qubits = circuit.num_qubits
+            elif num_qubits != circuit.num_qubits:
+                raise ValueError(f"num_qubits must be the circuit's {circuit.num_qubits} qubits (or None); "
+                                 f"got {num_qubits!r}.")
+            self.qiskit_circuit = circuit
+            converted = QiskitCircuit(circuit, input_params=input_params, weight_params=weight_params)
+            circuit, num_inputs, num_weights = converted, converted.num_inputs, converted.num_weights
+            self.input_params = list(input_params or [])
+            self.weight_params = list(weight_params or [])
+        elif input_params is not None or weight_params is not None:
+            raise ValueError("input_params and weight_params name the parameters of a Qiskit QuantumCircuit "
+                             f"given as circuit=; got them with circuit={circuit!r}.")
         if isinstance(num_qubits, bool) or not isinstance(num_qubits, Integral) or num_qubits < 1:
             raise ValueError(f"num_qubits must be a positive integer; got {num_qubits!r}.")
         self.num_qubits = int(num_qubits)
+        if input_gradients is not None and not isinstance(input_gradients, bool):
+            raise TypeError(f"input_gradients must be True, False or None; got {input_gradients!r}.")
+        # qiskit-machine-learning's networks compute no input gradients unless asked; ours always did
+        self.input_gradients: bool = (self.qiskit_circuit is None) if input_gradients is None else input_gradients
         self._body = None
         if circuit is not None:  # one function of inputs and weights: no feature map / ansatz split
             self._body, self.feature_map, self.ansatz = whole_circuit(
@@ -351,6 +388,33 @@ class QuantumNeuralNetwork:
         with torch.no_grad():
             out = self.evaluate(x, w)
         return out.numpy().reshape(x.shape[0], *self.output_shape)
+
+    def backward(self, inputs, weights) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Per-sample gradients, NumPy in and out, as qiskit-machine-learning's ``backward``.
+
+        Args:
+            inputs (array_like or None): shape ``(num_inputs,)`` or ``(..., num_inputs)``.
+            weights (array_like or None): shape ``(num_weights,)``.
+
+        Returns:
+            tuple: the input gradients ``(batch, *output_shape, num_inputs)`` (None unless
+            ``input_gradients`` and the network has inputs) and the weight gradients
+            ``(batch, *output_shape, num_weights)`` (None without weights). For inputs of more than
+            one dimension the batch is their leading dimensions.
+        """
+        check_real(inputs, "inputs")
+        check_real(weights, "weights")
+        raw = self._array("inputs", inputs, self.num_inputs)
+        x = torch.as_tensor(raw.reshape(-1, self.num_inputs) if raw.ndim else raw.reshape(1, -1))
+        w = torch.as_tensor(self._array("weights", weights, self.num_weights).reshape(-1))
+        if w.shape != (self.num_weights,):
+            raise ValueError(f"weights must have shape ({self.num_weights},) (the network's num_weights); "
+                             f"got shape {tuple(w.shape)}.")
+        want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
+        _, jacobians = self.differentiate(x, w, want_x, want_w)
+        batch = raw.shape[:-1] if raw.ndim >= 2 else (x.shape[0],)
+        grads = iter(j.numpy().reshape(*batch, *self.output_shape, -1) for j in jacobians)
+        return (next(grads) if want_x else None), (next(grads) if want_w else None)
 
     @staticmethod
     def _array(name: str, values, size: int) -> np.ndarray:

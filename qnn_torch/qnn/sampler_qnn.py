@@ -42,7 +42,7 @@ class SamplerQNN(QuantumNeuralNetwork):
     _supports_adjoint_diff = False  # PennyLane's diff_method="adjoint" takes expectations only
     _probabilities = True
 
-    def __init__(self, num_qubits: int, *, interpret=None, output_shape=None, **kwargs):
+    def __init__(self, num_qubits: int | None = None, *, interpret=None, output_shape=None, **kwargs):
         super().__init__(num_qubits, **kwargs)
         if interpret is None:
             if output_shape is not None:

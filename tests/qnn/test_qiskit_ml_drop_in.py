@@ -1,0 +1,189 @@
+"""qiskit-machine-learning code runs on qnn_torch with only its imports changed.
+
+The seed tutorial's three LBFGS experiments are written once, as a qiskit-machine-learning 0.9
+user writes them (Qiskit circuits, ``input_params``/``weight_params``, ``TorchConnector``), and
+run with both libraries' classes: the losses of every evaluation, the accuracies and the state
+dicts must agree.
+"""
+
+import numpy as np
+import pytest
+import torch
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter
+from qiskit.circuit.library import real_amplitudes, zz_feature_map
+from torch import nn
+
+from qnn_torch.data import tutorial_random
+
+
+def parity(x):  # as the seed writes it
+    return "{:b}".format(x).count("1") % 2
+
+
+def seed_experiments(EstimatorQNN, SamplerQNN, TorchConnector):
+    """The seed tutorial's LBFGS parts, in qiskit-machine-learning's API."""
+    r = tutorial_random()
+    X = torch.tensor(r.X, dtype=torch.float32)
+    results = {}
+
+    def lbfgs(model, loss_of):
+        optimizer = torch.optim.LBFGS(model.parameters())
+        losses = []
+
+        def closure():
+            optimizer.zero_grad()
+            loss = loss_of()
+            loss.backward()
+            losses.append(loss.item())
+            return loss
+
+        optimizer.step(closure)
+        return losses
+
+    feature_map, ansatz = zz_feature_map(2), real_amplitudes(2)
+    qc = QuantumCircuit(2)
+    qc.compose(feature_map, inplace=True)
+    qc.compose(ansatz, inplace=True)
+    qnn1 = EstimatorQNN(circuit=qc, input_params=feature_map.parameters, weight_params=ansatz.parameters)
+    model1 = TorchConnector(qnn1, initial_weights=r.w_estimator)
+    y = torch.tensor(r.y, dtype=torch.float32).reshape(-1, 1)
+    losses = lbfgs(model1, lambda: nn.MSELoss(reduction="sum")(model1(X), y))
+    with torch.no_grad():
+        accuracy = float(np.mean(np.sign(model1(X).numpy()[:, 0]) == r.y))
+    results["classification-estimator"] = (losses, accuracy, model1.state_dict())
+
+    ansatz2 = real_amplitudes(2, reps=1, entanglement="linear")
+    qc2 = QuantumCircuit(2)
+    qc2.compose(feature_map, inplace=True)
+    qc2.compose(ansatz2, inplace=True)
+    qnn2 = SamplerQNN(circuit=qc2, input_params=feature_map.parameters, weight_params=ansatz2.parameters,
+                      interpret=parity, output_shape=2)
+    model2 = TorchConnector(qnn2, initial_weights=r.w_sampler)
+    y01 = torch.tensor(r.y01)
+    losses = lbfgs(model2, lambda: nn.CrossEntropyLoss()(model2(X), y01))
+    with torch.no_grad():
+        accuracy = float(np.mean(model2(X).argmax(1).numpy() == r.y01))
+    results["classification-sampler"] = (losses, accuracy, model2.state_dict())
+
+    param_x, param_y = Parameter("x"), Parameter("y")
+    qc3 = QuantumCircuit(1)
+    qc3.ry(param_x, 0)
+    qc3.ry(param_y, 0)
+    qnn3 = EstimatorQNN(circuit=qc3, input_params=[param_x], weight_params=[param_y])
+    model3 = TorchConnector(qnn3, initial_weights=r.w_regression)
+    Xr, yr = torch.tensor(r.X_reg, dtype=torch.float32), torch.tensor(r.y_reg, dtype=torch.float32)
+    losses = lbfgs(model3, lambda: nn.MSELoss(reduction="sum")(model3(Xr), yr))
+    results["regression"] = (losses, None, model3.state_dict())
+    return results
+
+
+@pytest.fixture(scope="module")
+def both():
+    import qiskit_machine_learning.connectors as qk_connectors
+    import qiskit_machine_learning.neural_networks as qk_networks
+
+    import qnn_torch
+
+    theirs = seed_experiments(qk_networks.EstimatorQNN, qk_networks.SamplerQNN, qk_connectors.TorchConnector)
+    ours = seed_experiments(qnn_torch.EstimatorQNN, qnn_torch.SamplerQNN, qnn_torch.TorchConnector)
+    return ours, theirs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("part", ["classification-estimator", "classification-sampler", "regression"])
+def test_the_seed_code_gives_the_same_numbers(both, part):
+    ours, theirs = both
+    (losses, accuracy, state), (q_losses, q_accuracy, q_state) = ours[part], theirs[part]
+    assert len(losses) == len(q_losses)
+    np.testing.assert_allclose(losses, q_losses, rtol=1e-5)
+    assert accuracy == q_accuracy
+    assert set(state) == set(q_state) == {"weight", "_weights"}
+    np.testing.assert_allclose(state["weight"].numpy(), q_state["weight"].numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_num_qubits_comes_from_the_circuit():
+    import qnn_torch
+
+    feature_map, ansatz = zz_feature_map(3), real_amplitudes(3, reps=1)
+    qnn = qnn_torch.EstimatorQNN(circuit=feature_map.compose(ansatz), input_params=feature_map.parameters,
+                                 weight_params=ansatz.parameters)
+    assert (qnn.num_qubits, qnn.num_inputs, qnn.num_weights) == (3, 3, 6)
+    assert qnn.input_gradients is False  # qiskit-machine-learning's default
+    assert qnn.qiskit_circuit is not None and qnn.input_params == list(feature_map.parameters)
+    with pytest.raises(ValueError, match="num_qubits must be the circuit's 3 qubits"):
+        qnn_torch.EstimatorQNN(2, circuit=feature_map.compose(ansatz), input_params=feature_map.parameters,
+                               weight_params=ansatz.parameters)
+    with pytest.raises(ValueError, match="input_params and weight_params name the parameters of a Qiskit"):
+        qnn_torch.EstimatorQNN(2, input_params=feature_map.parameters)
+
+
+@pytest.mark.parametrize("input_gradients", [False, True])
+def test_backward_and_input_gradients_as_qiskit_machine_learning(input_gradients, rng):
+    from qiskit_machine_learning.neural_networks import SamplerQNN as QkSamplerQNN
+
+    import qnn_torch
+
+    feature_map, ansatz = zz_feature_map(2), real_amplitudes(2, reps=1)
+    qc = feature_map.compose(ansatz)
+    kwargs = dict(circuit=qc, input_params=feature_map.parameters, weight_params=ansatz.parameters,
+                  interpret=lambda i: (i % 2, i // 2), output_shape=(2, 2), input_gradients=input_gradients)
+    ours, theirs = qnn_torch.SamplerQNN(**kwargs), QkSamplerQNN(**kwargs)
+    x, w = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 4)
+    np.testing.assert_allclose(ours.forward(x, w), theirs.forward(x, w), atol=1e-10)
+    (gx, gw), (qgx, qgw) = ours.backward(x, w), theirs.backward(x, w)
+    assert gw.shape == qgw.shape == (3, 2, 2, 4)
+    np.testing.assert_allclose(gw, qgw, atol=1e-6)
+    if input_gradients:
+        assert gx.shape == qgx.shape == (3, 2, 2, 2)
+        np.testing.assert_allclose(gx, qgx, atol=1e-6)
+    else:
+        assert gx is None and qgx is None
+
+
+def test_blocked_input_gradients_warn_and_block(recwarn):
+    import qnn_torch
+
+    feature_map, ansatz = zz_feature_map(2), real_amplitudes(2, reps=1)
+    qnn = qnn_torch.EstimatorQNN(circuit=feature_map.compose(ansatz), input_params=feature_map.parameters,
+                                 weight_params=ansatz.parameters)
+    model = qnn_torch.TorchConnector(neural_network=qnn)
+    assert model.neural_network is qnn
+    x = torch.rand(3, 2, requires_grad=True)
+    with pytest.warns(UserWarning, match="input_gradients=False, so no gradient flows to them"):
+        model(x).sum().backward()
+    assert x.grad is None and model.weight.grad is not None
+    qnn.input_gradients = True  # settable, as in qiskit-machine-learning
+    model(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("kwargs", [{"engine": "auto"}, {"engine": "compiled"}, {"engine": "qnode"},
+                                    {"device": "lightning.qubit"}, {"device": "qiskit.aer"}],
+                         ids=lambda k: "/".join(k.values()))
+def test_qiskit_circuits_on_every_engine_and_device(kwargs, rng):
+    """A Qiskit circuit with expressions of inputs and weights (``w*x``, ``(pi - x0)*(pi - x1)``)."""
+    from qiskit.circuit import ParameterVector
+    from qiskit.quantum_info import SparsePauliOp
+
+    from qnn_torch import EstimatorQNN as Ours
+
+    from .. import qiskit_reference as ref
+    from .test_qiskit_ml_parity import assert_parity, float32_weights
+
+    x, w = ParameterVector("x", 3), ParameterVector("w", 6)
+    qc = QuantumCircuit(3)
+    qc.compose(zz_feature_map(3, reps=1, parameter_prefix="x").assign_parameters(list(x)), inplace=True)
+    for layer in range(2):
+        for i in range(3):
+            qc.ry(w[3 * layer + i] * x[i], i)
+        qc.cx(0, 1)
+        qc.crz(w[3 * layer] - 0.5 * x[2], 1, 2)
+    observables = [SparsePauliOp("ZZI"), SparsePauliOp.from_list([("XIY", 0.5), ("IZZ", -1.0)])]
+    qk = ref.estimator(qc, list(x), list(w), observables)
+    qnn = Ours(circuit=qc, input_params=list(x), weight_params=list(w), observables=observables,
+               input_gradients=True, **kwargs)
+    weights = float32_weights(rng, 6)
+    from qnn_torch import TorchConnector as OurConnector
+
+    assert_parity(OurConnector(qnn, initial_weights=weights), qk, rng.uniform(-1, 1, (3, 3)), weights)

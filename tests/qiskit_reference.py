@@ -3,7 +3,7 @@ and the qiskit-machine-learning side of `benchmarks/bench_tutorial.py` (one defi
 
 import numpy as np
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter
+from qiskit.circuit import Parameter, ParameterVector
 from qiskit.circuit.library import real_amplitudes, zz_feature_map
 from qiskit_machine_learning.neural_networks import EstimatorQNN as QkEstimatorQNN
 from qiskit_machine_learning.neural_networks import SamplerQNN as QkSamplerQNN
@@ -45,3 +45,29 @@ def reference(qnn, x, w):
     out = qnn.forward(x, w)
     gin, gw = qnn.backward(x, w)
     return np.asarray(out), np.asarray(gin), np.asarray(gw)
+
+
+def reuploading_circuit(n, depth):
+    """Data re-uploading with trainable input scaling (qiskit-torch-module's benchmark family): H on
+    every qubit; per layer RZ(w), RY(w) on each qubit, a CX ring, RY(w x_i), RZ(w x_i); then a final
+    RZ(w), RY(w) layer. Weights in gate order: ``4 n depth + 2 n`` of them."""
+    x, w = ParameterVector("x", n), ParameterVector("w", 4 * n * depth + 2 * n)
+    qc = QuantumCircuit(n)
+    qc.h(range(n))
+    k = 0
+    for _ in range(depth):
+        for i in range(n):
+            qc.rz(w[k], i)
+            qc.ry(w[k + 1], i)
+            k += 2
+        for i in range(n):
+            qc.cx(i, (i + 1) % n)
+        for i in range(n):
+            qc.ry(w[k] * x[i], i)
+            qc.rz(w[k + 1] * x[i], i)
+            k += 2
+    for i in range(n):
+        qc.rz(w[k], i)
+        qc.ry(w[k + 1], i)
+        k += 2
+    return qc, list(x), list(w)

@@ -21,6 +21,8 @@ from qiskit.quantum_info import Operator
 
 from qnn_torch.circuits.qiskit_circuit import SUPPORTED_GATES, QiskitCircuit
 
+from .. import qiskit_reference as ref
+
 ATOL = 1e-12
 
 
@@ -238,29 +240,7 @@ def test_global_phase(rng):
 # ------------------------------------------------------------------------------------------
 
 
-def reuploading_circuit(num_qubits, depth):
-    x = ParameterVector("x", num_qubits)
-    theta = ParameterVector("θ", 2 * num_qubits * (depth + 1))
-    scale = ParameterVector("λ", 2 * num_qubits * depth)
-    qc = QuantumCircuit(num_qubits)
-    qc.h(range(num_qubits))
-    t = s = 0
-    for _ in range(depth):
-        for q in range(num_qubits):
-            qc.rz(theta[t], q)
-            qc.ry(theta[t + 1], q)
-            t += 2
-        for q in range(num_qubits):
-            qc.cx(q, (q + 1) % num_qubits)
-        for q in range(num_qubits):
-            qc.ry(scale[s] * x[q], q)
-            qc.rz(scale[s + 1] * x[q], q)
-            s += 2
-    for q in range(num_qubits):
-        qc.rz(theta[t], q)
-        qc.ry(theta[t + 1], q)
-        t += 2
-    return qc, list(x), list(theta) + list(scale)
+reuploading_circuit = ref.reuploading_circuit
 
 
 def test_reuploading_circuit(rng):

@@ -8,8 +8,6 @@ import numpy as np
 import pennylane as qml
 import pytest
 import torch
-from qiskit import QuantumCircuit
-from qiskit.circuit import ParameterVector
 from qiskit.quantum_info import SparsePauliOp
 
 from qnn_torch import EstimatorQNN, SamplerQNN, TorchConnector, parity
@@ -51,29 +49,6 @@ def reuploading(n, depth=DEPTH):
     return circuit
 
 
-def qiskit_reuploading(n, depth=DEPTH):
-    x, w = ParameterVector("x", n), ParameterVector("w", num_weights(n, depth))
-    qc = QuantumCircuit(n)
-    qc.h(range(n))
-    k = 0
-    for _ in range(depth):
-        for i in range(n):
-            qc.rz(w[k], i)
-            qc.ry(w[k + 1], i)
-            k += 2
-        for i in range(n):
-            qc.cx(i, (i + 1) % n)
-        for i in range(n):
-            qc.ry(w[k] * x[i], i)
-            qc.rz(w[k + 1] * x[i], i)
-            k += 2
-    for i in range(n):
-        qc.rz(w[k], i)
-        qc.ry(w[k + 1], i)
-        k += 2
-    return qc, list(x), list(w)
-
-
 def z_on_each(n):
     return [SparsePauliOp("I" * (n - 1 - i) + "Z" + "I" * i) for i in range(n)]
 
@@ -85,7 +60,7 @@ DEVICES = [{"engine": "auto"}, {"engine": "compiled"}, {"engine": "qnode"}, {"de
 @pytest.mark.parametrize("kwargs", DEVICES, ids=lambda k: "/".join(k.values()))
 @pytest.mark.parametrize("n", [3, 4])
 def test_reuploading_matches_qiskit_machine_learning(n, kwargs, rng):
-    qc, xs, ws = qiskit_reuploading(n)
+    qc, xs, ws = ref.reuploading_circuit(n, DEPTH)
     qk = ref.estimator(qc, xs, ws, z_on_each(n))
     qnn = EstimatorQNN(n, circuit=reuploading(n), num_inputs=n, num_weights=num_weights(n),
                        observables=z_on_each(n), **kwargs)
@@ -102,7 +77,7 @@ def test_auto_runs_it_on_the_fast_engine():
 
 
 def test_sampler_with_a_circuit_function(rng):
-    qc, xs, ws = qiskit_reuploading(3)
+    qc, xs, ws = ref.reuploading_circuit(3, DEPTH)
     qk = ref.sampler(qc, xs, ws, interpret=parity, output_shape=2)
     qnn = SamplerQNN(3, circuit=reuploading(3), num_inputs=3, num_weights=num_weights(3), interpret=parity,
                      output_shape=2)

@@ -153,6 +153,10 @@ class QuantumNeuralNetwork:
     ):
         self.qiskit_circuit = None
         """QuantumCircuit or None: the Qiskit circuit the network was built from, if it was."""
+        self.input_params: list | None = None
+        """list[Parameter] or None: the Qiskit circuit's input parameters (None for other forms)."""
+        self.weight_params: list | None = None
+        """list[Parameter] or None: the Qiskit circuit's weight parameters (None for other forms)."""
         if _is_quantum_circuit(circuit):  # qiskit-machine-learning's form
             from ..circuits.qiskit_circuit import QiskitCircuit
 

@@ -111,6 +111,8 @@ def test_num_qubits_comes_from_the_circuit():
     assert (qnn.num_qubits, qnn.num_inputs, qnn.num_weights) == (3, 3, 6)
     assert qnn.input_gradients is False  # qiskit-machine-learning's default
     assert qnn.qiskit_circuit is not None and qnn.input_params == list(feature_map.parameters)
+    template_network = qnn_torch.EstimatorQNN(2)
+    assert template_network.qiskit_circuit is template_network.input_params is template_network.weight_params is None
     with pytest.raises(ValueError, match="num_qubits must be the circuit's 3 qubits"):
         qnn_torch.EstimatorQNN(2, circuit=feature_map.compose(ansatz), input_params=feature_map.parameters,
                                weight_params=ansatz.parameters)

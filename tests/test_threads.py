@@ -68,10 +68,11 @@ def check_against_one_thread(model, record):
 
 
 def expected_engine(engine):
-    return {"auto": "adjoint", "adjoint": "adjoint", "compiled": "compiled", "qnode": "qnode"}[engine]
+    return {"auto": "adjoint", "adjoint": "adjoint", "torch-adjoint": "torch-adjoint", "compiled": "compiled",
+            "qnode": "qnode"}[engine]
 
 
-@pytest.mark.parametrize("engine", ["auto", "compiled", "qnode"])
+@pytest.mark.parametrize("engine", ["auto", "torch-adjoint", "compiled", "qnode"])
 def test_threads_each_with_its_own_model(engine):
     models, records = [None] * 4, [[] for _ in range(4)]
 
@@ -90,7 +91,7 @@ def test_threads_each_with_its_own_model(engine):
         check_against_one_thread(model, record)
 
 
-@pytest.mark.parametrize("engine", ["auto", "compiled", "qnode"])
+@pytest.mark.parametrize("engine", ["auto", "torch-adjoint", "compiled", "qnode"])
 def test_two_and_three_qubit_models_together(engine):
     """Different registers in different threads: no operator lands in the other's circuit."""
     sizes = (2, 3, 2, 3)
@@ -111,7 +112,7 @@ def test_two_and_three_qubit_models_together(engine):
         check_against_one_thread(model, record)
 
 
-@pytest.mark.parametrize("engine", ["auto", "compiled", "qnode"])
+@pytest.mark.parametrize("engine", ["auto", "torch-adjoint", "compiled", "qnode"])
 def test_one_model_shared_by_threads(engine):
     torch.manual_seed(5)
     model = TorchConnector(EstimatorQNN(3, engine=engine))
@@ -134,8 +135,8 @@ def test_one_model_shared_by_threads(engine):
         check_against_one_thread(model, record)
 
 
-def test_many_qubits_compiled_threads_keep_their_engine():
-    """Registers beyond the adjoint path's size: auto takes the compiled path and keeps it."""
+def test_many_qubits_threads_keep_their_engine():
+    """Registers beyond the NumPy adjoint path's size: auto takes the torch adjoint path and keeps it."""
     models, records = [None] * 3, [[] for _ in range(3)]
 
     def work(i):
@@ -147,7 +148,7 @@ def test_many_qubits_compiled_threads_keep_their_engine():
 
     run_threads([work(i) for i in range(3)])
     for model, record in zip(models, records):
-        assert model.qnn.engine == "compiled", model.qnn.engine_fallback
+        assert model.qnn.engine == "torch-adjoint", model.qnn.engine_fallback
         check_against_one_thread(model, record[:2])
 
 

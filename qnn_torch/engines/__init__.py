@@ -22,6 +22,9 @@ propagates to the user.
 =================  ==================  =========================================================
 ``numpy-adjoint``  ``"adjoint"``       NumPy state vector; Jacobians by one adjoint sweep
                                        (:mod:`.numpy_adjoint`, angles by :mod:`.angles`)
+``torch-adjoint``  ``"torch-adjoint"`` torch state vector, gates fused into blocks of a few
+                                       wires (:mod:`.fusion`); Jacobians by one adjoint sweep
+                                       (:mod:`.torch_adjoint`)
 ``torch-traced``   ``"compiled"``      the circuit traced once per shape through the torch
                                        state-vector simulator (:mod:`.statevector`); autograd
 ``qnode``          ``"qnode"``         PennyLane's QNode on any device, any ``diff_method``
@@ -30,14 +33,17 @@ propagates to the user.
 **Choice and hand-over** (``QuantumNeuralNetwork``). ``engine="auto"`` on exact
 ``default.qubit`` (no shots) builds the chain ``numpy-adjoint`` (up to
 :data:`~.numpy_adjoint.MAX_QUBITS` qubits, :data:`~.numpy_adjoint.MAX_QUBITS_PROBABILITIES`
-for probabilities, and no ``diff_method`` given), then ``torch-traced`` (unless a
-``diff_method`` other than ``"backprop"`` is given), then ``qnode``; other devices use ``qnode``
-alone. ``engine="adjoint"`` or ``"compiled"`` puts that engine first, before ``qnode``, and makes
-its :class:`EngineUnavailable` an error instead of a hand-over. Each call runs the first engine of
-the chain; a call that needs an autograd graph skips engines without one. When an engine raises
-:class:`EngineUnavailable` it leaves the chain for good, a ``RuntimeWarning`` names it and its
-successor, and ``qnn.engine_fallback`` keeps the reason. ``qnn.engine`` is the ``engine=`` value
-of the chain's first engine.
+for probabilities, and no ``diff_method`` given), then ``torch-adjoint`` (unless a ``diff_method``
+other than ``"adjoint"`` is given, or the outputs are more than
+:data:`~.torch_adjoint.MAX_OUTPUTS`: probabilities of a large register without ``interpret``),
+then ``torch-traced`` (unless a ``diff_method`` other than ``"backprop"`` is given), then
+``qnode``; other devices use ``qnode`` alone. Any other ``engine=`` puts that engine first,
+before ``qnode``, and makes its :class:`EngineUnavailable` an error instead of a hand-over. Each
+call runs the first engine of the chain; a call that needs an autograd graph (second
+derivatives) skips engines without one. When an engine raises :class:`EngineUnavailable` it
+leaves the chain for good, a ``RuntimeWarning`` names it and its successor, and
+``qnn.engine_fallback`` keeps the reason. ``qnn.engine`` is the ``engine=`` value of the chain's
+first engine.
 
 **Bit order.** Qiskit's qubit ``i`` is PennyLane's wire ``i``, and Qiskit is little-endian: qubit
 0 is the least significant bit of a basis-state index, while PennyLane's wire 0 is the most
@@ -50,6 +56,7 @@ order internally.
 from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
 from .numpy_adjoint import MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
 from .qnode import QNodeEngine
+from .torch_adjoint import TorchAdjointEngine
 from .torch_traced import TorchTracedEngine
 
 __all__ = [
@@ -62,11 +69,13 @@ __all__ = [
     "EngineUnavailable",
     "NumpyAdjointEngine",
     "QNodeEngine",
+    "TorchAdjointEngine",
     "TorchTracedEngine",
 ]
 
 ENGINES: dict[str, type[Engine]] = {
     "numpy-adjoint": NumpyAdjointEngine,
+    "torch-adjoint": TorchAdjointEngine,
     "torch-traced": TorchTracedEngine,
     "qnode": QNodeEngine,
 }

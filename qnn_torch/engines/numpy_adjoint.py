@@ -29,8 +29,8 @@ import numpy as np
 import pennylane as qml
 import torch
 
-from .angles import numpy_program
-from .base import PENNYLANE_LOCK, Engine, EngineUnavailable, trace
+from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
+from .leaves import AnglePrograms, circuit_leaves
 
 __all__ = ["MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
 
@@ -145,7 +145,7 @@ class NumpyAdjointEngine(Engine):
         self.n = circuit.num_qubits
         self.dim = 2**self.n
         self._plan: AdjointPlan | None = None
-        self._programs: dict = {}
+        self._angles: AnglePrograms | None = None
         self._head_matrix = None if circuit.head is None else circuit.head.numpy()
 
     # ------------------------------------------------------------------ the contract
@@ -160,34 +160,6 @@ class NumpyAdjointEngine(Engine):
         return torch.from_numpy(out), [torch.from_numpy(j) for j, want in parts if want]
 
     # ------------------------------------------------------------------ structure
-
-    def _flatten(self, op, replay: list, leaves: list) -> None:
-        """Decompose ``op`` (eagerly, with values) recording the decisions in ``replay``."""
-        depends = any(isinstance(d, torch.Tensor) and d.requires_grad for d in op.data)
-        if depends and op.num_params == 1 and op.has_generator:
-            replay.append("angle")
-            leaves.append(("angle", op))
-        elif not depends and op.has_matrix:
-            replay.append("fixed")
-            leaves.append(("fixed", op))
-        elif op.has_decomposition:
-            replay.append("decompose")
-            for sub in op.decomposition():
-                self._flatten(sub, replay, leaves)
-        else:
-            raise EngineUnavailable(
-                f"operation {op.name} has neither a generator, a matrix nor a decomposition")
-
-    def _replay(self, op, replay, position: int, angles: list) -> int:
-        """Follow ``replay`` from ``position`` and collect the angle tensors (while tracing)."""
-        action = replay[position]
-        position += 1
-        if action == "angle":
-            angles.append(op.data[0])
-        elif action == "decompose":
-            for sub in op.decomposition():
-                position = self._replay(sub, replay, position, angles)
-        return position
 
     def _matrix(self, op) -> np.ndarray:
         matrix = qml.matrix(op, wire_order=range(self.n))
@@ -218,18 +190,6 @@ class NumpyAdjointEngine(Engine):
             return np.stack(diagonals), True
         return np.stack([m if m is not None else np.diag(d).astype(np.complex128)
                          for m, d in zip(mats, diagonals)]), False
-
-    def _leaves(self, x, w):
-        """Step 1: queue the circuit with tracked inputs and weights (the angles that depend on
-        them are those autograd tracks) and decompose it into angle gates and fixed gates."""
-        with torch.enable_grad():
-            x = x.detach().clone().requires_grad_(True)
-            w = w.detach().clone().requires_grad_(True)
-            ops, measurements = self.circuit.queue(x, w)
-            replay, leaves = [], []
-            for op in ops:
-                self._flatten(op, replay, leaves)
-        return replay, leaves, measurements
 
     def _segments(self, leaves):
         """Step 2: the angle gates as segments; the fixed gates between them are multiplied into
@@ -316,7 +276,7 @@ class NumpyAdjointEngine(Engine):
 
     def _analyse(self, x, w) -> AdjointPlan:
         """The plan: steps 1 to 5."""
-        replay, leaves, measurements = self._leaves(x, w)
+        replay, leaves, measurements = circuit_leaves(self.circuit, x, w)
         segments, pending, count = self._segments(leaves)
         obs, diagonal = self._observables(measurements)
         obs, diagonal = self._absorb(obs, diagonal, pending, segments)
@@ -329,38 +289,10 @@ class NumpyAdjointEngine(Engine):
         if self._plan is None:
             with PENNYLANE_LOCK:
                 if self._plan is None:
-                    self._plan = self._analyse(x, w)
+                    plan = self._analyse(x, w)
+                    self._angles = AnglePrograms(self.circuit, plan.replay, plan.num_angles)
+                    self._plan = plan
         return self._plan
-
-    # ------------------------------------------------------------------ angles
-
-    def _angles_program(self, plan: AdjointPlan, x, w, tangents: bool):
-        """The NumPy program giving the angles (and their tangents) for these shapes."""
-        key = (tuple(x.shape), tuple(w.shape), tangents)
-        program = self._programs.get(key)  # lock-free when cached: the hot path
-        if program is not None:
-            return program
-        with PENNYLANE_LOCK:  # queuing and make_fx are not thread-safe
-            program = self._programs.get(key)
-            if program is not None:  # another thread built it meanwhile
-                return program
-            batch = x.shape[0]
-
-            def angles(x, w):
-                ops, _ = self.circuit.queue(x, w)
-                collected: list = []
-                position = 0
-                for op in ops:
-                    position = self._replay(op, plan.replay, position, collected)
-                if position != len(plan.replay) or len(collected) != plan.num_angles:
-                    raise EngineUnavailable("the circuit's structure changed between calls")
-                if not collected:
-                    return torch.zeros(batch, 0, dtype=torch.float64)
-                return torch.stack([torch.broadcast_to(a, (batch,)) for a in collected], dim=1)
-
-            program = numpy_program(trace(angles, x.detach(), w.detach()), tangents)
-            self._programs[key] = program
-        return program
 
     # ------------------------------------------------------------------ evaluation
 
@@ -372,7 +304,7 @@ class NumpyAdjointEngine(Engine):
         ``b``'s input or weight ``j`` (weights ``(P,)`` or per sample, ``(B, P)``).
         """
         plan = self.plan(x, w)
-        program = self._angles_program(plan, x, w, jacobian)
+        program = self._angles(x, w, jacobian)
         xs, ws = x.detach().numpy(), w.detach().numpy()
         if jacobian:
             theta, dtheta = program(xs, ws)

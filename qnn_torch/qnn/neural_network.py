@@ -13,6 +13,7 @@ import torch
 from ..circuits import PENNYLANE_LOCK, CircuitDescription
 from ..devices import DeviceSpec, resolve_device
 from ..engines import ALIASES, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, Engine, EngineUnavailable
+from ..engines.torch_adjoint import MAX_OUTPUTS as TORCH_ADJOINT_MAX_OUTPUTS
 from ..engines import ENGINES as ENGINE_CLASSES
 from ..templates import RealAmplitudes, ZZFeatureMap
 from .blocks import CircuitBlock, resolve_block, whole_circuit
@@ -123,9 +124,10 @@ class QuantumNeuralNetwork:
             ``{"session": session, "optimization_level": 3, "resilience_level": 1}``.
         engine (str): how exact ``default.qubit`` runs. ``"auto"`` (default) takes the fastest
             engine that can run the circuit: ``"adjoint"`` up to 8 qubits (6 for probabilities),
-            else ``"compiled"``, else the QNode. ``"adjoint"`` (the NumPy adjoint engine),
-            ``"compiled"`` (the traced torch engine, backprop) and ``"qnode"`` (PennyLane's QNode)
-            choose one; other devices always run the QNode.
+            else ``"torch-adjoint"``, else ``"compiled"``, else the QNode. ``"adjoint"`` (the
+            NumPy adjoint engine), ``"torch-adjoint"`` (fused gate blocks in torch, adjoint
+            sweep), ``"compiled"`` (the traced torch engine, backprop) and ``"qnode"``
+            (PennyLane's QNode) choose one; other devices always run the QNode.
     """
 
     output_shape: tuple[int, ...] = ()
@@ -207,7 +209,7 @@ class QuantumNeuralNetwork:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}; got {engine!r}.")
         exact = self.spec.label == "default.qubit" and self.spec.shots is None
-        if engine in ("adjoint", "compiled") and not exact:
+        if engine not in ("auto", "qnode") and not exact:
             raise ValueError(
                 f"engine {engine!r} needs device 'default.qubit' with shots=None (exact simulation); "
                 f"got device {self.spec.label!r} with shots={self.spec.shots}."
@@ -219,10 +221,12 @@ class QuantumNeuralNetwork:
         chain = []  # engine names, the preferred one first; the QNode always comes last
         if engine == "adjoint" or (engine == "auto" and exact and small and diff_method is None):
             chain.append("numpy-adjoint")
+        if engine == "torch-adjoint" or (engine == "auto" and exact and diff_method in (None, "adjoint")):
+            chain.append("torch-adjoint")
         if engine == "compiled" or (engine == "auto" and exact and diff_method in (None, "backprop")):
             chain.append("torch-traced")
         self._chain: tuple[str, ...] = (*chain, "qnode")  # the engines still in play
-        self._required = ALIASES[engine] if engine in ("adjoint", "compiled") else None
+        self._required = ALIASES[engine] if engine not in ("auto", "qnode") else None
         self._engines: dict[str, Engine] = {}  # built on first use
         self.engine_fallback: str | None = None
         """str or None: why the preferred engine was abandoned for the next one, if it was."""
@@ -301,9 +305,19 @@ class QuantumNeuralNetwork:
 
     @property
     def engine(self) -> str:
-        """str: ``"adjoint"``, ``"compiled"`` or ``"qnode"``, the ``engine=`` value of the engine
-        the next call takes (a call that needs an autograd graph skips ``"adjoint"``)."""
-        return ENGINE_CLASSES[self._chain[0]].label  # one read: another thread may replace the chain
+        """str: ``"adjoint"``, ``"torch-adjoint"``, ``"compiled"`` or ``"qnode"``, the ``engine=``
+        value of the engine the next call takes (a call that needs an autograd graph, for second
+        derivatives, skips the adjoint engines)."""
+        return ENGINE_CLASSES[self._engines_in_play()[0]].label
+
+    def _engines_in_play(self) -> tuple[str, ...]:
+        """The chain (one read: another thread may replace it), without the torch adjoint engine
+        when ``"auto"`` chose it and the outputs are too many bras for its sweep (probabilities of
+        a large register without ``interpret``; known only once the subclass set its outputs)."""
+        chain = self._chain
+        if self._required != "torch-adjoint" and self._output_size() > TORCH_ADJOINT_MAX_OUTPUTS:
+            return tuple(name for name in chain if name != "torch-adjoint")
+        return chain
 
     def _drop(self, name: str, err: EngineUnavailable) -> None:
         """Give up engine ``name`` after ``err`` (re-raised if the user asked for that engine)."""
@@ -328,7 +342,7 @@ class QuantumNeuralNetwork:
         if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
             empty = x.new_zeros(0, self._output_size(), dtype=torch.float64)
             return empty + 0.0 * (x.sum() + weight.sum()) if needs_graph else empty
-        for name in self._chain:
+        for name in self._engines_in_play():
             if needs_graph and not ENGINE_CLASSES[name].builds_graph:
                 continue  # its values carry no graph: the next engine provides it
             try:
@@ -356,7 +370,7 @@ class QuantumNeuralNetwork:
             wanted = [torch.zeros(0, size, t.shape[-1], dtype=torch.float64)
                       for t, want in ((x, want_x), (weight, want_w)) if want]
             return torch.zeros(0, size, dtype=torch.float64), wanted
-        for name in self._chain:
+        for name in self._engines_in_play():
             try:
                 return self._engine(name).values_and_jacobians(x, weight, want_x, want_w)
             except EngineUnavailable as err:

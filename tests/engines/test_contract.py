@@ -32,10 +32,11 @@ def make_engine(name, qnn) -> Engine:
 
 
 def test_registry_names_and_aliases():
-    assert list(ENGINES) == ["numpy-adjoint", "torch-traced", "qnode"]
-    assert ALIASES == {"adjoint": "numpy-adjoint", "compiled": "torch-traced", "qnode": "qnode"}
+    assert list(ENGINES) == ["numpy-adjoint", "torch-adjoint", "torch-traced", "qnode"]
+    assert ALIASES == {"adjoint": "numpy-adjoint", "torch-adjoint": "torch-adjoint", "compiled": "torch-traced",
+                       "qnode": "qnode"}
     assert all(issubclass(cls, Engine) and cls.name == name for name, cls in ENGINES.items())
-    assert [cls.builds_graph for cls in ENGINES.values()] == [False, True, True]
+    assert [cls.builds_graph for cls in ENGINES.values()] == [False, False, True, True]
 
 
 @pytest.mark.parametrize("name", list(ENGINES))
@@ -119,9 +120,9 @@ def test_engine_unavailable_hands_over_with_a_warning(monkeypatch, rng):
     qnn = EstimatorQNN(2)
     model = TorchConnector(qnn, initial_weights=np.full(8, 0.3))
     assert qnn.engine == "adjoint"
-    with pytest.warns(RuntimeWarning, match=r"adjoint path unavailable, using the compiled path \(cannot run this one\)"):
+    with pytest.warns(RuntimeWarning, match=r"adjoint path unavailable, using the torch-adjoint path \(cannot run this one\)"):
         got = _train_step(model, x)
-    assert qnn.engine == "compiled" and qnn.engine_fallback == "cannot run this one"
+    assert qnn.engine == "torch-adjoint" and qnn.engine_fallback == "cannot run this one"
     for a, b in zip(got, expected):
         assert torch.allclose(a, b, atol=1e-6)
 

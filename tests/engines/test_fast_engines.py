@@ -71,7 +71,7 @@ def test_value_dependent_circuit_falls_back_to_the_qnode(rng):
 
 
 def test_engine_argument():
-    with pytest.raises(ValueError, match="engine must be one of 'auto', 'adjoint', 'compiled', 'qnode'; got 'fast'"):
+    with pytest.raises(ValueError, match="engine must be one of 'auto', 'adjoint', 'torch-adjoint', 'compiled', 'qnode'; got 'fast'"):
         EstimatorQNN(2, engine="fast")
     with pytest.raises(ValueError, match="engine 'compiled' needs device 'default.qubit' with shots=None"):
         EstimatorQNN(2, engine="compiled", device="lightning.qubit")
@@ -83,13 +83,16 @@ def test_engine_argument():
 
 
 @pytest.mark.parametrize("kind, qubits, engine", [
-    (EstimatorQNN, 1, "adjoint"), (EstimatorQNN, 8, "adjoint"), (EstimatorQNN, 9, "compiled"),
-    (SamplerQNN, 6, "adjoint"), (SamplerQNN, 7, "compiled"),
+    (EstimatorQNN, 1, "adjoint"), (EstimatorQNN, 8, "adjoint"), (EstimatorQNN, 9, "torch-adjoint"),
+    (SamplerQNN, 6, "adjoint"), (SamplerQNN, 7, "compiled"),  # 128 probabilities: too many bras to sweep
 ])
 def test_auto_engine_by_size(kind, qubits, engine):
     qnn = kind(qubits, feature_map=qml.AngleEmbedding, ansatz=partial(RealAmplitudes, reps=1))
     assert qnn.engine == engine
     assert kind(2, diff_method="backprop").engine == "compiled"
+    assert EstimatorQNN(9, diff_method="adjoint").engine == "torch-adjoint"
+    parity_network = SamplerQNN(9, interpret=lambda b: b % 2, output_shape=2)  # two outputs: two bras
+    assert parity_network.engine == "torch-adjoint"
 
 
 def _ansatz_then_hadamards(w, wires):

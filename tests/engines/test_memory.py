@@ -53,7 +53,7 @@ def test_twenty_qubit_model_allocates_little():
     if rss_before is not None:  # torch tensors are not seen by tracemalloc; RSS sees them
         grown = _rss() - rss_before
         assert grown < STATE_20 * 2, f"RSS grew by {grown / 2**20:.1f} MiB"
-    assert model.qnn.engine == "compiled"
+    assert model.qnn.engine == "torch-adjoint"
 
 
 def test_simulator_tables_are_built_on_first_use():

@@ -48,14 +48,14 @@ def test_empty_batch(kind, kwargs):
     assert qnn.engine == engine and qnn.engine_fallback is None  # nothing given up
 
 
-def test_empty_batch_nine_qubits_keeps_the_compiled_path():
+def test_empty_batch_nine_qubits_keeps_the_torch_adjoint_path():
     qnn = EstimatorQNN(9)
     model = TorchConnector(qnn)
-    assert qnn.engine == "compiled"
+    assert qnn.engine == "torch-adjoint"
     x = torch.zeros(0, 9, requires_grad=True)
     model(x).sum().backward()
     assert model(torch.zeros(0, 9)).shape == (0, 1)
-    assert qnn.engine == "compiled" and qnn.engine_fallback is None
+    assert qnn.engine == "torch-adjoint" and qnn.engine_fallback is None
 
 
 def test_empty_batch_with_extra_batch_dimensions():

@@ -1,0 +1,152 @@
+"""The torch adjoint engine (fused blocks, adjoint sweep) on the circuits that exercise its paths:
+column-, row- and diagonal-form blocks, layout moves for wires that are not neighbours, sandwich
+fusion, wide diagonal gates, Pauli-word and matrix observables, probabilities with a head, the
+eager angles of large registers and the sweep without kept states. The oracle is PennyLane's
+``default.qubit`` (backprop) on the same circuit description, itself checked against Qiskit."""
+
+from functools import partial
+
+import numpy as np
+import pennylane as qml
+import pytest
+import torch
+from qiskit.quantum_info import SparsePauliOp, Statevector
+
+from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, parity
+from qnn_torch.engines import EngineUnavailable, QNodeEngine, TorchAdjointEngine
+from qnn_torch.engines import torch_adjoint
+from qnn_torch.engines.fusion import Gate, fuse, simplify
+from tests.qiskit_reference import reuploading_circuit
+
+
+def _gates(inputs, weights):
+    """Every kind of gate the engine meets, on wires far apart (4 qubits, 4 inputs, 9 weights)."""
+    qml.AngleEmbedding(inputs, wires=range(4), rotation="Y")
+    qml.CRX(weights[..., 0], wires=[0, 3])
+    qml.IsingXX(weights[..., 1] * inputs[..., 0], wires=[1, 3])
+    qml.MultiRZ(weights[..., 2], wires=[0, 1, 2, 3])
+    qml.QubitUnitary(qml.matrix(qml.CRY(0.7, wires=[0, 1])), wires=[2, 0])
+    qml.Rot(weights[..., 3], weights[..., 4], inputs[..., 1], wires=2)
+    qml.PauliRot(weights[..., 5], "XY", wires=[3, 1])
+    qml.ControlledPhaseShift(weights[..., 6], wires=[3, 0])
+    qml.CNOT([3, 0])
+    qml.RZ(weights[..., 7] * inputs[..., 2], wires=0)
+    qml.CNOT([3, 0])
+    qml.IsingYY(weights[..., 8], wires=[0, 2])
+    qml.S(1), qml.T(2), qml.SX(3), qml.SWAP([0, 3])
+
+
+def _reuploading(built):
+    qc, inputs, weights = built
+    return EstimatorQNN(circuit=qc, input_params=inputs, weight_params=weights, input_gradients=True,
+                        observables=[SparsePauliOp("I" * (8 - i) + "Z" + "I" * i) for i in range(9)])
+
+
+NETWORKS = {
+    # the tutorial's shape: column, row and diagonal blocks, ZZ sandwiches
+    "zz-linear-ra-10": lambda: EstimatorQNN(10, feature_map=partial(ZZFeatureMap, entanglement="linear")),
+    # wires that are not neighbours: full entanglement moves the layout
+    "zz-full-ra-full-9": lambda: EstimatorQNN(
+        9, feature_map=partial(ZZFeatureMap, reps=1), ansatz=partial(RealAmplitudes, reps=1, entanglement="full"),
+        observables=[qml.Z(0) @ qml.Z(8), qml.X(4), 0.5 * qml.Y(2) @ qml.X(7) - qml.Z(3)]),
+    # a Qiskit circuit: re-uploading with trainable input scaling, a CX ring, <Z_i> on every qubit
+    "qiskit-reuploading-9": lambda: _reuploading(reuploading_circuit(9, 2)),
+    "gates": lambda: EstimatorQNN(
+        4, circuit=_gates, num_inputs=4, num_weights=9,
+        observables=[qml.Hermitian(np.diag([1.0, -2.0, 0.5, 3.0]), wires=[0, 2]), qml.Y(1) @ qml.X(3)]),
+    "sampler-parity-9": lambda: SamplerQNN(9, feature_map=partial(ZZFeatureMap, reps=1),
+                                           interpret=parity, output_shape=2),
+    "sampler-probabilities-5": lambda: SamplerQNN(5, feature_map=partial(ZZFeatureMap, reps=1)),
+}
+
+
+def _compare(qnn, x, w):
+    engine = TorchAdjointEngine(qnn.description)
+    reference = QNodeEngine(qnn.description, qnn.spec, "backprop", False)
+    out, jacobians = engine.values_and_jacobians(x, w, True, True)
+    ref_out, ref_jacobians = reference.values_and_jacobians(x, w, True, True)
+    assert torch.allclose(engine.values(x, w), ref_out, atol=1e-10, rtol=0)
+    assert torch.allclose(out, ref_out, atol=1e-10, rtol=0)
+    for j, ref in zip(jacobians, ref_jacobians):
+        assert j.shape == ref.shape
+        assert torch.allclose(j, ref, atol=1e-10, rtol=0), float((j - ref).abs().max())
+    return engine
+
+
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_equals_default_qubit(network, rng):
+    qnn = NETWORKS[network]()
+    x = torch.tensor(rng.uniform(-2, 2, (2, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    _compare(qnn, x, w)
+
+
+def test_paths_are_exercised(rng):
+    """The networks above do meet every block form, layout moves and the sandwich fusion."""
+    qnn = NETWORKS["zz-full-ra-full-9"]()
+    engine = TorchAdjointEngine(qnn.description)
+    engine.values(torch.zeros(1, 9, dtype=torch.float64), torch.zeros(qnn.num_weights, dtype=torch.float64))
+    steps = engine.plan(None, None).steps
+    assert {step.mode for step in steps} == {"diagonal", "row", "column"}
+    assert any(a.layout != b.layout for a, b in zip(steps, steps[1:]))  # a move
+    assert any(step.block.real for step in steps)
+
+
+@pytest.mark.parametrize("network", ["zz-linear-ra-10", "qiskit-reuploading-9", "gates"])
+def test_per_sample_weights(network, rng):
+    qnn = NETWORKS[network]()
+    x = torch.tensor(rng.uniform(-2, 2, (3, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, (3, qnn.num_weights)))
+    _compare(qnn, x, w)
+
+
+@pytest.mark.parametrize("network", ["zz-full-ra-full-9", "gates", "sampler-parity-9"])
+def test_eager_angles_and_undone_states_give_the_same(network, rng, monkeypatch):
+    """Large registers compute angles by queuing (no trace), and big batches undo the blocks
+    instead of keeping every state: the same numbers either way."""
+    qnn = NETWORKS[network]()
+    x = torch.tensor(rng.uniform(-2, 2, (2, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0)
+    monkeypatch.setattr(torch_adjoint, "_KEEP_BYTES", 0)
+    _compare(qnn, x, w)
+
+
+def test_values_match_qiskit_statevector(rng):
+    """An independent check of the outputs: Qiskit's own Statevector of the re-uploading circuit."""
+    qc, xs, ws = built = reuploading_circuit(9, 2)
+    qnn = _reuploading(built)
+    x, w = rng.uniform(-2, 2, 9), rng.uniform(-2, 2, len(ws))
+    state = Statevector(qc.assign_parameters(dict(zip(xs + ws, list(x) + list(w)))))
+    expected = [state.expectation_value(SparsePauliOp("I" * (8 - i) + "Z" + "I" * i)).real for i in range(9)]
+    got = TorchAdjointEngine(qnn.description).values(torch.tensor(x)[None], torch.tensor(w))
+    assert np.allclose(got.numpy()[0], expected, atol=1e-10)
+
+
+def test_selected_by_auto_and_by_name():
+    assert EstimatorQNN(9).engine == "torch-adjoint"
+    assert EstimatorQNN(2, engine="torch-adjoint").engine == "torch-adjoint"
+    with pytest.raises(ValueError, match="engine 'torch-adjoint' needs device 'default.qubit' with shots=None"):
+        EstimatorQNN(2, engine="torch-adjoint", shots=10)
+
+
+def test_too_many_outputs_is_refused_when_asked_for():
+    qnn = SamplerQNN(7, engine="torch-adjoint")  # 128 probabilities: 128 bras
+    with pytest.raises(EngineUnavailable, match="128 probability outputs are too many bras"):
+        qnn.forward(np.zeros(7), np.zeros(qnn.num_weights))
+
+
+def test_sandwich_fusion_and_blocks():
+    cnot = qml.matrix(qml.CNOT([0, 1]))
+    rz = Gate((1,), angle=0, generator=np.diag([-0.5, 0.5]).astype(complex))
+    merged = simplify([Gate((0, 1), matrix=cnot), rz, Gate((0, 1), matrix=cnot)])
+    assert len(merged) == 1 and merged[0].diagonal and merged[0].angle == 0
+    assert np.allclose(np.diag(merged[0].generator), [-0.5, 0.5, 0.5, -0.5])  # -Z Z / 2
+    hadamard = Gate((0,), matrix=qml.matrix(qml.Hadamard(0)))
+    assert len(simplify([Gate((0, 1), matrix=cnot), hadamard, Gate((0, 1), matrix=cnot)])) == 3  # not diagonal
+    # dense blocks stay on consecutive wires; diagonal gates join diagonal blocks across the register
+    gates = [Gate((w,), matrix=qml.matrix(qml.Hadamard(0))) for w in range(6)]
+    gates += [Gate((0, 5), angle=0, generator=np.diag([1.0, -1, -1, 1]).astype(complex))]
+    blocks = fuse(gates, 4, 10)
+    assert [sorted(b.wires) for b in blocks] == [[0, 1, 2, 3], [4, 5], [0, 5]]
+    assert [b.diagonal for b in blocks] == [False, False, True]

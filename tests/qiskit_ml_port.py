@@ -38,7 +38,8 @@ def theirs() -> Library:
     from qiskit_machine_learning.connectors import TorchConnector
     from qiskit_machine_learning.neural_networks import EstimatorQNN, SamplerQNN
 
-    return Library("qiskit-machine-learning", EstimatorQNN, SamplerQNN, TorchConnector, QiskitMachineLearningError)
+    return Library("qiskit-machine-learning", EstimatorQNN, SamplerQNN, TorchConnector,
+                   QiskitMachineLearningError)
 
 
 def ours(device: str = "default.qubit", shots: int | None = None, **options) -> Library:
@@ -87,7 +88,8 @@ def assert_same(ours_value, theirs_value, atol=ATOL, where="result"):
     bad = ~(np.abs(a - b) <= tolerance)
     assert not bad.any(), (
         f"{where}: {bad.sum()} of {b.size} values differ from qiskit-machine-learning's by more than the "
-        f"tolerance; worst {np.max(np.abs(a - b) - tolerance):.3g} above it at {np.argwhere(bad)[0].tolist()} "
+        f"tolerance; worst {np.max(np.abs(a - b) - tolerance):.3g} above it at "
+        f"{np.argwhere(bad)[0].tolist()} "
         f"(qnn_torch {a[bad][0]!r}, qiskit-machine-learning {b[bad][0]!r})")
 
 
@@ -132,7 +134,8 @@ def shift_rule_sigma(circuit, parameters, values, shots: int) -> np.ndarray:
             break
         flat = flat.decompose()
     else:
-        raise ValueError(f"gates without a two-term shift rule: {set(flat.count_ops()) - _SHIFTABLE - _FIXED}")
+        others = set(flat.count_ops()) - _SHIFTABLE - _FIXED
+        raise ValueError(f"gates without a two-term shift rule: {others}")
     squares = np.zeros(len(parameters))
     for inst in flat.data:
         for angle in inst.operation.params:

@@ -97,7 +97,8 @@ def validate_backward(model):
         connector_fwd_out = model(input_data)
         torch.sum(connector_fwd_out).backward()
         connector_backward = model.weight.grad
-        _, qnn_backward = model.neural_network.backward(input_data.detach().numpy(), model.weight.detach().numpy())
+        _, qnn_backward = model.neural_network.backward(input_data.detach().numpy(),
+                                                        model.weight.detach().numpy())
         fin_diff_grad = evaluate_fin_diff_gradient(model, input_data)
         np.testing.assert_almost_equal(fin_diff_grad, qnn_backward, decimal=4)
         results.append(qnn_backward)
@@ -243,7 +244,8 @@ def create_convolutional_layer(lib, input_channel, output_channel, num_qubits, n
             input_tensor = torch.nn.functional.unfold(input_tensor[...], kernel_size=self.kernel_size,
                                                       stride=self.stride)
             qnn_output = self.qnn(input_tensor.permute(2, 0, 1)).permute(1, 2, 0)
-            qnn_output = torch.reshape(qnn_output, shape=(input_tensor.shape[0], self.output_channel, height, width))
+            qnn_output = torch.reshape(qnn_output,
+                                       shape=(input_tensor.shape[0], self.output_channel, height, width))
             output += qnn_output
             return output
 
@@ -264,7 +266,7 @@ def convolutional_layer(lib):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.filterwarnings("ignore:TorchConnector. the inputs require gradients")  # input_gradients=False, as upstream
+@pytest.mark.filterwarnings("ignore:TorchConnector. the inputs require gradients")  # input_gradients=False
 def test_get_einsum_signature(device):
     assert_same(convolutional_layer(ours(device)), convolutional_layer(theirs()))
 
@@ -339,7 +341,8 @@ def hybrid_batch_gradients(lib, qnn_type):
     sum_of_individual_losses.backward()
     individual = {n: p.grad.clone() for n, p in model.named_parameters()}
     assert all(g is not None for g in individual.values())
-    sum_of_individual_gradients = sum(np.sum(g.numpy()) for n, g in individual.items() if n.endswith(".weight"))
+    sum_of_individual_gradients = sum(np.sum(g.numpy()) for n, g in individual.items()
+                                      if n.endswith(".weight"))
 
     optimizer.zero_grad(set_to_none=True)
     output = model(x)

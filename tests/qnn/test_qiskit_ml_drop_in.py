@@ -290,7 +290,8 @@ def test_circuit_and_observables_as_qiskit_machine_learning_returns_them():
     qnn = qnn_torch.EstimatorQNN(circuit=qc, input_params=x, weight_params=w, observables=observable)
     assert qnn.circuit is qc
     assert qnn.observables == (observable,)  # one observable: a 1-tuple, as in qiskit-machine-learning
-    assert qnn_torch.EstimatorQNN(circuit=qc, input_params=x, weight_params=w).observables == (SparsePauliOp("Z"),)
+    default = qnn_torch.EstimatorQNN(circuit=qc, input_params=x, weight_params=w)
+    assert default.observables == (SparsePauliOp("Z"),)
     template = qnn_torch.EstimatorQNN(2, observables=[qml.Z(0), qml.X(1)])
     assert template.observables == [qml.Z(0), qml.X(1)]
     assert template.circuit == template.qfunc  # not built from a Qiskit circuit: the function that queues it

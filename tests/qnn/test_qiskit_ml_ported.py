@@ -62,6 +62,9 @@ from qiskit_machine_learning.circuit.library import qnn_circuit
 
 from ..qiskit_ml_port import DEVICES, assert_same, binomial_tolerance, ours, shift_rule_sigma, theirs
 
+# qiskit-machine-learning measures a transpiled circuit by adding a register to it
+pytestmark = pytest.mark.filterwarnings("ignore:Trying to add QuantumRegister to a QuantumCircuit having a layout")
+
 # ================================================================================================
 # test/neural_networks/test_estimator_qnn.py
 # ================================================================================================
@@ -133,7 +136,8 @@ def estimator_qnn_2_1(lib, pm):
     params, isa_qc = _two_qubits(pm)
     op = SparsePauliOp.from_list([("ZZ", 1), ("XX", 1)])
     op = op.apply_layout(isa_qc.layout)
-    return lib.EstimatorQNN(circuit=isa_qc, observables=[op], input_params=params[:2], weight_params=params[2:])
+    return lib.EstimatorQNN(circuit=isa_qc, observables=[op], input_params=params[:2],
+                            weight_params=params[2:])
 
 
 def estimator_qnn_1_2(lib, pm):
@@ -180,7 +184,8 @@ def default_observables(lib, pm):
 def single_observable(lib, pm):
     params, isa_qc = _one_qubit(pm)
     op = SparsePauliOp.from_list([("Z", 1), ("X", 1)]).apply_layout(isa_qc.layout)
-    return lib.EstimatorQNN(circuit=isa_qc, observables=op, input_params=[params[0]], weight_params=[params[1]])
+    return lib.EstimatorQNN(circuit=isa_qc, observables=op, input_params=[params[0]],
+                            weight_params=[params[1]])
 
 
 # upstream test name -> (network, CASE_DATA entry)
@@ -267,7 +272,8 @@ def binding_order(lib, pm):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("case", [qnn_qc_circuit_construction, binding_order], ids=lambda f: f"test_{f.__name__}")
+@pytest.mark.parametrize("case", [qnn_qc_circuit_construction, binding_order],
+                         ids=lambda f: f"test_{f.__name__}")
 def test_estimator_case(case, device, pass_manager):
     assert_same(case(ours(device), pass_manager), case(theirs(), pass_manager))
 
@@ -307,7 +313,8 @@ def sampler_setup():
 def v2_circuit():
     """Upstream's circuit for its ``"v2"`` sampler: transpiled for an 8-qubit generic backend."""
     qc, input_params, weight_params = sampler_setup()
-    pm = generate_preset_pass_manager(optimization_level=1, backend=GenericBackendV2(num_qubits=8, seed=12345))
+    backend = GenericBackendV2(num_qubits=8, seed=12345)
+    pm = generate_preset_pass_manager(optimization_level=1, backend=backend)
     return pm.run(qc), input_params, weight_params
 
 
@@ -368,7 +375,8 @@ def sampler_qnn(lib, circuit, input_params, weight_params, interpret_type, batch
 def test_sampler_qnn(sampler_type, interpret_type, input_grads, device, v2_circuit):
     batch_size = 2  # upstream's BATCH_SIZES
     circuit, input_params, weight_params = v2_circuit if sampler_type == "v2" else sampler_setup()
-    expected = sampler_qnn(theirs(), circuit, input_params, weight_params, interpret_type, batch_size, input_grads)
+    expected = sampler_qnn(theirs(), circuit, input_params, weight_params, interpret_type, batch_size,
+                           input_grads)
     if sampler_type != "shots":
         lib = ours(device)
         assert_same(sampler_qnn(lib, circuit, input_params, weight_params, interpret_type, batch_size,
@@ -377,10 +385,10 @@ def test_sampler_qnn(sampler_type, interpret_type, input_grads, device, v2_circu
     lib = ours(device, shots=SHOTS, **({"seed": 42} if device == "default.qubit" else {}))
     got = sampler_qnn(lib, circuit, input_params, weight_params, interpret_type, batch_size, input_grads)
     values = dict.fromkeys(circuit.parameters, 0.0)  # upstream evaluates at zeros
-    for (inputs, weights, *_), (result, input_grad, weights_grad), (r_result, r_input_grad, r_weights_grad) in zip(
-            sampler_qnn_networks(input_params, weight_params, input_grads), got, expected):
+    networks = sampler_qnn_networks(input_params, weight_params, input_grads)
+    for (inputs, weights, *_), (result, *grads), (r_result, *r_grads) in zip(networks, got, expected):
         assert_same(result, r_result, atol=binomial_tolerance(SHOTS), where="forward")
-        for grad, r_grad, params in ((input_grad, r_input_grad, inputs), (weights_grad, r_weights_grad, weights)):
+        for grad, r_grad, params in zip(grads, r_grads, (inputs, weights)):
             sigma = None if r_grad is None else shift_rule_sigma(circuit, params, values, SHOTS)
             assert_same(grad, r_grad, atol=lambda _: 5 * sigma, where="backward")
 
@@ -396,13 +404,15 @@ def sampler_qnn_gradient(lib, interpret_id, batch_size=2):
     for k in range(qnn.num_inputs):
         delta = np.zeros(input_data.shape)
         delta[:, k] = eps
-        grad = (qnn.forward(input_data + delta, weights) - qnn.forward(input_data - delta, weights)) / (2 * eps)
+        f_1, f_2 = qnn.forward(input_data + delta, weights), qnn.forward(input_data - delta, weights)
+        grad = (f_1 - f_2) / (2 * eps)
         input_grad_ = input_grad.reshape((batch_size, -1, qnn.num_inputs))[:, :, k].reshape(grad.shape)
         assert round(float(np.max(np.abs(input_grad_ - grad))), 3) == 0.0  # assertAlmostEqual(places=3)
     for k in range(qnn.num_weights):
         delta = np.zeros(weights.shape)
         delta[k] = eps
-        grad = (qnn.forward(input_data, weights + delta) - qnn.forward(input_data, weights - delta)) / (2 * eps)
+        f_1, f_2 = qnn.forward(input_data, weights + delta), qnn.forward(input_data, weights - delta)
+        grad = (f_1 - f_2) / (2 * eps)
         weights_grad_ = weights_grad.reshape((batch_size, -1, qnn.num_weights))[:, :, k].reshape(grad.shape)
         assert round(float(np.max(np.abs(weights_grad_ - grad))), 3) == 0.0
     return input_grad, weights_grad
@@ -411,7 +421,8 @@ def sampler_qnn_gradient(lib, interpret_id, batch_size=2):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("interpret_id", [0, 1, 2])
 def test_sampler_qnn_gradient(interpret_id, device):
-    assert_same(sampler_qnn_gradient(ours(device), interpret_id), sampler_qnn_gradient(theirs(), interpret_id))
+    assert_same(sampler_qnn_gradient(ours(device), interpret_id),
+                sampler_qnn_gradient(theirs(), interpret_id))
 
 
 @pytest.mark.parametrize("lib", [ours(device) for device in DEVICES] + [theirs()], ids=lambda lib: lib.name)
@@ -506,4 +517,5 @@ def test_sampler_no_parameters(device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_sampler_qnn_qc_circuit_construction(device):
-    assert_same(sampler_qnn_qc_circuit_construction(ours(device)), sampler_qnn_qc_circuit_construction(theirs()))
+    assert_same(sampler_qnn_qc_circuit_construction(ours(device)),
+                sampler_qnn_qc_circuit_construction(theirs()))

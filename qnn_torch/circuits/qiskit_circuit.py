@@ -1,7 +1,8 @@
 """A Qiskit ``QuantumCircuit`` as a PennyLane circuit function ``apply(inputs, weights, wires)``.
 
 The circuit is read once: composite instructions are decomposed through their definitions,
-final measurements are dropped, and every distinct gate angle (a ``ParameterExpression`` of the
+final measurements are taken out of the gates and remembered (which qubit each classical bit
+reads, for :class:`~qnn_torch.SamplerQNN`'s outcomes), and every distinct gate angle (a ``ParameterExpression`` of the
 input and weight parameters) becomes one line of a generated Python function that computes all
 angles from ``inputs`` and ``weights`` in torch (or through ``qml.math`` for other arrays). A call
 evaluates that function once and queues the PennyLane operations.
@@ -329,7 +330,13 @@ class QiskitCircuit:
         self.global_phase = bool(global_phase)
 
         flat, phase = _flatten(circuit)
-        ops = _drop_final_measurements(flat)
+        ops, measured = _drop_final_measurements(flat)
+        self.num_clbits = circuit.num_clbits
+        self.measured: tuple = tuple(measured.get(c) for c in range(circuit.num_clbits))
+        """tuple[int or None]: the qubit whose final measurement lands in each classical bit."""
+        self.logical_qubits: tuple = _logical_qubits(circuit)
+        """tuple[int]: where the circuit's logical qubits end up (a transpiled circuit's final
+        layout without its ancillas; ``0..num_qubits-1`` for a circuit without layout)."""
 
         # the angles: one slot per distinct symbolic expression, floats stay constants
         names = {p: f"x_{i}" for i, p in enumerate(inputs)}
@@ -391,7 +398,33 @@ class QiskitCircuit:
 
     def _key(self):
         return (self.num_qubits, self.input_names, self.weight_names, self.operations,
-                self._phase, self.source)
+                self._phase, self.source, self.measured, self.logical_qubits)
+
+    @property
+    def num_virtual_qubits(self) -> int:
+        """int: the number of logical qubits (fewer than ``num_qubits`` for a circuit transpiled
+        onto a larger device)."""
+        return len(self.logical_qubits)
+
+    def outcomes(self) -> np.ndarray:
+        """The integer a Qiskit sampler reports for each basis state of the circuit.
+
+        Bit ``i`` of the result is classical bit ``i``: the final measurement into it, or 0 if
+        nothing is measured into it. A circuit without classical bits is measured as
+        qiskit-machine-learning measures it, every logical qubit into its own bit (through the
+        layout of a transpiled circuit).
+
+        Returns:
+            numpy.ndarray: ``int64`` of length ``2**num_qubits``, indexed by basis state in Qiskit's
+            order (qubit ``q`` is bit ``q`` of the index).
+        """
+        states = np.arange(2**self.num_qubits, dtype=np.int64)
+        sources = self.measured if self.num_clbits else self.logical_qubits
+        result = np.zeros_like(states)
+        for bit, qubit in enumerate(sources):
+            if qubit is not None:
+                result |= ((states >> qubit) & 1) << bit
+        return result
 
     def __eq__(self, other):
         return isinstance(other, QiskitCircuit) and self._key() == other._key()
@@ -497,12 +530,21 @@ def _angle(expr, names, slots, lines, scale=1.0, offset=0.0):
     return slots[source]
 
 
+def _logical_qubits(circuit) -> tuple:
+    """The final physical positions of a transpiled circuit's logical qubits, else all qubits."""
+    layout = getattr(circuit, "layout", None)
+    if layout is None:
+        return tuple(range(circuit.num_qubits))
+    return tuple(int(q) for q in layout.final_index_layout(filter_ancillas=True))
+
+
 def _flatten(circuit):
-    """The circuit as ``[(name, qubit indices, params)]`` of table gates, measurements and
-    ``("measure", qubits, ())``, with the summed global phase (a number or ParameterExpression)."""
+    """The circuit as ``[(name, qubit indices, params)]`` of table gates and
+    ``("measure", qubits, clbits)``, with the summed global phase (a number or ParameterExpression)."""
     flat = []
     phase = [0.0]
-    _flatten_into(circuit, list(range(circuit.num_qubits)), flat, phase, outer=circuit)
+    _flatten_into(circuit, list(range(circuit.num_qubits)), flat, phase, outer=circuit,
+                  clbit_map=list(range(circuit.num_clbits)))
     total = 0
     for value in phase:
         total = total + value
@@ -517,7 +559,7 @@ def _phase_value(value):
     return float(value)
 
 
-def _flatten_into(circuit, qubit_map, flat, phase, outer):
+def _flatten_into(circuit, qubit_map, flat, phase, outer, clbit_map):
     from qiskit.circuit import ControlledGate, Delay, Gate, ParameterExpression
 
     if _phase_value(circuit.global_phase) != 0.0:
@@ -533,7 +575,8 @@ def _flatten_into(circuit, qubit_map, flat, phase, outer):
                 raise ValueError(f"unsupported instruction 'delay' with the parameter duration {op.duration}.")
             continue
         if name == "measure":
-            flat.append(("measure", tuple(qubits), ()))
+            clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]
+            flat.append(("measure", tuple(qubits), tuple(clbits)))
             continue
         if name in _REFUSED or getattr(op, "blocks", None):
             reason = _REFUSED.get(name, "classical control is not supported")
@@ -559,15 +602,23 @@ def _flatten_into(circuit, qubit_map, flat, phase, outer):
                 f"{', '.join(SUPPORTED_GATES)}, 'unitary', composite gates and instructions with a "
                 f"definition, {', '.join(_IGNORED)}, 'delay', 'global_phase' and final measurements."
             )
-        _flatten_into(definition, qubits, flat, phase, outer)
+        clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]
+        _flatten_into(definition, qubits, flat, phase, outer, clbits)
 
 
 def _drop_final_measurements(flat):
-    """Drop measurements after which their qubits see no gate; refuse the others."""
+    """Drop measurements after which their qubits see no gate; refuse the others.
+
+    Returns:
+        tuple: the gates, and ``{classical bit: measured qubit}`` (a later measurement into the
+        same bit overwrites an earlier one, as on a device).
+    """
     measured = set()
-    for name, qubits, _ in flat:
+    into = {}
+    for name, qubits, clbits in flat:
         if name == "measure":
             measured.update(qubits)
+            into.update(zip(clbits, qubits))
             continue
         late = measured.intersection(qubits)
         if late:
@@ -575,4 +626,4 @@ def _drop_final_measurements(flat):
                 f"unsupported instruction 'measure': mid-circuit measurement of qubit {min(late)} is "
                 f"followed by '{name}'; only final measurements are allowed (they are dropped)."
             )
-    return [op for op in flat if op[0] != "measure"]
+    return [op for op in flat if op[0] != "measure"], into

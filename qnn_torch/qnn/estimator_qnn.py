@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from copy import copy
+
 import pennylane as qml
 
 from .neural_network import QuantumNeuralNetwork
@@ -38,9 +40,29 @@ class EstimatorQNN(QuantumNeuralNetwork):
 
     def __init__(self, num_qubits: int | None = None, *, observables=None, **kwargs):
         super().__init__(num_qubits, **kwargs)
-        self.observables = to_pennylane_observables(observables, self.num_qubits)
-        self.output_shape = (len(self.observables),)
+        if observables is None and self._converted is not None:
+            observables = _logical_z(self.num_qubits, self._converted.logical_qubits)
+        self._observables = None if observables is None else (
+            observables if isinstance(observables, (list, tuple)) else (observables,))
+        self._pennylane_observables = to_pennylane_observables(observables, self.num_qubits)
+        self.output_shape = (len(self._pennylane_observables),)
+
+    @property
+    def observables(self):
+        """The observables, one per output, as given (a single one as a 1-tuple), as
+        qiskit-machine-learning returns them; the default is the product of Z on every qubit (on
+        the logical qubits of a transpiled circuit, a Qiskit ``SparsePauliOp``, for a network
+        built from a Qiskit circuit)."""
+        return copy(self._pennylane_observables if self._observables is None else self._observables)
 
     def _measure(self):
         # a list, not a tuple: tuples of expectations get a wrong batched shape (PennyLane <= 0.45.1)
-        return [qml.expval(o) for o in self.observables]
+        return [qml.expval(o) for o in self._pennylane_observables]
+
+
+def _logical_z(num_qubits: int, logical_qubits):
+    """qiskit-machine-learning's default observable: Z on each logical qubit, as a SparsePauliOp."""
+    from qiskit.quantum_info import SparsePauliOp
+
+    return SparsePauliOp.from_sparse_list([("Z" * len(logical_qubits), list(logical_qubits), 1.0)],
+                                          num_qubits=num_qubits)

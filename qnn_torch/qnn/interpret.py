@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["parity", "interpret_matrix"]
+__all__ = ["interpret_matrix", "outcome_matrix", "parity"]
 
 
 def parity(index: int) -> int:
@@ -38,17 +38,21 @@ def _normalize_shape(output_shape) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
-def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: int):
+def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: int, outcomes=None):
     """The 0/1 matrix ``M`` with ``probs @ M`` summing the probabilities into classes.
 
-    ``interpret`` is called on every integer ``0 .. 2**n - 1`` in Qiskit's convention (qubit 0
-    is the least significant bit), once, here.
+    ``interpret`` is called once, here, on every outcome: by default the integers
+    ``0 .. 2**n - 1`` in Qiskit's convention (qubit 0 is the least significant bit).
 
     Args:
-        interpret (Callable[[int], int or tuple]): maps a basis-state index to a class index:
-            a Python or NumPy integer, or a tuple, list or 1-D array of them.
+        interpret (Callable[[int], int or tuple]): maps an outcome to a class index: a Python or
+            NumPy integer, or a tuple, list or 1-D array of them.
         output_shape (int or tuple[int]): the shape of the classes.
         num_qubits (int): the number of qubits.
+        outcomes (array_like or None): the outcome each basis state reports (e.g. the value of
+            the classical bits of a Qiskit circuit, see
+            :meth:`~qnn_torch.circuits.qiskit_circuit.QiskitCircuit.outcomes`), ``-1`` for a state
+            that counts in no class; None for the basis-state index itself.
 
     Returns:
         tuple[numpy.ndarray, tuple[int]]: ``M`` of shape ``(2**n, prod(output_shape))`` and the
@@ -62,17 +66,52 @@ def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: 
         raise TypeError(f"interpret must be a callable int -> int; got {interpret!r}.")
     shape = _normalize_shape(output_shape)
     size = int(np.prod(shape))
+    outcomes = _outcomes(outcomes, num_qubits)
     matrix = np.zeros((2**num_qubits, size))
-    for index in range(2**num_qubits):
-        value = interpret(index)
-        key = _class_index(value)
-        if key is None or len(key) != len(shape) or not all(0 <= k < s for k, s in zip(key, shape)):
-            raise ValueError(
-                f"interpret must return an index within output_shape {shape}; interpret({index}) returned "
-                f"{value!r} (an index is an integer, or a tuple, list or 1-D array of integers)."
-            )
-        matrix[index, np.ravel_multi_index(key, shape)] = 1.0
+    columns: dict[int, int] = {}
+    for index, outcome in enumerate(outcomes.tolist()):
+        if outcome < 0:
+            continue
+        if outcome not in columns:
+            value = interpret(outcome)
+            key = _class_index(value)
+            if key is None or len(key) != len(shape) or not all(0 <= k < s for k, s in zip(key, shape)):
+                raise ValueError(
+                    f"interpret must return an index within output_shape {shape}; interpret({outcome}) "
+                    f"returned {value!r} (an index is an integer, or a tuple, list or 1-D array of integers)."
+                )
+            columns[outcome] = int(np.ravel_multi_index(key, shape))
+        matrix[index, columns[outcome]] = 1.0
     return matrix, shape
+
+
+def outcome_matrix(outcomes, num_qubits: int, size: int) -> np.ndarray:
+    """The 0/1 matrix ``M`` with ``probs @ M`` the probabilities of the outcomes ``0 .. size-1``.
+
+    Args:
+        outcomes (array_like): the outcome of each of the ``2**num_qubits`` basis states; states
+            whose outcome is negative or at least ``size`` count nowhere.
+        num_qubits (int): the number of qubits.
+        size (int): the number of outcomes kept.
+
+    Returns:
+        numpy.ndarray: shape ``(2**num_qubits, size)``.
+    """
+    outcomes = _outcomes(outcomes, num_qubits)
+    matrix = np.zeros((2**num_qubits, size))
+    kept = (outcomes >= 0) & (outcomes < size)
+    matrix[np.flatnonzero(kept), outcomes[kept]] = 1.0
+    return matrix
+
+
+def _outcomes(outcomes, num_qubits: int) -> np.ndarray:
+    if outcomes is None:
+        return np.arange(2**num_qubits, dtype=np.int64)
+    outcomes = np.asarray(outcomes, dtype=np.int64)
+    if outcomes.shape != (2**num_qubits,):
+        raise ValueError(f"outcomes must have shape ({2**num_qubits},) (one per basis state); "
+                         f"got shape {outcomes.shape}.")
+    return outcomes
 
 
 def _class_index(value) -> tuple[int, ...] | None:

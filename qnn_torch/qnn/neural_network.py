@@ -159,6 +159,7 @@ class QuantumNeuralNetwork:
         """list[Parameter] or None: the Qiskit circuit's input parameters (None for other forms)."""
         self.weight_params: list | None = None
         """list[Parameter] or None: the Qiskit circuit's weight parameters (None for other forms)."""
+        self._converted = None  # the QiskitCircuit converted from a Qiskit circuit, if any
         if _is_quantum_circuit(circuit):  # qiskit-machine-learning's form
             from ..circuits.qiskit_circuit import QiskitCircuit
 
@@ -169,6 +170,7 @@ class QuantumNeuralNetwork:
                                  f"got {num_qubits!r}.")
             self.qiskit_circuit = circuit
             converted = QiskitCircuit(circuit, input_params=input_params, weight_params=weight_params)
+            self._converted = converted
             circuit, num_inputs, num_weights = converted, converted.num_inputs, converted.num_weights
             self.input_params = list(input_params or [])
             self.weight_params = list(weight_params or [])
@@ -252,7 +254,13 @@ class QuantumNeuralNetwork:
         """int or None: the shots the QNode runs with."""
         return self.spec.shots
 
-    def circuit(self, inputs, weight):
+    @property
+    def circuit(self):
+        """The circuit: the Qiskit ``QuantumCircuit`` for a network built from one (as
+        qiskit-machine-learning's ``circuit``), else :meth:`qfunc`, the function that queues it."""
+        return self.qiskit_circuit if self.qiskit_circuit is not None else self.qfunc
+
+    def qfunc(self, inputs, weight):
         """Queue feature map and ansatz and return the measurement (the QNode's function)."""
         if self._body is not None:
             self._body(inputs, weight)
@@ -268,7 +276,7 @@ class QuantumNeuralNetwork:
         """CircuitDescription: the circuit as the engines see it."""
         return CircuitDescription(
             num_qubits=self.num_qubits, num_inputs=self.num_inputs, num_weights=self.num_weights,
-            circuit=self.circuit, probabilities=self._probabilities, head=self._head,
+            circuit=self.qfunc, probabilities=self._probabilities, head=self._head,
             output_size=self._output_size(),
         )
 
@@ -377,41 +385,37 @@ class QuantumNeuralNetwork:
                 self._drop(name, err)
         raise AssertionError("the QNode engine never hands over")  # pragma: no cover
 
-    def forward(self, inputs, weights) -> np.ndarray:
+    def forward(self, input_data, weights) -> np.ndarray:
         """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
 
         Args:
-            inputs (array_like or None): shape ``(num_inputs,)`` or ``(batch, num_inputs)``;
-                ``None`` for a network without inputs.
+            input_data (array_like or None): shape ``(num_inputs,)``, ``(batch, num_inputs)`` or
+                ``(..., num_inputs)``; a number for a network with one input; ``None`` for a
+                network without inputs.
             weights (array_like or None): shape ``(num_weights,)``; ``None`` for a network
                 without weights.
 
         Returns:
-            numpy.ndarray: shape ``(batch, *output_shape)`` (a 1-D input counts as batch 1).
+            numpy.ndarray: shape ``(batch, *output_shape)`` (a 1-D input counts as batch 1);
+            for inputs of more than two dimensions, ``(*input_data.shape[:-1], *output_shape)``.
 
         Raises:
-            ValueError: if ``inputs`` or ``weights`` have the wrong shape or non-finite values.
-            TypeError: if ``inputs`` or ``weights`` hold complex or bool values.
+            ValueError: if ``input_data`` or ``weights`` have the wrong shape or non-finite values.
+            TypeError: if ``input_data`` or ``weights`` hold complex or bool values.
         """
-        check_real(inputs, "inputs")
+        check_real(input_data, "input_data")
         check_real(weights, "weights")
-        x = torch.as_tensor(np.atleast_2d(self._array("inputs", inputs, self.num_inputs)))
-        w = torch.as_tensor(self._array("weights", weights, self.num_weights).reshape(-1))
-        if w.shape != (self.num_weights,):
-            raise ValueError(f"weights must have shape ({self.num_weights},) (the network's num_weights); "
-                             f"got shape {tuple(w.shape)}.")
-        if x.ndim != 2 or x.shape[-1] != self.num_inputs:
-            raise ValueError(f"inputs must have shape (num_inputs,) or (batch, num_inputs) with num_inputs="
-                             f"{self.num_inputs}; got shape {tuple(x.shape)}.")
+        x, batch = self._rows(input_data)
+        w = self._weights(weights)
         with torch.no_grad():
             out = self.evaluate(x, w)
-        return out.numpy().reshape(x.shape[0], *self.output_shape)
+        return out.numpy().reshape(*batch, *self.output_shape)
 
-    def backward(self, inputs, weights) -> tuple[np.ndarray | None, np.ndarray | None]:
+    def backward(self, input_data, weights) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Per-sample gradients, NumPy in and out, as qiskit-machine-learning's ``backward``.
 
         Args:
-            inputs (array_like or None): shape ``(num_inputs,)`` or ``(..., num_inputs)``.
+            input_data (array_like or None): shape ``(num_inputs,)`` or ``(..., num_inputs)``.
             weights (array_like or None): shape ``(num_weights,)``.
 
         Returns:
@@ -420,19 +424,34 @@ class QuantumNeuralNetwork:
             ``(batch, *output_shape, num_weights)`` (None without weights). For inputs of more than
             one dimension the batch is their leading dimensions.
         """
-        check_real(inputs, "inputs")
+        check_real(input_data, "input_data")
         check_real(weights, "weights")
-        raw = self._array("inputs", inputs, self.num_inputs)
-        x = torch.as_tensor(raw.reshape(-1, self.num_inputs) if raw.ndim else raw.reshape(1, -1))
+        x, batch = self._rows(input_data)
+        w = self._weights(weights)
+        want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
+        _, jacobians = self.differentiate(x, w, want_x, want_w)
+        grads = iter(j.numpy().reshape(*batch, *self.output_shape, -1) for j in jacobians)
+        return (next(grads) if want_x else None), (next(grads) if want_w else None)
+
+    def _rows(self, input_data) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """``input_data`` as float64 rows ``(B, num_inputs)`` and the batch shape of the outputs
+        (qiskit-machine-learning's: ``(1,)`` for one sample, the leading dimensions otherwise)."""
+        raw = self._array("input_data", input_data, self.num_inputs)
+        if raw.ndim == 0 and self.num_inputs == 1:  # one number for the one input
+            raw = raw.reshape(1)
+        if raw.ndim == 0 or raw.shape[-1] != self.num_inputs:
+            raise ValueError(f"input_data must have shape (num_inputs,) or (..., num_inputs) with num_inputs="
+                             f"{self.num_inputs}; got shape {raw.shape}.")
+        batch = raw.shape[:-1] if raw.ndim >= 2 else (1,)
+        x = torch.as_tensor(raw.reshape(int(np.prod(batch, dtype=np.int64)), self.num_inputs))
+        return x, batch
+
+    def _weights(self, weights) -> torch.Tensor:
         w = torch.as_tensor(self._array("weights", weights, self.num_weights).reshape(-1))
         if w.shape != (self.num_weights,):
             raise ValueError(f"weights must have shape ({self.num_weights},) (the network's num_weights); "
                              f"got shape {tuple(w.shape)}.")
-        want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
-        _, jacobians = self.differentiate(x, w, want_x, want_w)
-        batch = raw.shape[:-1] if raw.ndim >= 2 else (x.shape[0],)
-        grads = iter(j.numpy().reshape(*batch, *self.output_shape, -1) for j in jacobians)
-        return (next(grads) if want_x else None), (next(grads) if want_w else None)
+        return w
 
     @staticmethod
     def _array(name: str, values, size: int) -> np.ndarray:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pennylane as qml
 import torch
 
-from .interpret import interpret_matrix
+from .interpret import interpret_matrix, outcome_matrix
 from .neural_network import QuantumNeuralNetwork
 
 __all__ = ["SamplerQNN"]
@@ -18,6 +19,11 @@ class SamplerQNN(QuantumNeuralNetwork):
     bit ``i`` is qubit ``i``). With ``interpret`` (an ``int -> int`` written for Qiskit, e.g.
     :func:`~qnn_torch.parity`) the probabilities of the basis states mapped to each class are
     summed, differentiably.
+
+    For a Qiskit circuit the outcomes are, as in qiskit-machine-learning, the values of its
+    classical bits (bit ``i`` is classical bit ``i``, set by the final measurement into it;
+    every qubit is measured into its own bit when the circuit has no classical bits), and a
+    transpiled circuit has ``2**k`` outcomes for its ``k`` logical qubits.
 
     Args:
         num_qubits (int): number of qubits.
@@ -44,22 +50,31 @@ class SamplerQNN(QuantumNeuralNetwork):
 
     def __init__(self, num_qubits: int | None = None, *, interpret=None, output_shape=None, **kwargs):
         super().__init__(num_qubits, **kwargs)
+        outcomes, size = None, 2**self.num_qubits
+        if self._converted is not None:  # a Qiskit circuit: what its classical bits read
+            size = 2**self._converted.num_virtual_qubits
+            outcomes = self._converted.outcomes()
+            if size == 2**self.num_qubits and np.array_equal(outcomes, np.arange(size)):
+                outcomes = None  # every qubit measured into its own bit: the probabilities as they are
         if interpret is None:
             if output_shape is not None:
                 raise ValueError(
                     "output_shape is only meaningful with interpret: without interpret the output "
-                    f"is the {2 ** self.num_qubits} probabilities; got output_shape={output_shape!r}."
+                    f"is the {size} probabilities; got output_shape={output_shape!r}."
                 )
             self.interpret = None
-            self.output_shape = (2**self.num_qubits,)
-            self._head = None
+            self.output_shape = (size,)
+            self._head = None if outcomes is None else torch.as_tensor(
+                outcome_matrix(outcomes, self.num_qubits, size), dtype=torch.float64)
         else:
             if output_shape is None:
                 raise ValueError(
                     "output_shape is required with interpret (the number of classes interpret "
                     "returns), as in Qiskit; got output_shape=None."
                 )
-            matrix, self.output_shape = interpret_matrix(interpret, output_shape, self.num_qubits)
+            if outcomes is not None:  # outcomes beyond the logical qubits count nowhere, as in Qiskit
+                outcomes = np.where(outcomes < size, outcomes, -1)
+            matrix, self.output_shape = interpret_matrix(interpret, output_shape, self.num_qubits, outcomes)
             self.interpret = interpret
             self._head = torch.as_tensor(matrix, dtype=torch.float64)
 

@@ -426,6 +426,45 @@ def test_final_measurements_dropped(rng):
     assert len(QiskitCircuit(qc2).operations) == 2
 
 
+def test_measurements_remembered_as_outcomes():
+    """Which qubit each classical bit reads, and the outcome (the classical register's value)
+    each basis state reports."""
+    qc = QuantumCircuit(3, 2)
+    qc.h(0)
+    qc.measure(2, 0)  # clbit 0 reads qubit 2
+    qc.measure(0, 1)  # clbit 1 reads qubit 0; qubit 1 is not measured
+    converted = QiskitCircuit(qc)
+    assert (converted.num_clbits, converted.measured, converted.logical_qubits) == (2, (2, 0), (0, 1, 2))
+    states = np.arange(8)
+    np.testing.assert_array_equal(converted.outcomes(), ((states >> 2) & 1) | (((states >> 0) & 1) << 1))
+    qc.measure(1, 0)  # a later measurement into clbit 0 overwrites it
+    assert QiskitCircuit(qc).measured == (1, 0)
+
+
+def test_measurements_inside_composite_instructions():
+    inner = QuantumCircuit(2, 2)
+    inner.h(0)
+    inner.measure([0, 1], [1, 0])
+    qc = QuantumCircuit(2, 2)
+    qc.append(inner.to_instruction(), [1, 0], [0, 1])
+    # inner qubit 0 -> qubit 1 into inner clbit 1 -> clbit 1; inner qubit 1 -> qubit 0 into clbit 0
+    assert QiskitCircuit(qc).measured == (0, 1)
+
+
+def test_without_classical_bits_every_logical_qubit_is_read():
+    from qiskit import transpile
+    from qiskit.providers.fake_provider import GenericBackendV2
+
+    qc, x, w = _circuit()
+    assert QiskitCircuit(qc, input_params=[x], weight_params=list(w)).outcomes().tolist() == [0, 1, 2, 3]
+    isa = transpile(qc, GenericBackendV2(5, seed=1), initial_layout=[3, 1], optimization_level=0)
+    converted = QiskitCircuit(isa, input_params=[x], weight_params=list(w))
+    logical = isa.layout.final_index_layout(filter_ancillas=True)
+    assert converted.logical_qubits == tuple(logical) and converted.num_virtual_qubits == 2
+    states = np.arange(32)
+    np.testing.assert_array_equal(converted.outcomes(), ((states >> logical[0]) & 1) | (((states >> logical[1]) & 1) << 1))
+
+
 def test_mid_circuit_measurement_refused():
     qc = QuantumCircuit(2, 1)
     qc.h(0)

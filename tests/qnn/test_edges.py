@@ -125,7 +125,7 @@ def test_complex_and_bool_initial_weights_refused(make):
 @pytest.mark.parametrize("make", BAD_VALUES.values(), ids=BAD_VALUES.keys())
 def test_complex_and_bool_in_qnn_forward_refused(make):
     qnn = EstimatorQNN(2)
-    with pytest.raises(TypeError, match=r"inputs must hold real numbers"):
+    with pytest.raises(TypeError, match=r"input_data must hold real numbers"):
         qnn.forward(make((2,)), np.zeros(8))
     with pytest.raises(TypeError, match=r"weights must hold real numbers"):
         qnn.forward(np.zeros(2), make((8,)))

@@ -102,14 +102,16 @@ def test_network_without_weights(engine):
 
 def test_missing_inputs_or_weights_name_the_argument():
     qnn = EstimatorQNN(2)
-    with pytest.raises(ValueError, match="inputs must be given: the network has 2"):
+    with pytest.raises(ValueError, match="input_data must be given: the network has 2"):
         qnn.forward(None, np.zeros(8))
     with pytest.raises(ValueError, match="weights must be given: the network has 8"):
         qnn.forward(np.zeros(2), None)
     with pytest.raises(ValueError, match=r"weights must have shape \(8,\).*got shape \(7,\)"):
         qnn.forward(np.zeros(2), np.zeros(7))
-    with pytest.raises(ValueError, match=r"inputs must have shape .*num_inputs=2; got shape \(1, 3\)"):
+    with pytest.raises(ValueError, match=r"input_data must have shape .*num_inputs=2; got shape \(3,\)"):
         qnn.forward(np.zeros(3), np.zeros(8))
+    with pytest.raises(ValueError, match=r"input_data must have shape .*num_inputs=2; got shape \(2, 3\)"):
+        qnn.backward(np.zeros((2, 3)), np.zeros(8))  # not silently read as three samples
 
 
 def test_forward_is_float64_and_equals_evaluate():

@@ -12,9 +12,12 @@ import torch
 from qiskit import QuantumCircuit
 from qiskit.circuit import Parameter
 from qiskit.circuit.library import real_amplitudes, zz_feature_map
+from qiskit.quantum_info import SparsePauliOp
 from torch import nn
 
 from qnn_torch.data import tutorial_random
+
+from .. import qiskit_reference as ref
 
 
 def parity(x):  # as the seed writes it
@@ -189,3 +192,106 @@ def test_qiskit_circuits_on_every_engine_and_device(kwargs, rng):
     from qnn_torch import TorchConnector as OurConnector
 
     assert_parity(OurConnector(qnn, initial_weights=weights), qk, rng.uniform(-1, 1, (3, 3)), weights)
+
+
+def _two_qubit_circuit():
+    from qiskit.circuit import ParameterVector
+
+    x, w = ParameterVector("x", 2), ParameterVector("w", 2)
+    qc = QuantumCircuit(2)
+    qc.ry(x[0], 0)
+    qc.ry(x[1], 1)
+    qc.cx(0, 1)
+    qc.ry(w[0], 0)
+    qc.rx(w[1] * x[0], 1)
+    return qc, list(x), list(w)
+
+
+@pytest.mark.parametrize("interpret, output_shape", [(None, None), (lambda i: i % 2, 2)])
+def test_sampler_outcomes_are_the_classical_bits(interpret, output_shape, rng):
+    """A circuit measuring one of two qubits reports the value of its one classical bit, padded
+    to 2**2 outcomes, as qiskit-machine-learning does (the probabilities of both qubits before).
+    The register is named "meas": qiskit-machine-learning 0.9.1 reads other registers' counts
+    summed over the whole batch."""
+    from qiskit import ClassicalRegister
+    from qiskit_machine_learning.neural_networks import SamplerQNN as QkSamplerQNN
+
+    import qnn_torch
+
+    logical, x, w = _two_qubit_circuit()
+    qc = QuantumCircuit(2)
+    qc.add_register(ClassicalRegister(1, "meas"))
+    qc.compose(logical, inplace=True)
+    qc.measure(1, 0)
+    kwargs = dict(circuit=qc, input_params=x, weight_params=w, interpret=interpret, output_shape=output_shape,
+                  input_gradients=True)
+    ours, theirs = qnn_torch.SamplerQNN(**kwargs), QkSamplerQNN(**kwargs)
+    inputs, weights = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 2)
+    assert ours.output_shape == theirs.output_shape
+    np.testing.assert_allclose(ours.forward(inputs, weights), theirs.forward(inputs, weights), atol=1e-10)
+    for got, expected in zip(ours.backward(inputs, weights), theirs.backward(inputs, weights)):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("measured", [False, True])
+@pytest.mark.parametrize("kwargs", [{}, {"device": "qiskit.aer"}], ids=["default", "qiskit.aer"])
+def test_transpiled_circuit_equals_the_logical_one(measured, kwargs, rng):
+    """A circuit transpiled onto 5 qubits with its qubits at 3 and 1 gives the 4 probabilities
+    of its logical qubits (qiskit-machine-learning 0.9.1 fails here: an IndexError without
+    measurements, the bits at the wrong positions with them, so the oracles are Qiskit's
+    Statevector and the untranspiled circuit)."""
+    from qiskit import transpile
+    from qiskit.providers.fake_provider import GenericBackendV2
+    from qiskit.quantum_info import Statevector
+
+    import qnn_torch
+
+    logical, x, w = _two_qubit_circuit()
+    qc = logical.copy()
+    if measured:
+        qc.measure_all()
+    isa = transpile(qc, GenericBackendV2(5, seed=1), initial_layout=[3, 1], optimization_level=0)
+    assert isa.num_qubits == 5
+    qnn = qnn_torch.SamplerQNN(circuit=isa, input_params=x, weight_params=w, input_gradients=True, **kwargs)
+    reference = qnn_torch.SamplerQNN(circuit=logical, input_params=x, weight_params=w, input_gradients=True)
+    inputs, weights = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 2)
+    assert qnn.output_shape == (4,)
+    out = qnn.forward(inputs, weights)
+    for row, probabilities in zip(inputs, out):
+        bound = logical.assign_parameters({**dict(zip(x, row)), **dict(zip(w, weights))})
+        np.testing.assert_allclose(probabilities, Statevector(bound).probabilities(), atol=1e-10)
+    for got, expected in zip(qnn.backward(inputs, weights), reference.backward(inputs, weights)):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_forward_takes_qiskit_machine_learning_input_shapes(rng):
+    """A number for one input, and inputs of any leading shape: outputs ``(*lead, *output_shape)``."""
+    import qnn_torch
+
+    qc, x, w = ref.ry_ry_circuit()
+    qnn = qnn_torch.EstimatorQNN(circuit=qc, input_params=x, weight_params=w,
+                                 observables=[SparsePauliOp("Z"), SparsePauliOp("X")])
+    inputs, weights = rng.uniform(-1, 1, (2, 3, 1)), rng.uniform(-1, 1, 1)
+    out = qnn.forward(inputs, weights)
+    assert out.shape == (2, 3, 2)
+    np.testing.assert_allclose(out.reshape(6, 2), qnn.forward(inputs.reshape(6, 1), weights))
+    np.testing.assert_allclose(qnn.forward(0.5, weights), qnn.forward([[0.5]], weights))
+    with pytest.raises(ValueError, match=r"input_data must have shape .*num_inputs=1; got shape \(2, 3, 2\)"):
+        qnn.forward(np.zeros((2, 3, 2)), weights)
+
+
+def test_circuit_and_observables_as_qiskit_machine_learning_returns_them():
+    import pennylane as qml
+
+    import qnn_torch
+
+    qc, x, w = ref.ry_ry_circuit()
+    observable = SparsePauliOp.from_list([("Z", 1.0), ("X", 0.5)])
+    qnn = qnn_torch.EstimatorQNN(circuit=qc, input_params=x, weight_params=w, observables=observable)
+    assert qnn.circuit is qc
+    assert qnn.observables == (observable,)  # one observable: a 1-tuple, as in qiskit-machine-learning
+    default = qnn_torch.EstimatorQNN(circuit=qc, input_params=x, weight_params=w)
+    assert default.observables == (SparsePauliOp("Z"),)
+    template = qnn_torch.EstimatorQNN(2, observables=[qml.Z(0), qml.X(1)])
+    assert template.observables == [qml.Z(0), qml.X(1)]
+    assert template.circuit == template.qfunc  # not built from a Qiskit circuit: the function that queues it

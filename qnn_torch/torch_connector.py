@@ -20,7 +20,9 @@ class _QNNFunction(torch.autograd.Function):
     :meth:`~qnn_torch.qnn.neural_network.QuantumNeuralNetwork.differentiate`). The backward
     pass takes the per-sample Jacobians, casts them to the output's dtype and contracts them
     with ``grad_output`` by ``einsum``, exactly as Qiskit's ``TorchConnector`` does; in float32
-    this reproduces Qiskit's numbers to the last bit.
+    this reproduces Qiskit's numbers to the last bit. Engines that compute vector-Jacobian
+    products themselves (the torch adjoint engine of large registers) skip the Jacobians: the
+    backward pass sweeps once with the outputs weighted by ``grad_output``, in float64.
     """
 
     @staticmethod
@@ -39,10 +41,14 @@ class _QNNFunction(torch.autograd.Function):
         if not (grad_enabled and (want_x or want_w)):
             ctx.jacobians = None
             return layer.qnn.evaluate(x64, w64).to(x.dtype)
-        out, ctx.jacobians = layer.qnn.differentiate(x64, w64, want_x, want_w)
         ctx.weight_dtype = weight.dtype
         ctx.qnn = layer.qnn
         ctx.save_for_backward(x, weight)  # for a differentiable backward (create_graph=True)
+        ctx.vjp = layer.qnn.forward_for_vjp(x64, w64)  # large registers: one sweep in backward
+        if ctx.vjp is not None:
+            out, ctx.vjp = ctx.vjp
+            return out.to(x.dtype)
+        out, ctx.jacobians = layer.qnn.differentiate(x64, w64, want_x, want_w)
         return out.to(x.dtype)
 
     @staticmethod
@@ -52,6 +58,12 @@ class _QNNFunction(torch.autograd.Function):
             return None, None, None, None
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable itself
             return _QNNFunction._differentiable_backward(ctx, grad_output)
+        if ctx.vjp is not None:  # the engine's own vector-Jacobian product, in float64
+            x, weight = ctx.saved_tensors
+            grads = iter(ctx.qnn.vjp(ctx.vjp, grad_output.to(torch.float64), want_x, want_w))
+            grad_x = next(grads).to(x.dtype) if want_x else None
+            grad_w = next(grads).to(ctx.weight_dtype) if want_w else None
+            return grad_x, grad_w, None, None
         jacobians = [j.to(grad_output.dtype) for j in ctx.jacobians]  # each (B, K, P)
         grad_x = grad_w = None
         if grad_output.shape == (1, 1):  # one sample, one output: a product, bit for bit the einsum

@@ -46,6 +46,11 @@ class Engine(ABC):
     """str: the user-facing ``engine=`` value and what ``qnn.engine`` reports."""
     builds_graph: ClassVar[bool]
     """bool: whether :meth:`values` is differentiable by autograd (a torch graph)."""
+    supports_vjp: ClassVar[bool] = False
+    """bool: whether the engine also provides ``forward_for_vjp(x, w) -> (outputs, saved)`` and
+    ``vjp(saved, grad_output, want_x, want_w) -> [grad_x, grad_w]``: a backward pass computed
+    when the gradient arrives, at the cost of one sweep whatever the number of outputs, instead
+    of eager Jacobians."""
 
     def __init__(self, circuit):
         self.circuit = circuit

@@ -4,24 +4,31 @@ For large registers the cost of a simulation is the passes over the state vector
 pass. This engine makes few, cheap passes, on any torch device:
 
 1. **Structure, once.** The circuit is decomposed into angle gates and fixed gates
-   (:mod:`~qnn_torch.engines.leaves`), which :mod:`~qnn_torch.engines.fusion` groups into blocks
-   of at most :data:`MAX_BLOCK_WIRES` wires. A block is one ``(2**k, 2**k)`` matrix per sample,
-   applied with one batched matrix product; a structurally diagonal block (phases, such as
-   ``ZZFeatureMap``'s ``CNOT``-``P``-``CNOT``) is one elementwise product. The state keeps its
-   wires in whatever order the last block left them (its *layout*), so that a block whose wires
-   are already the minor axes costs no transposition.
-2. **Angles, per call**, with their derivatives with respect to every input and weight, from the
-   traced template code compiled to NumPy (:class:`~qnn_torch.engines.leaves.AnglePrograms`).
-3. **Forward pass and adjoint sweep.** The forward pass keeps only the final state. The sweep
-   runs the blocks backwards on the state and one bra per output together, undoing each block;
-   at each block the *transition matrix* ``rho = sum_rest psi conj(beta)`` on its wires gives, for
-   all its gates at once, the derivative of every output with respect to every angle as
-   ``-2 Im Tr(G_j rho)``, with ``G_j`` the gate's generator moved to the block's end. The chain
-   rule with the angles' derivatives gives the Jacobians.
+   (:mod:`~qnn_torch.engines.leaves`), which :mod:`~qnn_torch.engines.fusion` groups into blocks:
+   at most :data:`MAX_BLOCK_WIRES` consecutive wires for a dense block, one ``(2**k, 2**k)`` matrix
+   per sample applied by one batched matrix product (real blocks, such as ``RealAmplitudes``'s,
+   by a real product on the real and imaginary parts at once), and up to
+   :data:`MAX_DIAGONAL_WIRES` wires for a block of diagonal gates (``ZZFeatureMap``'s phases,
+   ``CNOT``-``P``-``CNOT`` sandwiches included), applied elementwise. Gates on wires far apart
+   (a ``CNOT`` closing a ring) are applied by ``einsum`` on the state's axes.
+2. **Angles, per call**, with their derivatives with respect to every input and weight: a
+   compiled NumPy program for small registers, the circuit queued with autograd from
+   :data:`EAGER_ANGLES_QUBITS` qubits (:class:`~qnn_torch.engines.leaves.AnglePrograms`).
+3. **Forward pass and adjoint sweep.** The forward pass keeps the state after every block when
+   they fit in :data:`KEEP_STATES_BYTES` (else the sweep undoes the blocks). The sweep runs the
+   blocks backwards on the bras; at each block the *transition matrix*
+   ``rho = sum_rest psi conj(beta)`` on its wires gives, for all its gates at once, the
+   derivative of every output with respect to every angle as ``-2 Im Tr(G_j rho)``, with ``G_j``
+   the gate's generator moved to the block's end. The chain rule with the angles' derivatives
+   gives the Jacobians. A vector-Jacobian product (:meth:`TorchAdjointEngine.vjp`) sweeps one
+   bra per sample, the outputs weighted by the incoming gradient, whatever the number of
+   outputs.
 
-Outputs: expectation values of observables with a Pauli representation or a matrix, and
-probabilities (a ``SamplerQNN``'s ``interpret`` head is folded into diagonal observables, so a
-parity network sweeps two bras, not ``2**n``). Results equal ``default.qubit``'s to round-off.
+Outputs: expectation values of observables with a Pauli representation or a matrix (decomposed
+into Pauli words), and probabilities (a ``SamplerQNN``'s ``interpret`` head is folded into
+diagonal observables, so a parity network sweeps two bras, not ``2**n``). The state is
+``(batch, 2**n)`` complex128, wire 0 the most significant bit, as in PennyLane. Results equal
+``default.qubit``'s to round-off.
 """
 
 from __future__ import annotations
@@ -33,89 +40,89 @@ import pennylane as qml
 import torch
 
 from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
-from .fusion import Block, CompiledBlock, compile_block, fuse, local_gate, simplify
+from .fusion import CompiledBlock, compile_block, fuse, local_gate, simplify
 from .leaves import AnglePrograms, circuit_leaves
 
-__all__ = ["EAGER_ANGLES_QUBITS", "MAX_BLOCK_WIRES", "MAX_DIAGONAL_WIRES", "MAX_OUTPUTS", "TorchAdjointEngine"]
+__all__ = ["EAGER_ANGLES_QUBITS", "KEEP_STATES_BYTES", "MAX_BLOCK_WIRES", "MAX_DIAGONAL_WIRES", "MAX_OUTPUTS",
+           "TorchAdjointEngine"]
 
 MAX_BLOCK_WIRES = 4
-"""int: the most wires a fused block spans (a ``16 x 16`` matrix per sample)."""
+"""int: the most (consecutive) wires a dense block spans: a ``16 x 16`` matrix per sample."""
 
 MAX_DIAGONAL_WIRES = 10
 """int: the most wires a block of diagonal gates spans (a diagonal of ``2**10`` per sample)."""
 
 MAX_OUTPUTS = 64
-"""int: the most outputs the sweep carries a bra for (probabilities without a head beyond it
-hand over to another engine)."""
+"""int: the most outputs the Jacobian sweep carries a bra for (probabilities without a head beyond
+it hand over to another engine)."""
 
 EAGER_ANGLES_QUBITS = 14
-"""int: from this many qubits the angles are computed by queuing the circuit on every call
-rather than by a traced program (see :meth:`TorchAdjointEngine._angles`)."""
+"""int: from this many qubits the angles are computed by queuing the circuit on every call (a few
+milliseconds) rather than by a compiled program (a trace of seconds on first use)."""
 
-_MAX_GATE_WIRES = 10  # a single gate wider than this is refused (its matrix would be too large)
-_KEEP_BYTES = 2**29  # the states after every block are kept for the sweep up to this size
+KEEP_STATES_BYTES = 2**29
+"""int: the forward pass keeps the state after every block up to this many bytes in all; beyond,
+the sweep recomputes them by undoing the blocks (a third more work)."""
+
+_MAX_GATE_WIRES = 10  # a gate or matrix observable wider than this is refused (its matrix would be too large)
+_MIN_COLUMNS = 16  # below this many trailing amplitudes a column-form product is slow: einsum instead
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-class _Plan:
-    """The compiled structure: blocks with their layouts, outputs, the angle programs."""
-
-    def __init__(self, steps, final, outputs, angles: AnglePrograms, num_angles: int):
-        self.steps = steps  # _Step, in circuit order
-        self.final = final  # the layout at the end
-        self.outputs = outputs  # ("diagonal", (K, *[2]*n) in ``final``) or ("words", [[(c, word)]])
-        self.angles = angles
-        self.num_angles = num_angles
+def _axis_vector(values, axis: int, n: int) -> np.ndarray:
+    """A length-2 factor along ``axis`` of an ``n``-axis grid, broadcastable."""
+    shape = [1] * n
+    shape[axis] = 2
+    return np.asarray(values).reshape(shape)
 
 
 @dataclass
 class _Step:
-    """A compiled block and how it meets the state.
+    """A compiled block and how it meets the ``(..., 2**n)`` state.
 
-    ``mode`` is ``"diagonal"`` (elementwise, ``shape`` the broadcast shape of its diagonal over
-    the ``n`` axes), ``"column"`` (its wires are contiguous axes with at least
-    :data:`_MIN_COLUMNS` amplitudes after them: ``U @ view(L, d, R)``) or ``"row"`` (its wires
-    are the minor axes: ``view(M, d) @ U^T``).
+    ``mode`` is ``"diagonal"`` (elementwise; ``shape`` the broadcast shape of its diagonal over
+    the ``n`` axes), ``"column"`` (contiguous wires with at least :data:`_MIN_COLUMNS` amplitudes
+    after them: ``U @ view(L, d, R)``), ``"row"`` (the last wires: ``view(M, d) @ U^T``) or
+    ``"einsum"`` (any other wires: an ``einsum`` over the state's axes).
     """
 
     block: CompiledBlock
-    layout: tuple
     mode: str
     shape: tuple
 
-
-_MIN_COLUMNS = 16  # below this many trailing amplitudes, a column-form product is slow
-
-
-def _place(block: Block, order: tuple) -> tuple[tuple, tuple, str]:
-    """Where ``block`` runs from layout ``order``: ``(layout, its wires in matrix order, mode)``.
-    The layout changes only for a dense block whose wires are not contiguous axes: they are
-    moved to the minor end."""
-    n, k = len(order), len(block.wires)
-    positions = sorted(order.index(w) for w in block.wires)
-    if block.diagonal:
-        return order, tuple(order[p] for p in positions), "diagonal"
-    first = positions[0]
-    if positions == list(range(first, first + k)):
-        return order, order[first:first + k], "row" if first + k == n else "column"
-    layout = tuple(w for w in order if w not in block.wires) + tuple(order[p] for p in positions)
-    return layout, layout[n - k:], "row"
+    @property
+    def leading(self) -> int:
+        """Amplitudes before the block's first wire (the ``L`` of ``view(L, d, R)``)."""
+        return 2 ** self.block.wires[0]
 
 
-def _to_layout(x: torch.Tensor, lead: int, order: tuple, target: tuple) -> torch.Tensor:
-    """``x`` (``lead`` batch axes, then ``2**n`` amplitudes in ``order``) rearranged to ``target``."""
-    if order == target:
-        return x
-    n = len(order)
-    shape = x.shape[:lead]
-    perm = list(range(lead)) + [lead + order.index(w) for w in target]
-    return x.reshape(*shape, *([2] * n)).permute(perm).reshape(*shape, 2**n)
+def _mode(wires: tuple, n: int, diagonal: bool) -> str:
+    if diagonal:
+        return "diagonal"
+    k, first = len(wires), wires[0]
+    if list(wires) != list(range(first, first + k)):
+        return "einsum"
+    trailing = 2 ** (n - first - k)
+    return "row" if trailing == 1 else "column" if trailing >= _MIN_COLUMNS else "einsum"
 
 
-def _axis_vector(values, axis: int, n: int, device) -> torch.Tensor:
-    """A length-2 factor along ``axis`` of an ``n``-axis grid, broadcastable."""
-    shape = [1] * n
-    shape[axis] = 2
-    return torch.as_tensor(np.asarray(values), device=device).reshape(shape)
+class _Forward:
+    """What a forward pass leaves for a sweep: the final state, every block's matrices (and the
+    states after them, when kept), and the angles' derivatives."""
+
+    def __init__(self, psi, saved, dtheta):
+        self.psi, self.saved, self.dtheta = psi, saved, dtheta
+
+
+class _Plan:
+    """The compiled structure: the steps, the outputs and the angle programs."""
+
+    def __init__(self, steps, outputs, angles: AnglePrograms, num_angles: int):
+        self.steps = steps
+        self.outputs = outputs  # ("diagonal", (K, 2**n) table) or ("words", [[(coefficient, word)]])
+        self.angles = angles
+        self.num_angles = num_angles
+        self.first = min((i for i, step in enumerate(steps) if step.block.angles), default=len(steps))
 
 
 class TorchAdjointEngine(Engine):
@@ -131,6 +138,7 @@ class TorchAdjointEngine(Engine):
     name = "torch-adjoint"
     label = "torch-adjoint"
     builds_graph = False
+    supports_vjp = True
 
     def __init__(self, circuit):
         super().__init__(circuit)
@@ -141,13 +149,45 @@ class TorchAdjointEngine(Engine):
     # ------------------------------------------------------------------ the contract
 
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return self(x, w, jacobian=False)[0]
+        return self._forward(x, w, tangents=False)[0]
 
     def values_and_jacobians(self, x, w, want_x, want_w):
-        out, jac = self(x, w, jacobian=True)
+        out, forward = self._forward(x, w, tangents=True)
+        kind, table = self._plan.outputs
+        if kind == "diagonal":
+            bras = self._constant(table, x.device)[:, None, :] * forward.psi[None]
+        else:
+            bras = self._words(forward.psi, table)
+        grads = self._sweep(forward, bras)  # (K, B, G)
+        jac = torch.matmul(grads.permute(1, 0, 2), forward.dtheta)  # (B, K, I + P)
         split = x.shape[-1]
         parts = ((jac[..., :split], want_x), (jac[..., split:], want_w))
         return out, [j for j, want in parts if want]
+
+    def forward_for_vjp(self, x: torch.Tensor, w: torch.Tensor):
+        """The outputs ``(B, K)`` and what :meth:`vjp` needs, for a backward pass later."""
+        out, forward = self._forward(x, w, tangents=True)
+        return out, (forward, x.shape[-1], w.dim())
+
+    def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
+        """``grad_output^T J`` by one sweep of one bra per sample: the input gradient ``(B, I)``
+        if ``want_x``, then the weight gradient (``(P,)``, or ``(B, P)`` for per-sample weights)
+        if ``want_w``."""
+        forward, split, weight_dims = saved
+        g = grad_output.to(device=forward.psi.device, dtype=torch.float64)  # (B, K)
+        kind, table = self._plan.outputs
+        if kind == "diagonal":
+            bra = (g @ self._constant(table, g.device)) * forward.psi
+        else:
+            bra = torch.einsum("bk,kbd->bd", g.to(forward.psi.dtype), self._words(forward.psi, table))
+        grads = self._sweep(forward, bra[None])[0]  # (B, G)
+        total = torch.matmul(grads[:, None, :], forward.dtheta)[:, 0]  # (B, I + P)
+        result = []
+        if want_x:
+            result.append(total[:, :split])
+        if want_w:
+            result.append(total[:, split:].sum(0) if weight_dims == 1 else total[:, split:])
+        return result
 
     # ------------------------------------------------------------------ structure
 
@@ -168,24 +208,19 @@ class TorchAdjointEngine(Engine):
             gates.append(local_gate(kind, op, count if kind == "angle" else None))
             count += kind == "angle"
         rng = np.random.default_rng(1234)
-        order = tuple(range(self.n))
         steps = []
         for block in fuse(simplify(gates), MAX_BLOCK_WIRES, MAX_DIAGONAL_WIRES):
             if not block.diagonal and len(block.wires) > _MAX_GATE_WIRES:
                 raise EngineUnavailable(f"a gate on {len(block.wires)} wires is too large to apply densely")
-            order, local, mode = _place(block, order)
-            compiled = compile_block(block, local, count, rng)
-            if mode != "diagonal" and compiled.diagonal is not None:
-                mode = "diagonal"  # structurally diagonal (a sandwich fusion did not see)
-            shape = tuple(2 if w in local else 1 for w in order)
-            if mode == "diagonal" and local != tuple(w for w in order if w in local):
-                raise AssertionError("a diagonal block's wires must follow the layout")  # pragma: no cover
-            steps.append(_Step(compiled, order, mode, shape))
-        outputs = self._outputs(measurements, order)
-        return _Plan(steps, order, outputs, AnglePrograms(self.circuit, replay, count), count)
+            wires = tuple(sorted(block.wires))
+            compiled = compile_block(block, wires, count, rng)
+            mode = _mode(wires, self.n, compiled.diagonal is not None or block.diagonal)
+            steps.append(_Step(compiled, mode, tuple(2 if w in wires else 1 for w in range(self.n))))
+        outputs = self._outputs(measurements)
+        return _Plan(steps, outputs, AnglePrograms(self.circuit, replay, count), count)
 
-    def _outputs(self, measurements, order: tuple):
-        """The outputs as diagonal vectors in layout ``order`` or as sums of Pauli words."""
+    def _outputs(self, measurements):
+        """The outputs as diagonal vectors ``(K, 2**n)`` or as sums of Pauli words."""
         head = None if self.circuit.head is None else self.circuit.head.numpy()
         n = self.n
         if all(isinstance(mp, qml.measurements.ProbabilityMP) and mp.obs is None for mp in measurements):
@@ -195,7 +230,7 @@ class TorchAdjointEngine(Engine):
                 wires = [int(wire) for wire in mp.wires]
                 for j, wire in enumerate(wires):
                     shape = [1] * n
-                    shape[order.index(wire)] = 2
+                    shape[wire] = 2
                     index = index + (np.arange(2).reshape(shape) << (len(wires) - 1 - j))
                 columns.append(np.eye(2 ** len(wires))[index])  # (*[2]*n, 2**m) one-hot
             table = np.concatenate(columns, axis=-1)
@@ -227,7 +262,7 @@ class TorchAdjointEngine(Engine):
                 for coeff, word in terms:
                     sign = np.ones([2] * n)
                     for wire in word:
-                        sign = sign * _axis_vector([1.0, -1.0], order.index(wire), n, None).numpy()
+                        sign = sign * _axis_vector([1.0, -1.0], wire, n)
                     table[k] += coeff * sign.reshape(-1)
             return "diagonal", table
         return "words", sums
@@ -275,83 +310,75 @@ class TorchAdjointEngine(Engine):
         batch = max(g.shape[0] for g in moved)
         return torch.stack([g.expand(batch, -1, -1) for g in moved[::-1]], dim=1)
 
-    def __call__(self, x: torch.Tensor, w: torch.Tensor, jacobian: bool = False):
-        """Outputs ``(B, K)`` and, with ``jacobian``, ``(B, K, I + P)`` (inputs' columns first)."""
-        plan = self.plan(x, w)
-        device = x.device
+    def _angles(self, plan: _Plan, x, w, tangents: bool):
+        """``theta`` ``(B, G)`` and, with ``tangents``, ``dtheta`` ``(B, G, I + P)`` on ``x``'s device."""
+        if self.n >= EAGER_ANGLES_QUBITS:
+            return plan.angles.eager(x, w, tangents)
+        program = plan.angles(x, w, tangents)
+        xs, ws = x.detach().cpu().numpy(), w.detach().cpu().numpy()
+        theta, dtheta = program(xs, ws) if tangents else (program(xs, ws), None)
         batch = x.shape[0]
-        theta, dtheta = self._angles(plan, x, w, jacobian)
-        n, dim = self.n, 2**self.n
+        theta = torch.as_tensor(np.asarray(theta, dtype=np.float64), device=x.device).reshape(batch, plan.num_angles)
+        if dtheta is not None:
+            dtheta = torch.as_tensor(np.asarray(dtheta, dtype=np.float64), device=x.device)
+            dtheta = dtheta.reshape(batch, plan.num_angles, -1)
+        return theta, dtheta
+
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, tangents: bool):
+        """The outputs ``(B, K)`` and a :class:`_Forward` for a sweep."""
+        plan = self.plan(x, w)
+        device, batch, dim = x.device, x.shape[0], 2**self.n
+        theta, dtheta = self._angles(plan, x, w, tangents)
         psi = torch.zeros(batch, dim, dtype=torch.complex128, device=device)
         psi[:, 0] = 1.0
-        order = tuple(range(n))
+        keep = tangents and batch * dim * 16 * len(plan.steps) <= KEEP_STATES_BYTES
         saved = []
-        # the sweep needs the state after every block: kept when they fit, else recomputed by
-        # undoing the blocks (a quarter more work)
-        keep = jacobian and batch * dim * 16 * len(plan.steps) <= _KEEP_BYTES
         for step in plan.steps:
-            psi = _to_layout(psi, 1, order, step.layout)
-            order = step.layout
             u, factors = self._matrices(step.block, theta, device)
             psi = self._apply(psi, u, step, conj=False)
             saved.append((u, factors, psi if keep else None))
         kind, table = plan.outputs
         if kind == "diagonal":
-            diag = self._constant(table, device)
-            probs = psi.real**2 + psi.imag**2
-            out = probs @ diag.T
+            out = (psi.real**2 + psi.imag**2) @ self._constant(table, device).T
         else:
-            bras = self._words(psi, table, plan.final)
-            out = (psi.conj()[None] * bras).real.sum(-1).T
-        if not jacobian:
-            return out, None
-        if kind == "diagonal":
-            bras = diag[:, None, :] * psi[None]
-        grads = self._sweep(plan, psi, bras, saved, theta, device)  # (K, B, G)
-        jac = torch.matmul(grads.permute(1, 0, 2), dtheta.reshape(batch, plan.num_angles, -1))
-        return out, jac
+            out = (psi.conj()[None] * self._words(psi, table)).real.sum(-1).T
+        return out, _Forward(psi, saved, dtheta)
 
-    def _angles(self, plan: _Plan, x, w, jacobian: bool):
-        """``theta`` ``(B, G)`` and, with ``jacobian``, ``dtheta`` ``(B, G, I + P)`` on ``x``'s device.
-
-        Small registers run a compiled NumPy program (microseconds per call, a trace on first use
-        of each shape); from :data:`EAGER_ANGLES_QUBITS` qubits the simulation dwarfs the few
-        milliseconds of queuing the circuit, and no trace delays the first call."""
-        if self.n >= EAGER_ANGLES_QUBITS:
-            return plan.angles.eager(x, w, jacobian)
-        program = plan.angles(x, w, jacobian)
-        xs, ws = x.detach().cpu().numpy(), w.detach().cpu().numpy()
-        theta, dtheta = program(xs, ws) if jacobian else (program(xs, ws), None)
-        batch = x.shape[0]
-        theta = torch.as_tensor(np.asarray(theta, dtype=np.float64), device=x.device).reshape(batch, plan.num_angles)
-        if dtheta is not None:
-            dtheta = torch.as_tensor(np.asarray(dtheta, dtype=np.float64), device=x.device)
-        return theta, dtheta
-
-    @staticmethod
-    def _apply(x: torch.Tensor, u: torch.Tensor, step: _Step, conj: bool) -> torch.Tensor:
+    def _apply(self, x: torch.Tensor, u: torch.Tensor, step: _Step, conj: bool) -> torch.Tensor:
         """The block's ``u`` (``(B, d, d)``, or its diagonal ``(B, d)``) on ``x`` (``(..., B,
-        2**n)`` in the step's layout); ``conj`` applies ``u^dagger``."""
-        shape = x.shape
+        2**n)``); ``conj`` applies ``u^dagger``."""
+        shape, n = x.shape, self.n
         if step.mode == "diagonal":
             factor = (u.conj() if conj else u).reshape(u.shape[0], *step.shape)
-            return (x.reshape(*shape[:-1], *([2] * len(step.shape))) * factor).reshape(shape)
+            return (x.reshape(*shape[:-1], *([2] * n)) * factor).reshape(shape)
         d = 2 ** len(step.block.wires)
         if step.mode == "row":  # x @ U^T, undone by x @ conj(U)
             right = u.conj() if conj else u.transpose(-1, -2)
             return torch.matmul(x.reshape(*shape[:-1], shape[-1] // d, d), right).reshape(shape)
-        left = u.conj().transpose(-1, -2) if conj else u  # column form: U @ view(L, d, R)
-        trailing = shape[-1] // (d * TorchAdjointEngine._leading(step))
-        if trailing < _MIN_COLUMNS:  # too few columns for a fast product: let einsum arrange it
-            view = x.reshape(*shape[:-1], -1, d, trailing)
-            return torch.einsum("...ij,...ljr->...lir", left, view).reshape(shape)
+        left = u.conj().transpose(-1, -2) if conj else u
+        if step.mode == "einsum":
+            return self._einsum_apply(x, left, step)
+        trailing = shape[-1] // (d * step.leading)  # column form: U @ view(L, d, R)
         if step.block.real:  # one real product on the real and imaginary parts together
             view = torch.view_as_real(x).reshape(*shape[:-1], -1, d, 2 * trailing)
             return torch.view_as_complex(torch.matmul(left.real[..., None, :, :], view).reshape(*shape, 2))
         view = x.reshape(*shape[:-1], -1, d, trailing)
         return torch.matmul(left[..., None, :, :], view).reshape(shape)
 
-    def _words(self, psi: torch.Tensor, sums, order: tuple) -> torch.Tensor:
+    def _einsum_apply(self, x, left, step: _Step) -> torch.Tensor:
+        """``left`` ``(B, d, d)`` on the block's wires, wherever they are, by ``einsum``."""
+        n, wires = self.n, step.block.wires
+        k = len(wires)
+        lead = _LETTERS[: x.dim() - 1]
+        axes = _LETTERS[len(lead): len(lead) + n]
+        new = _LETTERS[len(lead) + n: len(lead) + n + k]
+        after = "".join(new[wires.index(i)] if i in wires else axes[i] for i in range(n))
+        spec = f"{lead[-1]}{new}{''.join(axes[w] for w in wires)},{lead}{axes}->{lead}{after}"
+        grid = x.reshape(*x.shape[:-1], *([2] * n))
+        matrix = left.expand(x.shape[-2], -1, -1).reshape(-1, *([2] * (2 * k)))
+        return torch.einsum(spec, matrix, grid).reshape(x.shape)
+
+    def _words(self, psi: torch.Tensor, sums) -> torch.Tensor:
         """``O_k psi`` ``(K, B, D)`` for observables given as sums of Pauli words."""
         n, batch = self.n, psi.shape[0]
         grid = psi.reshape(batch, *([2] * n))
@@ -359,38 +386,36 @@ class TorchAdjointEngine(Engine):
         for terms in sums:
             bra = torch.zeros_like(psi)
             for coeff, word in terms:
-                flips = [1 + order.index(wire) for wire, p in word.items() if p in "XY"]
+                flips = [1 + wire for wire, p in word.items() if p in "XY"]
                 term = torch.flip(grid, flips) if flips else grid
                 factor = torch.full([1] * n, coeff, dtype=psi.dtype, device=psi.device)
                 for wire, p in word.items():
                     values = {"Z": [1.0, -1.0], "Y": [-1j, 1j], "X": [1.0, 1.0]}[p]
-                    factor = factor * _axis_vector(np.array(values, dtype=np.complex128),
-                                                   order.index(wire), n, psi.device)
+                    factor = factor * torch.as_tensor(_axis_vector(np.array(values, dtype=np.complex128), wire, n),
+                                                      device=psi.device)
                 bra = bra + (term * factor[None]).reshape(batch, -1)
             bras.append(bra)
         return torch.stack(bras)
 
-    def _sweep(self, plan: _Plan, psi, bras, saved, theta, device) -> torch.Tensor:
-        """The adjoint sweep: ``(K, B, G)`` derivatives of every output by every angle."""
-        k_out, batch = bras.shape[0], psi.shape[0]
-        grads = torch.zeros(k_out, batch, plan.num_angles, dtype=torch.float64, device=device)
-        kept = saved[-1][2] is not None
-        states = bras if kept else torch.cat([psi[None], bras])  # undone together
-        order = plan.final
-        first = min((i for i, step in enumerate(plan.steps) if step.block.angles), default=len(plan.steps))
-        for index in range(len(plan.steps) - 1, first - 1, -1):
+    def _sweep(self, forward: _Forward, bras: torch.Tensor) -> torch.Tensor:
+        """The adjoint sweep of ``bras`` ``(K, B, D)``: ``(K, B, G)`` derivatives of the outputs
+        the bras stand for by every angle."""
+        plan = self._plan
+        k_out, batch = bras.shape[0], bras.shape[1]
+        grads = torch.zeros(k_out, batch, plan.num_angles, dtype=torch.float64, device=bras.device)
+        kept = forward.saved[-1][2] is not None
+        states = bras if kept else torch.cat([forward.psi[None], bras])  # undone together
+        for index in range(len(plan.steps) - 1, plan.first - 1, -1):
             step = plan.steps[index]
-            states = _to_layout(states, 2, order, step.layout)
-            order = step.layout
-            u, factors, after = saved[index]
+            u, factors, after = forward.saved[index]
             if step.block.angles:
                 psi, bras = (after, states) if kept else (states[0], states[1:])
-                grads[:, :, step.block.angles] = self._block_gradients(psi, bras, step, factors, device)
-            if index > first:
+                grads[:, :, step.block.angles] = self._block_gradients(psi, bras, step, factors)
+            if index > plan.first:
                 states = self._apply(states, u, step, conj=True)
         return grads
 
-    def _block_gradients(self, psi, bras, step: _Step, factors, device) -> torch.Tensor:
+    def _block_gradients(self, psi, bras, step: _Step, factors) -> torch.Tensor:
         """``-2 Im Tr(G_j rho)`` ``(K, B, J)`` for the block's angle gates, ``rho`` the transition
         matrix of the state ``psi`` ``(B, D)`` and the ``bras`` ``(K, B, D)`` on the block's wires."""
         block, n = step.block, self.n
@@ -400,19 +425,23 @@ class TorchAdjointEngine(Engine):
             product = (psi[None] * bras.conj()).reshape(k_out, batch, *([2] * n))
             summed = [2 + i for i, size in enumerate(step.shape) if size == 1]
             rho = (product.sum(summed) if summed else product).reshape(k_out, batch, d)
-            g = self._constant(block.diagonal[1], device)
+            g = self._constant(block.diagonal[1], psi.device)
             return -2.0 * (rho @ g.T.to(rho.dtype)).imag
         if step.mode == "row":
             rho = torch.matmul(psi.reshape(batch, -1, d).transpose(-1, -2),
                                bras.reshape(k_out, batch, -1, d).conj())  # (K, B, d, d): [c, a]
-        else:
-            trailing = psi.shape[-1] // (d * self._leading(step))
+        elif step.mode == "column":
+            trailing = psi.shape[-1] // (d * step.leading)
             rho = torch.einsum("blcr,kblar->kbca", psi.reshape(batch, -1, d, trailing),
                                bras.reshape(k_out, batch, -1, d, trailing).conj())
-        moved = self._moved_generators(block, factors, device)  # (B, J, d, d)
+        else:
+            wires, k = block.wires, len(block.wires)
+            axes = _LETTERS[2: 2 + n]
+            mine = _LETTERS[2 + n: 2 + n + k]
+            theirs = _LETTERS[2 + n + k: 2 + n + 2 * k]
+            left = "".join(mine[wires.index(i)] if i in wires else axes[i] for i in range(n))
+            right = "".join(theirs[wires.index(i)] if i in wires else axes[i] for i in range(n))
+            rho = torch.einsum(f"b{left},ab{right}->ab{mine}{theirs}", psi.reshape(batch, *([2] * n)),
+                               bras.reshape(k_out, batch, *([2] * n)).conj()).reshape(k_out, batch, d, d)
+        moved = self._moved_generators(block, factors, psi.device)  # (B, J, d, d)
         return -2.0 * torch.einsum("bjac,kbca->kbj", moved, rho).imag
-
-    @staticmethod
-    def _leading(step: _Step) -> int:
-        """Amplitudes before a column-form block's wires (the ``L`` of ``view(L, d, R)``)."""
-        return 2 ** step.layout.index(step.block.wires[0])

@@ -385,6 +385,30 @@ class QuantumNeuralNetwork:
                 self._drop(name, err)
         raise AssertionError("the QNode engine never hands over")  # pragma: no cover
 
+    def forward_for_vjp(self, x: torch.Tensor, weight: torch.Tensor):
+        """``(outputs, saved)`` from the engine in play when it computes vector-Jacobian products
+        itself (``Engine.supports_vjp``), for :meth:`vjp` in the backward pass; None when the
+        engine in play gives eager Jacobians (:meth:`differentiate`) or the batch is empty."""
+        if x.shape[0] == 0:
+            return None
+        for name in self._engines_in_play():
+            if not ENGINE_CLASSES[name].supports_vjp:
+                return None
+            try:
+                engine = self._engine(name)
+                out, saved = engine.forward_for_vjp(x, weight)
+                return out, (engine, saved)
+            except EngineUnavailable as err:
+                self._drop(name, err)
+        return None  # pragma: no cover - the QNode engine ends every chain
+
+    @staticmethod
+    def vjp(saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
+        """The gradients ``grad_output^T J`` with respect to the inputs ``(B, I)`` and/or the
+        weights ``(P,)`` for ``saved`` from :meth:`forward_for_vjp`."""
+        engine, state = saved
+        return engine.vjp(state, grad_output, want_x, want_w)
+
     def forward(self, input_data, weights) -> np.ndarray:
         """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
 

@@ -23,16 +23,21 @@ import time
 from pathlib import Path
 
 __all__ = [
+    "RESULTS_DIR",
     "RESULT_PREFIX",
     "available_memory_bytes",
     "check_agreement",
     "emit",
+    "format_seconds",
+    "load_average",
+    "load_warning",
     "machine_info",
     "median_steps",
     "pennylane_gradients",
     "qiskit_outputs",
     "run_worker",
     "set_threads",
+    "thread_env",
     "time_step",
 ]
 
@@ -262,7 +267,7 @@ def machine_info() -> dict:
     from importlib import metadata
 
     info = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv[1:]}
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv[1:], "load_average": load_average()}
     for dist in ("torch", "pennylane", "pennylane_lightning", "pennylane_lightning_kokkos", "qiskit",
                  "qiskit-aer", "qiskit-machine-learning", "numpy"):
         try:
@@ -284,6 +289,25 @@ def machine_info() -> dict:
     except ImportError:
         pass
     return info
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages (other work on the machine skews every timing)."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def load_warning(meta: dict) -> list[str]:
+    """A line for the report when the machine was busy with other work during the run."""
+    cpus = meta["machine"].get("cpus") or 1
+    loads = [v for v in (meta["machine"].get("load_average"), meta.get("load_average_end")) if v]
+    if loads and max(v[0] for v in loads) > 0.5 * cpus:
+        shown = " / ".join(f"{v[0]:.1f}" for v in loads)
+        return [f"WARNING: load average {shown} (start / end) on {cpus} CPUs: other work shared the machine, "
+                "timings are inflated and noisy", ""]
+    return []
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -64,6 +64,7 @@ def main(spec: dict) -> int:
         x.grad = None
         torch.mean(torch.sum(out, dim=1)).backward()
 
+    emit({**record, "stage": "first_start", "started_s": time.perf_counter() - _START})
     first_f, first_b = time_step(forward, backward)
     record.update(first_call_s=first_f + first_b, first_forward_s=first_f, first_backward_s=first_b)
     emit({**record, "stage": "first_call"})

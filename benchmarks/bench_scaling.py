@@ -68,6 +68,8 @@ from _bench_common import (  # noqa: E402
     check_agreement,
     emit,
     format_seconds,
+    load_average,
+    load_warning,
     machine_info,
     median_steps,
     pennylane_gradients,
@@ -162,7 +164,8 @@ class Contender:
 
     def __init__(self, name: str, n: int):
         self.name, self.n = name, n
-        self.device = "cuda" if name.endswith(" cuda") or name.startswith("lightning.gpu") else "cpu"
+        # where the torch tensors live ("lightning.gpu" takes CPU tensors and computes on the GPU)
+        self.device = "cuda" if name.endswith(" cuda") else "cpu"
 
     def make(self, w):  # -> torch.nn.Module or callable
         raise NotImplementedError
@@ -469,7 +472,7 @@ def render(rows: dict, names: list[str], sizes: list[int], batches: list[int], v
              f"torch {meta['machine'].get('torch')}, qnn_torch {meta['machine'].get('qnn_torch')}"
              + (f", GPU {meta['machine']['cuda_device']}" if meta["machine"].get("cuda_device")
                 else ", no GPU")
-             + f"; timeout {meta['timeout_s']:.0f} s per contender and size", ""]
+             + f"; timeout {meta['timeout_s']:.0f} s per contender and size", ""] + load_warning(meta)
     width = max(len(n) for n in names) + 2
     header = f"{'contender':{width}s}" + "".join(f"{f'{n} q':>11s}" for n in sizes)
 
@@ -491,7 +494,9 @@ def render(rows: dict, names: list[str], sizes: list[int], batches: list[int], v
                 cells.append(show(c) or format_seconds(c["per_sample_s"]) + star)
             lines.append(f"{name:{width}s}" + "".join(f"{x:>11s}" for x in cells))
         lines.append("")
-    lines += ["* the first step at that batch size stands in for the step time (no further step fitted)", ""]
+    if any(c.get("steps") == 0 for row in rows.values() for c in row.get("cells", {}).values()):
+        lines += ["* the first step at that batch size stands in for the step time (no further step fitted)",
+                  ""]
     lines += [f"== first-call latency: first forward + backward in a fresh process (batch {batches[0]}) ==",
               header]
     for name in names:
@@ -652,6 +657,7 @@ def main(argv=None) -> int:
                                         bb, f"skipped: {c['status']} at {n} qubits, batch {b}")
                 print(f"  {name:34s} first call {format_seconds(row['first_call_s'])}; " + ", ".join(shown),
                       flush=True)
+    meta["load_average_end"] = load_average()
     verdicts = evaluate_targets(rows, sizes)
     text = render(rows, names, sizes, batches, verdicts, meta)
     print("\n" + text)

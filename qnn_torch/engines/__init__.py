@@ -32,7 +32,7 @@ propagates to the user.
 
 **Choice and hand-over** (``QuantumNeuralNetwork``). ``engine="auto"`` on exact
 ``default.qubit`` (no shots) builds the chain ``numpy-adjoint`` (up to
-:data:`~.numpy_adjoint.MAX_QUBITS` qubits, :data:`~.numpy_adjoint.MAX_QUBITS_PROBABILITIES`
+:data:`~.numpy_adjoint.AUTO_MAX_QUBITS` qubits, :data:`~.numpy_adjoint.MAX_QUBITS_PROBABILITIES`
 for probabilities, and no ``diff_method`` given), then ``torch-adjoint`` (unless a ``diff_method``
 other than ``"adjoint"`` is given, or the outputs are more than
 :data:`~.torch_adjoint.MAX_OUTPUTS`: probabilities of a large register without ``interpret``),
@@ -54,7 +54,7 @@ order internally.
 """
 
 from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
-from .numpy_adjoint import MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
+from .numpy_adjoint import AUTO_MAX_QUBITS, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
 from .qnode import QNodeEngine
 from .torch_adjoint import TorchAdjointEngine
 from .torch_traced import TorchTracedEngine
@@ -62,6 +62,7 @@ from .torch_traced import TorchTracedEngine
 __all__ = [
     "ALIASES",
     "ENGINES",
+    "AUTO_MAX_QUBITS",
     "MAX_QUBITS",
     "MAX_QUBITS_PROBABILITIES",
     "PENNYLANE_LOCK",

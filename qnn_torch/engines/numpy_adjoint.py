@@ -32,15 +32,21 @@ import torch
 from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
 from .leaves import AnglePrograms, circuit_leaves
 
-__all__ = ["MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
+__all__ = ["AUTO_MAX_QUBITS", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
 
 MAX_QUBITS = 8
 """int: the largest register the NumPy adjoint engine takes: beyond it, its dense ``2**n`` matrices cost
-more than the traced torch engine (see the benchmark's scaling section)."""
+more than the torch engines (see the benchmark's scaling section)."""
 
-MAX_QUBITS_PROBABILITIES = 6
+AUTO_MAX_QUBITS = 6
+"""int: the largest register for which ``engine="auto"`` takes the NumPy adjoint engine for expectation
+values. Above it the torch adjoint engine is faster whenever gates cannot be kept diagonal or
+Pauli-like (re-uploading circuits: 3-11x at 7-8 qubits), and at most 2-4x slower otherwise."""
+
+MAX_QUBITS_PROBABILITIES = 5
 """int: the largest register for which ``engine="auto"`` takes the NumPy adjoint engine for probability
-outputs (one bra vector per basis state makes the sweep grow as ``4**n``)."""
+outputs (one bra vector per basis state makes the sweep grow as ``4**n``; the torch adjoint engine
+folds ``interpret`` into its bras)."""
 
 _TOL = 1e-12
 _MAX_ABSORBED = 2**20  # entries of the observables' matrices worth absorbing the last constant block

@@ -12,7 +12,7 @@ import torch
 
 from ..circuits import PENNYLANE_LOCK, CircuitDescription
 from ..devices import DeviceSpec, resolve_device
-from ..engines import ALIASES, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, Engine, EngineUnavailable
+from ..engines import ALIASES, AUTO_MAX_QUBITS, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, Engine, EngineUnavailable
 from ..engines.torch_adjoint import MAX_OUTPUTS as TORCH_ADJOINT_MAX_OUTPUTS
 from ..engines import ENGINES as ENGINE_CLASSES
 from ..templates import RealAmplitudes, ZZFeatureMap
@@ -123,7 +123,7 @@ class QuantumNeuralNetwork:
         device_options (dict or None): keyword arguments for the device, e.g. for IBM backends
             ``{"session": session, "optimization_level": 3, "resilience_level": 1}``.
         engine (str): how exact ``default.qubit`` runs. ``"auto"`` (default) takes the fastest
-            engine that can run the circuit: ``"adjoint"`` up to 8 qubits (6 for probabilities),
+            engine that can run the circuit: ``"adjoint"`` up to 6 qubits (5 for probabilities),
             else ``"torch-adjoint"``, else ``"compiled"``, else the QNode. ``"adjoint"`` (the
             NumPy adjoint engine), ``"torch-adjoint"`` (fused gate blocks in torch, adjoint
             sweep), ``"compiled"`` (the traced torch engine, backprop) and ``"qnode"``
@@ -219,7 +219,7 @@ class QuantumNeuralNetwork:
         if engine == "adjoint" and self.num_qubits > MAX_QUBITS:
             raise ValueError(
                 f"engine 'adjoint' takes at most {MAX_QUBITS} qubits; got num_qubits={self.num_qubits}.")
-        small = self.num_qubits <= (MAX_QUBITS_PROBABILITIES if self._probabilities else MAX_QUBITS)
+        small = self.num_qubits <= (MAX_QUBITS_PROBABILITIES if self._probabilities else AUTO_MAX_QUBITS)
         chain = []  # engine names, the preferred one first; the QNode always comes last
         if engine == "adjoint" or (engine == "auto" and exact and small and diff_method is None):
             chain.append("numpy-adjoint")

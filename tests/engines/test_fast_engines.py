@@ -83,8 +83,9 @@ def test_engine_argument():
 
 
 @pytest.mark.parametrize("kind, qubits, engine", [
-    (EstimatorQNN, 1, "adjoint"), (EstimatorQNN, 8, "adjoint"), (EstimatorQNN, 9, "torch-adjoint"),
-    (SamplerQNN, 6, "adjoint"), (SamplerQNN, 7, "compiled"),  # 128 probabilities: too many bras to sweep
+    (EstimatorQNN, 1, "adjoint"), (EstimatorQNN, 6, "adjoint"), (EstimatorQNN, 7, "torch-adjoint"),
+    (SamplerQNN, 5, "adjoint"), (SamplerQNN, 6, "torch-adjoint"),  # 64 probabilities: 64 bras
+    (SamplerQNN, 7, "compiled"),  # 128 probabilities: too many bras to sweep
 ])
 def test_auto_engine_by_size(kind, qubits, engine):
     qnn = kind(qubits, feature_map=qml.AngleEmbedding, ansatz=partial(RealAmplitudes, reps=1))

@@ -23,7 +23,7 @@ def small_estimator(**kwargs):
 @pytest.mark.parametrize(
     "name, diff_method, device_name",
     [("default.qubit", "backprop", "default.qubit"), ("lightning.qubit", "adjoint", "lightning.qubit"),
-     ("qiskit.aer", "parameter-shift", "qnn_torch.aer")],
+     ("qiskit.aer", "device", "qnn_torch.aer")],
 )
 def test_named_devices(name, diff_method, device_name):
     spec = resolve_device(name, 2)

@@ -415,14 +415,13 @@ def _open_session(backend, mode: str, kwargs: dict):
             session = kinds[candidate](backend=backend, **kwargs)
             break
         except IBMError as err:  # the service refuses this mode to the account
-            reason = scrub_secrets(f"{type(err).__name__}: {err}".splitlines()[0][:200])
-            if mode != "auto":
-                raise ValueError(f"runtime_session(mode={mode!r}): the account cannot open a {candidate} on "
-                                 f"{backend.name} ({reason}); use mode='auto' to fall back to what it "
-                                 "allows.") from None
-            refused.append(f"no {candidate} ({reason})")
+            refused.append((candidate, scrub_secrets(f"{type(err).__name__}: {err}".splitlines()[0][:200])))
+        if mode != "auto":  # raised here, outside the handler: no __context__ that may hold a token
+            raise ValueError(f"runtime_session(mode={mode!r}): the account cannot open a {candidate} on "
+                             f"{backend.name} ({refused[0][1]}); use mode='auto' to fall back to what it allows.")
     if refused:
         fallback = "a batch" if session is not None else "job mode (each job queues on its own)"
-        warnings.warn(f"runtime_session(mode='auto') on {backend.name}: {'; '.join(refused)}; running the jobs "
-                      f"in {fallback}", RuntimeWarning, stacklevel=4)
+        reasons = "; ".join(f"no {kind} ({reason})" for kind, reason in refused)
+        warnings.warn(f"runtime_session(mode='auto') on {backend.name}: {reasons}; running the jobs in {fallback}",
+                      RuntimeWarning, stacklevel=4)
     return session

@@ -79,14 +79,14 @@ class FakeJobService:
         self._faults: deque = deque()
         self._ids = itertools.count()
 
-    def fail_next(self, count: int = 1, error: Exception | None = None) -> None:
-        """The next ``count`` jobs fail (status ``"ERROR"``; ``result()`` raises ``error``, by
-        default a ``RuntimeJobFailureError``, which the device retries)."""
+    def fail_next(self, count: int = 1, error: Exception | None = None, skip: int = 0) -> None:
+        """After ``skip`` jobs, the next ``count`` jobs fail (status ``"ERROR"``; ``result()``
+        raises ``error``, by default a ``RuntimeJobFailureError``, which the device retries)."""
         if error is None:
             from qiskit_ibm_runtime.exceptions import RuntimeJobFailureError
 
             error = RuntimeJobFailureError("Job failed: simulated transient failure")
-        self._faults.extend([("fail", error)] * count)
+        self._faults.extend([None] * skip + [("fail", error)] * count)
 
     def interrupt_next(self, interrupt: BaseException | None = None, skip: int = 0) -> None:
         """After ``skip`` jobs, the next job runs to its end on the service, but the process waiting

@@ -313,8 +313,8 @@ def _interrupted(err: BaseException, epoch: int, epochs: int, path: Path | None,
     where = (f"resume from checkpoint {saved} (epochs done: {done}) with resume=True / --resume"
              if saved else "no checkpoint was written yet")
     if journal is not None and journal.path.is_file():
-        where += (f"; job journal {journal.path} keeps the ids of the jobs since, which a resumed run fetches "
-                  "instead of submitting again")
+        where += (f"; job journal {journal.path} keeps the ids of the jobs since, which a resumed run "
+                  "fetches instead of submitting again")
     if isinstance(err, Terminated):
         reason, signum = "SIGTERM", signal.SIGTERM
     elif isinstance(err, KeyboardInterrupt):
@@ -418,10 +418,11 @@ def _open_session(backend, mode: str, kwargs: dict):
             refused.append((candidate, scrub_secrets(f"{type(err).__name__}: {err}".splitlines()[0][:200])))
         if mode != "auto":  # raised here, outside the handler: no __context__ that may hold a token
             raise ValueError(f"runtime_session(mode={mode!r}): the account cannot open a {candidate} on "
-                             f"{backend.name} ({refused[0][1]}); use mode='auto' to fall back to what it allows.")
+                             f"{backend.name} ({refused[0][1]}); use mode='auto' to fall back to what it "
+                             "allows.")
     if refused:
         fallback = "a batch" if session is not None else "job mode (each job queues on its own)"
         reasons = "; ".join(f"no {kind} ({reason})" for kind, reason in refused)
-        warnings.warn(f"runtime_session(mode='auto') on {backend.name}: {reasons}; running the jobs in {fallback}",
-                      RuntimeWarning, stacklevel=4)
+        warnings.warn(f"runtime_session(mode='auto') on {backend.name}: {reasons}; running the jobs in "
+                      f"{fallback}", RuntimeWarning, stacklevel=4)
     return session

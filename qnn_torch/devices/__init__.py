@@ -52,9 +52,9 @@ __all__ = [
     "scrub_secrets",
 ]
 
-_LAZY = {"BatchedRemoteDevice": ".remote", "BatchedAerDevice": ".aer", "BackendJobs": ".jobs", "JobLimits": ".jobs",
-         "RetryPolicy": ".jobs", "JobJournal": ".journal", "JobJournalError": ".journal",
-         "FakeJobService": ".fake_runtime"}
+_LAZY = {"BatchedRemoteDevice": ".remote", "BatchedAerDevice": ".aer", "BackendJobs": ".jobs",
+         "JobLimits": ".jobs", "RetryPolicy": ".jobs", "JobJournal": ".journal",
+         "JobJournalError": ".journal", "FakeJobService": ".fake_runtime"}
 
 
 def __getattr__(name: str):

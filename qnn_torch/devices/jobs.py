@@ -68,7 +68,8 @@ class JobLimits:
 
     def __post_init__(self):
         object.__setattr__(self, "max_executions", _positive_int(self.max_executions, "max_executions"))
-        object.__setattr__(self, "max_circuits", _positive_int(self.max_circuits, "max_circuits", allow_none=True))
+        circuits = _positive_int(self.max_circuits, "max_circuits", allow_none=True)
+        object.__setattr__(self, "max_circuits", circuits)
 
     @classmethod
     def for_backend(cls, backend, max_executions=None, max_circuits=None) -> JobLimits:
@@ -207,7 +208,8 @@ def is_transient(err: BaseException) -> bool:
         return False
     if isinstance(err, (RuntimeJobMaxTimeoutError, RuntimeJobNotFound, RuntimeProgramNotFound, ValueError)):
         return False
-    return isinstance(err, (RuntimeJobFailureError, RuntimeJobTimeoutError, RequestsApiError, IBMRuntimeError))
+    transient = (RuntimeJobFailureError, RuntimeJobTimeoutError, RequestsApiError, IBMRuntimeError)
+    return isinstance(err, transient)
 
 
 FAILED_STATES = frozenset({"ERROR", "CANCELLED", "FAILED"})

@@ -122,8 +122,9 @@ class JobJournal:
             if saved["epoch"] == epoch:
                 jobs = saved["jobs"]
             elif saved["epoch"] > epoch:
-                warnings.warn(f"job journal {path} continues a checkpoint of {saved['epoch']} epochs, not the "
-                              f"{epoch} resumed from: its jobs are not reused", RuntimeWarning, stacklevel=3)
+                warnings.warn(f"job journal {path} continues a checkpoint of {saved['epoch']} epochs, not "
+                              f"the {epoch} resumed from: its jobs are not reused", RuntimeWarning,
+                              stacklevel=3)
             # saved["epoch"] < epoch: the checkpoint was written after those jobs; they are in it
         journal = cls(path, fingerprint, epoch, jobs)
         journal._write()
@@ -161,10 +162,10 @@ class JobJournal:
         entry = jobs[index]
         if entry["digest"] != job_digest:
             raise JobJournalError(
-                f"job journal {self.path}: job {index} of device {key} ({entry['job_id']}) ran other circuits "
-                "or parameter values than this run submits now, so the run differs from the one that wrote "
-                "the journal (other data, batch size or hyperparameters?); resume it unchanged, or delete "
-                "the journal to submit every job again.")
+                f"job journal {self.path}: job {index} of device {key} ({entry['job_id']}) ran other "
+                "circuits or parameter values than this run submits now, so the run differs from the one "
+                "that wrote the journal (other data, batch size or hyperparameters?); resume it unchanged, "
+                "or delete the journal to submit every job again.")
         return entry
 
     def record(self, key: str, index: int, job_digest: str, job_id: str, backend: str) -> None:
@@ -202,8 +203,8 @@ class JobJournal:
             if saved.get(name) != current.get(name):
                 raise JobJournalError(
                     f"job journal {path} was written for {name} {saved.get(name)!r}, but this run has "
-                    f"{current.get(name)!r}: its jobs cannot be reused. Resume with the same {name}, or delete "
-                    "the journal to submit every job again.")
+                    f"{current.get(name)!r}: its jobs cannot be reused. Resume with the same {name}, or "
+                    "delete the journal to submit every job again.")
 
     def __repr__(self) -> str:
         count = sum(1 for jobs in self._jobs.values() for e in jobs if e is not None)

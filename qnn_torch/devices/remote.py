@@ -110,6 +110,7 @@ def _symbolic(tape):
 def _values(tape):
     return [float(qml.math.toarray(d)) for op in tape.operations for d in op.data if not qml.math.ndim(d)]
 
+
 _NO_TRAINABLE = "Attempted to compute the gradient of a tape with no trainable parameters"
 
 
@@ -355,7 +356,8 @@ class BatchedRemoteDevice(RemoteDevice):
             for part in pub_parts:
                 register = getattr(part.data, name)
                 bits = register.to_bool_array(order="little")
-                chunks.append(bits.reshape(-1 if template.columns.size else 1, register.num_shots, register.num_bits))
+                runs = -1 if template.columns.size else 1
+                chunks.append(bits.reshape(runs, register.num_shots, register.num_bits))
             bits = np.concatenate(chunks, axis=0)
             for column, index in enumerate(indices):
                 samples = bits[column if len(bits) > 1 else 0].astype(np.int64)
@@ -378,7 +380,8 @@ class BatchedRemoteDevice(RemoteDevice):
                 piece = _rows(kind, pubs[pub], start, stop)
                 chunk.append(piece)
                 content.append((digests[pub], piece[2 if kind == "estimator" else 1], piece[-1]))
-            result = self._run_job(kind, chunk, digest(kind, content), sum(stop - start for _, start, stop in job))
+            circuits = sum(stop - start for _, start, stop in job)
+            result = self._run_job(kind, chunk, digest(kind, content), circuits)
             for (pub, _, _), pub_result in zip(job, result):
                 parts[pub].append(pub_result)
         return parts
@@ -419,9 +422,9 @@ class BatchedRemoteDevice(RemoteDevice):
             job = self.job_service.job(entry["job_id"])
         except RuntimeJobNotFound:
             raise JobJournalError(
-                f"job journal {journal.path}: the service does not know job {entry['job_id']} (another account "
-                "or instance?); resume with the account that ran it, or delete the journal to submit every job "
-                "again.") from None
+                f"job journal {journal.path}: the service does not know job {entry['job_id']} (another "
+                "account or instance?); resume with the account that ran it, or delete the journal to submit "
+                "every job again.") from None
         if job_status(job) in FAILED_STATES:
             return None
         try:

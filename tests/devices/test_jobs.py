@@ -15,8 +15,11 @@ from qnn_torch.devices import BatchedRemoteDevice, FakeJobService
 from qnn_torch.devices.jobs import DEFAULT_MAX_EXECUTIONS, JobLimits, RetryPolicy, is_transient
 from qnn_torch.devices.remote import EstimatorV2, SamplerV2
 
+from .test_device_parity import SIGMAS, noise_scale, run
+
 # a 2-qubit network: 10 gate parameters, 21 circuits per sample in a training step
 CIRCUITS_PER_SAMPLE = 1 + 2 * 10
+SHOTS = 2000
 WEIGHTS = np.array([0.3, -0.5, 0.9, 0.1])
 
 
@@ -105,21 +108,29 @@ def test_limits_are_read_from_the_backend_where_it_reports_them():
 
 @pytest.mark.parametrize("kind", ["estimator", "sampler"])
 def test_a_large_step_is_split_into_jobs_of_the_same_circuits(kind, submitted):
-    """4 samples x 21 circuits x 100 shots = 8400 executions with a limit of 3000: three jobs of at
-    most 30 circuits, holding together exactly the circuits of the one unlimited job."""
-    x = torch.tensor([[0.2, -0.4], [0.7, 0.1], [-0.9, 0.5], [0.3, 0.3]], requires_grad=True)
+    """3 samples x 21 circuits x 2000 shots = 126000 executions with a limit of 60000: three jobs
+    of at most 30 circuits, holding together exactly the circuits of the one unlimited job, and
+    their results go back to the right circuits (exact numbers within 5 sigma of the shot noise)."""
+    x = np.array([[0.2, -0.4], [0.7, 0.1], [-0.9, 0.5]])
     rows = {}
-    for limit in (None, 3000):
+    for limit in (None, 60_000):
         submitted.clear()
-        qnn = network(kind, noiseless(), shots=100, device_options={"max_executions": limit})
-        model = TorchConnector(qnn, initial_weights=WEIGHTS)
+        qnn = network(kind, noiseless(), shots=SHOTS, device_options={"max_executions": limit})
         with qml.Tracker(qnn.spec.device) as tracker:
-            model(x)[:, 0].sum().backward()
+            got = run(qnn, x, WEIGHTS)
         assert tracker.totals["jobs"] == len(submitted) == (1 if limit is None else 3)
-        assert all(sum(len(r) for r in job) * 100 <= (limit or np.inf) for job in submitted)
+        assert all(sum(len(r) for r in job) * SHOTS <= (limit or np.inf) for job in submitted)
         rows[limit] = np.concatenate([r for job in submitted for r in job])
-    assert len(rows[None]) == 4 * CIRCUITS_PER_SAMPLE
-    np.testing.assert_array_equal(rows[3000], rows[None])  # the same rows, in the same order
+    assert len(rows[None]) == 3 * CIRCUITS_PER_SAMPLE
+    np.testing.assert_array_equal(rows[60_000], rows[None])  # the same rows, in the same order
+
+    want = run(network(kind, "default.qubit"), x, WEIGHTS)  # the last (split) run against the exact one
+    sigma = (1.0 if kind == "estimator" else 0.5) / np.sqrt(SHOTS)
+    s = noise_scale(qnn, x, WEIGHTS)
+    tolerances = (SIGMAS * sigma, SIGMAS * sigma * np.sqrt(s[:, None, :2] / 2),
+                  SIGMAS * sigma * np.sqrt(s[:, 2:].sum(0) / 2))
+    for g, r, tol in zip(got, want, tolerances):
+        assert np.all(np.abs(g - r) <= tol + 1e-12)
 
 
 def test_split_results_are_identical(submitted):

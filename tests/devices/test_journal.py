@@ -191,3 +191,13 @@ def test_cli_resume_fetches_the_jobs_that_ran(tmp_path, monkeypatch, capsys):
     assert cli.main(argv + ["--resume", "--json", str(tmp_path / "r.json")]) == 0
     assert service.fetched == ran[4:]  # epoch 2's jobs so far: fetched, not paid again
     assert len(service.submitted) == uninterrupted  # interrupted and resumed: no job paid twice
+
+    journal = tmp_path / "out" / "mnist-hybrid-train.pt.jobs.json"
+    assert not journal.exists()  # training ended
+    journal.write_text("{}")
+    capsys.readouterr()
+    argv[argv.index("--epochs") + 1] = "3"
+    assert cli.main(argv + ["--resume"]) == 2  # a usage error, before any job
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"qnn-torch: error: {journal} is not a job journal (no 'format': 'qnn_torch job journal' entry)"]
+    assert len(service.submitted) == uninterrupted

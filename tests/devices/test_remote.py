@@ -78,7 +78,7 @@ def test_one_job_per_training_step(kind, batch, backend, job_counter):
     assert tracker.totals["jobs"] == 1 and tracker.totals["job_circuits"] == batch
 
 
-SHOTS = 4000
+SHOTS = 1000
 
 
 @pytest.mark.parametrize("kind", ["estimator", "sampler"])

@@ -41,11 +41,11 @@ def submitted(monkeypatch):
     for cls in (EstimatorV2, SamplerV2):
         original = cls.run
 
-        def run(self, pubs, *args, _original=original, **kwargs):
+        def recording_run(self, pubs, *args, _original=original, **kwargs):
             jobs.append([np.asarray(p[-2]) for p in pubs])
             return _original(self, pubs, *args, **kwargs)
 
-        monkeypatch.setattr(cls, "run", run)
+        monkeypatch.setattr(cls, "run", recording_run)
     return jobs
 
 

@@ -233,17 +233,18 @@ def _interrupted_code(signum) -> int:
 def main(argv=None) -> int:
     """Entry point of ``qnn-torch``; returns the exit code.
 
-    Exit codes: 0 done; 1 training stopped by an error; 2 bad arguments, output paths or
-    checkpoints; 130 Ctrl-C; 143 ``SIGTERM``.
+    Exit codes: 0 done; 1 training stopped by an error; 2 bad arguments, output paths,
+    checkpoints or job journals; 130 Ctrl-C; 143 ``SIGTERM``.
     """
     args = _parser().parse_args(argv)
     from .checkpoint import CheckpointError
+    from .devices.journal import JobJournalError
     from .training import Terminated, TrainingInterrupted, sigterm_as_interrupt
 
     try:
         with sigterm_as_interrupt():
             return {"tutorial": _tutorial, "evaluate": _evaluate}[args.command](args)
-    except (UsageError, CheckpointError) as err:
+    except (UsageError, CheckpointError, JobJournalError) as err:
         print(f"qnn-torch: error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except TrainingInterrupted as err:

@@ -5,6 +5,10 @@
     losses = fit(model, loader, optimizer, loss_fn, epochs=10, checkpoint="run.pt")
     # after a failure or an interruption, carry on where the checkpoint ends:
     losses = fit(model, loader, optimizer, loss_fn, epochs=10, checkpoint="run.pt", resume=True)
+
+On IBM hardware :func:`fit` also keeps a job journal next to the checkpoint
+(:mod:`qnn_torch.devices.journal`), so that a resumed run fetches the jobs that already ran
+instead of paying for them again; :func:`runtime_session` runs the jobs in a session or batch.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import signal
 import threading
 import traceback
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -20,8 +25,9 @@ import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, save_atomic
 from .devices import known_secrets, scrub_secrets
+from .devices.journal import JobJournal, digest, journal_path
 
-__all__ = ["Terminated", "TrainingInterrupted", "fit", "load_checkpoint", "runtime_session",
+__all__ = ["SESSION_MODES", "Terminated", "TrainingInterrupted", "fit", "load_checkpoint", "runtime_session",
            "sigterm_as_interrupt", "tiny_batch_mode"]
 
 
@@ -177,6 +183,13 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
     too, so a resumed run gives the same numbers as an uninterrupted one. ``SIGTERM`` stops
     training as Ctrl-C does (see :func:`sigterm_as_interrupt`).
 
+    When the model runs on IBM hardware (jobs that the service can find again by id), the id of
+    every job is written to a job journal next to the checkpoint (``run.pt.jobs.json``) before
+    the job is awaited. With ``resume=True`` the jobs in the journal that finished (or are still
+    queued or running) are fetched instead of being submitted again; only failed ones are
+    submitted again (see :mod:`qnn_torch.devices.journal`). The journal is removed when training
+    ends.
+
     Args:
         model (torch.nn.Module): the model.
         loader (Iterable): yields ``(inputs, targets)`` batches.
@@ -199,6 +212,8 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
             already holds more than ``epochs`` epochs.
         CheckpointError: (a ValueError) with ``resume=True``, if ``checkpoint`` is not a
             training checkpoint of this model and optimizer; the message names the file.
+        JobJournalError: (a ValueError) with ``resume=True``, if the job journal was written for
+            another model or backend; the message names the file and the difference.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}.")
@@ -229,7 +244,7 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
     model.train()
     done = start  # the epochs the checkpoint on disk holds
     failure = None
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt(), _job_journal(model, path, start, resume) as journal:
         for epoch in range(start, epochs):
             total = []
             try:
@@ -245,23 +260,61 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
                 if path is not None:
                     save_atomic(_state(model, optimizer, epoch + 1, losses), path)
                     done = epoch + 1
+                    if journal is not None:  # the jobs so far are in the checkpoint now
+                        journal.restart(done)
             except (Exception, KeyboardInterrupt) as err:
-                failure = _interrupted(err, epoch, epochs, path, done)
+                failure = _interrupted(err, epoch, epochs, path, done, journal)
                 cause = _safe_cause(err)
                 if cause is not None:
                     raise failure from err
                 break  # raised below, outside the handler: no secret-holding __context__
+        if failure is None and journal is not None:
+            journal.remove()  # training ended: no job of it is left to fetch
     if failure is not None:
         failure.add_note("the original error was dropped because it contained credentials")
         raise failure
     return losses
 
 
+@contextmanager
+def _job_journal(model, path: Path | None, epoch: int, resume: bool) -> Iterator[JobJournal | None]:
+    """The job journal of a training run, attached to the model's devices whose jobs can be
+    fetched by id (none without a checkpoint or without such devices)."""
+    devices = [d for d in _remote_devices(model) if d.jobs_retrievable] if path is not None else []
+    if not devices:
+        yield None
+        return
+    journal = JobJournal.open(journal_path(path), _fingerprint(model, devices), epoch, resume)
+    previous = [(d.journal, d.journal_key) for d in devices]
+    for key, device in enumerate(devices):
+        device.journal, device.journal_key = journal, str(key)
+    try:
+        yield journal
+    finally:
+        for device, (old, old_key) in zip(devices, previous):
+            device.journal, device.journal_key = old, old_key
+
+
+def _fingerprint(model, devices) -> dict:
+    """What a journal's jobs ran on: the backends, their shots and the model's structure (no
+    values: those change every step)."""
+    qnns = _remote_qnns(model)
+    shapes = sorted((k, tuple(v.shape)) for k, v in model.state_dict().items())
+    return {
+        "backend": [str(d.backend.name) for d in devices],
+        "model": f"{type(model).__name__} {digest(shapes, [repr(q) for q in qnns])[:16]}",
+        "shots": [q.spec.shots for q in qnns],
+    }
+
+
 def _interrupted(err: BaseException, epoch: int, epochs: int, path: Path | None,
-                 done: int) -> TrainingInterrupted:
+                 done: int, journal: JobJournal | None = None) -> TrainingInterrupted:
     saved = path if path is not None and path.is_file() else None
     where = (f"resume from checkpoint {saved} (epochs done: {done}) with resume=True / --resume"
              if saved else "no checkpoint was written yet")
+    if journal is not None and journal.path.is_file():
+        where += (f"; job journal {journal.path} keeps the ids of the jobs since, which a resumed run "
+                  "fetches instead of submitting again")
     if isinstance(err, Terminated):
         reason, signum = "SIGTERM", signal.SIGTERM
     elif isinstance(err, KeyboardInterrupt):
@@ -275,14 +328,26 @@ def _interrupted(err: BaseException, epoch: int, epochs: int, path: Path | None,
 
 # ---------------------------------------------------------------- IBM Runtime sessions
 
-def _remote_devices(obj):
-    """The BatchedRemoteDevices used by a model, a TorchConnector or a QNN."""
+def _remote_qnns(obj):
+    """The QNNs of a model, a TorchConnector or a QNN that run on a BatchedRemoteDevice."""
     from .devices.remote import BatchedRemoteDevice
     from .qnn.neural_network import QuantumNeuralNetwork
 
     qnns = [obj] if isinstance(obj, QuantumNeuralNetwork) else [
         m.qnn for m in obj.modules() if isinstance(getattr(m, "qnn", None), QuantumNeuralNetwork)]
-    return [q.spec.device for q in qnns if isinstance(q.spec.device, BatchedRemoteDevice)]
+    return [q for q in qnns if isinstance(q.spec.device, BatchedRemoteDevice)]
+
+
+def _remote_devices(obj):
+    """The BatchedRemoteDevices used by a model, a TorchConnector or a QNN (each once)."""
+    devices = {}
+    for q in _remote_qnns(obj):
+        devices.setdefault(id(q.spec.device), q.spec.device)
+    return list(devices.values())
+
+
+SESSION_MODES = ("auto", "session", "batch", "job")
+"""tuple[str, ...]: the ``mode`` values of :func:`runtime_session`."""
 
 
 @contextmanager
@@ -292,26 +357,29 @@ def runtime_session(model, mode: str = "session", **kwargs):
     Args:
         model: a ``torch.nn.Module`` holding :class:`~qnn_torch.TorchConnector` layers, a
             connector, or a QNN, whose device is an IBM (or fake IBM) backend.
-        mode (str): ``"session"`` (dedicated, iterative access) or ``"batch"``.
+        mode (str): ``"session"`` (dedicated, iterative access), ``"batch"``, ``"job"`` (no
+            session: each job queues on its own), or ``"auto"``: a session where the account
+            allows one, else a batch, else job mode, with one warning saying which and why
+            (accounts on IBM's Open plan cannot open sessions).
         **kwargs: passed to ``Session``/``Batch`` (e.g. ``max_time``).
 
     Yields:
-        Session or Batch: the open session, closed on exit.
+        Session or Batch or None: the open session (closed on exit), or None in job mode.
 
     Raises:
-        ValueError: if ``model`` runs on no IBM backend, or ``mode`` is unknown.
+        ValueError: if ``model`` runs on no IBM backend, if ``mode`` is unknown, or if the
+            account refuses the ``mode`` asked for (the message names it and the service's
+            reason).
 
     **Example**
 
     .. code-block:: python
 
-        with runtime_session(model, max_time="1h"):
+        with runtime_session(model, mode="auto", max_time="1h"):
             fit(model, loader, optimizer, loss_fn, epochs=3, checkpoint="run.pt")
     """
-    from qiskit_ibm_runtime import Batch, Session
-
-    if mode not in ("session", "batch"):
-        raise ValueError(f"mode must be 'session' or 'batch'; got {mode!r}.")
+    if mode not in SESSION_MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, SESSION_MODES))}; got {mode!r}.")
     devices = _remote_devices(model)
     if not devices:
         raise ValueError("runtime_session needs a model whose QNN runs on an IBM backend "
@@ -319,7 +387,7 @@ def runtime_session(model, mode: str = "session", **kwargs):
     backends = {id(d.backend): d.backend for d in devices}
     if len(backends) > 1:
         raise ValueError(f"runtime_session needs one backend; the model uses {len(backends)}.")
-    session = (Session if mode == "session" else Batch)(backend=devices[0].backend, **kwargs)
+    session = _open_session(devices[0].backend, mode, kwargs)
     previous = [d.session for d in devices]
     for d in devices:
         d.update_session(session)
@@ -328,4 +396,33 @@ def runtime_session(model, mode: str = "session", **kwargs):
     finally:
         for d, old in zip(devices, previous):
             d.update_session(old)
-        session.close()
+        if session is not None:
+            session.close()
+
+
+def _open_session(backend, mode: str, kwargs: dict):
+    """A ``Session`` or ``Batch`` on ``backend`` for ``mode`` (None in job mode); in ``"auto"``
+    mode the first the account allows, with one warning when it is not a session."""
+    from qiskit_ibm_runtime import Batch, Session
+    from qiskit_ibm_runtime.exceptions import IBMError
+
+    kinds = {"session": Session, "batch": Batch}
+    refused, session = [], None
+    for candidate in (("session", "batch", "job") if mode == "auto" else (mode,)):
+        if candidate == "job":
+            break
+        try:
+            session = kinds[candidate](backend=backend, **kwargs)
+            break
+        except IBMError as err:  # the service refuses this mode to the account
+            refused.append((candidate, scrub_secrets(f"{type(err).__name__}: {err}".splitlines()[0][:200])))
+        if mode != "auto":  # raised here, outside the handler: no __context__ that may hold a token
+            raise ValueError(f"runtime_session(mode={mode!r}): the account cannot open a {candidate} on "
+                             f"{backend.name} ({refused[0][1]}); use mode='auto' to fall back to what it "
+                             "allows.")
+    if refused:
+        fallback = "a batch" if session is not None else "job mode (each job queues on its own)"
+        reasons = "; ".join(f"no {kind} ({reason})" for kind, reason in refused)
+        warnings.warn(f"runtime_session(mode='auto') on {backend.name}: {reasons}; running the jobs in "
+                      f"{fallback}", RuntimeWarning, stacklevel=4)
+    return session

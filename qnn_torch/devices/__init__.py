@@ -3,7 +3,13 @@
 * :mod:`~qnn_torch.devices.resolve`: ``device=`` and ``shots=`` to a PennyLane device and how to
   differentiate through it (:func:`resolve_device`);
 * :mod:`~qnn_torch.devices.remote`: :class:`BatchedRemoteDevice`, IBM backends with one primitive
-  job per batch of circuits (``"ibm:..."``, ``"fake:..."``, Qiskit ``Backend`` objects);
+  job per training step (``"ibm:..."``, ``"fake:..."``, Qiskit ``Backend`` objects);
+* :mod:`~qnn_torch.devices.jobs`: the service's job limits (:class:`JobLimits`), retries of
+  failed jobs (:class:`RetryPolicy`), submitting and finding jobs (:class:`BackendJobs`);
+* :mod:`~qnn_torch.devices.journal`: :class:`JobJournal`, the ids of a training run's jobs next
+  to its checkpoint, so that a resumed run never pays for a job twice;
+* :mod:`~qnn_torch.devices.fake_runtime`: :class:`FakeJobService`, an in-memory IBM Runtime
+  service with injectable faults, for tests and offline tutorials;
 * :mod:`~qnn_torch.devices.aer`: :class:`BatchedAerDevice`, Qiskit Aer batched the same way, exact
   without shots (``"qiskit.aer"``);
 * :mod:`~qnn_torch.devices.credentials`: IBM credentials and secret scrubbing.
@@ -28,10 +34,16 @@ from .resolve import (
 
 __all__ = [
     "ACCEPTED_FORMS",
+    "BackendJobs",
     "BatchedAerDevice",
     "BatchedRemoteDevice",
     "DEFAULT_HARDWARE_SHOTS",
     "DeviceSpec",
+    "FakeJobService",
+    "JobJournal",
+    "JobJournalError",
+    "JobLimits",
+    "RetryPolicy",
     "check_shots",
     "fake_backend",
     "ibm_backend",
@@ -40,7 +52,9 @@ __all__ = [
     "scrub_secrets",
 ]
 
-_LAZY = {"BatchedRemoteDevice": ".remote", "BatchedAerDevice": ".aer"}
+_LAZY = {"BatchedRemoteDevice": ".remote", "BatchedAerDevice": ".aer", "BackendJobs": ".jobs",
+         "JobLimits": ".jobs", "RetryPolicy": ".jobs", "JobJournal": ".journal",
+         "JobJournalError": ".journal", "FakeJobService": ".fake_runtime"}
 
 
 def __getattr__(name: str):

@@ -30,7 +30,7 @@ class BatchedAerDevice(BatchedRemoteDevice):
 
     pennylane-qiskit's ``qiskit.aer`` transpiles and runs every circuit on its own (about 0.2 s
     per circuit here). This device transpiles each circuit structure once and evaluates a whole
-    batch (a forward pass, or all parameter-shift circuits of a backward pass) in one call of
+    training step (a forward pass and all its parameter-shift circuits) in one call of
     Aer's ``EstimatorV2`` (exact: precision 0 when there are no shots) or, for probabilities
     without shots, one statevector run with ``save_probabilities``.
 

@@ -1,4 +1,4 @@
-"""IBM backends with one primitive job per batch of circuits.
+"""IBM backends with one primitive job per training step.
 
 pennylane-qiskit's ``qiskit.remote`` device transpiles and submits every circuit as its own
 job: one training step of a small QNN (a batch of inputs, parameter-shift) makes hundreds of
@@ -6,9 +6,16 @@ jobs, each of which waits in the hardware queue. :class:`BatchedRemoteDevice` ex
 
 * circuits with the same structure (gates, wires, measurements) are transpiled **once**, as a
   parametrised circuit, and cached;
-* every ``execute`` call (a forward pass over a whole batch, or all the parameter-shift
-  circuits of a backward pass) becomes **one** ``EstimatorV2`` or ``SamplerV2`` job holding one
-  PUB per structure, with the parameter values of all its circuits as an array.
+* every ``execute`` call becomes **one** ``EstimatorV2`` or ``SamplerV2`` job holding one PUB
+  per structure, with the parameter values of all its circuits as an array;
+* it differentiates by the parameter-shift rule itself (PennyLane's ``diff_method="device"``):
+  a forward pass that will be differentiated runs its circuits **and** all their shifted
+  circuits in that one job (``jobs_per_step=1``, the default), or the shifted circuits in a
+  second job (``jobs_per_step=2``); a forward pass without gradients runs no shifted circuit;
+* a job that would exceed the service's limits (:class:`~qnn_torch.devices.jobs.JobLimits`) is
+  split into the fewest jobs that fit; a job that fails transiently is submitted again
+  (:class:`~qnn_torch.devices.jobs.RetryPolicy`); with a job journal
+  (:mod:`~qnn_torch.devices.journal`) a job that already ran is fetched, not paid twice.
 
 It is registered as the PennyLane device ``"qnn_torch.remote"`` and is what ``device="ibm:..."``,
 ``device="fake:..."`` and Qiskit ``Backend`` objects resolve to.
@@ -16,7 +23,9 @@ It is registered as the PennyLane device ``"qnn_torch.remote"`` and is what ``de
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
+from dataclasses import replace
 
 import numpy as np
 import pennylane as qml
@@ -28,6 +37,9 @@ from pennylane_qiskit.remote import RemoteDevice
 from qiskit.circuit import Parameter
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2, SamplerV2
+
+from .jobs import FAILED_STATES, BackendJobs, JobLimits, RetryPolicy, is_transient, job_status
+from .journal import JobJournal, JobJournalError, digest
 
 __all__ = ["BatchedRemoteDevice"]
 
@@ -42,9 +54,10 @@ class _Template:
         observables (list or None): the estimator's observables, laid out as ``compiled``.
     """
 
-    def __init__(self, compiled, params, observables=None):
+    def __init__(self, compiled, params, observables=None, key=None):
         self.compiled = compiled
         self.observables = observables
+        self.digest = digest(repr(key))  # the logical circuit, the same in every process
         # Qiskit binds value arrays in the order of ``circuit.parameters``, which sorts by
         # name ("p10" before "p2"), and the transpiler may drop a parameter: bind by the
         # parameters themselves, never by position
@@ -98,41 +111,82 @@ def _values(tape):
     return [float(qml.math.toarray(d)) for op in tape.operations for d in op.data if not qml.math.ndim(d)]
 
 
+_NO_TRAINABLE = "Attempted to compute the gradient of a tape with no trainable parameters"
+
+
 @custom_simulator_tracking  # our ``execute`` replaces the tracked one: track it as the plugin does
 class BatchedRemoteDevice(RemoteDevice):
-    """pennylane-qiskit's remote device, submitting one primitive job per ``execute`` call.
+    """pennylane-qiskit's remote device, with one primitive job per training step.
 
     Args:
         wires (int or Iterable): the wires.
         backend (Backend): an IBM backend, or a ``qiskit_ibm_runtime.fake_provider`` one.
         shots (int or None): default shots (the QNode's shots take precedence).
         session (Session or Batch or None): a Qiskit Runtime session or batch to run the jobs in.
-        **kwargs: transpiler options (``optimization_level``, ...) and primitive options
-            (``resilience_level``, ``default_shots``, ...), as for ``qiskit.remote``.
+        jobs_per_step (int): with ``diff_method="device"`` (what qnn_torch's networks use on
+            this device), ``1`` runs a differentiated forward pass and all its parameter-shift
+            circuits in one job; ``2`` runs the shifted circuits in a second job when the
+            gradient is first needed. Evaluation without gradients is one job either way.
+        max_executions (int or None): the most circuits times shots one job may hold; None: what
+            the backend reports, else 10 million (IBM Quantum's limit).
+        max_circuits (int or None): the most circuits one job may hold; None: what the backend
+            reports (``backend.max_circuits``), else no limit.
+        job_retries (int): how often a job that failed transiently (see
+            :func:`~qnn_torch.devices.jobs.is_transient`) is submitted again before the error
+            propagates.
+        retry_delay (float): seconds before the first retry, doubled before each further one.
+        job_service: submits jobs and finds them by id: by default the backend's IBM Runtime
+            service (:class:`~qnn_torch.devices.jobs.BackendJobs`), or a
+            :class:`~qnn_torch.devices.fake_runtime.FakeJobService` for tests.
+        **kwargs: transpiler options (``optimization_level``, ``initial_layout``, ...) and
+            primitive options (``resilience_level``, ...), as for ``qiskit.remote``.
 
     Under a ``qml.Tracker`` it records what PennyLane's devices record (``batches``,
-    ``executions``, ``shots``, ``results``, ...) and also ``jobs``, one per primitive job, with
-    ``job_circuits``, the circuits it held.
+    ``executions``, ``execute_and_derivative_batches``, ...) and also ``jobs``, one per primitive
+    job submitted, with ``job_circuits``, the circuits it held, and ``jobs_fetched``, one per job
+    fetched from a journal instead of being submitted.
 
     Attributes:
         jobs (int): the number of primitive jobs submitted so far.
-        circuits_run (int): the number of circuits those jobs evaluated.
+        jobs_fetched (int): the number of jobs fetched from a journal instead.
+        circuits_run (int): the number of circuits the submitted jobs held.
         transpilations (int): the number of circuit structures transpiled.
+        limits (JobLimits): what one job may hold.
+        retry (RetryPolicy): how failed jobs are retried.
+        journal (JobJournal or None): where job ids are written before their results are
+            awaited (set by :func:`qnn_torch.fit`); used only when jobs can be retrieved by id.
+        journal_key (str): this device's name in the journal.
+
+    Raises:
+        ValueError: for a ``jobs_per_step`` other than 1 or 2, or limits, retries or a delay that
+            are not positive (the message names the option).
 
     **Example**
 
     >>> from qiskit_ibm_runtime.fake_provider import FakeManilaV2
     >>> dev = qml.device("qnn_torch.remote", wires=2, backend=FakeManilaV2())
-    >>> dev.jobs
-    0
+    >>> dev.jobs, dev.jobs_per_step, dev.limits.max_executions
+    (0, 1, 10000000)
     """
 
     short_name = "qnn_torch.remote"
 
-    def __init__(self, wires, backend, shots=None, session=None, **kwargs):
+    def __init__(self, wires, backend, shots=None, session=None, *, jobs_per_step: int = 1,
+                 max_executions: int | None = None, max_circuits: int | None = None, job_retries: int = 2,
+                 retry_delay: float = 5.0, job_service=None, **kwargs):
+        if isinstance(jobs_per_step, bool) or jobs_per_step not in (1, 2):
+            raise ValueError(f"jobs_per_step must be 1 (a forward pass and its gradient circuits in one job) "
+                             f"or 2 (the gradient circuits in a second job); got {jobs_per_step!r}.")
+        self.jobs_per_step = int(jobs_per_step)
+        self.limits = JobLimits.for_backend(backend, max_executions, max_circuits)
+        self.retry = RetryPolicy(job_retries, retry_delay)
         super().__init__(wires, backend=backend, shots=shots, session=session, **kwargs)
+        self.job_service = job_service if job_service is not None else BackendJobs(backend)
+        self.journal: JobJournal | None = None
+        self.journal_key = "0"
         self._templates: OrderedDict = OrderedDict()
         self.jobs = 0
+        self.jobs_fetched = 0
         self.circuits_run = 0
         self.transpilations = 0
 
@@ -140,9 +194,67 @@ class BatchedRemoteDevice(RemoteDevice):
     def name(self):
         return self.short_name
 
+    @property
+    def jobs_retrievable(self) -> bool:
+        """bool: whether this device's jobs can be found by id after a restart (and so journaled)."""
+        return bool(getattr(self.job_service, "retrievable", False))
+
     def update_session(self, session):
         """Run the following jobs in ``session`` (a Qiskit Runtime ``Session`` or ``Batch``)."""
         self._session = session
+
+    # ------------------------------------------------------------------ differentiation
+
+    def preprocess(self, execution_config=None):
+        """pennylane-qiskit's preprocessing; with ``diff_method="device"`` this device's own
+        parameter-shift derivatives, computed with the forward pass when ``jobs_per_step`` is 1."""
+        program, config = super().preprocess(execution_config)
+        if config.gradient_method == "device":
+            on_execution = config.grad_on_execution
+            if on_execution is None:
+                on_execution = self.jobs_per_step == 1
+            config = replace(config, use_device_gradient=True, grad_on_execution=on_execution)
+        return program, config
+
+    def supports_derivatives(self, execution_config=None, circuit=None) -> bool:
+        """First derivatives by the parameter-shift rule, for ``diff_method="device"``."""
+        if execution_config is None:
+            return True
+        return execution_config.gradient_method == "device" and execution_config.derivative_order == 1
+
+    def execute_and_compute_derivatives(self, circuits, execution_config=None):
+        """The results of ``circuits`` and their Jacobians, from one job holding the circuits and
+        all their parameter-shift circuits."""
+        circuits = [circuits] if isinstance(circuits, QuantumScript) else list(circuits)
+        gradients = self._gradient_tapes(circuits, execution_config)
+        shifted = [tape for tapes, _ in gradients for tape in tapes]
+        results = self._execute_circuits(circuits + shifted)
+        return tuple(results[:len(circuits)]), self._jacobians(gradients, results[len(circuits):])
+
+    def compute_derivatives(self, circuits, execution_config=None):
+        """The Jacobians of ``circuits``, from one job holding all their parameter-shift circuits."""
+        circuits = [circuits] if isinstance(circuits, QuantumScript) else list(circuits)
+        gradients = self._gradient_tapes(circuits, execution_config)
+        shifted = [tape for tapes, _ in gradients for tape in tapes]
+        return self._jacobians(gradients, self._execute_circuits(shifted) if shifted else [])
+
+    @staticmethod
+    def _gradient_tapes(circuits, execution_config):
+        """``qml.gradients.param_shift`` of every circuit: (shifted tapes, post-processing)."""
+        kwargs = dict(getattr(execution_config, "gradient_keyword_arguments", None) or {})
+        with warnings.catch_warnings():  # circuits without trainable parameters get empty Jacobians
+            warnings.filterwarnings("ignore", message=_NO_TRAINABLE, category=UserWarning)
+            return [qml.gradients.param_shift(circuit, **kwargs) for circuit in circuits]
+
+    @staticmethod
+    def _jacobians(gradients, results):
+        jacobians, start = [], 0
+        for tapes, postprocess in gradients:
+            jacobians.append(postprocess(results[start:start + len(tapes)]))
+            start += len(tapes)
+        return tuple(jacobians)
+
+    # ------------------------------------------------------------------ circuits to PUBs
 
     def _template(self, tape, kind):
         key = _structure(tape, kind)
@@ -158,7 +270,7 @@ class BatchedRemoteDevice(RemoteDevice):
             if kind == "estimator":
                 observables = [mp_to_pauli(mp, self.num_wires).apply_layout(compiled.layout)
                                for mp in tape.measurements]
-            template = _Template(compiled, params, observables)
+            template = _Template(compiled, params, observables, key)
             self._templates[key] = template
             self.transpilations += 1
             if len(self._templates) > 256:
@@ -178,7 +290,12 @@ class BatchedRemoteDevice(RemoteDevice):
         return "sampler"
 
     def execute(self, circuits, execution_config=None):
-        """Run ``circuits`` in at most one Estimator job and one Sampler job."""
+        """Run ``circuits`` in one Estimator or Sampler job (one of each for a mixed batch; more
+        only where a job would exceed :attr:`limits`)."""
+        return self._execute_circuits(circuits)
+
+    def _execute_circuits(self, circuits):
+        """The untracked body of :meth:`execute`."""
         if isinstance(circuits, QuantumScript):
             circuits = [circuits]
         for circ in circuits:
@@ -199,8 +316,132 @@ class BatchedRemoteDevice(RemoteDevice):
             self._run_sampler(circuits, groups["sampler"], results)
         return results
 
+    def _run_estimator(self, circuits, groups, results):
+        pubs, sizes, digests, order = [], [], [], []
+        for (_, shots), (indices, values) in groups.items():
+            _, template = self._template(circuits[indices[0]], "estimator")
+            values = np.asarray(values, dtype=float).reshape(len(indices), -1)
+            observables = [[o] for o in template.observables]  # shape (K, 1): broadcast over rows
+            precision = np.sqrt(1 / shots) if shots else None  # as qiskit.remote; None: the default
+            rows = template.bind(values)
+            pubs.append((template.compiled, observables, rows, precision))
+            sizes.append((1 if rows is None else len(rows), shots or 1))
+            digests.append(template.digest)
+            order.append(indices)
+        parts = self._run_pubs("estimator", pubs, sizes, digests)
+        for pub_parts, indices in zip(parts, order):
+            k = len(pub_parts[0].data.evs)
+            # (K, circuits); a template without parameters ran once for all its (equal) circuits
+            evs = np.concatenate([np.asarray(p.data.evs).reshape(k, -1) for p in pub_parts], axis=1)
+            evs = np.broadcast_to(evs, (k, len(indices)))
+            for column, index in enumerate(indices):
+                results[index] = tuple(evs[:, column])  # one tuple per circuit, as qiskit.remote returns
+
+    def _run_sampler(self, circuits, groups, results):
+        pubs, sizes, digests, order = [], [], [], []
+        for (_, shots), (indices, values) in groups.items():
+            _, template = self._template(circuits[indices[0]], "sampler")
+            values = np.asarray(values, dtype=float).reshape(len(indices), -1)
+            rows = template.bind(values)
+            pubs.append((template.compiled, rows, shots))
+            sizes.append((1 if rows is None else len(rows), shots or 1))
+            digests.append(template.digest)
+            order.append((template, indices))
+        parts = self._run_pubs("sampler", pubs, sizes, digests)
+        for pub_parts, (template, indices) in zip(parts, order):
+            name = template.compiled.cregs[0].name
+            # (circuits, shots, bits), bit i (qubit i's clbit) at [..., i]; a template without
+            # parameters ran once for all its (equal) circuits
+            chunks = []
+            for part in pub_parts:
+                register = getattr(part.data, name)
+                bits = register.to_bool_array(order="little")
+                runs = -1 if template.columns.size else 1
+                chunks.append(bits.reshape(runs, register.num_shots, register.num_bits))
+            bits = np.concatenate(chunks, axis=0)
+            for column, index in enumerate(indices):
+                samples = bits[column if len(bits) > 1 else 0].astype(np.int64)
+                tape = circuits[index]
+                res = [mp.process_samples(samples, wire_order=self.wires) for mp in tape.measurements]
+                results[index] = tuple(res)
+
+    # ------------------------------------------------------------------ PUBs to jobs
+
+    def _run_pubs(self, kind, pubs, sizes, digests):
+        """Run ``pubs`` in the fewest jobs :attr:`limits` allows.
+
+        Returns, for every PUB, the results of its parts in row order (one part unless the PUB
+        was split between jobs).
+        """
+        parts = [[] for _ in pubs]
+        for job in self.limits.plan(sizes):
+            chunk, content = [], []
+            for pub, start, stop in job:
+                piece = _rows(kind, pubs[pub], start, stop)
+                chunk.append(piece)
+                content.append((digests[pub], piece[2 if kind == "estimator" else 1], piece[-1]))
+            circuits = sum(stop - start for _, start, stop in job)
+            result = self._run_job(kind, chunk, digest(kind, content), circuits)
+            for (pub, _, _), pub_result in zip(job, result):
+                parts[pub].append(pub_result)
+        return parts
+
+    def _run_job(self, kind, pubs, job_digest, circuits):
+        """One job's result: fetched through the journal if it already ran, else submitted (and
+        journaled before it is awaited), retried while it fails transiently."""
+        journal = self.journal if self.jobs_retrievable else None
+        index = None
+        if journal is not None:
+            index = journal.next_index(self.journal_key)
+            entry = journal.entry(self.journal_key, index, job_digest)
+            if entry is not None:
+                result = self._fetch(journal, entry)
+                if result is not None:
+                    return result
+        primitive_class = EstimatorV2 if kind == "estimator" else SamplerV2
+        attempt = 0
+        while True:
+            job = self.job_service.submit(self._primitive(primitive_class), pubs)
+            self._count_job(circuits)
+            if journal is not None:
+                journal.record(self.journal_key, index, job_digest, job.job_id(), self.backend.name)
+            try:
+                return job.result()
+            except Exception as err:
+                if attempt >= self.retry.retries or not is_transient(err):
+                    raise
+            self.retry.wait(attempt)
+            attempt += 1
+
+    def _fetch(self, journal, entry):
+        """The result of a journaled job, waiting for it if it is still queued or running; None if
+        it failed (it is then submitted again)."""
+        from qiskit_ibm_runtime.exceptions import RuntimeJobNotFound
+
+        try:
+            job = self.job_service.job(entry["job_id"])
+        except RuntimeJobNotFound:
+            raise JobJournalError(
+                f"job journal {journal.path}: the service does not know job {entry['job_id']} (another "
+                "account or instance?); resume with the account that ran it, or delete the journal to submit "
+                "every job again.") from None
+        if job_status(job) in FAILED_STATES:
+            return None
+        try:
+            result = job.result()
+        except Exception as err:
+            if is_transient(err):
+                return None
+            raise
+        self.jobs_fetched += 1
+        journal.fetched += 1
+        if self.tracker.active:
+            self.tracker.update(jobs_fetched=1)
+            self.tracker.record()
+        return result
+
     def _count_job(self, circuits: int) -> None:
-        """Count one finished primitive job of ``circuits`` circuits, on the device and its tracker."""
+        """Count one submitted primitive job of ``circuits`` circuits, on the device and its tracker."""
         self.jobs += 1
         self.circuits_run += circuits
         if self.tracker.active:
@@ -212,41 +453,11 @@ class BatchedRemoteDevice(RemoteDevice):
         primitive.options.update(**self._kwargs)
         return primitive
 
-    def _run_estimator(self, circuits, groups, results):
-        pubs, order = [], []
-        for (_, shots), (indices, values) in groups.items():
-            _, template = self._template(circuits[indices[0]], "estimator")
-            values = np.asarray(values, dtype=float).reshape(len(indices), -1)
-            observables = [[o] for o in template.observables]  # shape (K, 1): broadcast over rows
-            precision = np.sqrt(1 / shots) if shots else None  # as qiskit.remote; None: the default
-            pubs.append((template.compiled, observables, template.bind(values), precision))
-            order.append(indices)
-        job_result = self._primitive(EstimatorV2).run(pubs).result()
-        self._count_job(sum(len(indices) for indices in order))
-        for pub_result, indices in zip(job_result, order):
-            evs = np.asarray(pub_result.data.evs)
-            # (K, circuits); a template without parameters ran once for all its (equal) circuits
-            evs = np.broadcast_to(evs.reshape(len(evs), -1), (len(evs), len(indices)))
-            for column, index in enumerate(indices):
-                results[index] = tuple(evs[:, column])  # one tuple per circuit, as qiskit.remote returns
 
-    def _run_sampler(self, circuits, groups, results):
-        pubs, order = [], []
-        for (_, shots), (indices, values) in groups.items():
-            _, template = self._template(circuits[indices[0]], "sampler")
-            values = np.asarray(values, dtype=float).reshape(len(indices), -1)
-            pubs.append((template.compiled, template.bind(values), shots))
-            order.append((template, indices))
-        job_result = self._primitive(SamplerV2).run(pubs).result()
-        self._count_job(sum(len(indices) for _, indices in order))
-        for pub_result, (template, indices) in zip(job_result, order):
-            register = getattr(pub_result.data, template.compiled.cregs[0].name)
-            # (circuits, shots, bits), bit i (qubit i's clbit) at [..., i]; a template without
-            # parameters ran once for all its (equal) circuits
-            runs = len(indices) if template.columns.size else 1
-            bits = register.to_bool_array(order="little").reshape(runs, -1, register.num_bits)
-            for column, index in enumerate(indices):
-                samples = bits[column if runs > 1 else 0].astype(np.int64)
-                tape = circuits[index]
-                res = [mp.process_samples(samples, wire_order=self.wires) for mp in tape.measurements]
-                results[index] = tuple(res)
+def _rows(kind, pub, start, stop):
+    """The PUB with parameter rows ``start:stop`` only (a PUB without parameters is whole)."""
+    if kind == "estimator":
+        circuit, observables, values, precision = pub
+        return circuit, observables, None if values is None else values[start:stop], precision
+    circuit, values, shots = pub
+    return circuit, None if values is None else values[start:stop], shots

@@ -96,8 +96,11 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
         num_qubits (int): the number of wires.
         shots (int or None): ``None`` for exact results where the device can give them.
         options (dict or None): keyword arguments for the device: for IBM backends ``session``
-            (a Qiskit Runtime ``Session`` or ``Batch``), transpiler options such as
-            ``optimization_level`` and primitive options such as ``resilience_level``.
+            (a Qiskit Runtime ``Session`` or ``Batch``), ``jobs_per_step`` (1 or 2), job limits
+            (``max_executions``, ``max_circuits``), retries (``job_retries``, ``retry_delay``),
+            transpiler options such as ``optimization_level`` or ``initial_layout`` and
+            primitive options such as ``resilience_level`` (see
+            :class:`~qnn_torch.devices.BatchedRemoteDevice`).
 
     Returns:
         DeviceSpec: the device and how to run it.
@@ -130,7 +133,8 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
             from .aer import BatchedAerDevice
 
             dev = BatchedAerDevice(wires=num_qubits, **options)
-            return DeviceSpec(dev, "parameter-shift", shots, device, broadcast_expand=True)
+            # the device's own parameter-shift derivatives: with the forward pass in one call
+            return DeviceSpec(dev, "device", shots, device, broadcast_expand=True)
         dev = qml.device(device, wires=num_qubits, **options)
         return _spec_for(dev, device, shots)
     if _is_backend(device):
@@ -146,6 +150,8 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
 
 
 def _spec_for(dev, name: str, shots) -> DeviceSpec:
+    if name in ("qnn_torch.remote", "qnn_torch.aer"):  # the batched devices: their own derivatives
+        return DeviceSpec(dev, "device", shots, name, broadcast_expand=True)
     if shots is None and name in _EXACT_DIFF:
         return DeviceSpec(dev, _EXACT_DIFF[name], None, name, broadcast_expand=False)
     if name in _EXACT_DIFF:  # sampled simulation
@@ -163,6 +169,6 @@ def _remote(backend, num_qubits: int, shots, label: str, options: dict) -> Devic
             f"device must have at least {num_qubits} qubits; backend {backend.name} has {backend.num_qubits}."
         )
     dev = BatchedRemoteDevice(wires=num_qubits, backend=backend, **options)
-    return DeviceSpec(
-        dev, "parameter-shift", shots or DEFAULT_HARDWARE_SHOTS, label, broadcast_expand=True
-    )
+    # the device's own parameter-shift derivatives: a differentiated forward pass and its shifted
+    # circuits in one job (device option jobs_per_step=2: two jobs)
+    return DeviceSpec(dev, "device", shots or DEFAULT_HARDWARE_SHOTS, label, broadcast_expand=True)

@@ -7,11 +7,14 @@ import numpy as np
 import pennylane as qml
 import pytest
 import torch
+from qiskit.providers.fake_provider import GenericBackendV2
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from qnn_torch import (BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector,
                        TrainingInterrupted, fit, parity, runtime_session)
 from qnn_torch.devices import aer, remote
+
+from .test_device_parity import noise_scale
 
 FAKE_TOKEN = "fake-ibm-token-5c1d2e-DO-NOT-LEAK"
 
@@ -35,19 +38,116 @@ def fake_estimator(**kwargs):
     return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=FakeManilaV2(), **kwargs)
 
 
-@pytest.mark.parametrize("batch", [1, 8, 32])
-def test_at_most_two_jobs_per_training_step(batch, job_counter):
-    qnn = fake_estimator(shots=1024)
-    model = TorchConnector(qnn, initial_weights=np.zeros(4))
+def noiseless(num_qubits=2):
+    """A noiseless fake IBM backend (GenericBackendV2): the whole remote path, fast."""
+    return GenericBackendV2(num_qubits, noise_info=False, seed=3)
+
+
+def small_network(kind, device, **kwargs):
+    if kind == "estimator":
+        return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device, **kwargs)
+    return SamplerQNN(2, ansatz=partial(RealAmplitudes, reps=1), interpret=parity, output_shape=2, device=device,
+                      **kwargs)
+
+
+# a 2-qubit network: 6 feature-map and 4 ansatz gate parameters, two shifted circuits each
+SHIFTED_PER_SAMPLE = 2 * 10
+
+
+@pytest.mark.parametrize("kind, batch, backend", [
+    ("estimator", 1, "FakeManilaV2"), ("estimator", 8, "FakeManilaV2"), ("estimator", 32, "noiseless"),
+    ("sampler", 1, "noiseless"), ("sampler", 8, "noiseless"), ("sampler", 32, "noiseless")])
+def test_one_job_per_training_step(kind, batch, backend, job_counter):
+    """A differentiated forward pass and all its parameter-shift circuits: one primitive job; the
+    backward pass runs none."""
+    qnn = small_network(kind, FakeManilaV2() if backend == "FakeManilaV2" else noiseless(), shots=16)
+    model = TorchConnector(qnn, initial_weights=np.full(4, 0.3))
+    dev = qnn.spec.device
     x = torch.rand(batch, 2, requires_grad=True)  # input gradients on
-    loss = model(x).sum()
-    loss.backward()
-    assert job_counter["estimator"] + job_counter["sampler"] <= 2
-    assert qnn.spec.device.jobs == job_counter["estimator"] + job_counter["sampler"]
-    assert qnn.spec.device.transpilations == 1  # one circuit structure, transpiled once
-    # the gradient job held every shifted circuit of every sample: 2 * (6 input + 4 weight) gates
-    assert qnn.spec.device.circuits_run == batch + batch * 2 * 10
+    with qml.Tracker(dev) as tracker:
+        out = model(x)
+        assert tracker.totals["jobs"] == 1  # already in the forward pass
+        out[:, 0].sum().backward()
+    assert tracker.totals["jobs"] == 1 == job_counter["estimator"] + job_counter["sampler"]
+    assert job_counter[kind] == 1
+    assert tracker.totals["job_circuits"] == batch * (1 + SHIFTED_PER_SAMPLE) == dev.circuits_run
+    assert dev.transpilations == 1  # one circuit structure, transpiled once
     assert x.grad.abs().sum() > 0 and model.weight.grad.abs().sum() > 0
+    with qml.Tracker(dev) as tracker, torch.no_grad():  # evaluation: one job, no gradient circuits
+        model(x)
+    assert tracker.totals["jobs"] == 1 and tracker.totals["job_circuits"] == batch
+
+
+SHOTS = 1000
+
+
+@pytest.mark.parametrize("kind", ["estimator", "sampler"])
+def test_two_job_mode_runs_the_same_circuits(kind, monkeypatch):
+    """``jobs_per_step=2``: the forward circuits in one job, the shifted ones in a second; together
+    exactly the circuits of the one job of the default mode. (The connector computes the Jacobians
+    with the forward pass, so both jobs run there; the backward pass runs none.)"""
+    submitted = []
+    for cls in (remote.EstimatorV2, remote.SamplerV2):
+        original = cls.run
+
+        def run(self, pubs, *args, _original=original, **kwargs):
+            # (structure, parameter rows) of every PUB: what the job evaluates
+            submitted[-1].append(sorted(map(tuple, np.round(np.concatenate([p[-2] for p in pubs]), 12))))
+            return _original(self, pubs, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "run", run)
+    x = torch.tensor([[0.2, -0.4], [0.7, 0.1], [-0.9, 0.5]], requires_grad=True)
+    circuits, grads = {}, {}
+    for jobs in (1, 2):
+        submitted.append([])
+        qnn = small_network(kind, noiseless(), shots=SHOTS, device_options={"jobs_per_step": jobs})
+        model = TorchConnector(qnn, initial_weights=np.array([0.3, -0.5, 0.9, 0.1]))
+        with torch.no_grad():
+            model(x)
+        assert len(submitted[-1]) == 1  # evaluation: one job in both modes
+        submitted[-1].clear()
+        out = model(x)
+        out[:, 0].sum().backward()
+        assert len(submitted[-1]) == jobs
+        circuits[jobs] = sorted(row for job in submitted[-1] for row in job)
+        grads[jobs] = (out.detach(), x.grad.clone(), model.weight.grad.clone())
+        x.grad = None
+    assert circuits[1] == circuits[2] and len(circuits[1]) == 3 * (1 + SHIFTED_PER_SAMPLE)
+    # the same circuits, sampled independently: equal within 5 sigma of the difference of two
+    # estimates (test_device_parity.noise_scale: the parameter-shift rule and the chain rule)
+    sigma = (1.0 if kind == "estimator" else 0.5) / np.sqrt(SHOTS) * np.sqrt(2)
+    s = noise_scale(qnn, x.detach().double().numpy(), np.array([0.3, -0.5, 0.9, 0.1]))
+    tolerances = (5 * sigma, 5 * sigma * np.sqrt(s[:, :2] / 2), 5 * sigma * np.sqrt(s[:, 2:].sum(0) / 2))
+    for a, b, tol in zip(grads[1], grads[2], tolerances):
+        assert np.all(np.abs((a - b).numpy()) <= tol + 1e-9), (a, b)
+
+
+@pytest.mark.parametrize("kind", ["estimator", "sampler"])
+def test_both_modes_give_identical_numbers_on_exact_aer(kind):
+    """Exactly the same numbers from one job or two (``qiskit.aer`` without shots runs the same
+    device code, exactly)."""
+    x = torch.tensor([[0.2, -0.4], [0.7, 0.1]], dtype=torch.float64, requires_grad=True)
+    results = []
+    for jobs in (1, 2):
+        qnn = small_network(kind, "qiskit.aer", device_options={"jobs_per_step": jobs})
+        model = TorchConnector(qnn, initial_weights=np.array([0.3, -0.5, 0.9, 0.1]))
+        dev = qnn.spec.device
+        with qml.Tracker(dev) as tracker:
+            out = model(x)
+            out[:, 0].sum().backward()
+        assert tracker.totals["jobs"] == jobs
+        results.append((out.detach(), x.grad.clone(), model.weight.grad.clone()))
+        x.grad = None
+    exact = small_network(kind, "default.qubit")
+    want = TorchConnector(exact, initial_weights=np.array([0.3, -0.5, 0.9, 0.1]))(x.detach())
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    assert torch.allclose(results[0][0], want.to(results[0][0].dtype), atol=1e-6)
+
+
+def test_jobs_per_step_must_be_one_or_two():
+    with pytest.raises(ValueError, match="jobs_per_step must be 1 .* or 2 .*; got 3"):
+        fake_estimator(device_options={"jobs_per_step": 3})
 
 
 def test_loss_decreases_on_a_fake_backend(job_counter):
@@ -65,7 +165,7 @@ def test_loss_decreases_on_a_fake_backend(job_counter):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] - 0.1, losses
-    assert job_counter["estimator"] <= 2 * 4
+    assert job_counter["estimator"] == 4  # one per step
 
 
 def test_matches_the_stock_device_within_shot_noise():
@@ -89,7 +189,7 @@ def test_sampler_qnn_on_a_fake_backend(job_counter):
     noisy = TorchConnector(make(device="fake:FakeManilaV2", shots=shots), initial_weights=w)
     out = noisy(x)
     out[:, 0].sum().backward()
-    assert job_counter["sampler"] <= 2  # the second output's sweep reuses cached circuits
+    assert job_counter["sampler"] == 1  # the second output's sweep reuses the Jacobian
     exact = TorchConnector(make(), initial_weights=w)(x.detach())
     assert torch.allclose(out.sum(1), torch.ones(2), atol=1e-6)
     assert torch.all((out.detach() - exact).abs() < 0.1)  # noise of a 5-qubit device model
@@ -105,14 +205,14 @@ def test_runtime_session_and_options(job_counter):
         assert device.session is session
         model(torch.rand(3, 2)).sum().backward()
     assert device.session is None
-    assert job_counter["estimator"] == 2
+    assert job_counter["estimator"] == 1
 
 
 def test_runtime_session_needs_an_ibm_backend():
     with pytest.raises(ValueError, match="runtime_session needs a model whose QNN runs on an IBM backend"):
         with runtime_session(TorchConnector(EstimatorQNN(2))):
             pass
-    with pytest.raises(ValueError, match="mode must be 'session' or 'batch'; got 'daily'"):
+    with pytest.raises(ValueError, match="mode must be one of 'auto', 'session', 'batch', 'job'; got 'daily'"):
         with runtime_session(TorchConnector(fake_estimator()), mode="daily"):
             pass
 
@@ -136,7 +236,7 @@ def test_job_failure_mid_epoch_leaves_a_whole_checkpoint(tmp_path, monkeypatch):
 
     def flaky(self, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 6:  # epoch 1 uses 4 jobs (2 batches x 2); fail inside epoch 2
+        if calls["n"] == 3:  # epoch 1 uses 2 jobs (2 batches, one job each); fail inside epoch 2
             raise RuntimeError("IBMRuntimeError: job failed (simulated)")
         return original(self, *args, **kwargs)
 
@@ -240,31 +340,33 @@ def test_token_never_reaches_output_logs_or_checkpoints(tmp_path, monkeypatch, c
     assert all(FAKE_TOKEN not in blob for blob in blobs)
 
 
+@pytest.mark.parametrize("jobs_per_step", [1, 2])
 @pytest.mark.parametrize("device", ["qiskit.aer", "fake"])
 @pytest.mark.parametrize("kind", ["estimator", "sampler"])
-def test_tracker_counts_executions_batches_and_jobs(device, kind, job_counter):
-    """``qml.Tracker`` sees the batched devices as it sees PennyLane's own."""
-    device = FakeManilaV2() if device == "fake" else device
-    if kind == "estimator":
-        qnn = EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device)
-    else:
-        qnn = SamplerQNN(2, ansatz=partial(RealAmplitudes, reps=1), interpret=parity, output_shape=2,
-                         device=device)
+def test_tracker_counts_executions_batches_and_jobs(device, kind, jobs_per_step, job_counter):
+    """``qml.Tracker`` sees the batched devices as it sees PennyLane's own devices that compute
+    their derivatives (``execute_and_derivative_batches`` or ``batches`` then
+    ``derivative_batches``), and counts the jobs too."""
+    device = noiseless() if device == "fake" else device
+    qnn = small_network(kind, device, device_options={"jobs_per_step": jobs_per_step})
     model = TorchConnector(qnn, initial_weights=np.full(4, 0.3))
     x = torch.rand(3, 2, requires_grad=True)
     dev = qnn.spec.device
     with qml.Tracker(dev) as tracker:
-        model(x).sum().backward()
+        model(x)[:, 0].sum().backward()
     jobs = job_counter["estimator"] + job_counter["sampler"]
     if device == "qiskit.aer":  # Aer's own primitives: counted by the device alone
         jobs = dev.jobs
-    assert jobs == dev.jobs >= 2
-    assert tracker.totals["jobs"] == dev.jobs
-    assert tracker.totals["batches"] == 2  # the forward pass and the gradient circuits
+    assert jobs == dev.jobs == jobs_per_step == tracker.totals["jobs"]
+    if jobs_per_step == 1:
+        assert tracker.totals["execute_and_derivative_batches"] == 1 and "batches" not in tracker.totals
+    else:
+        assert tracker.totals["batches"] == tracker.totals["derivative_batches"] == 1
+        assert len(tracker.history["results"]) == 3
+    assert tracker.totals["executions"] == tracker.totals["derivatives"] == 3  # the forward circuits
     # forward: one circuit per sample; gradient: two shifted circuits per gate parameter
     # (6 feature-map and 4 ansatz gates) per sample
-    assert tracker.totals["executions"] == tracker.totals["job_circuits"] == 3 + 3 * 2 * 10 == dev.circuits_run
-    assert len(tracker.history["results"]) == tracker.totals["executions"]
+    assert tracker.totals["job_circuits"] == 3 + 3 * SHIFTED_PER_SAMPLE == dev.circuits_run
 
 
 # ---------------------------------------------------------------- the batched devices' edge paths

@@ -23,7 +23,7 @@ def small_estimator(**kwargs):
 @pytest.mark.parametrize(
     "name, diff_method, device_name",
     [("default.qubit", "backprop", "default.qubit"), ("lightning.qubit", "adjoint", "lightning.qubit"),
-     ("qiskit.aer", "parameter-shift", "qnn_torch.aer")],
+     ("qiskit.aer", "device", "qnn_torch.aer")],
 )
 def test_named_devices(name, diff_method, device_name):
     spec = resolve_device(name, 2)
@@ -177,14 +177,14 @@ def test_ibm_token_never_echoed(monkeypatch, caplog, capsys):
         assert FAKE_TOKEN not in blob
 
 
-def test_aer_runs_a_batch_in_one_call_with_one_transpilation():
+def test_aer_runs_a_training_step_in_one_call_with_one_transpilation():
     qnn = small_estimator(device="qiskit.aer")
     model = TorchConnector(qnn, initial_weights=np.zeros(4))
     for _ in range(3):
         x = torch.rand(6, 2, requires_grad=True)
         model(x).sum().backward()
     device = qnn.spec.device
-    assert device.jobs == 3 * 2 and device.transpilations == 1
+    assert device.jobs == 3 and device.transpilations == 1  # forward and shifted circuits: one call per step
     assert device.circuits_run == 3 * (6 + 6 * 2 * 10)
 
 

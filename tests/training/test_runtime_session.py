@@ -1,0 +1,101 @@
+"""runtime_session: a session where the account allows one, else a batch, else job mode; a mode
+the account refuses when asked for explicitly is a clear error; no token in any message."""
+
+import warnings
+from functools import partial
+
+import numpy as np
+import pytest
+import qiskit_ibm_runtime
+import torch
+from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector, runtime_session
+
+FAKE_TOKEN = "fake-ibm-token-3e4f5a-DO-NOT-LEAK"
+
+
+def refusing(kind):
+    """A Session or Batch class that the service refuses, as it refuses sessions on the Open plan."""
+
+    class Refused:
+        def __init__(self, backend, **kwargs):
+            raise RequestsApiError(f"403 Client Error: Forbidden. You are not authorized to run a {kind} when "
+                                   f"using the open plan (token {FAKE_TOKEN})")
+
+    return Refused
+
+
+REAL = {"session": qiskit_ibm_runtime.Session, "batch": qiskit_ibm_runtime.Batch}
+
+
+def accepted(kind):
+    """The real Session or Batch (local with a fake backend), recording its arguments and close."""
+
+    class Accepted(REAL[kind]):
+        def __init__(self, backend, **kwargs):
+            self.kwargs, self.closed = kwargs, False
+            super().__init__(backend, **kwargs)
+
+        def close(self):
+            self.closed = True
+            super().close()
+
+    Accepted.__name__ = f"Accepted{kind}"
+    return Accepted
+
+
+@pytest.fixture
+def model(monkeypatch):
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", FAKE_TOKEN)
+    qnn = EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device="fake:FakeManilaV2", shots=64)
+    return TorchConnector(qnn, initial_weights=np.zeros(4))
+
+
+@pytest.mark.parametrize("refused, expected", [((), "session"), (("session",), "batch"),
+                                               (("session", "batch"), "job")])
+def test_auto_mode_falls_back_with_one_line(model, monkeypatch, refused, expected):
+    for kind in ("session", "batch"):
+        cls = refusing(kind) if kind in refused else accepted(kind)
+        monkeypatch.setattr(qiskit_ibm_runtime, kind.capitalize(), cls)
+    device = model.qnn.spec.device
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with runtime_session(model, mode="auto", max_time=60) as session:
+            assert device.session is session
+            model(torch.rand(2, 2)).sum().backward()  # jobs run inside it (locally: fake backend)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    if expected == "session":
+        assert messages == [] and type(session).__name__ == "Acceptedsession"
+    else:
+        assert len(messages) == 1 and "\n" not in messages[0]
+        assert "no session (RequestsApiError: '403 Client Error: Forbidden" in messages[0]
+        assert FAKE_TOKEN not in messages[0]
+        if expected == "batch":
+            assert type(session).__name__ == "Acceptedbatch" and messages[0].endswith("running the jobs in a batch")
+        else:
+            assert session is None and "no batch (" in messages[0] and "job mode" in messages[0]
+    if session is not None:
+        assert session.closed and session.kwargs == {"max_time": 60}
+    assert device.session is None and device.jobs == 1
+
+
+@pytest.mark.parametrize("mode", ["session", "batch"])
+def test_a_mode_the_account_refuses_is_an_error(model, monkeypatch, mode):
+    monkeypatch.setattr(qiskit_ibm_runtime, mode.capitalize(), refusing(mode))
+    with pytest.raises(ValueError) as info:
+        with runtime_session(model, mode=mode):
+            pass
+    message = str(info.value)
+    assert f"runtime_session(mode={mode!r}): the account cannot open a {mode} on fake_manila" in message
+    assert "not authorized" in message and "mode='auto'" in message
+    assert FAKE_TOKEN not in message and info.value.__cause__ is None and info.value.__context__ is None
+    assert model.qnn.spec.device.session is None
+
+
+def test_job_mode_runs_without_a_session(model, monkeypatch):
+    monkeypatch.setattr(qiskit_ibm_runtime, "Session", refusing("session"))
+    with runtime_session(model, mode="job") as session:
+        assert session is None
+        model(torch.rand(1, 2)).sum().backward()
+    assert model.qnn.spec.device.jobs == 1

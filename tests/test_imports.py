@@ -22,6 +22,7 @@ LAYERS = {
     "torch_connector": 5,
     "checkpoint": 5,
     "data": 5,
+    "distributed": 5,
     "training": 6,
     "tutorial": 7,
     "plots": 7,

@@ -97,8 +97,8 @@ def init_distributed(backend: str | None = None, timeout_s: float = 60.0) -> tup
         raise ValueError(f"backend must be 'gloo', 'nccl' or None; got {backend!r}.")
     missing = [v for v in TORCHRUN_VARIABLES if v not in os.environ]
     if missing:
-        raise RuntimeError(f"init_distributed needs the environment variables torchrun sets ({', '.join(missing)} "
-                           f"missing): {_HOW}.")
+        raise RuntimeError(f"init_distributed needs the environment variables torchrun sets "
+                           f"({', '.join(missing)} missing): {_HOW}.")
     if backend == "nccl" and "LOCAL_RANK" in os.environ:
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
     try:

@@ -35,9 +35,9 @@ class _QNNFunction(torch.autograd.Function):
         if weight.is_complex() or weight.dtype == torch.bool:
             check_real(weight, "weight")
         if weight.device != x.device:
-            raise ValueError(f"inputs must be on the TorchConnector's device {weight.device} (where its weight is); "
-                             f"got inputs on {x.device}. Move the model with model.to({str(x.device)!r}) or the "
-                             f"inputs with inputs.to({str(weight.device)!r}).")
+            raise ValueError(f"inputs must be on the TorchConnector's device {weight.device} (where its "
+                             f"weight is); got inputs on {x.device}. Move the model with "
+                             f"model.to({str(x.device)!r}) or the inputs with inputs.to({str(weight.device)!r}).")
         x64 = x.detach().to(torch.float64)
         w64 = weight.detach().to(torch.float64)
         if not (grad_enabled and (want_x or want_w)):

@@ -193,7 +193,8 @@ def _save(model, optimizer, epoch, losses, path: Path) -> None:
     if error is not None:
         raise error
     if written != world:
-        raise RuntimeError(f"rank 0 could not write checkpoint {path} (its own error says why); every process stops")
+        raise RuntimeError(f"rank 0 could not write checkpoint {path} (its own error says why); "
+                           "every process stops")
 
 
 def _epoch_loss(total: list[float]) -> float:

@@ -69,14 +69,17 @@ def _train_ranks(rank: int, world: int, out_dir: str) -> dict:
     training.save_atomic = counted
     path = f"{out_dir}/ddp.pt"
     model = DistributedDataParallel(_model())
+    torch.manual_seed(100 + rank)  # each process its own random stream
     fit(model, _shards(rank, world), _optimizer(model), torch.nn.functional.mse_loss, epochs=1, checkpoint=path)
+    rng_at_checkpoint = torch.get_rng_state()
     dist.barrier()
     model = DistributedDataParallel(_model())  # a restarted job: fresh weights, then the checkpoint
     optimizer = _optimizer(model)
+    rng_resumed = []
     losses = fit(model, _shards(rank, world), optimizer, torch.nn.functional.mse_loss, epochs=EPOCHS,
-                 checkpoint=path, resume=True)
+                 checkpoint=path, resume=True, on_batch=lambda loss: rng_resumed.append(torch.get_rng_state()))
     result = {"state": {k: v.detach().clone() for k, v in unwrap(model).state_dict().items()},
-              "losses": losses}
+              "losses": losses, "own_rng_resumed": torch.equal(rng_resumed[0], rng_at_checkpoint)}
     try:  # rank 0 cannot write here (a folder): both ranks stop, neither waits for ever
         fit(model, _shards(rank, world), optimizer, torch.nn.functional.mse_loss, epochs=EPOCHS + 1,
             checkpoint=out_dir, resume=False)
@@ -122,6 +125,7 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     # only rank 0 wrote: once per epoch of each run (1, then 1 more after resuming, then the failed one)
     assert ranks[0]["saves"] == [str(tmp_path / "ddp.pt")] * 2 + [str(tmp_path)]
     assert ranks[1]["saves"] == []
+    assert [r["own_rng_resumed"] for r in ranks] == [True] * WORLD  # each process resumes its own random state
     checkpoint = training.load_checkpoint(tmp_path / "ddp.pt")
     assert checkpoint["epoch"] == EPOCHS and len(checkpoint["torch_rng_ranks"]) == WORLD
     assert not any(k.startswith("module.") for k in checkpoint["model"])  # loads without DDP
@@ -135,7 +139,8 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
 def test_init_distributed_outside_torchrun_says_how(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(RuntimeError, match=r"RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT missing.*torchrun --nproc_per_node"):
+    with pytest.raises(RuntimeError, match=r"RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT missing.*"
+                                           r"torchrun --nproc_per_node"):
         init_distributed()
     assert process_rank() == (0, 1)
 
@@ -153,11 +158,10 @@ def test_ddp_model_without_process_group_is_refused(tmp_path):
     finally:
         dist.destroy_process_group()
     try:
-        with pytest.raises(RuntimeError, match="no torch.distributed process group is initialised.*torchrun") as info:
+        with pytest.raises(RuntimeError, match="no torch.distributed process group is initialised.*torchrun"):
             fit(model, _global_batches(), _optimizer(model), torch.nn.functional.mse_loss, epochs=1,
                 checkpoint=tmp_path / "x.pt")
         assert not (tmp_path / "x.pt").exists()
-    finally:  # release the model's process group now, not when the interpreter exits
+    finally:  # release the model's process group now (tracebacks hold it too), not at the interpreter's exit
         del model
-        info = None  # noqa: F841 - its traceback holds the model
         gc.collect()

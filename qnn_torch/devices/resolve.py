@@ -23,7 +23,8 @@ import pennylane as qml
 
 from .credentials import ibm_backend
 
-__all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "INSTALL_HINTS", "DeviceSpec", "check_shots", "fake_backend", "resolve_device"]
+__all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "INSTALL_HINTS", "DeviceSpec", "check_shots", "fake_backend",
+           "resolve_device"]
 
 DEFAULT_HARDWARE_SHOTS = 1024
 """int: shots used on sampling-only devices (IBM backends) when ``shots=None``, as Qiskit does."""

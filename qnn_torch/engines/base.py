@@ -110,6 +110,16 @@ class Engine(ABC):
             states += self.circuit.output_size
         return self.state_bytes(dtype) * states
 
+    @abstractmethod
+    def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """The outputs ``(B, K)`` for a non-empty batch, in ``x``'s dtype and on its device."""
+
+    @abstractmethod
+    def values_and_jacobians(self, x: torch.Tensor, w: torch.Tensor, want_x: bool,
+                             want_w: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The outputs ``(B, K)`` (detached) and the list of wanted per-sample Jacobians:
+        ``(B, K, num_inputs)`` if ``want_x``, then ``(B, K, num_weights)`` if ``want_w``."""
+
 
 def trace(fn, *args) -> torch.fx.GraphModule:
     """``make_fx(fn)(*args)``; a circuit whose gates depend on parameter *values* (data-dependent
@@ -129,7 +139,8 @@ def autograd_jacobians(out: torch.Tensor, x: torch.Tensor, w: torch.Tensor, want
     targets = [t for t, want in ((x, want_x), (w, want_w)) if want]
     k_out = out.shape[1]
     if not out.requires_grad:  # the outputs do not depend on inputs or weights at all
-        return [torch.zeros(out.shape[0], k_out, t.shape[-1], dtype=t.dtype, device=t.device) for t in targets]
+        return [torch.zeros(out.shape[0], k_out, t.shape[-1], dtype=t.dtype, device=t.device)
+                for t in targets]
     rows = [[] for _ in targets]
     with torch.enable_grad():  # backward runs without grad mode
         for k in range(k_out):

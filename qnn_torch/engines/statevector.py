@@ -275,7 +275,9 @@ class StateVector:
         for word, coeff in sentence.items():
             term = self._pauli_word_expval(word, state) * float(np.real(coeff))
             result = term if result is None else result + term
-        return result if result is not None else torch.zeros(state.shape[0], dtype=self.real_dtype, device=self.device)
+        if result is None:
+            return torch.zeros(state.shape[0], dtype=self.real_dtype, device=self.device)
+        return result
 
     def _pauli_word_expval(self, word, state):
         """<psi|P|psi> for a Pauli word: P is a signed permutation with phases."""

@@ -14,8 +14,8 @@ from numbers import Real
 
 import torch
 
-__all__ = ["DEFAULT_BUDGET_FRACTION", "SMALL_CALL_BYTES", "available_memory", "check_budget", "check_state_fits",
-           "chunk_size", "format_bytes"]
+__all__ = ["DEFAULT_BUDGET_FRACTION", "SMALL_CALL_BYTES", "available_memory", "check_budget",
+           "check_state_fits", "chunk_size", "format_bytes"]
 
 DEFAULT_BUDGET_FRACTION = 0.5
 """float: without ``memory_budget=``, a call may use this fraction of the memory available (at the

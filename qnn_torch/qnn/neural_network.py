@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from numbers import Integral
 
@@ -353,8 +352,8 @@ class QuantumNeuralNetwork:
         """``x`` and ``weight`` where and as ``engine`` computes: on their device if it supports
         it, else on the CPU; in the network's precision if the engine has it, else float64."""
         if weight.device != x.device:
-            raise ValueError(f"weight must be on the inputs' device {x.device}; got weight on {weight.device}. "
-                             "Move both (model.to(device) moves a TorchConnector's weight).")
+            raise ValueError(f"weight must be on the inputs' device {x.device}; got weight on "
+                             f"{weight.device}. Move both (model.to(device) moves a TorchConnector's weight).")
         device = x.device if engine.supports_device(x.device) else torch.device("cpu")
         if device != x.device and x.device.type == "meta":
             raise ValueError(
@@ -366,7 +365,8 @@ class QuantumNeuralNetwork:
     def _chunk(self, engine: Engine, x: torch.Tensor, call: str) -> int:
         """The most samples of ``x`` (already placed for ``engine``) one call of it may take."""
         per_sample = engine.bytes_per_sample(x.dtype, call) if self.simulated_locally else 0
-        return chunk_size(x.shape[0], per_sample, self._memory_budget, x.device, self.num_qubits, engine.label)
+        return chunk_size(x.shape[0], per_sample, self._memory_budget, x.device, self.num_qubits,
+                          engine.label)
 
     @staticmethod
     def _pieces(x: torch.Tensor, weight: torch.Tensor, size: int):
@@ -532,6 +532,8 @@ class QuantumNeuralNetwork:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("_memory_budget", None)  # pickled before budgets and precision existed
+        state.setdefault("precision", "double")
         self.__dict__.update(state)
         if "spec" not in state:
             self.spec = resolve_device(*self._device_request[:1], self.num_qubits, *self._device_request[1:])

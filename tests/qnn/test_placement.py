@@ -38,9 +38,26 @@ class _Received:
 
 # ---------------------------------------------------------------- meta: placement without data
 
+def _qiskit_reuploading():
+    from tests.qiskit_reference import reuploading_circuit
+
+    qc, x, w = reuploading_circuit(3, 2)
+    return EstimatorQNN(circuit=qc, input_params=x, weight_params=w, input_gradients=True)
+
+
+def _function_circuit():
+    def circuit(inputs, weights):
+        qml.RY(weights[..., 0] * inputs[..., 0], wires=0)
+        qml.CNOT([0, 1])
+        qml.RX(weights[..., 1], wires=1)
+
+    return EstimatorQNN(2, circuit=circuit, num_inputs=1, num_weights=2)
+
+
 @pytest.mark.parametrize("make", [lambda: EstimatorQNN(3), lambda: SamplerQNN(2, interpret=parity, output_shape=2),
-                                  lambda: EstimatorQNN(3, engine="compiled", precision="single")],
-                         ids=["estimator", "sampler-parity", "single"])
+                                  lambda: EstimatorQNN(3, engine="compiled", precision="single"),
+                                  _qiskit_reuploading, _function_circuit],
+                         ids=["estimator", "sampler-parity", "single", "qiskit-circuit", "function"])
 def test_torch_connector_moved_to_meta_trains_there(make):
     qnn = make()
     model = TorchConnector(qnn).to("meta")

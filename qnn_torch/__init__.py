@@ -25,6 +25,7 @@ _EXPORTS = {
     "ZZFeatureMap": ".templates",
     "entangler_map": ".templates",
     "fit": ".training",
+    "init_distributed": ".distributed",
     "parity": ".qnn",
     "resolve_device": ".devices",
     "runtime_session": ".training",

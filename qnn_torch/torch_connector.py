@@ -36,6 +36,10 @@ class _QNNFunction(torch.autograd.Function):
             check_weight_shape(weight, layer.qnn.num_weights)
         if weight.is_complex() or weight.dtype == torch.bool:
             check_real(weight, "weight")
+        if weight.device != x.device:
+            raise ValueError(f"inputs must be on the TorchConnector's device {weight.device} (where its "
+                             f"weight is); got inputs on {x.device}. Move the model with "
+                             f"model.to({str(x.device)!r}) or the inputs with inputs.to({str(weight.device)!r}).")
         x64 = x.detach().to(torch.float64)
         w64 = weight.detach().to(torch.float64)
         if not (grad_enabled and (want_x or want_w)):
@@ -109,6 +113,12 @@ class TorchConnector(TorchLayer):
     ``(*qnn.output_shape,)``. A batch runs as one broadcast execution. Gradients flow to the
     inputs and the weights on every device, so the layer can sit inside a larger network.
 
+    The module moves like any other: after ``model.to("cuda")`` its inputs, outputs and
+    gradients live on the GPU. The compiled engine computes there; the other engines receive
+    copies on the CPU and their results come back to the inputs' device (see
+    :class:`~qnn_torch.qnn.neural_network.QuantumNeuralNetwork`). Under
+    ``torch.nn.parallel.DistributedDataParallel`` it trains like any module with parameters.
+
     State dicts have qiskit-machine-learning's key layout (``weight`` and its alias
     ``_weights``): checkpoints of either library's ``TorchConnector`` load into the other.
 
@@ -179,6 +189,8 @@ class TorchConnector(TorchLayer):
                 f"inputs must have last dimension {n} (the QNN's num_inputs); got shape {tuple(inputs.shape)}."
             )
         values = inputs.detach()
+        if values.device.type == "meta":  # no data to check (shape propagation only)
+            return inputs
         finite = np.isfinite(values.numpy()).all() if values.device.type == "cpu" else torch.isfinite(values).all()
         if not finite:
             raise ValueError("inputs must be finite; got a tensor holding NaN or infinite values.")

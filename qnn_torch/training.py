@@ -26,6 +26,7 @@ import torch
 from .checkpoint import CheckpointError, read_checkpoint, save_atomic
 from .devices import known_secrets, scrub_secrets
 from .devices.journal import JobJournal, digest, journal_path
+from .distributed import all_reduce, check_process_group, process_rank, unwrap
 
 __all__ = ["SESSION_MODES", "Terminated", "TrainingInterrupted", "fit", "load_checkpoint", "runtime_session",
            "sigterm_as_interrupt", "tiny_batch_mode"]
@@ -114,7 +115,8 @@ def tiny_batch_mode(threads: int = 1) -> Iterator[None]:
 
 
 TRAINING_KEYS = ("epoch", "losses", "model", "optimizer", "torch_rng")
-"""tuple[str]: the entries of a training checkpoint written by :func:`fit`."""
+"""tuple[str]: the entries of a training checkpoint written by :func:`fit` (under
+``torch.distributed`` also ``"torch_rng_ranks"``, the random state of every process)."""
 
 
 def load_checkpoint(path) -> dict:
@@ -163,14 +165,48 @@ def _safe_cause(err: BaseException) -> BaseException | None:
     return None if any(secret in text for secret in secrets) else err
 
 
-def _state(model, optimizer, epoch, losses) -> dict:
-    return {
+def _state(model, optimizer, epoch, losses, rng_states=None) -> dict:
+    state = {
         "epoch": epoch,
         "losses": list(losses),
-        "model": model.state_dict(),
+        "model": unwrap(model).state_dict(),  # no DDP "module." prefix: loads with or without it
         "optimizer": optimizer.state_dict(),
         "torch_rng": torch.get_rng_state(),
     }
+    if rng_states is not None:
+        state["torch_rng_ranks"] = rng_states
+    return state
+
+
+def _save(model, optimizer, epoch, losses, path: Path) -> None:
+    """Write the checkpoint; under ``torch.distributed`` only rank 0 writes, with every process's
+    random state, and every process waits until it has (or learns that it failed)."""
+    rank, world = process_rank()
+    if world == 1:
+        save_atomic(_state(model, optimizer, epoch, losses), path)
+        return
+    import torch.distributed as dist
+
+    rng_states = [None] * world
+    dist.all_gather_object(rng_states, torch.get_rng_state())
+    error = None
+    if rank == 0:
+        try:
+            save_atomic(_state(model, optimizer, epoch, losses, rng_states), path)
+        except Exception as err:  # noqa: BLE001 - reported to every process below
+            error = err
+    (written,) = all_reduce([0.0 if error is not None else 1.0])  # the barrier: rank 0 has finished
+    if error is not None:
+        raise error
+    if written != world:
+        raise RuntimeError(f"rank 0 could not write checkpoint {path} (its own error says why); "
+                           "every process stops")
+
+
+def _epoch_loss(total: list[float]) -> float:
+    """The mean batch loss of the epoch, over every process under ``torch.distributed``."""
+    loss_sum, count = all_reduce([float(sum(total)), float(len(total))])
+    return loss_sum / max(count, 1)
 
 
 def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_fn: Callable, epochs: int,
@@ -189,6 +225,13 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
     queued or running) are fetched instead of being submitted again; only failed ones are
     submitted again (see :mod:`qnn_torch.devices.journal`). The journal is removed when training
     ends.
+
+    Under ``torch.distributed`` (``model`` wrapped in ``DistributedDataParallel``, one process per
+    rank, see :mod:`qnn_torch.distributed`): only rank 0 writes the checkpoint and the others wait
+    until it is written; every rank resumes from it with its own random state; epoch losses are
+    averaged over all processes' batches; a ``DistributedSampler``'s epoch is set at the start of
+    each epoch (``loader.sampler.set_epoch``). Checkpoints hold the unwrapped model's state dict,
+    so they resume with or without DDP.
 
     Args:
         model (torch.nn.Module): the model.
@@ -210,6 +253,8 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
             unless it holds an IBM token: then it is dropped (a note says so).
         ValueError: for ``epochs < 0``, ``resume`` without ``checkpoint``, or a checkpoint that
             already holds more than ``epochs`` epochs.
+        RuntimeError: if ``model`` is wrapped in ``DistributedDataParallel`` but no process group
+            is initialised.
         CheckpointError: (a ValueError) with ``resume=True``, if ``checkpoint`` is not a
             training checkpoint of this model and optimizer; the message names the file.
         JobJournalError: (a ValueError) with ``resume=True``, if the job journal was written for
@@ -219,6 +264,7 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
         raise ValueError(f"epochs must be a non-negative integer; got {epochs!r}.")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path of the checkpoint to resume from>.")
+    check_process_group(model)
     path = Path(checkpoint) if checkpoint is not None else None
     losses: list[float] = []
     start = 0
@@ -231,7 +277,7 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
                 f"resume with epochs >= {start}, or start a new checkpoint."
             )
         try:
-            model.load_state_dict(state["model"])
+            unwrap(model).load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as err:
             problem = str(err).splitlines()[0][:200]
@@ -239,7 +285,9 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
             problem = None
         if problem is not None:
             raise CheckpointError(f"checkpoint {path} does not fit this model or optimizer: {problem}")
-        torch.set_rng_state(state["torch_rng"])
+        rank, world = process_rank()
+        ranks = state.get("torch_rng_ranks")
+        torch.set_rng_state(ranks[rank] if ranks is not None and len(ranks) == world else state["torch_rng"])
         losses = list(state["losses"])
     model.train()
     done = start  # the epochs the checkpoint on disk holds
@@ -247,6 +295,9 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
     with sigterm_as_interrupt(), _job_journal(model, path, start, resume) as journal:
         for epoch in range(start, epochs):
             total = []
+            sampler = getattr(loader, "sampler", None)
+            if hasattr(sampler, "set_epoch"):  # DistributedSampler: a new shuffle each epoch
+                sampler.set_epoch(epoch)
             try:
                 for inputs, targets in loader:
                     optimizer.zero_grad(set_to_none=True)
@@ -256,9 +307,9 @@ def fit(model: torch.nn.Module, loader, optimizer: torch.optim.Optimizer, loss_f
                     total.append(loss.item())
                     if on_batch is not None:
                         on_batch(total[-1])
-                losses.append(sum(total) / max(len(total), 1))
+                losses.append(_epoch_loss(total))
                 if path is not None:
-                    save_atomic(_state(model, optimizer, epoch + 1, losses), path)
+                    _save(model, optimizer, epoch + 1, losses, path)
                     done = epoch + 1
                     if journal is not None:  # the jobs so far are in the checkpoint now
                         journal.restart(done)

@@ -22,6 +22,7 @@ LAYERS = {
     "torch_connector": 5,
     "checkpoint": 1,  # atomic files: imports nothing of qnn_torch; the devices' job journal writes with it
     "data": 5,
+    "distributed": 5,
     "training": 6,
     "tutorial": 7,
     "plots": 7,

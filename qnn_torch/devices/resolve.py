@@ -3,7 +3,8 @@
 ``device=`` accepts:
 
 * the name of an installed PennyLane device: ``"default.qubit"`` (default, exact),
-  ``"lightning.qubit"``, ``"qiskit.aer"`` (Qiskit Aer through qnn_torch's batched Aer device:
+  ``"lightning.qubit"``, ``"lightning.gpu"`` and ``"lightning.kokkos"`` (when their packages are
+  installed; exact, adjoint gradients), ``"qiskit.aer"`` (Qiskit Aer through qnn_torch's batched Aer device:
   exact statevector when ``shots=None``), ``"qiskit.basicsim"``, ...;
 * ``"ibm:<backend name>"``: IBM hardware through pennylane-qiskit's ``qiskit.remote`` device,
   with the account saved by ``qiskit-ibm-runtime`` or the ``QISKIT_IBM_TOKEN`` variable;
@@ -22,7 +23,8 @@ import pennylane as qml
 
 from .credentials import ibm_backend
 
-__all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "DeviceSpec", "check_shots", "fake_backend", "resolve_device"]
+__all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "INSTALL_HINTS", "DeviceSpec", "check_shots", "fake_backend",
+           "resolve_device"]
 
 DEFAULT_HARDWARE_SHOTS = 1024
 """int: shots used on sampling-only devices (IBM backends) when ``shots=None``, as Qiskit does."""
@@ -33,7 +35,17 @@ ACCEPTED_FORMS = (
 )
 
 # Devices that compute exact results without shots, and their fastest exact gradient.
-_EXACT_DIFF = {"default.qubit": "backprop", "lightning.qubit": "adjoint"}
+_EXACT_DIFF = {"default.qubit": "backprop", "lightning.qubit": "adjoint", "lightning.gpu": "adjoint",
+               "lightning.kokkos": "adjoint"}
+
+INSTALL_HINTS = {
+    "lightning.gpu": "pip install pennylane-lightning-gpu (needs an NVIDIA GPU and CUDA 12)",
+    "lightning.kokkos": "pip install pennylane-lightning-kokkos",
+    "lightning.tensor": "pip install pennylane-lightning-tensor (needs an NVIDIA GPU and CUDA 12)",
+    "qiskit.aer": "pip install pennylane-qiskit qiskit-aer",
+}
+"""dict: how to install the PennyLane devices that qnn_torch knows by name but that come in
+packages of their own; asking for one that is not installed says so."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,9 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
         if device.startswith("fake:"):
             return _remote(fake_backend(device[5:]), num_qubits, shots, device, options)
         if device not in qml.plugin_devices:
+            if device in INSTALL_HINTS:
+                raise ValueError(f"device {device!r} is not installed: {INSTALL_HINTS[device]}; or choose an "
+                                 f"installed one ({', '.join(sorted(qml.plugin_devices))}).")
             raise ValueError(f"device must be {ACCEPTED_FORMS}; got {device!r}.")
         if device == "qiskit.aer":
             # batched and transpiled once per circuit structure; exact statevector without shots

@@ -9,11 +9,29 @@ head matrix, the output size), never from the QNN, and provides::
     values_and_jacobians(x, w, want_x, want_w)
         -> (torch.Tensor, list[torch.Tensor])          # (B, K) detached; [(B, K, I)], [(B, K, P)]
 
-for float64 inputs ``x`` ``(B, I)`` and weights ``w`` ``(P,)`` or ``(B, P)``. Jacobians are
-eager and per sample. ``Engine.builds_graph`` says whether :meth:`values` is differentiable by
-autograd (needed for second derivatives). An engine that cannot run a circuit raises
-:class:`EngineUnavailable`, at construction or on a call; any other exception is a bug and
-propagates to the user.
+for inputs ``x`` ``(B, I)`` and weights ``w`` ``(P,)`` or ``(B, P)``, results in ``x``'s dtype
+and on its device. Jacobians are eager and per sample. ``Engine.builds_graph`` says whether
+:meth:`values` is differentiable by autograd (needed for second derivatives). An engine that
+cannot run a circuit raises :class:`EngineUnavailable`, at construction or on a call; any other
+exception is a bug and propagates to the user.
+
+**Devices, precision, memory** (class attributes and methods of :class:`Engine`, with defaults
+in :mod:`.base`; an engine overrides what it does better):
+
+* ``devices`` -- the torch device types the engine computes on where the tensors are (default
+  ``{"cpu"}``; ``torch-traced``: ``{"cpu", "cuda", "meta"}``, its simulator builds its tables
+  on the inputs' device). ``supports_device(device)`` answers per instance (a QNode engine
+  could depend on its PennyLane device). The QNN gives an engine tensors only on a device it
+  supports: others are copied to the CPU, and the results copied back to the inputs' device.
+* ``dtypes`` -- the real dtypes it computes in (default float64 only; ``torch-traced`` also
+  float32, a complex64 state). With ``precision="single"`` the QNN passes float32 to engines
+  that list it and float64 to the others.
+* ``bytes_per_sample(dtype, call)`` -- an upper bound of the memory one sample holds during
+  ``call`` (``"values"``, ``"graph"``, ``"jacobians"``); default eight state vectors, plus two
+  per gate with an autograd graph (``num_gates()`` counts the decomposed gates), plus one per
+  output for an adjoint sweep. The QNN splits a batch into chunks that fit its
+  ``memory_budget`` (:mod:`qnn_torch.qnn.memory`) and refuses a call of which not even one
+  sample fits, before any engine runs.
 
 **The engines** (:data:`ENGINES`; a new engine is one module and one line here):
 
@@ -40,10 +58,11 @@ then ``torch-traced`` (unless a ``diff_method`` other than ``"backprop"`` is giv
 ``qnode``; other devices use ``qnode`` alone. Any other ``engine=`` puts that engine first,
 before ``qnode``, and makes its :class:`EngineUnavailable` an error instead of a hand-over. Each
 call runs the first engine of the chain; a call that needs an autograd graph (second
-derivatives) skips engines without one. When an engine raises :class:`EngineUnavailable` it
+derivatives) skips engines without one, and a call on tensors outside the CPU takes the first
+engine that computes on their device (when none does, the first engine, on CPU copies). When an engine raises :class:`EngineUnavailable` it
 leaves the chain for good, a ``RuntimeWarning`` names it and its successor, and
 ``qnn.engine_fallback`` keeps the reason. ``qnn.engine`` is the ``engine=`` value of the chain's
-first engine.
+first engine (the one CPU calls take).
 
 **Bit order.** Qiskit's qubit ``i`` is PennyLane's wire ``i``, and Qiskit is little-endian: qubit
 0 is the least significant bit of a basis-state index, while PennyLane's wire 0 is the most

@@ -2,12 +2,17 @@
 
 An engine is built from a :class:`~qnn_torch.circuits.CircuitDescription` (never from the QNN)
 and answers two questions about a batch of inputs ``x`` ``(B, num_inputs)`` and weights ``w``
-``(num_weights,)`` or ``(B, num_weights)``, both float64 tensors:
+``(num_weights,)`` or ``(B, num_weights)``, tensors of one dtype on one device:
 
-* :meth:`Engine.values` -- the outputs ``(B, K)`` as a float64 tensor; differentiable by autograd
-  when the class says :attr:`Engine.builds_graph` and grad mode is on.
+* :meth:`Engine.values` -- the outputs ``(B, K)``; differentiable by autograd when the class says
+  :attr:`Engine.builds_graph` and grad mode is on.
 * :meth:`Engine.values_and_jacobians` -- the outputs (detached) and, eagerly, the wanted
   per-sample Jacobians ``(B, K, num_inputs)`` then ``(B, K, num_weights)``.
+
+Results have the dtype and device of ``x``. The caller (the QNN) only ever passes a device the
+engine supports (:meth:`Engine.supports_device`, from the class's :attr:`Engine.devices`) and a
+dtype in :attr:`Engine.dtypes`; float64 is always among them. What a sample costs in memory is
+:meth:`Engine.bytes_per_sample`, which the QNN uses to split a batch into chunks.
 
 An engine that cannot run a circuit raises :class:`EngineUnavailable` (at construction or on a
 call) and the QNN hands over to the next engine; any other exception is a bug and propagates.
@@ -51,13 +56,69 @@ class Engine(ABC):
     ``vjp(saved, grad_output, want_x, want_w) -> [grad_x, grad_w]``: a backward pass computed
     when the gradient arrives, at the cost of one sweep whatever the number of outputs, instead
     of eager Jacobians."""
+    devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
+    """frozenset[str]: the torch device types (``"cpu"``, ``"cuda"``, ``"meta"``) whose tensors the
+    engine computes on where they are; tensors on any other device reach it copied to the CPU."""
+    dtypes: ClassVar[tuple[torch.dtype, ...]] = (torch.float64,)
+    """tuple[torch.dtype, ...]: the real dtypes the engine computes in (float64 always; float32
+    means a complex64 state, used when the QNN asks for ``precision="single"``)."""
 
     def __init__(self, circuit):
         self.circuit = circuit
+        self._num_gates: int | None = None
+
+    def supports_device(self, device: torch.device) -> bool:
+        """Whether the engine computes on tensors on ``device`` without copying them to the CPU
+        (by default: whether its type is in :attr:`devices`)."""
+        return torch.device(device).type in self.devices
+
+    def state_bytes(self, dtype: torch.dtype = torch.float64) -> int:
+        """Bytes of one state vector of the circuit's register for real dtype ``dtype``."""
+        return 2**self.circuit.num_qubits * (8 if dtype == torch.float32 else 16)
+
+    def num_gates(self) -> int:
+        """The circuit's gates after decomposing templates (counted once, on first use)."""
+        if self._num_gates is None:
+            c = self.circuit
+            with PENNYLANE_LOCK:  # decomposing queues: PennyLane's queue is global, not per thread
+                ops, _ = c.queue(torch.zeros(1, c.num_inputs, dtype=torch.float64),
+                                 torch.zeros(c.num_weights, dtype=torch.float64))
+                count, todo = 0, list(ops)
+                while todo:
+                    op = todo.pop()
+                    if (op.has_matrix and len(op.wires) <= 2) or not op.has_decomposition:
+                        count += 1
+                    else:
+                        todo += op.decomposition()
+            self._num_gates = count
+        return self._num_gates
+
+    def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:
+        """Memory one sample of a batch may hold at once (an upper bound), in bytes.
+
+        Args:
+            dtype (torch.dtype): the real dtype of the call.
+            call (str): ``"values"`` (:meth:`values` without a graph), ``"graph"``
+                (:meth:`values` building an autograd graph) or ``"jacobians"``
+                (:meth:`values_and_jacobians`).
+
+        The default is conservative: eight state vectors; with a graph two more per gate (autograd
+        keeps intermediate states: 0.3 to 0.4 state vectors per gate were measured for the traced
+        torch engine and PennyLane's backprop at 10 to 14 qubits), and an engine that builds graphs
+        is taken to take its Jacobians by autograd; an engine without graphs is taken to sweep one
+        bra per output for its Jacobians (adjoint differentiation). Engines that know better
+        override it.
+        """
+        states = 8
+        if call == "graph" or (call == "jacobians" and self.builds_graph):
+            states += 2 * self.num_gates()
+        elif call == "jacobians":
+            states += self.circuit.output_size
+        return self.state_bytes(dtype) * states
 
     @abstractmethod
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """The outputs ``(B, K)`` (float64) for a non-empty batch."""
+        """The outputs ``(B, K)`` for a non-empty batch, in ``x``'s dtype and on its device."""
 
     @abstractmethod
     def values_and_jacobians(self, x: torch.Tensor, w: torch.Tensor, want_x: bool,
@@ -84,7 +145,8 @@ def autograd_jacobians(out: torch.Tensor, x: torch.Tensor, w: torch.Tensor, want
     targets = [t for t, want in ((x, want_x), (w, want_w)) if want]
     k_out = out.shape[1]
     if not out.requires_grad:  # the outputs do not depend on inputs or weights at all
-        return [torch.zeros(out.shape[0], k_out, t.shape[-1], dtype=t.dtype) for t in targets]
+        return [torch.zeros(out.shape[0], k_out, t.shape[-1], dtype=t.dtype, device=t.device)
+                for t in targets]
     rows = [[] for _ in targets]
     with torch.enable_grad():  # backward runs without grad mode
         for k in range(k_out):

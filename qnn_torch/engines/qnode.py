@@ -70,6 +70,13 @@ class QNodeEngine(Engine):
             qnode = qml.transforms.broadcast_expand(qnode)
         return qnode
 
+    def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:
+        if self.diff_method == "backprop":  # an autograd graph through the device's simulation
+            return super().bytes_per_sample(dtype, call)
+        # the device differentiates by itself (adjoint, shifts): a few states per circuit, and one
+        # bra per output for an adjoint sweep
+        return self.state_bytes(dtype) * (8 + self.circuit.output_size)
+
     @contextmanager
     def expected_warnings_silenced(self):
         """Silence the device warnings that are expected here and say nothing to the user: cache

@@ -57,16 +57,24 @@ class StateVector:
 
     Args:
         num_wires (int): the number of wires.
+        device (torch.device or str or None): where the state and every constant live (default
+            the CPU).
+        dtype (torch.dtype): the state's dtype, ``torch.complex128`` (default) or
+            ``torch.complex64`` (single precision; real constants are then float32).
     """
 
-    def __init__(self, num_wires: int):
+    def __init__(self, num_wires: int, device=None, dtype: torch.dtype = torch.complex128):
+        if dtype not in (torch.complex128, torch.complex64):
+            raise ValueError(f"dtype must be torch.complex128 or torch.complex64; got {dtype}.")
         self.n = num_wires
         self.dim = 2**num_wires
+        self.device = torch.device("cpu" if device is None else device)
+        self.dtype = dtype
+        self.real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
         shift = lambda q: num_wires - 1 - q  # noqa: E731 - wire 0 is the most significant bit
         self._bits = _PerQubit(lambda q: (np.arange(self.dim) >> shift(q)) & 1)
-        self._bit_t = _PerQubit(lambda q: torch.tensor(self._bits[q], dtype=torch.float64))
-        self._sign_t = _PerQubit(lambda q: torch.tensor(2.0 * self._bits[q] - 1.0))  # -1 for bit 0, +1 for 1
-        self._flip_t = _PerQubit(lambda q: torch.tensor(np.arange(self.dim) ^ (1 << shift(q)), dtype=torch.long))
+        self._bit_t = _PerQubit(lambda q: self._real(self._bits[q]))
+        self._sign_t = _PerQubit(lambda q: self._real(2.0 * self._bits[q] - 1.0))  # -1 for bit 0, +1 for 1
         self._constants: dict = {}  # tensors built on first use, before any trace
         # tiny registers: permutations as matrix products (their backward is a matmul too,
         # much cheaper than scattering an indexed gradient); large ones: indexing
@@ -75,11 +83,20 @@ class StateVector:
 
     # ------------------------------------------------------------- helpers
 
+    def _real(self, array) -> torch.Tensor:
+        """A real constant on the simulator's device, in its real dtype."""
+        return torch.as_tensor(np.asarray(array), dtype=self.real_dtype).to(self.device)
+
+    def _complex(self, array) -> torch.Tensor:
+        """A complex constant on the simulator's device, in its dtype."""
+        return torch.as_tensor(np.asarray(array), dtype=self.dtype).to(self.device)
+
+    def _index(self, array) -> torch.Tensor:
+        """An index tensor on the simulator's device."""
+        return torch.as_tensor(np.asarray(array), dtype=torch.long).to(self.device)
+
     def _bit(self, q):
         return self._bit_t[q]
-
-    def _flip(self, q):
-        return self._flip_t[q]
 
     def _constant(self, key, build):
         """The cached tensor for ``key``, built by ``build()`` the first time."""
@@ -88,29 +105,36 @@ class StateVector:
             tensor = self._constants[key] = build()
         return tensor
 
-    def _permute(self, state, perm):
-        """``state[:, perm]``."""
+    def _permutation(self, key) -> np.ndarray:
+        """The index permutation ``key``: ``("flip", q)`` flips qubit q's bit; ``("cnot", c, t)``
+        flips t's bit where c's is set."""
+        if key[0] == "flip":
+            return np.arange(self.dim) ^ (1 << (self.n - 1 - key[1]))
+        _, c, t = key
+        return np.arange(self.dim) ^ (self._bits[c] << (self.n - 1 - t))
+
+    def _permute(self, state, key):
+        """``state[:, perm]`` for the permutation named ``key`` (see :meth:`_permutation`)."""
         if not self._dense_perm:
-            return state[:, perm]
+            return state[:, self._constant(("index", *key), lambda: self._index(self._permutation(key)))]
 
         def build():  # (state @ M)[:, j] = state[:, perm[j]]
-            matrix = torch.zeros(self.dim, self.dim, dtype=torch.complex128)
-            matrix[perm, torch.arange(self.dim)] = 1.0
-            return matrix
+            matrix = np.zeros((self.dim, self.dim))
+            matrix[self._permutation(key), np.arange(self.dim)] = 1.0
+            return self._complex(matrix)
 
-        return state @ self._constant(("perm", perm.numpy().tobytes()), build)
+        return state @ self._constant(("perm", *key), build)
 
-    @staticmethod
-    def _angle(op):
+    def _angle(self, op):
         theta = op.data[0]
         if not isinstance(theta, torch.Tensor):
-            theta = torch.as_tensor(theta, dtype=torch.float64)
+            theta = torch.as_tensor(theta, dtype=self.real_dtype)
         return theta.reshape(-1, 1) if theta.ndim else theta  # (B, 1) or scalar
 
     def zero_state(self, batch: int) -> torch.Tensor:
         """``|0...0>`` repeated ``batch`` times, shape ``(batch, 2**n)``."""
         if self._zero_state is None:
-            zero = torch.zeros(1, self.dim, dtype=torch.complex128)
+            zero = torch.zeros(1, self.dim, dtype=self.dtype, device=self.device)
             zero[0, 0] = 1.0
             self._zero_state = zero
         return self._zero_state.expand(batch, self.dim)
@@ -133,18 +157,16 @@ class StateVector:
                 return state * torch.exp((0.5j * theta) * self._sign_t[q])
             half = 0.5 * theta
             c, s = torch.cos(half), torch.sin(half)
-            flipped = self._permute(state, self._flip(q))
+            flipped = self._permute(state, ("flip", q))
             if name == "RY":
                 return c * state + (s * self._sign_t[q]) * flipped
             return c * state - (1j * s) * flipped
         if name == "Hadamard":
             q = wires[0]
-            return (self._permute(state, self._flip(q)) - self._sign_t[q] * state) * (1 / math.sqrt(2))
+            return (self._permute(state, ("flip", q)) - self._sign_t[q] * state) * (1 / math.sqrt(2))
         if name == "CNOT":
             c, t = wires
-            perm = self._constant(("cnot", c, t), lambda: torch.tensor(
-                np.arange(self.dim) ^ (self._bits[c] << (self.n - 1 - t)), dtype=torch.long))
-            return self._permute(state, perm)
+            return self._permute(state, ("cnot", c, t))
         if op.num_params == 0 or name in KERNEL_GATES:
             return self._monomial_or_dense(op, state)
         return self._dense(op, state)
@@ -154,9 +176,8 @@ class StateVector:
         full = qml.matrix(op, wire_order=range(self.n))
         rows, cols = np.nonzero(np.abs(full) > 1e-12)
         if len(rows) == self.dim and np.array_equal(rows, np.arange(self.dim)):
-            phases = torch.tensor(full[rows, cols], dtype=torch.complex128)
-            return phases * state[:, torch.tensor(cols, dtype=torch.long)]
-        return state @ torch.tensor(full, dtype=torch.complex128).T
+            return self._complex(full[rows, cols]) * state[:, self._index(cols)]
+        return state @ self._complex(full.T)
 
     def _dense(self, op, state):
         """Any operation with a (possibly batched, differentiable) matrix."""
@@ -164,7 +185,7 @@ class StateVector:
             matrix = op.matrix(wire_order=range(self.n))
         except qml.operation.MatrixUndefinedError as err:
             raise UnsupportedOperation(f"{op.name} has no matrix") from err
-        matrix = torch.as_tensor(matrix).to(torch.complex128)
+        matrix = torch.as_tensor(matrix).to(device=self.device, dtype=self.dtype)
         if matrix.ndim == 2:
             return state @ matrix.T
         return torch.einsum("bij,bj->bi", matrix, state)
@@ -179,7 +200,7 @@ class StateVector:
 
     def _parity_mask(self, a, b):
         return self._constant(("parity", a, b),
-                              lambda: torch.tensor(self._bits[a] ^ self._bits[b], dtype=torch.float64))
+                              lambda: self._real(self._bits[a] ^ self._bits[b]))
 
     def run(self, ops, state: torch.Tensor) -> torch.Tensor:
         """Apply a sequence of operations, fusing what can be fused.
@@ -228,7 +249,7 @@ class StateVector:
     def _apply_fixed(self, matrix, state):
         """Apply a constant (numpy) matrix, cached as a tensor so a trace keeps it constant."""
         tensor = self._constant(("fixed", matrix.tobytes()),
-                                lambda: torch.tensor(matrix.T, dtype=torch.complex128))
+                                lambda: self._complex(matrix.T))
         return state @ tensor
 
     # ------------------------------------------------------------- measurements
@@ -248,13 +269,15 @@ class StateVector:
         except (ValueError, TypeError, AttributeError):
             sentence = None
         if sentence is None:
-            matrix = torch.tensor(qml.matrix(obs, wire_order=range(self.n)), dtype=torch.complex128)
+            matrix = self._complex(qml.matrix(obs, wire_order=range(self.n)))
             return torch.real(torch.sum(state.conj() * (state @ matrix.T), dim=-1))
         result = None
         for word, coeff in sentence.items():
             term = self._pauli_word_expval(word, state) * float(np.real(coeff))
             result = term if result is None else result + term
-        return result if result is not None else torch.zeros(state.shape[0], dtype=torch.float64)
+        if result is None:
+            return torch.zeros(state.shape[0], dtype=self.real_dtype, device=self.device)
+        return result
 
     def _pauli_word_expval(self, word, state):
         """<psi|P|psi> for a Pauli word: P is a signed permutation with phases."""
@@ -270,8 +293,8 @@ class StateVector:
             elif pauli == "Y":  # Y|0> = i|1>, Y|1> = -i|0>: row r takes column r^flip with phase
                 phase = phase * np.where(bit == 1, 1j, -1j)
         if np.array_equal(perm, np.arange(self.dim)):
-            return torch.sum((state.real**2 + state.imag**2) * torch.tensor(phase.real), dim=-1)
-        applied = torch.tensor(phase, dtype=torch.complex128) * state[:, torch.tensor(perm, dtype=torch.long)]
+            return torch.sum((state.real**2 + state.imag**2) * self._real(phase.real), dim=-1)
+        applied = self._complex(phase) * state[:, self._index(perm)]
         return torch.real(torch.sum(state.conj() * applied, dim=-1))
 
     def _probs(self, wires, state):
@@ -283,7 +306,7 @@ class StateVector:
         if k == self.n and np.array_equal(np.sort(index), np.arange(self.dim)):
             inverse = np.empty(self.dim, dtype=np.int64)
             inverse[index] = np.arange(self.dim)
-            return probs[:, torch.tensor(inverse, dtype=torch.long)]
+            return probs[:, self._index(inverse)]
         marginal = np.zeros((self.dim, 2**k))
         marginal[np.arange(self.dim), index] = 1.0
-        return probs @ torch.tensor(marginal)
+        return probs @ self._real(marginal)

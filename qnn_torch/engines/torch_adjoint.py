@@ -139,6 +139,7 @@ class TorchAdjointEngine(Engine):
     label = "torch-adjoint"
     builds_graph = False
     supports_vjp = True
+    devices = frozenset({"cpu", "cuda"})
 
     def __init__(self, circuit):
         super().__init__(circuit)

@@ -33,11 +33,22 @@ class TorchTracedEngine(Engine):
     name = "torch-traced"
     label = "compiled"
     builds_graph = True
+    devices = frozenset({"cpu", "cuda", "meta"})
+    dtypes = (torch.float64, torch.float32)
 
     def __init__(self, circuit):
         super().__init__(circuit)
-        self.sim = StateVector(circuit.num_qubits)
+        self._sims: dict = {}  # one simulator (and its constant tables) per device and dtype
         self._graphs: dict = {}
+
+    def simulator(self, device: torch.device, dtype: torch.dtype) -> StateVector:
+        """The simulator for inputs on ``device`` in ``dtype`` (float32: a complex64 state)."""
+        key = (device, dtype)
+        sim = self._sims.get(key)
+        if sim is None:
+            complex_dtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+            sim = self._sims[key] = StateVector(self.circuit.num_qubits, device=device, dtype=complex_dtype)
+        return sim
 
     def _flatten(self, op, out: list) -> list:
         """Decompose ``op`` until every operation has a kernel or a matrix."""
@@ -58,15 +69,16 @@ class TorchTracedEngine(Engine):
         ops = []
         for op in queued:
             self._flatten(op, ops)
-        state = self.sim.run(ops, self.sim.zero_state(x.shape[0]))
-        results = [self.sim.measure(mp, state).reshape(x.shape[0], -1) for mp in measurements]
+        sim = self.simulator(x.device, x.dtype)
+        state = sim.run(ops, sim.zero_state(x.shape[0]))
+        results = [sim.measure(mp, state).reshape(x.shape[0], -1) for mp in measurements]
         out = torch.cat(results, dim=1) if len(results) > 1 else results[0]
         head = self.circuit.head
         return out if head is None else out @ head.to(out)
 
     def graph(self, x: torch.Tensor, w: torch.Tensor):
         """The traced graph for these shapes (traced on first use)."""
-        key = (tuple(x.shape), tuple(w.shape), x.dtype, w.dtype)
+        key = (tuple(x.shape), tuple(w.shape), x.dtype, w.dtype, x.device)
         graph = self._graphs.get(key)
         if graph is not None:
             return graph

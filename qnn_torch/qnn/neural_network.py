@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import warnings
 from numbers import Integral
 
@@ -17,50 +16,15 @@ from ..engines.torch_adjoint import MAX_OUTPUTS as TORCH_ADJOINT_MAX_OUTPUTS
 from ..engines import ENGINES as ENGINE_CLASSES
 from ..templates import RealAmplitudes, ZZFeatureMap
 from .blocks import CircuitBlock, resolve_block, whole_circuit
+from .memory import check_budget, check_state_fits, chunk_size
 
-__all__ = ["ENGINES", "QuantumNeuralNetwork"]
+__all__ = ["ENGINES", "PRECISIONS", "QuantumNeuralNetwork"]
 
 ENGINES = ("auto", *ALIASES)
 """tuple[str, ...]: the values of the ``engine`` argument (see :mod:`qnn_torch.engines`)."""
 
-
-def available_memory() -> int | None:
-    """Bytes of memory available now (``psutil`` if installed, else ``os.sysconf``), or None."""
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # not a POSIX system
-        return None
-
-
-def check_state_fits(num_qubits: int) -> None:
-    """Refuse a register whose state vector cannot fit in memory, before anything is built.
-
-    A local simulation holds at least one complex128 state vector, ``16 * 2**num_qubits``
-    bytes; when that exceeds the memory available now, a ValueError names ``num_qubits`` and
-    both sizes (instead of a ``MemoryError`` deep inside a simulator, or swapping).
-    """
-    needed = 16 * 2**num_qubits
-    available = available_memory()
-    if available is not None and needed > available:
-        raise ValueError(
-            f"num_qubits={num_qubits} is too large to simulate here: one complex128 state vector of "
-            f"2**{num_qubits} amplitudes takes {_format_bytes(needed)}, but only "
-            f"{_format_bytes(available)} of memory is available."
-        )
-
-
-def _format_bytes(size: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if size < 1024 or unit == "PiB":
-            return f"{size:.4g} {unit}"
-        size /= 1024
-    raise AssertionError  # pragma: no cover
+PRECISIONS = {"double": torch.float64, "single": torch.float32}
+"""dict: the values of the ``precision`` argument and the real dtype each computes in."""
 
 
 def check_real(value, name: str):
@@ -128,6 +92,22 @@ class QuantumNeuralNetwork:
             NumPy adjoint engine), ``"torch-adjoint"`` (fused gate blocks in torch, adjoint
             sweep), ``"compiled"`` (the traced torch engine, backprop) and ``"qnode"``
             (PennyLane's QNode) choose one; other devices always run the QNode.
+        memory_budget (int or None): bytes one call may use for its state vectors; a larger batch
+            runs in chunks (identical results), and a call of which not even one sample fits is
+            refused with a ValueError. ``None`` (default): half the memory available on the
+            device the engine computes on, at the time of the call. See
+            :meth:`~qnn_torch.engines.Engine.bytes_per_sample`.
+        precision (str): ``"double"`` (default; complex128 states) or ``"single"`` (complex64
+            states where the engine supports them: the compiled engine, on exact
+            ``default.qubit``; the others compute in double precision). Single precision halves
+            the memory of a state and costs about ``1e-6`` in outputs and gradients for the
+            tutorial's circuits and at 12 qubits (see README, "GPUs, precision and memory").
+
+    **Devices of tensors.** Inputs and weights on a CUDA device stay there when an engine
+    computes on that device (:attr:`~qnn_torch.engines.Engine.devices`: the torch engines);
+    a call takes the first engine of the chain that does. Otherwise they are copied to the CPU
+    for the engine and the results copied back: outputs and Jacobians are always on the inputs'
+    device.
     """
 
     output_shape: tuple[int, ...] = ()
@@ -152,6 +132,8 @@ class QuantumNeuralNetwork:
         input_params=None,
         weight_params=None,
         input_gradients: bool | None = None,
+        memory_budget: int | None = None,
+        precision: str = "double",
     ):
         self.qiskit_circuit = None
         """QuantumCircuit or None: the Qiskit circuit the network was built from, if it was."""
@@ -197,6 +179,11 @@ class QuantumNeuralNetwork:
                 RealAmplitudes if ansatz is None else ansatz,
                 self.num_qubits, num_weights, "ansatz", "num_weights",
             )
+        self.memory_budget = memory_budget  # validated by the property
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be 'double' or 'single'; got {precision!r}.")
+        self.precision: str = precision
+        """str: ``"double"`` or ``"single"`` (see the class docstring)."""
         if isinstance(device, str) and not device.startswith(("ibm:", "fake:")):  # simulated locally
             check_state_fits(self.num_qubits)
         self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots, device_options)
@@ -211,6 +198,12 @@ class QuantumNeuralNetwork:
         if engine not in ENGINES:
             raise ValueError(f"engine must be one of {', '.join(map(repr, ENGINES))}; got {engine!r}.")
         exact = self.spec.label == "default.qubit" and self.spec.shots is None
+        if precision == "single" and not exact:
+            raise ValueError(
+                f"precision='single' needs device 'default.qubit' with shots=None (its compiled engine "
+                f"computes in complex64); got device {self.spec.label!r} with shots={self.spec.shots}. "
+                "Lightning devices take device_options={'c_dtype': numpy.complex64} instead."
+            )
         if engine not in ("auto", "qnode") and not exact:
             raise ValueError(
                 f"engine {engine!r} needs device 'default.qubit' with shots=None (exact simulation); "
@@ -232,6 +225,27 @@ class QuantumNeuralNetwork:
         self._engines: dict[str, Engine] = {}  # built on first use
         self.engine_fallback: str | None = None
         """str or None: why the preferred engine was abandoned for the next one, if it was."""
+
+    @property
+    def memory_budget(self) -> int | None:
+        """int or None: bytes one call may use for its state vectors (None: half the memory
+        available on the device the engine computes on); settable."""
+        return self._memory_budget
+
+    @memory_budget.setter
+    def memory_budget(self, value) -> None:
+        self._memory_budget = check_budget(value)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """torch.dtype: the real dtype of :attr:`precision` (float64 or float32)."""
+        return PRECISIONS[self.precision]
+
+    @property
+    def simulated_locally(self) -> bool:
+        """bool: whether the state vectors live in this process (not on IBM hardware or a fake
+        IBM backend), so that memory budgets apply."""
+        return not self.spec.label.startswith(("ibm:", "fake:", "backend:"))
 
     @property
     def num_inputs(self) -> int:
@@ -342,19 +356,73 @@ class QuantumNeuralNetwork:
                       f"{following} ({err})", RuntimeWarning, stacklevel=3)
         self.engine_fallback = str(err)
 
+    def _order(self, names: list[str], device: torch.device) -> list[str]:
+        """``names`` with the engines that compute on ``device`` first (in chain order)."""
+        if device.type == "cpu":  # every engine computes on the CPU
+            return names
+
+        def on_device(name):
+            try:
+                return self._engine(name).supports_device(device)
+            except EngineUnavailable:  # refused at construction: dropped when it is tried
+                return False
+
+        first = [n for n in names if on_device(n)]
+        return first + [n for n in names if n not in first]
+
+    def _placed(self, engine: Engine, x: torch.Tensor, weight: torch.Tensor):
+        """``x`` and ``weight`` where and as ``engine`` computes: on their device if it supports
+        it, else on the CPU; in the network's precision if the engine has it, else float64."""
+        if weight.device != x.device:
+            raise ValueError(f"weight must be on the inputs' device {x.device}; got weight on "
+                             f"{weight.device}. Move both (model.to(device) moves a TorchConnector's weight).")
+        device = x.device if engine.supports_device(x.device) else torch.device("cpu")
+        if device != x.device and x.device.type == "meta":
+            raise ValueError(
+                f"inputs on the 'meta' device hold no data, and the {engine.label!r} engine computes on the "
+                "CPU only: use engine='compiled' on default.qubit for meta tensors (shape checks).")
+        dtype = self.dtype if self.dtype in engine.dtypes else torch.float64
+        return x.to(device=device, dtype=dtype), weight.to(device=device, dtype=dtype)
+
+    def _chunk(self, engine: Engine, x: torch.Tensor, call: str) -> int:
+        """The most samples of ``x`` (already placed for ``engine``) one call of it may take."""
+        per_sample = engine.bytes_per_sample(x.dtype, call) if self.simulated_locally else 0
+        return chunk_size(x.shape[0], per_sample, self._memory_budget, x.device, self.num_qubits,
+                          engine.label)
+
+    @staticmethod
+    def _pieces(x: torch.Tensor, weight: torch.Tensor, size: int):
+        """``(x, weight)`` in chunks of ``size`` samples (batched weights split with them)."""
+        for start in range(0, x.shape[0], size):
+            stop = start + size
+            yield x[start:stop], (weight if weight.ndim == 1 else weight[start:stop])
+
     def evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Outputs ``(batch, prod(output_shape))`` for float64 inputs ``(batch, num_inputs)`` and
+        """Outputs ``(batch, prod(output_shape))`` for real inputs ``(batch, num_inputs)`` and
         weights ``(num_weights,)`` or ``(batch, num_weights)``; differentiable by autograd when
-        grad mode is on and ``x`` or ``weight`` requires grad."""
+        grad mode is on and ``x`` or ``weight`` requires grad.
+
+        The outputs are on ``x``'s device, float64 (float32 where an engine computed in single
+        precision). A batch larger than the memory budget runs in chunks; note that an autograd
+        graph of every chunk is kept until it is used, so the budget bounds the memory of calls
+        without a graph and of :meth:`differentiate`.
+        """
         needs_graph = torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)
         if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
             empty = x.new_zeros(0, self._output_size(), dtype=torch.float64)
             return empty + 0.0 * (x.sum() + weight.sum()) if needs_graph else empty
-        for name in self._engines_in_play():
-            if needs_graph and not ENGINE_CLASSES[name].builds_graph:
-                continue  # its values carry no graph: the next engine provides it
+        names = [n for n in self._engines_in_play() if not (needs_graph and not ENGINE_CLASSES[n].builds_graph)]
+        # (an engine without a graph is skipped: its values carry none, the next one provides it)
+        for name in self._order(names, x.device):
             try:
-                return self._engine(name).values(x, weight)
+                engine = self._engine(name)
+                xe, we = self._placed(engine, x, weight)
+                size = self._chunk(engine, xe, "graph" if needs_graph else "values")
+                if size >= xe.shape[0]:
+                    out = engine.values(xe, we)
+                else:
+                    out = torch.cat([engine.values(xc, wc) for xc, wc in self._pieces(xe, we, size)])
+                return out.to(x.device)
             except EngineUnavailable as err:
                 self._drop(name, err)
         raise AssertionError("the QNode engine never hands over")  # pragma: no cover
@@ -364,23 +432,40 @@ class QuantumNeuralNetwork:
         """Outputs and per-sample Jacobians, as qiskit-machine-learning's ``backward`` gives them.
 
         Args:
-            x (torch.Tensor): float64 inputs ``(batch, num_inputs)``.
-            weight (torch.Tensor): float64 weights ``(num_weights,)``.
+            x (torch.Tensor): real inputs ``(batch, num_inputs)``.
+            weight (torch.Tensor): real weights ``(num_weights,)`` on ``x``'s device.
             want_x (bool): whether the input Jacobian is wanted.
             want_w (bool): whether the weight Jacobian is wanted.
 
         Returns:
             tuple: the outputs ``(batch, K)`` (detached) and the list of wanted Jacobians,
-            ``(batch, K, num_inputs)`` then ``(batch, K, num_weights)``.
+            ``(batch, K, num_inputs)`` then ``(batch, K, num_weights)``, on ``x``'s device, float64
+            (float32 where an engine computed in single precision). A batch larger than the memory
+            budget runs in chunks, with identical results.
+
+        Raises:
+            ValueError: if not even one sample fits in the memory budget (the message names
+                ``num_qubits``, the batch and the memory it would need), or ``weight`` is on
+                another device than ``x``.
         """
         if x.shape[0] == 0:  # an empty batch runs no engine and changes no state
             size = self._output_size()
-            wanted = [torch.zeros(0, size, t.shape[-1], dtype=torch.float64)
+            wanted = [torch.zeros(0, size, t.shape[-1], dtype=torch.float64, device=x.device)
                       for t, want in ((x, want_x), (weight, want_w)) if want]
-            return torch.zeros(0, size, dtype=torch.float64), wanted
-        for name in self._engines_in_play():
+            return torch.zeros(0, size, dtype=torch.float64, device=x.device), wanted
+        for name in self._order(list(self._engines_in_play()), x.device):
             try:
-                return self._engine(name).values_and_jacobians(x, weight, want_x, want_w)
+                engine = self._engine(name)
+                xe, we = self._placed(engine, x, weight)
+                size = self._chunk(engine, xe, "jacobians")
+                if size >= xe.shape[0]:
+                    out, jacobians = engine.values_and_jacobians(xe, we, want_x, want_w)
+                else:
+                    parts = [engine.values_and_jacobians(xc, wc, want_x, want_w)
+                             for xc, wc in self._pieces(xe, we, size)]
+                    out = torch.cat([p[0] for p in parts])
+                    jacobians = [torch.cat(js) for js in zip(*(p[1] for p in parts))]
+                return out.to(x.device), [j.to(x.device) for j in jacobians]
             except EngineUnavailable as err:
                 self._drop(name, err)
         raise AssertionError("the QNode engine never hands over")  # pragma: no cover
@@ -391,13 +476,16 @@ class QuantumNeuralNetwork:
         engine in play gives eager Jacobians (:meth:`differentiate`) or the batch is empty."""
         if x.shape[0] == 0:
             return None
-        for name in self._engines_in_play():
+        for name in self._order(list(self._engines_in_play()), x.device):
             if not ENGINE_CLASSES[name].supports_vjp:
                 return None
             try:
                 engine = self._engine(name)
-                out, saved = engine.forward_for_vjp(x, weight)
-                return out, (engine, saved)
+                xe, we = self._placed(engine, x, weight)
+                if self._chunk(engine, xe, "jacobians") < xe.shape[0]:
+                    return None  # a batch over the memory budget: chunked eager Jacobians instead
+                out, saved = engine.forward_for_vjp(xe, we)
+                return out.to(x.device), (engine, saved, x.device)
             except EngineUnavailable as err:
                 self._drop(name, err)
         return None  # pragma: no cover - the QNode engine ends every chain
@@ -406,8 +494,8 @@ class QuantumNeuralNetwork:
     def vjp(saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
         """The gradients ``grad_output^T J`` with respect to the inputs ``(B, I)`` and/or the
         weights ``(P,)`` for ``saved`` from :meth:`forward_for_vjp`."""
-        engine, state = saved
-        return engine.vjp(state, grad_output, want_x, want_w)
+        engine, state, device = saved
+        return [g.to(device) for g in engine.vjp(state, grad_output, want_x, want_w)]
 
     def forward(self, input_data, weights) -> np.ndarray:
         """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
@@ -433,7 +521,7 @@ class QuantumNeuralNetwork:
         w = self._weights(weights)
         with torch.no_grad():
             out = self.evaluate(x, w)
-        return out.numpy().reshape(*batch, *self.output_shape)
+        return out.numpy().astype(np.float64, copy=False).reshape(*batch, *self.output_shape)
 
     def backward(self, input_data, weights) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Per-sample gradients, NumPy in and out, as qiskit-machine-learning's ``backward``.
@@ -454,7 +542,8 @@ class QuantumNeuralNetwork:
         w = self._weights(weights)
         want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
         _, jacobians = self.differentiate(x, w, want_x, want_w)
-        grads = iter(j.numpy().reshape(*batch, *self.output_shape, -1) for j in jacobians)
+        grads = iter(j.numpy().astype(np.float64, copy=False).reshape(*batch, *self.output_shape, -1)
+                     for j in jacobians)
         return (next(grads) if want_x else None), (next(grads) if want_w else None)
 
     def _rows(self, input_data) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -503,6 +592,8 @@ class QuantumNeuralNetwork:
         return state
 
     def __setstate__(self, state: dict) -> None:
+        state.setdefault("_memory_budget", None)  # pickled before budgets and precision existed
+        state.setdefault("precision", "double")
         self.__dict__.update(state)
         if "spec" not in state:
             self.spec = resolve_device(*self._device_request[:1], self.num_qubits, *self._device_request[1:])

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from qnn_torch import EstimatorQNN, SamplerQNN, TorchConnector
-from qnn_torch.qnn import neural_network
+from qnn_torch.qnn import memory
 from qnn_torch.engines.statevector import StateVector
 
 STATE_20 = 16 * 2**20  # bytes of one complex128 state vector on 20 qubits
@@ -32,11 +32,11 @@ def test_register_that_cannot_fit_is_refused(make):
 
 
 def test_limit_follows_available_memory(monkeypatch):
-    monkeypatch.setattr(neural_network, "available_memory", lambda: 2**30)  # 1 GiB
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**30)  # 1 GiB
     with pytest.raises(ValueError, match=r"num_qubits=27 .*2 GiB, but only 1 GiB"):
         EstimatorQNN(27, engine="qnode")
     assert EstimatorQNN(26, engine="qnode").num_qubits == 26  # exactly 1 GiB: fits
-    monkeypatch.setattr(neural_network, "available_memory", lambda: None)  # unknown: no check
+    monkeypatch.setattr(memory, "available_memory", lambda: None)  # unknown: no check
     assert EstimatorQNN(30, engine="qnode").num_qubits == 30
 
 
@@ -68,6 +68,6 @@ def test_simulator_tables_are_built_on_first_use():
     state = torch.zeros(1, 8, dtype=torch.complex128)
     state[0, 5] = 1.0  # |101>
     assert small._bits[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1]
-    flipped = small._permute(state, small._flip(2))
+    flipped = small._permute(state, ("flip", 2))
     assert flipped[0, 4] == 1.0  # |100>
     assert small.zero_state(2).shape == (2, 8) and small.zero_state(1)[0, 0] == 1.0

@@ -143,6 +143,7 @@ class NumpyAdjointEngine(Engine):
     name = "numpy-adjoint"
     label = "adjoint"
     builds_graph = False
+    supports_vjp = True
 
     def __init__(self, circuit):
         if circuit.num_qubits > MAX_QUBITS:
@@ -309,10 +310,20 @@ class NumpyAdjointEngine(Engine):
         ``[b, k, j]`` is the derivative of sample ``b``'s output ``k`` with respect to sample
         ``b``'s input or weight ``j`` (weights ``(P,)`` or per sample, ``(B, P)``).
         """
+        out, run = self._run(x, w, jacobian)
+        if not jacobian:
+            return out, None
+        plan, bra, states, cache, dtheta = run
+        grads = self._adjoint_sweep(plan, bra, states, cache, x.shape[0])
+        jac = np.matmul(grads.transpose(1, 0, 2), dtheta)  # (B, K, G) @ (B, G, T)
+        return out, self._head_jacobian(jac)
+
+    def _run(self, x: torch.Tensor, w: torch.Tensor, tangents: bool):
+        """The outputs and what a sweep needs: ``(plan, bras O_k psi, states, cache, dtheta)``."""
         plan = self.plan(x, w)
-        program = self._angles(x, w, jacobian)
+        program = self._angles(x, w, tangents)
         xs, ws = x.detach().numpy(), w.detach().numpy()
-        if jacobian:
+        if tangents:
             theta, dtheta = program(xs, ws)
         else:
             theta, dtheta = program(xs, ws), None
@@ -326,11 +337,30 @@ class NumpyAdjointEngine(Engine):
         else:
             bra = np.einsum("kij,bj->kbi", plan.observables, psi)
         out = self._head((psi.conj() * bra).sum(-1).real.T)
-        if not jacobian:
-            return out, None
-        grads = self._adjoint_sweep(plan, bra, states, cache, batch)
-        jac = np.matmul(grads.transpose(1, 0, 2), dtheta)  # (B, K, G) @ (B, G, T)
-        return out, self._head_jacobian(jac)
+        return out, (plan, bra, states, cache, dtheta)
+
+    def forward_for_vjp(self, x: torch.Tensor, w: torch.Tensor):
+        """The outputs ``(B, K)`` and what :meth:`vjp` needs, for a backward pass later."""
+        out, run = self._run(x, w, True)
+        return torch.from_numpy(out), (run, x.shape[-1], w.dim())
+
+    def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
+        """``grad_output^T J`` by one sweep of one bra per sample (the outputs weighted by
+        ``grad_output``): the input gradient ``(B, I)`` and/or the weight gradient (``(P,)``, or
+        ``(B, P)`` for per-sample weights)."""
+        (plan, bra, states, cache, dtheta), split, weight_dims = saved
+        g = grad_output.detach().cpu().numpy().astype(np.float64)  # (B, outputs)
+        if self._head_matrix is not None:
+            g = g @ self._head_matrix.T  # the circuit's own outputs
+        combined = np.einsum("bk,kbd->bd", g, bra)[None]
+        grads = self._adjoint_sweep(plan, combined, states, cache, g.shape[0])[0]  # (B, G)
+        total = np.matmul(grads[:, None, :], dtheta)[:, 0]  # (B, I + P)
+        result = []
+        if want_x:
+            result.append(torch.from_numpy(total[:, :split]))
+        if want_w:
+            result.append(torch.from_numpy(total[:, split:].sum(0) if weight_dims == 1 else total[:, split:]))
+        return result
 
     @staticmethod
     def _forward(plan: AdjointPlan, theta):

@@ -152,3 +152,45 @@ def test_any_other_exception_propagates(monkeypatch, method, recwarn):
             model(torch.zeros(1, 2)).sum().backward()
     assert qnn.engine == "adjoint" and qnn.engine_fallback is None  # nothing was handed over
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+@pytest.mark.parametrize("name", [n for n, cls in ENGINES.items() if cls.supports_vjp])
+@pytest.mark.parametrize("network", list(NETWORKS))
+@pytest.mark.parametrize("batched_weights", [False, True])
+def test_vector_jacobian_products_contract_the_jacobians(name, network, batched_weights, rng):
+    """Engines offering ``vjp`` give ``grad_output^T J`` of their own Jacobians (a single sweep)."""
+    qnn = NETWORKS[network]()
+    engine = make_engine(name, qnn)
+    batch = 3
+    x = torch.tensor(rng.uniform(-1, 1, (batch, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-1, 1, (batch, qnn.num_weights) if batched_weights else qnn.num_weights))
+    out, (jx, jw) = engine.values_and_jacobians(x, w, True, True)
+    g = torch.tensor(rng.normal(size=tuple(out.shape)))
+    values, saved = engine.forward_for_vjp(x, w)
+    gx, gw = engine.vjp(saved, g, True, True)
+    assert torch.allclose(values, out, atol=1e-12, rtol=0)
+    assert torch.allclose(gx, torch.einsum("bk,bki->bi", g, jx), atol=1e-10, rtol=0)
+    expected = torch.einsum("bk,bkp->bp", g, jw)
+    assert torch.allclose(gw, expected if batched_weights else expected.sum(0), atol=1e-10, rtol=0)
+    assert [t.shape for t in engine.vjp(saved, g, False, True)] == [gw.shape]
+
+
+@pytest.mark.parametrize("observables, sweeps", [(1, 0), (2, 0), (3, 1)])
+def test_connector_sweeps_once_for_three_outputs_or_more(observables, sweeps, monkeypatch):
+    """One or two outputs keep eager Jacobians (qiskit-machine-learning's float32 contraction);
+    more take the engine's vector-Jacobian product, with the same gradients."""
+    calls = []
+    original = NumpyAdjointEngine.vjp
+    monkeypatch.setattr(NumpyAdjointEngine, "vjp", lambda *a: calls.append(1) or original(*a))
+    obs = [qml.Z(0), qml.X(1), qml.Y(0) @ qml.Z(1)][:observables]
+    x = torch.tensor([[0.3, -0.5], [0.8, 0.1]], dtype=torch.float64, requires_grad=True)
+    grads = []
+    for engine in ("adjoint", "compiled"):
+        model = TorchConnector(EstimatorQNN(2, engine=engine, observables=obs), initial_weights=np.full(8, 0.3))
+        model.double()
+        (model(x) * torch.linspace(1, 2, observables)).sum().backward()
+        grads.append((x.grad.clone(), model.weight.grad.clone()))
+        x.grad = None
+    assert len(calls) == sweeps
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, atol=1e-10)

@@ -177,11 +177,11 @@ def test_torch_connector_backward_through_the_sweep(rng):
     x = torch.tensor(rng.uniform(-1, 1, (4, 9)), requires_grad=True)
     grads = []
     for engine in ("torch-adjoint", "compiled"):
-        qnn = EstimatorQNN(9, engine=engine, observables=[qml.Z(0), qml.X(3) @ qml.Y(8)])
+        qnn = EstimatorQNN(9, engine=engine, observables=[qml.Z(0), qml.X(3) @ qml.Y(8), qml.Y(4)])
         model = TorchConnector(qnn, initial_weights=np.linspace(-1, 1, qnn.num_weights))
         calls = []
         qnn.vjp = lambda *args, _vjp=qnn.vjp: calls.append(1) or _vjp(*args)
-        (model(x) * torch.tensor([1.0, -2.0])).sum().backward()
+        (model(x) * torch.tensor([1.0, -2.0, 0.5])).sum().backward()
         assert len(calls) == (engine == "torch-adjoint")  # the sweep, not eager Jacobians
         grads.append((x.grad.clone(), model.weight.grad.clone()))
         x.grad = None

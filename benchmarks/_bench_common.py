@@ -241,15 +241,16 @@ def qiskit_outputs(circuit, params, values, observables):
     return out
 
 
-def pennylane_gradients(num_qubits: int, body, measure, x, w) -> dict:
+def pennylane_gradients(num_qubits: int, body, measure, x, w, device: str = "default.qubit") -> dict:
     """Outputs ``(B, K)`` and the gradients of ``mean(sum(outputs, 1))`` with respect to the inputs
     ``x`` ``(B, I)`` and weights ``w`` ``(P,)`` of ``body(inputs, weights)`` measured by
     ``measure()`` (a list of expectation values), by PennyLane's ``default.qubit`` with adjoint
-    differentiation in float64 (memory of a few state vectors, whatever the circuit's depth)."""
+    differentiation in float64 (memory of a few state vectors, whatever the circuit's depth), or
+    by another ``device`` (``default.qubit`` densifies a Z string on every wire: 64 GiB at 16)."""
     import pennylane as qml
     import torch
 
-    @qml.qnode(qml.device("default.qubit", wires=num_qubits), diff_method="adjoint", interface="torch")
+    @qml.qnode(qml.device(device, wires=num_qubits), diff_method="adjoint", interface="torch")
     def qnode(inputs, weights):
         body(inputs, weights)
         return measure()

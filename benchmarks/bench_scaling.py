@@ -139,16 +139,20 @@ def check_data(n: int):
 
 
 def reference(n: int) -> dict:
-    """Outputs by Qiskit's Statevector, gradients by PennyLane's default.qubit (adjoint)."""
+    """Outputs by Qiskit's Statevector, gradients by PennyLane's default.qubit (adjoint; Lightning's
+    adjoint from 16 qubits)."""
     import numpy as np
     import pennylane as qml
 
     x, w = check_data(n)
     qc, xi, wi, obs = qiskit_network(n)
     out_qiskit = qiskit_outputs(qc, xi + wi, np.hstack([x, np.tile(w, (len(x), 1))]), [obs])
-    ref = pennylane_gradients(n, pennylane_body(n), lambda: [qml.expval(z_all(n))], x, w)
+    # default.qubit's adjoint densifies the Z string from 16 qubits (64 GiB): Lightning's adjoint
+    # there, its outputs checked against Qiskit's Statevector below like default.qubit's
+    device = "default.qubit" if n <= 14 else "lightning.qubit"
+    ref = pennylane_gradients(n, pennylane_body(n), lambda: [qml.expval(z_all(n))], x, w, device)
     err = float(np.max(np.abs(ref["outputs"] - out_qiskit)))
-    if err > 1e-10:
+    if err > (1e-10 if device == "default.qubit" else 1e-8):  # Lightning agrees to about 2e-9 at 16
         raise AssertionError(f"qnn_torch's templates and Qiskit's circuits differ by {err:.2e} at n={n}")
     return {**ref, "outputs": out_qiskit, "x": x, "w": w}
 

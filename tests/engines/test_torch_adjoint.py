@@ -187,3 +187,25 @@ def test_torch_connector_backward_through_the_sweep(rng):
         x.grad = None
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-10)
     assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)  # float32 weights
+
+
+def test_sub_batches_give_the_whole_batch(rng, monkeypatch):
+    """Large registers run in cache-sized sub-batches: the same values, Jacobians and products."""
+    qnn = NETWORKS["zz-full-ra-full-9"]()
+    x = torch.tensor(rng.uniform(-2, 2, (5, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    engine = TorchAdjointEngine(qnn.description)
+    whole = engine.values_and_jacobians(x, w, True, True)
+    g = torch.tensor(rng.normal(size=(5, 3)))
+    whole_vjp = engine.vjp(engine.forward_for_vjp(x, w)[1], g, True, True)
+    monkeypatch.setattr(torch_adjoint, "CACHE_BYTES", 16 * 2**9 * 2)  # two samples per sub-batch
+    assert len(list(engine._pieces(x, w))) == 3
+    split = engine.values_and_jacobians(x, w, True, True)
+    assert torch.allclose(engine.values(x, w), whole[0], atol=1e-12, rtol=0)
+    assert torch.allclose(split[0], whole[0], atol=1e-12, rtol=0)
+    for a, b in zip(split[1], whole[1]):
+        assert torch.allclose(a, b, atol=1e-12, rtol=0)
+    values, saved = engine.forward_for_vjp(x, w)
+    assert torch.allclose(values, whole[0], atol=1e-12, rtol=0)
+    for a, b in zip(engine.vjp(saved, g, True, True), whole_vjp):
+        assert torch.allclose(a, b, atol=1e-12, rtol=0)

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pennylane as qml
 
-from .base import EngineUnavailable
-
 __all__ = ["Block", "CompiledBlock", "Gate", "compile_block", "fuse", "local_gate", "simplify"]
 
 _TOL = 1e-10
@@ -139,7 +137,7 @@ def fuse(gates: list[Gate], max_wires: int, max_diagonal_wires: int) -> list[Blo
 
 def _embed(matrix: np.ndarray, wires: tuple, order: tuple) -> np.ndarray:
     """``matrix`` on ``wires`` as a matrix on ``order`` (a superset; first wire most significant)."""
-    k, m = len(order), len(wires)
+    k = len(order)
     rest = [w for w in order if w not in wires]
     full = np.kron(matrix, np.eye(2 ** len(rest))).reshape((2,) * (2 * k))
     current = list(wires) + rest  # the axes' wires, rows then columns

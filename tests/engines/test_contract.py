@@ -13,6 +13,7 @@ from qnn_torch.engines import ALIASES, ENGINES, Engine, EngineUnavailable, Numpy
 from qnn_torch.engines.angles import UnsupportedGraph
 from qnn_torch.engines.base import trace
 from qnn_torch.engines.statevector import UnsupportedOperation
+from tests.engines.vjp_check import check_vjp_contracts_jacobians
 
 NETWORKS = {
     "estimator": lambda: EstimatorQNN(2),
@@ -160,19 +161,7 @@ def test_any_other_exception_propagates(monkeypatch, method, recwarn):
 def test_vector_jacobian_products_contract_the_jacobians(name, network, batched_weights, rng):
     """Engines offering ``vjp`` give ``grad_output^T J`` of their own Jacobians (a single sweep)."""
     qnn = NETWORKS[network]()
-    engine = make_engine(name, qnn)
-    batch = 3
-    x = torch.tensor(rng.uniform(-1, 1, (batch, qnn.num_inputs)))
-    w = torch.tensor(rng.uniform(-1, 1, (batch, qnn.num_weights) if batched_weights else qnn.num_weights))
-    out, (jx, jw) = engine.values_and_jacobians(x, w, True, True)
-    g = torch.tensor(rng.normal(size=tuple(out.shape)))
-    values, saved = engine.forward_for_vjp(x, w)
-    gx, gw = engine.vjp(saved, g, True, True)
-    assert torch.allclose(values, out, atol=1e-12, rtol=0)
-    assert torch.allclose(gx, torch.einsum("bk,bki->bi", g, jx), atol=1e-10, rtol=0)
-    expected = torch.einsum("bk,bkp->bp", g, jw)
-    assert torch.allclose(gw, expected if batched_weights else expected.sum(0), atol=1e-10, rtol=0)
-    assert [t.shape for t in engine.vjp(saved, g, False, True)] == [gw.shape]
+    check_vjp_contracts_jacobians(make_engine(name, qnn), qnn, batched_weights, rng)
 
 
 @pytest.mark.parametrize("observables, sweeps", [(1, 0), (2, 0), (3, 1)])

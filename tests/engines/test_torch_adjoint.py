@@ -16,6 +16,7 @@ from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, pa
 from qnn_torch.engines import EngineUnavailable, QNodeEngine, TorchAdjointEngine
 from qnn_torch.engines import torch_adjoint
 from qnn_torch.engines.fusion import Gate, fuse, simplify
+from tests.engines.vjp_check import check_vjp_contracts_jacobians
 from tests.qiskit_reference import reuploading_circuit
 
 
@@ -155,18 +156,7 @@ def test_sandwich_fusion_and_blocks():
 @pytest.mark.parametrize("batched_weights", [False, True])
 def test_vector_jacobian_product_equals_the_contracted_jacobians(network, batched_weights, rng):
     qnn = NETWORKS[network]()
-    engine = TorchAdjointEngine(qnn.description)
-    x = torch.tensor(rng.uniform(-2, 2, (3, qnn.num_inputs)))
-    w = torch.tensor(rng.uniform(-2, 2, (3, qnn.num_weights) if batched_weights else qnn.num_weights))
-    out, jx, jw = (lambda o, j: (o, *j))(*engine.values_and_jacobians(x, w, True, True))
-    g = torch.tensor(rng.normal(size=out.shape))
-    values, saved = engine.forward_for_vjp(x, w)
-    gx, gw = engine.vjp(saved, g, True, True)
-    assert torch.allclose(values, out, atol=1e-12, rtol=0)
-    assert torch.allclose(gx, torch.einsum("bk,bki->bi", g, jx), atol=1e-10, rtol=0)
-    expected_w = torch.einsum("bk,bkp->bp", g, jw)
-    assert torch.allclose(gw, expected_w if batched_weights else expected_w.sum(0), atol=1e-10, rtol=0)
-    assert [t.shape[-1] for t in engine.vjp(saved, g, False, True)] == [qnn.num_weights]
+    check_vjp_contracts_jacobians(TorchAdjointEngine(qnn.description), qnn, batched_weights, rng, spread=2.0)
 
 
 def test_torch_connector_backward_through_the_sweep(rng):

@@ -203,9 +203,17 @@ class TorchLayerContender(Contender):
 
         device, diff_method = self.DEVICES[self.name]
         body, n = pennylane_body(self.n), self.n
+        # PennyLane 0.45's default.qubit makes its initial state on the CPU whatever the parameters'
+        # device (its first PhaseShift then fails on CUDA angles): give it |0...0> on the GPU instead
+        zero = None
+        if self.device != "cpu":
+            zero = torch.zeros(2**n, dtype=torch.complex128, device=self.device)
+            zero[0] = 1
 
         @qml.qnode(qml.device(device, wires=n), diff_method=diff_method, interface="torch")
         def qnode(inputs, weights):
+            if zero is not None:
+                qml.StatePrep(zero, wires=range(n), validate_norm=False)
             body(inputs, weights)
             return qml.expval(z_all(n))
 
@@ -328,7 +336,7 @@ def worker(spec: dict) -> int:
         emit({**record, "stage": "batch_first"})
         if not c.forward_only:
             out = forward()
-            if out.device != device:
+            if out.device.type != device.type:
                 emit({**record, "status": "error",
                       "note": f"outputs on {out.device}, inputs on {device}: "
                               f"the model does not run on {device}"})
@@ -378,6 +386,21 @@ def check(c: Contender, call, module, x_c, w_c, ref: dict, device) -> dict:
 
 
 # ---------------------------------------------------------------- the parent
+
+
+def write_report(rows: dict, names: list[str], sizes: list[int], batches: list[int], meta: dict, out: Path) -> str:
+    """Write ``out.txt`` and ``out.json`` for ``sizes``; returns the text."""
+    verdicts = evaluate_targets(rows, sizes)
+    text = render(rows, names, sizes, batches, verdicts, meta)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".txt").write_text(text)
+    report = {"meta": meta, "contenders": names, "qubits": sizes, "batches": batches,
+              "rows": [{"contender": name, "qubits": n, **{k: v for k, v in row.items() if k != "cells"},
+                        "cells": [row["cells"][b] for b in sorted(row["cells"])]}
+                       for (name, n), row in rows.items() if n in sizes],
+              "targets": verdicts}
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
+    return text
 
 
 def discover(cuda: bool) -> tuple[list[str], dict]:
@@ -661,19 +684,12 @@ def main(argv=None) -> int:
                                         bb, f"skipped: {c['status']} at {n} qubits, batch {b}")
                 print(f"  {name:34s} first call {format_seconds(row['first_call_s'])}; " + ", ".join(shown),
                       flush=True)
+            # the sizes done so far, written now: a run cut short keeps its tables
+            write_report(rows, names, [m for m in sizes if m <= n], batches, meta, Path(args.out))
     meta["load_average_end"] = load_average()
-    verdicts = evaluate_targets(rows, sizes)
-    text = render(rows, names, sizes, batches, verdicts, meta)
-    print("\n" + text)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".txt").write_text(text)
-    report = {"meta": meta, "contenders": names, "qubits": sizes, "batches": batches,
-              "rows": [{"contender": name, "qubits": n, **{k: v for k, v in row.items() if k != "cells"},
-                        "cells": [row["cells"][b] for b in sorted(row["cells"])]}
-                       for (name, n), row in rows.items()],
-              "targets": verdicts}
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
+    text = write_report(rows, names, sizes, batches, meta, out)
+    print("\n" + text)
     written = [out.with_suffix(".txt"), out.with_suffix(".json")]
     if not args.no_plot:
         plot(rows, names, sizes, batches, out.with_suffix(".png"))

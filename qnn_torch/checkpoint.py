@@ -121,7 +121,11 @@ def _why_unreadable(path: Path, err: BaseException) -> str:
 
 
 def read_checkpoint(path):
-    """``torch.load(path, weights_only=True)``, with a one-sentence error for a file that is no checkpoint.
+    """``torch.load(path, weights_only=True, map_location="cpu")``, with a one-sentence error for a
+    file that is no checkpoint.
+
+    Tensors come back on the CPU, so a checkpoint written on a GPU reads on a machine without one;
+    ``load_state_dict`` of a model or an optimizer puts them back on the parameters' devices.
 
     Args:
         path (str or Path): the file.
@@ -140,7 +144,7 @@ def read_checkpoint(path):
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error below says it all
             warnings.simplefilter("ignore")
-            return torch.load(path, weights_only=True)
+            return torch.load(path, weights_only=True, map_location="cpu")
     except Exception as err:  # noqa: BLE001 - torch raises many kinds; one clear sentence instead
         problem = _why_unreadable(path, err)
     raise CheckpointError(f"{path} is not a PyTorch checkpoint: {problem}")

@@ -14,6 +14,7 @@ instead of paying for them again; :func:`runtime_session` runs the jobs in a ses
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import traceback
 import warnings
@@ -381,7 +382,10 @@ def _interrupted(err: BaseException, epoch: int, epochs: int, path: Path | None,
 
 def _remote_qnns(obj):
     """The QNNs of a model, a TorchConnector or a QNN that run on a BatchedRemoteDevice."""
-    from .devices.remote import BatchedRemoteDevice
+    remote = sys.modules.get(f"{__package__}.devices.remote")
+    if remote is None:  # no remote device was ever made: no need to import the Qiskit stack for nothing
+        return []
+    BatchedRemoteDevice = remote.BatchedRemoteDevice
     from .qnn.neural_network import QuantumNeuralNetwork
 
     qnns = [obj] if isinstance(obj, QuantumNeuralNetwork) else [

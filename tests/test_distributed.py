@@ -1,8 +1,9 @@
-"""Many processes: fit and TorchConnector under DistributedDataParallel (gloo on the CPU).
+"""Many processes: fit and TorchConnector under DistributedDataParallel (gloo on the CPU, NCCL on GPUs).
 
 Two spawned processes, each with half of every global batch, end with the weights of one process
 trained on the whole batches; only rank 0 writes the checkpoint and both resume from it; a failed
-write stops both; a DDP model without a process group is refused. Every wait has a timeout.
+write stops both; a DDP model without a process group is refused. With CUDA, one NCCL process per
+GPU (up to 2) trains a model on its GPU to the CPU's weights. Every wait has a timeout.
 """
 
 from __future__ import annotations
@@ -100,8 +101,27 @@ def _worker(rank: int, world: int, store: str, out_dir: str) -> None:
         shutdown_distributed()
 
 
-def _spawn(tmp_path, world: int) -> list[dict]:
-    context = mp.start_processes(_worker, args=(world, str(tmp_path / "store"), str(tmp_path)), nprocs=world,
+def _nccl_worker(rank: int, world: int, store: str, out_dir: str) -> None:
+    """EPOCHS epochs of a model on GPU ``rank`` (NCCL) with a checkpoint; its weights saved on the CPU."""
+    torch.cuda.set_device(rank)
+    dist.init_process_group("nccl", init_method=f"file://{store}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=30))
+    try:
+        device = torch.device("cuda", rank)
+        model = DistributedDataParallel(_model().to(device), device_ids=[rank])
+        shards = [(x.to(device), y.to(device)) for x, y in _shards(rank, world)]
+        losses = fit(model, shards, _optimizer(model), torch.nn.functional.mse_loss, epochs=EPOCHS,
+                     checkpoint=f"{out_dir}/nccl.pt")
+        state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
+        devices = {str(p.device) for p in model.parameters()}
+        torch.save({"state": state, "losses": losses, "devices": devices}, f"{out_dir}/rank{rank}.pt")
+        del model
+    finally:
+        shutdown_distributed()
+
+
+def _spawn(tmp_path, world: int, worker=_worker) -> list[dict]:
+    context = mp.start_processes(worker, args=(world, str(tmp_path / "store"), str(tmp_path)), nprocs=world,
                                  join=False, start_method="spawn")
     deadline = time.monotonic() + TIMEOUT_S
     while not context.join(timeout=1):
@@ -134,6 +154,22 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     # a checkpoint that rank 0 cannot write stops both processes
     assert "IsADirectoryError" in ranks[0]["failure"]
     assert "rank 0 could not write checkpoint" in ranks[1]["failure"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_nccl_processes_on_gpus_train_like_one_cpu_process(tmp_path):
+    world = 2 if torch.cuda.device_count() >= 2 else 1  # NCCL takes one GPU per process
+    ranks = _spawn(tmp_path, world, _nccl_worker)
+    model = _model()
+    expected = fit(model, _global_batches(), _optimizer(model), torch.nn.functional.mse_loss, epochs=EPOCHS)
+    for rank, result in enumerate(ranks):
+        assert result["devices"] == {f"cuda:{rank}"}
+        for key, value in model.state_dict().items():
+            assert torch.allclose(result["state"][key], value, atol=1e-10, rtol=0), (rank, key)
+        assert np.allclose(result["losses"], expected, atol=1e-12, rtol=0)
+    checkpoint = training.load_checkpoint(tmp_path / "nccl.pt")  # read onto the CPU
+    assert checkpoint["epoch"] == EPOCHS
+    assert {str(v.device) for v in checkpoint["model"].values()} == {"cpu"}
 
 
 def test_init_distributed_outside_torchrun_says_how(monkeypatch):

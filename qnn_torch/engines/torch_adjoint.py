@@ -39,11 +39,12 @@ import numpy as np
 import pennylane as qml
 import torch
 
+from .allocator import keep_freed_memory
 from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
 from .fusion import CompiledBlock, compile_block, fuse, local_gate, simplify
 from .leaves import AnglePrograms, circuit_leaves
 
-__all__ = ["CACHE_BYTES", "EAGER_ANGLES_QUBITS", "KEEP_STATES_BYTES", "MAX_BLOCK_WIRES", "MAX_DIAGONAL_WIRES", "MAX_OUTPUTS",
+__all__ = ["CACHE_BYTES", "EAGER_ANGLES_QUBITS", "EAGER_CALLS", "FREED_MEMORY_QUBITS", "KEEP_STATES_BYTES", "MAX_BLOCK_WIRES", "MAX_DIAGONAL_WIRES", "MAX_OUTPUTS",
            "TorchAdjointEngine"]
 
 MAX_BLOCK_WIRES = 4
@@ -57,21 +58,33 @@ MAX_OUTPUTS = 64
 it hand over to another engine)."""
 
 EAGER_ANGLES_QUBITS = 14
-"""int: from this many qubits the angles are computed by queuing the circuit on every call (a few
-milliseconds) rather than by a compiled program (a trace of seconds on first use)."""
+"""int: from this many qubits the first :data:`EAGER_CALLS` calls of each input shape compute the
+angles by queuing the circuit (a few milliseconds more per call) rather than by a compiled program
+(a trace of a second or more on first use), which the calls after them use."""
+
+EAGER_CALLS = 1
+"""int: calls per input shape served by eager angles before the program is compiled (from
+:data:`EAGER_ANGLES_QUBITS` qubits): the first call stays fast, later ones get the faster program."""
+
+FREED_MEMORY_QUBITS = 14
+"""int: from this many qubits, a call on the CPU first asks the C library to keep freed memory for
+reuse (:func:`~qnn_torch.engines.allocator.keep_freed_memory`): without it, every state of a few
+megabytes costs page faults (20 qubits, batch 8: 600 to 280 ms per sample)."""
 
 KEEP_STATES_BYTES = 2**31
 """int: the forward pass keeps the state after every block up to this many bytes in all (and a
 quarter of a GPU's free memory); beyond, the sweep recomputes them by undoing the blocks (a third
 more work: 18 qubits, batch 8 keeps 0.9 GB and runs 25% faster than undoing)."""
 
-CACHE_BYTES = 2**22
+CACHE_BYTES = 2**25
 """int: bytes of states a sub-batch holds at once: batches of large registers run in sub-batches of
-``max(2, CACHE_BYTES // state bytes)`` samples, whose block passes stay in the processor's cache
-(at 18 qubits, batch 8: 127 to 86 ms per sample; no change at 16)."""
+``max(2, CACHE_BYTES // state bytes)`` samples (two samples keep both cores busy). Measured with
+freed memory kept (:data:`FREED_MEMORY_QUBITS`), batch 8, per sample: 16 qubits 21 / 16 / 13 ms
+with sub-batches of 2 / 4 / 8, 18 qubits 61 / 56 / 54 ms; 20 qubits 276 / 321 ms with 2 / 4."""
 
 _MAX_GATE_WIRES = 10  # a gate or matrix observable wider than this is refused (its matrix would be too large)
 _MIN_COLUMNS = 16  # below this many trailing amplitudes a column-form product is slow: einsum instead
+_MIN_PRODUCT_COLUMNS = 32  # from this many, a block's transition matrix is summed from products (no copies)
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
@@ -165,8 +178,11 @@ class TorchAdjointEngine(Engine):
     # ------------------------------------------------------------------ the contract
 
     def _pieces(self, x: torch.Tensor, w: torch.Tensor):
-        """``(x, w)`` in sub-batches whose states stay in the processor's cache (:data:`CACHE_BYTES`):
-        from 15 qubits a whole batch's passes are bound by memory bandwidth."""
+        """``(x, w)`` on the CPU in sub-batches of at most :data:`CACHE_BYTES` of states (whole on
+        a GPU, which needs large batches to be busy)."""
+        if x.device.type != "cpu":
+            yield x, w
+            return
         size = max(2, CACHE_BYTES // (16 * 2**self.n))
         for start in range(0, x.shape[0], size):
             yield x[start:start + size], (w if w.dim() == 1 else w[start:start + size])
@@ -348,8 +364,11 @@ class TorchAdjointEngine(Engine):
     def _angles(self, plan: _Plan, x, w, tangents: bool):
         """``theta`` ``(B, G)`` and, with ``tangents``, ``dtheta`` ``(B, G, I + P)`` on ``x``'s device."""
         if self.n >= EAGER_ANGLES_QUBITS:
-            return plan.angles.eager(x, w, tangents)
-        program = plan.angles(x, w, tangents)
+            program = plan.angles.after_eager_calls(x, w, tangents, EAGER_CALLS)
+            if program is None:
+                return plan.angles.eager(x, w, tangents)
+        else:
+            program = plan.angles(x, w, tangents)
         xs, ws = x.detach().cpu().numpy(), w.detach().cpu().numpy()
         theta, dtheta = program(xs, ws) if tangents else (program(xs, ws), None)
         batch = x.shape[0]
@@ -363,6 +382,8 @@ class TorchAdjointEngine(Engine):
         """The outputs ``(B, K)`` and a :class:`_Forward` for a sweep."""
         plan = self.plan(x, w)
         device, batch, dim = x.device, x.shape[0], 2**self.n
+        if device.type == "cpu" and self.n >= FREED_MEMORY_QUBITS:
+            keep_freed_memory()
         theta, dtheta = self._angles(plan, x, w, tangents)
         psi = torch.zeros(batch, dim, dtype=torch.complex128, device=device)
         psi[:, 0] = 1.0
@@ -387,16 +408,19 @@ class TorchAdjointEngine(Engine):
             factor = (u.conj() if conj else u).reshape(u.shape[0], *step.shape)
             return (x.reshape(*shape[:-1], *([2] * n)) * factor).reshape(shape)
         d = 2 ** len(step.block.wires)
+        # conjugates materialized here, on the small matrices: a product resolves a lazy conjugate
+        # once per matrix of its batch (thousands of copies for a block on the middle wires)
         if step.mode == "row":  # x @ U^T, undone by x @ conj(U)
-            right = u.conj() if conj else u.transpose(-1, -2)
+            right = u.conj().resolve_conj() if conj else u.transpose(-1, -2)
             return torch.matmul(x.reshape(*shape[:-1], shape[-1] // d, d), right).reshape(shape)
-        left = u.conj().transpose(-1, -2) if conj else u
+        left = u.mH.resolve_conj().contiguous() if conj else u
         if step.mode == "einsum":
             return self._einsum_apply(x, left, step)
         trailing = shape[-1] // (d * step.leading)  # column form: U @ view(L, d, R)
         if step.block.real:  # one real product on the real and imaginary parts together
             view = torch.view_as_real(x).reshape(*shape[:-1], -1, d, 2 * trailing)
-            return torch.view_as_complex(torch.matmul(left.real[..., None, :, :], view).reshape(*shape, 2))
+            real = left.real.contiguous()  # a strided view would be copied once per matrix of the product
+            return torch.view_as_complex(torch.matmul(real[..., None, :, :], view).reshape(*shape, 2))
         view = x.reshape(*shape[:-1], -1, d, trailing)
         return torch.matmul(left[..., None, :, :], view).reshape(shape)
 
@@ -409,9 +433,15 @@ class TorchAdjointEngine(Engine):
         new = _LETTERS[len(lead) + n: len(lead) + n + k]
         after = "".join(new[wires.index(i)] if i in wires else axes[i] for i in range(n))
         spec = f"{lead[-1]}{new}{''.join(axes[w] for w in wires)},{lead}{axes}->{lead}{after}"
+        matrix = left.expand(x.shape[-2], -1, -1)
+        if step.block.real:  # a real product on the real and imaginary parts (a last axis of 2)
+            grid = torch.view_as_real(x).reshape(*x.shape[:-1], *([2] * n), 2)
+            matrix = matrix.real.reshape(-1, *([2] * (2 * k)))
+            extra = _LETTERS[len(lead) + n + k]
+            out = torch.einsum(spec.replace("->", f"{extra}->") + extra, matrix, grid)
+            return torch.view_as_complex(out.reshape(*x.shape, 2))
         grid = x.reshape(*x.shape[:-1], *([2] * n))
-        matrix = left.expand(x.shape[-2], -1, -1).reshape(-1, *([2] * (2 * k)))
-        return torch.einsum(spec, matrix, grid).reshape(x.shape)
+        return torch.einsum(spec, matrix.reshape(-1, *([2] * (2 * k))), grid).reshape(x.shape)
 
     def _words(self, psi: torch.Tensor, sums) -> torch.Tensor:
         """``O_k psi`` ``(K, B, D)`` for observables given as sums of Pauli words."""
@@ -464,11 +494,16 @@ class TorchAdjointEngine(Engine):
             return -2.0 * (rho @ g.T.to(rho.dtype)).imag
         if step.mode == "row":
             rho = torch.matmul(psi.reshape(batch, -1, d).transpose(-1, -2),
-                               bras.reshape(k_out, batch, -1, d).conj())  # (K, B, d, d): [c, a]
+                               bras.reshape(k_out, batch, -1, d).conj().resolve_conj())  # (K, B, d, d): [c, a]
         elif step.mode == "column":
             trailing = psi.shape[-1] // (d * step.leading)
-            rho = torch.einsum("blcr,kblar->kbca", psi.reshape(batch, -1, d, trailing),
-                               bras.reshape(k_out, batch, -1, d, trailing).conj())
+            columns = psi.reshape(batch, -1, d, trailing)
+            # conjugated once here: a lazy conjugate would be resolved (copied) per matrix of the product
+            rows = bras.reshape(k_out, batch, -1, d, trailing).conj().resolve_conj().transpose(-1, -2)
+            if trailing >= _MIN_PRODUCT_COLUMNS:  # a product per leading index, then their sum: no copies
+                rho = torch.matmul(columns, rows).sum(2)
+            else:
+                rho = torch.einsum("blcr,kblra->kbca", columns, rows)
         else:
             wires, k = block.wires, len(block.wires)
             axes = _LETTERS[2: 2 + n]

@@ -14,6 +14,8 @@ from numbers import Real
 
 import torch
 
+from ..engines.allocator import free_heap_bytes
+
 __all__ = ["DEFAULT_BUDGET_FRACTION", "SMALL_CALL_BYTES", "available_memory", "check_budget",
            "check_state_fits", "chunk_size", "format_bytes"]
 
@@ -42,7 +44,8 @@ def available_memory(device: torch.device | str | None = None) -> int | None:
     """Bytes of memory available now on ``device``, or None when unknown.
 
     On the CPU (the default): ``psutil`` if installed, else ``MemAvailable`` of
-    ``/proc/meminfo``, else ``os.sysconf``'s free pages. On a CUDA device: the free memory
+    ``/proc/meminfo``, else ``os.sysconf``'s free pages, plus the freed memory this process's C
+    library keeps for reuse (:func:`~qnn_torch.engines.allocator.free_heap_bytes`). On a CUDA device: the free memory
     ``torch.cuda.mem_get_info`` reports. Other devices (``"meta"``, which holds no data): None.
 
     Args:
@@ -56,6 +59,11 @@ def available_memory(device: torch.device | str | None = None) -> int | None:
         return int(torch.cuda.mem_get_info(device)[0])
     if device.type != "cpu":
         return None
+    system = _system_available()
+    return None if system is None else system + free_heap_bytes()
+
+
+def _system_available() -> int | None:
     try:
         import psutil
 

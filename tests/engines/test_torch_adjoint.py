@@ -179,6 +179,59 @@ def test_torch_connector_backward_through_the_sweep(rng):
     assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)  # float32 weights
 
 
+def test_large_registers_compile_their_angles_after_the_first_eager_call(rng, monkeypatch):
+    """From EAGER_ANGLES_QUBITS, the first call of an input shape queues the circuit (no trace) and
+    the next one compiles the angle program, which later calls reuse: the same numbers each time."""
+    from qnn_torch.engines.leaves import AnglePrograms
+
+    counts = {"eager": 0, "compiled": 0}
+    eager, compile_ = AnglePrograms.eager, AnglePrograms.__call__
+
+    def counted_eager(self, *args):
+        counts["eager"] += 1
+        return eager(self, *args)
+
+    def counted_compile(self, x, w, tangents):
+        key = (tuple(x.shape), tuple(w.shape), tangents)
+        counts["compiled"] += key not in self._programs
+        return compile_(self, x, w, tangents)
+
+    monkeypatch.setattr(AnglePrograms, "eager", counted_eager)
+    monkeypatch.setattr(AnglePrograms, "__call__", counted_compile)
+    monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0)
+    qnn = NETWORKS["zz-full-ra-full-9"]()
+    x = torch.tensor(rng.uniform(-2, 2, (3, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    engine = _compare(qnn, x, w)  # first calls (with and without tangents): eager
+    assert counts == {"eager": 2, "compiled": 0}
+    first = engine.values_and_jacobians(x, w, True, True)
+    assert counts == {"eager": 2, "compiled": 1}
+    again = engine.values_and_jacobians(x, w, True, True)
+    assert counts == {"eager": 2, "compiled": 1}
+    reference = QNodeEngine(qnn.description, qnn.spec, "backprop", False).values_and_jacobians(x, w, True, True)
+    for result in (first, again):
+        assert torch.allclose(result[0], reference[0], atol=1e-10, rtol=0)
+        for j, ref in zip(result[1], reference[1]):
+            assert torch.allclose(j, ref, atol=1e-10, rtol=0)
+    engine.values_and_jacobians(x[:2], w, True, True)  # a new shape: eager again first
+    assert counts == {"eager": 3, "compiled": 1}
+
+
+def test_large_registers_ask_for_freed_memory_to_be_kept(rng, monkeypatch):
+    """From FREED_MEMORY_QUBITS, a call on the CPU first asks the C library to keep freed memory."""
+    calls = []
+    monkeypatch.setattr(torch_adjoint, "keep_freed_memory", lambda: calls.append(1) or True)
+    qnn = NETWORKS["gates"]()
+    engine = TorchAdjointEngine(qnn.description)
+    x, w = torch.tensor(rng.uniform(-2, 2, (2, 4))), torch.tensor(rng.uniform(-2, 2, 9))
+    monkeypatch.setattr(torch_adjoint, "FREED_MEMORY_QUBITS", 5)
+    engine.values(x, w)
+    assert calls == []
+    monkeypatch.setattr(torch_adjoint, "FREED_MEMORY_QUBITS", 4)
+    engine.values(x, w)
+    assert calls == [1]
+
+
 def test_sub_batches_give_the_whole_batch(rng, monkeypatch):
     """Large registers run in cache-sized sub-batches: the same values, Jacobians and products."""
     qnn = NETWORKS["zz-full-ra-full-9"]()
@@ -199,3 +252,30 @@ def test_sub_batches_give_the_whole_batch(rng, monkeypatch):
     assert torch.allclose(values, whole[0], atol=1e-12, rtol=0)
     for a, b in zip(engine.vjp(saved, g, True, True), whole_vjp):
         assert torch.allclose(a, b, atol=1e-12, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("eager", [False, True])
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_on_cuda_equals_the_cpu(network, eager, rng, monkeypatch):
+    """Every path (column, row, einsum, diagonal blocks, products for transition matrices, Pauli
+    words, heads, eager then compiled angles) on CUDA tensors: results on the GPU, equal to the CPU's."""
+    if eager:
+        monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0)
+    qnn = NETWORKS[network]()
+    x = torch.tensor(rng.uniform(-2, 2, (3, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    g = torch.tensor(rng.normal(size=(3, qnn.output_shape[0])))
+    cpu = TorchAdjointEngine(qnn.description)
+    gpu = TorchAdjointEngine(qnn.description)
+    expected = cpu.values_and_jacobians(x, w, True, True)
+    expected_vjp = cpu.vjp(cpu.forward_for_vjp(x, w)[1], g, True, True)
+    for _ in range(2):  # eager angles first, a compiled program next
+        out, jacobians = gpu.values_and_jacobians(x.cuda(), w.cuda(), True, True)
+        assert out.device.type == "cuda" and all(j.device.type == "cuda" for j in jacobians)
+        assert torch.allclose(out.cpu(), expected[0], atol=1e-10, rtol=0)
+        for a, b in zip(jacobians, expected[1]):
+            assert torch.allclose(a.cpu(), b, atol=1e-10, rtol=0)
+        values, saved = gpu.forward_for_vjp(x.cuda(), w.cuda())
+        for a, b in zip(gpu.vjp(saved, g.cuda(), True, True), expected_vjp):
+            assert a.device.type == "cuda" and torch.allclose(a.cpu(), b, atol=1e-10, rtol=0)

@@ -7,31 +7,38 @@ for every 4 KiB it touches: at 20 qubits, batch 8, that was half of a training s
 (600 ms per sample; 280 ms when the memory is reused). PyTorch's CPU tensors use ``malloc``.
 
 :func:`keep_freed_memory`, called by the engines when they first run a large register on the CPU,
-asks glibc (``mallopt``) to serve allocations up to :data:`MMAP_THRESHOLD` from its heap and to
-keep up to :data:`TRIM_THRESHOLD` of freed memory there for the next allocation, as jemalloc or
-tcmalloc do by default. The process then keeps the memory of its largest step until it exits
-(what a training loop needs again at every step; :func:`~qnn_torch.qnn.memory.available_memory`
-counts it as available). It is a setting of the whole process: set the environment variable
-:data:`ENV_VARIABLE` to ``0`` to leave ``malloc`` as it is. Elsewhere than Linux with glibc it
-does nothing.
+asks glibc (``mallopt``) to serve allocations below :data:`MMAP_THRESHOLD` from its heap (or below
+32 MiB, where a glibc refuses more) and to give freed memory at the top of its heap back to the
+system only beyond :data:`TRIM_THRESHOLD`. A training loop's next step then reuses the memory of
+the last one, and the process holds up to about that much freed memory between steps
+(:func:`~qnn_torch.qnn.memory.available_memory` counts it as available). The settings concern the
+main heap, which the thread calling the model uses in a plain training loop; allocations of other
+threads above 64 MiB are still mapped afresh. It is a setting of the whole process: set the
+environment variable :data:`ENV_VARIABLE` to ``0`` to leave ``malloc`` as it is. Elsewhere than
+Linux with glibc it does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import platform
 import sys
 import threading
 
-__all__ = ["ENV_VARIABLE", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "free_heap_bytes", "keep_freed_memory"]
+__all__ = ["ENV_VARIABLE", "FALLBACK_MMAP_THRESHOLD", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "free_heap_bytes", "keep_freed_memory"]
 
 ENV_VARIABLE = "QNN_TORCH_KEEP_FREED_MEMORY"
 """str: the environment variable that, set to ``0`` (or ``false``, ``no``, ``off``), stops
 :func:`keep_freed_memory` from changing ``malloc``'s settings."""
 
 MMAP_THRESHOLD = 2**30
-"""int: allocations below this many bytes come from glibc's heap (``M_MMAP_THRESHOLD``)."""
+"""int: allocations below this many bytes come from glibc's heap (``M_MMAP_THRESHOLD``; where a
+glibc refuses it, :data:`FALLBACK_MMAP_THRESHOLD`)."""
+
+FALLBACK_MMAP_THRESHOLD = 2**25
+"""int: the largest ``M_MMAP_THRESHOLD`` that glibc's documentation promises on 64-bit systems."""
 
 TRIM_THRESHOLD = 2**31 - 1
 """int: glibc keeps up to this many freed bytes at the top of its heap (``M_TRIM_THRESHOLD``)."""
@@ -42,6 +49,7 @@ _LOCK = threading.Lock()
 _state: dict = {}
 
 
+@functools.lru_cache(maxsize=None)
 def _libc():
     """The process's C library when it is glibc on Linux, else None."""
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
@@ -79,7 +87,9 @@ def _tune() -> bool:
     if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    trimmed = bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mapped = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) or mallopt(_M_MMAP_THRESHOLD, FALLBACK_MMAP_THRESHOLD))
+    return trimmed and mapped
 
 
 class _MallInfo2(ctypes.Structure):

@@ -86,23 +86,34 @@ class AnglePrograms:
         self.replay = replay
         self.num_angles = num_angles
         self._programs: dict = {}
-        self._eager_calls: dict = {}
+        self._eager_calls: dict = {}  # key -> the calls (tokens) eager angles served
+        self._eager_only: set = set()  # keys whose angles cannot be compiled
 
-    def after_eager_calls(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, calls: int):
+    def after_eager_calls(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, calls: int, call):
         """The program for these shapes, compiled once :meth:`eager` has served ``calls`` calls of
-        them; None until then (the caller computes those calls' angles with :meth:`eager`).
+        them; None until then (the caller computes those calls' angles with :meth:`eager`), and
+        None for good where the angles cannot be compiled (an operation the NumPy program does not
+        translate, or Python control flow on values): those shapes stay eager.
 
-        A large circuit's first call then costs no tracing (seconds for 16 qubits), and the calls
-        after the next are faster than eager ones (at 16 qubits, batch 1: 21 ms instead of 41 ms
-        per training step)."""
+        ``call`` identifies the caller's call (any hashable): the sub-batches of one call count
+        once. A large circuit's first call then costs no tracing (a second at 16 qubits), and the
+        calls after the next one are faster than eager ones (at 16 qubits, batch 1: 22 ms instead
+        of 41 ms per training step)."""
         key = (tuple(x.shape), tuple(w.shape), tangents)
-        if key in self._programs:
-            return self._programs[key]
-        served = self._eager_calls.get(key, 0)
-        if served < calls:
-            self._eager_calls[key] = served + 1
+        program = self._programs.get(key)
+        if program is not None:
+            return program
+        if key in self._eager_only:
             return None
-        return self(x, w, tangents)
+        served = self._eager_calls.setdefault(key, set())
+        if call in served or len(served) < calls:
+            served.add(call)
+            return None
+        try:
+            return self(x, w, tangents)
+        except EngineUnavailable:
+            self._eager_only.add(key)
+            return None
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor, tangents: bool):
         key = (tuple(x.shape), tuple(w.shape), tangents)
@@ -138,7 +149,8 @@ class AnglePrograms:
                 if not (isinstance(angle, torch.Tensor) and angle.requires_grad):
                     columns.append(torch.zeros(batch, x.shape[1] + w.shape[-1], dtype=torch.float64, device=x.device))
                     continue
-                gx, gw = torch.autograd.grad(angle.sum(), (x, w), allow_unused=True)
+                # angles may share parts of the graph (a template computing all its angles at once)
+                gx, gw = torch.autograd.grad(angle.sum(), (x, w), allow_unused=True, retain_graph=True)
                 columns.append(torch.cat([torch.zeros_like(x) if gx is None else gx,
                                           torch.zeros_like(w) if gw is None else gw], dim=-1))
         dtheta = torch.stack(columns, dim=1) if columns else torch.zeros(batch, 0, x.shape[1] + w.shape[-1],

@@ -33,6 +33,7 @@ diagonal observables, so a parity network sweeps two bras, not ``2**n``). The st
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,6 +175,7 @@ class TorchAdjointEngine(Engine):
         self.n = circuit.num_qubits
         self._plan: _Plan | None = None
         self._constants: dict = {}  # (id, device) -> tensor
+        self._calls = itertools.count()  # numbers the calls (eager angles count calls, not sub-batches)
 
     # ------------------------------------------------------------------ the contract
 
@@ -188,17 +190,19 @@ class TorchAdjointEngine(Engine):
             yield x[start:start + size], (w if w.dim() == 1 else w[start:start + size])
 
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self._forward(xs, ws, tangents=False)[0] for xs, ws in self._pieces(x, w)])
+        call = next(self._calls)
+        return torch.cat([self._forward(xs, ws, False, call)[0] for xs, ws in self._pieces(x, w)])
 
     def values_and_jacobians(self, x, w, want_x, want_w):
-        parts = [self._values_and_jacobians(xs, ws, want_x, want_w) for xs, ws in self._pieces(x, w)]
+        call = next(self._calls)
+        parts = [self._values_and_jacobians(xs, ws, want_x, want_w, call) for xs, ws in self._pieces(x, w)]
         if len(parts) == 1:
             return parts[0]
         return (torch.cat([out for out, _ in parts]),
                 [torch.cat(jacobians) for jacobians in zip(*(j for _, j in parts))])
 
-    def _values_and_jacobians(self, x, w, want_x, want_w):
-        out, forward = self._forward(x, w, tangents=True)
+    def _values_and_jacobians(self, x, w, want_x, want_w, call):
+        out, forward = self._forward(x, w, True, call)
         kind, table = self._plan.outputs
         if kind == "diagonal":
             bras = self._constant(table, x.device)[:, None, :] * forward.psi[None]
@@ -212,7 +216,8 @@ class TorchAdjointEngine(Engine):
 
     def forward_for_vjp(self, x: torch.Tensor, w: torch.Tensor):
         """The outputs ``(B, K)`` and what :meth:`vjp` needs, for a backward pass later."""
-        runs = [self._forward(xs, ws, tangents=True) for xs, ws in self._pieces(x, w)]
+        call = next(self._calls)
+        runs = [self._forward(xs, ws, True, call) for xs, ws in self._pieces(x, w)]
         return torch.cat([out for out, _ in runs]), ([forward for _, forward in runs], x.shape[-1], w.dim())
 
     def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
@@ -239,6 +244,17 @@ class TorchAdjointEngine(Engine):
         if want_w:
             result.append(total[:, split:].sum(0) if weight_dims == 1 else total[:, split:])
         return result
+
+    def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:
+        """Eight state vectors; for Jacobians also two per output (the bras and their conjugated
+        copies) and the states the forward pass keeps for the sweep: one per block (counted as one
+        per gate before the first call) where a sample's fit in :data:`KEEP_STATES_BYTES`."""
+        state = self.state_bytes(dtype)
+        states = 8
+        if call == "jacobians":
+            blocks = len(self._plan.steps) if self._plan is not None else self.num_gates()
+            states += 2 * self.circuit.output_size + (blocks if blocks * state <= KEEP_STATES_BYTES else 0)
+        return state * states
 
     # ------------------------------------------------------------------ structure
 
@@ -361,10 +377,10 @@ class TorchAdjointEngine(Engine):
         batch = max(g.shape[0] for g in moved)
         return torch.stack([g.expand(batch, -1, -1) for g in moved[::-1]], dim=1)
 
-    def _angles(self, plan: _Plan, x, w, tangents: bool):
+    def _angles(self, plan: _Plan, x, w, tangents: bool, call):
         """``theta`` ``(B, G)`` and, with ``tangents``, ``dtheta`` ``(B, G, I + P)`` on ``x``'s device."""
         if self.n >= EAGER_ANGLES_QUBITS:
-            program = plan.angles.after_eager_calls(x, w, tangents, EAGER_CALLS)
+            program = plan.angles.after_eager_calls(x, w, tangents, EAGER_CALLS, call)
             if program is None:
                 return plan.angles.eager(x, w, tangents)
         else:
@@ -378,13 +394,13 @@ class TorchAdjointEngine(Engine):
             dtheta = dtheta.reshape(batch, plan.num_angles, -1)
         return theta, dtheta
 
-    def _forward(self, x: torch.Tensor, w: torch.Tensor, tangents: bool):
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, call):
         """The outputs ``(B, K)`` and a :class:`_Forward` for a sweep."""
         plan = self.plan(x, w)
         device, batch, dim = x.device, x.shape[0], 2**self.n
         if device.type == "cpu" and self.n >= FREED_MEMORY_QUBITS:
             keep_freed_memory()
-        theta, dtheta = self._angles(plan, x, w, tangents)
+        theta, dtheta = self._angles(plan, x, w, tangents, call)
         psi = torch.zeros(batch, dim, dtype=torch.complex128, device=device)
         psi[:, 0] = 1.0
         keep = tangents and batch * dim * 16 * len(plan.steps) <= _keep_limit(device)
@@ -498,12 +514,14 @@ class TorchAdjointEngine(Engine):
         elif step.mode == "column":
             trailing = psi.shape[-1] // (d * step.leading)
             columns = psi.reshape(batch, -1, d, trailing)
-            # conjugated once here: a lazy conjugate would be resolved (copied) per matrix of the product
-            rows = bras.reshape(k_out, batch, -1, d, trailing).conj().resolve_conj().transpose(-1, -2)
-            if trailing >= _MIN_PRODUCT_COLUMNS:  # a product per leading index, then their sum: no copies
-                rho = torch.matmul(columns, rows).sum(2)
+            if trailing >= _MIN_PRODUCT_COLUMNS:  # a product per leading index, then their sum
+                # the bras conjugated and laid out (b, l, r, k a) in one copy: the outputs inside the
+                # product, so that the state is not copied once per output
+                rows = bras.reshape(k_out, batch, -1, d, trailing).permute(1, 2, 4, 0, 3).conj()
+                rows = rows.resolve_conj().reshape(batch, columns.shape[1], trailing, k_out * d)
+                rho = torch.matmul(columns, rows).sum(1).reshape(batch, d, k_out, d).permute(2, 0, 1, 3)
             else:
-                rho = torch.einsum("blcr,kblra->kbca", columns, rows)
+                rho = torch.einsum("blcr,kblar->kbca", columns, bras.reshape(k_out, batch, -1, d, trailing).conj())
         else:
             wires, k = block.wires, len(block.wires)
             axes = _LETTERS[2: 2 + n]

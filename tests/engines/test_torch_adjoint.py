@@ -90,6 +90,9 @@ def test_paths_are_exercised(rng):
     steps = engine.plan(None, None).steps
     assert {step.mode for step in steps} == {"diagonal", "row", "column", "einsum"}
     assert any(step.block.real for step in steps)
+    assert any(step.mode == "einsum" and step.block.real for step in steps)  # real einsum products
+    trailing = [2 ** (9 - step.block.wires[0] - len(step.block.wires)) for step in steps if step.mode == "column"]
+    assert max(trailing) >= torch_adjoint._MIN_PRODUCT_COLUMNS > min(trailing)  # both transition forms
 
 
 @pytest.mark.parametrize("network", ["zz-linear-ra-10", "qiskit-reuploading-9", "gates"])
@@ -215,6 +218,64 @@ def test_large_registers_compile_their_angles_after_the_first_eager_call(rng, mo
             assert torch.allclose(j, ref, atol=1e-10, rtol=0)
     engine.values_and_jacobians(x[:2], w, True, True)  # a new shape: eager again first
     assert counts == {"eager": 3, "compiled": 1}
+
+
+def _clamped(inputs, weights):
+    """Angles through ``torch.clamp``, which the compiled angle programs do not translate."""
+    qml.AngleEmbedding(torch.clamp(inputs, -1.0, 1.0), wires=range(3), rotation="Y")
+    qml.CNOT([0, 2])
+    qml.RX(torch.clamp(weights[..., 0] * inputs[..., 1], -0.5, 0.5), wires=1)
+    qml.CNOT([1, 2])
+    qml.RY(weights[..., 1], wires=2)
+
+
+def test_angles_that_cannot_be_compiled_stay_eager(rng, monkeypatch):
+    monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0)
+    qnn = EstimatorQNN(3, circuit=_clamped, num_inputs=3, num_weights=2, observables=[qml.Z(2), qml.X(1)])
+    x = torch.tensor(rng.uniform(-2, 2, (4, 3)))
+    w = torch.tensor(rng.uniform(-2, 2, 2))
+    engine = TorchAdjointEngine(qnn.description)
+    reference = QNodeEngine(qnn.description, qnn.spec, "backprop", False).values_and_jacobians(x, w, True, True)
+    for _ in range(3):  # eager, then a failed compilation, then eager for good
+        out, jacobians = engine.values_and_jacobians(x, w, True, True)
+        assert torch.allclose(out, reference[0], atol=1e-10, rtol=0)
+        for j, ref in zip(jacobians, reference[1]):
+            assert torch.allclose(j, ref, atol=1e-10, rtol=0)
+    angles = engine.plan(None, None).angles
+    assert ((4, 3), (2,), True) in angles._eager_only and not angles._programs
+    with pytest.raises(EngineUnavailable):  # what the engine met: the program cannot be compiled
+        angles(x, w, True)
+
+
+def test_sub_batches_of_one_call_count_as_one_eager_call(rng, monkeypatch):
+    compiled = []
+    monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0)
+    monkeypatch.setattr(torch_adjoint, "CACHE_BYTES", 16 * 2**9 * 2)  # two samples per sub-batch
+    qnn = NETWORKS["zz-full-ra-full-9"]()
+    engine = TorchAdjointEngine(qnn.description)
+    x = torch.tensor(rng.uniform(-2, 2, (6, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    engine.values_and_jacobians(x, w, True, True)  # three sub-batches of the same shape: all eager
+    angles = engine.plan(None, None).angles
+    original = type(angles).__call__
+    monkeypatch.setattr(type(angles), "__call__", lambda self, *a: compiled.append(a) or original(self, *a))
+    engine.values_and_jacobians(x, w, True, True)
+    assert len(compiled) == 1 and len(angles._programs) == 1  # the next call compiles once
+
+
+def test_bytes_per_sample_counts_the_kept_states(monkeypatch):
+    qnn = NETWORKS["zz-full-ra-full-9"]()
+    engine = TorchAdjointEngine(qnn.description)
+    state = 16 * 2**9
+    before = engine.bytes_per_sample(call="jacobians")
+    assert before == state * (8 + 2 * 3 + engine.num_gates())
+    engine.values(torch.zeros(1, 9, dtype=torch.float64), torch.zeros(qnn.num_weights, dtype=torch.float64))
+    blocks = len(engine.plan(None, None).steps)
+    assert blocks < engine.num_gates()
+    assert engine.bytes_per_sample(call="jacobians") == state * (8 + 6 + blocks)
+    assert engine.bytes_per_sample(call="values") == state * 8
+    monkeypatch.setattr(torch_adjoint, "KEEP_STATES_BYTES", state * blocks - 1)  # not even one sample's
+    assert engine.bytes_per_sample(call="jacobians") == state * (8 + 6)
 
 
 def test_large_registers_ask_for_freed_memory_to_be_kept(rng, monkeypatch):

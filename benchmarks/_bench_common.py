@@ -179,6 +179,32 @@ def time_step(forward, backward, sync=None) -> tuple[float, float]:
     return t1 - t0, time.perf_counter() - t1
 
 
+def mean_sum_step(call, x, params):
+    """``(forward, backward)`` of a training step: ``call(x)``, then the backward pass of
+    ``mean(sum(outputs))`` after clearing the gradients of ``params`` and ``x``."""
+    import torch
+
+    def forward():
+        return call(x)
+
+    def backward(out):
+        for p in params:
+            p.grad = None
+        x.grad = None
+        torch.mean(torch.sum(out, dim=1)).backward()
+
+    return forward, backward
+
+
+def first_call(forward, backward, record: dict, start: float) -> None:
+    """Time the process's first step into ``record`` (``first_call_s``, ``first_forward_s``,
+    ``first_backward_s``), emitting ``first_start`` (seconds since ``start``) and ``first_call``."""
+    emit({**record, "stage": "first_start", "started_s": time.perf_counter() - start})
+    first_f, first_b = time_step(forward, backward)
+    record.update(first_call_s=first_f + first_b, first_forward_s=first_f, first_backward_s=first_b)
+    emit({**record, "stage": "first_call"})
+
+
 def median_steps(forward, backward, repeats: int, budget_s: float, sync=None,
                  first_s: float | None = None) -> dict:
     """Time up to ``repeats`` steps, stopping early when the next one would overrun ``budget_s``.

@@ -76,17 +76,18 @@ from _bench_common import (  # noqa: E402
     available_memory_bytes,
     check_agreement,
     emit,
+    first_call,
     format_seconds,
     load_average,
     load_warning,
     machine_info,
+    mean_sum_step,
     median_steps,
     pennylane_gradients,
     qiskit_outputs,
     run_worker,
     set_threads,
     thread_env,
-    time_step,
 )
 
 DEPTH = 3
@@ -279,20 +280,8 @@ def worker(spec: dict) -> int:
     record["setup_s"] = time.perf_counter() - start
     x = torch.tensor(x_np, requires_grad=spec["input_gradients"])
     params = [p for p in model.parameters() if p.requires_grad]
-
-    def forward():
-        return model(x)
-
-    def backward(out):
-        for p in params:
-            p.grad = None
-        x.grad = None
-        torch.mean(torch.sum(out, dim=1)).backward()
-
-    emit({**record, "stage": "first_start", "started_s": time.perf_counter() - _START})
-    first_f, first_b = time_step(forward, backward)
-    record.update(first_call_s=first_f + first_b, first_forward_s=first_f, first_backward_s=first_b)
-    emit({**record, "stage": "first_call"})
+    forward, backward = mean_sum_step(model, x, params)
+    first_call(forward, backward, record, _START)
 
     checks = {"torch": check_agreement(torch_check(lambda w: make(torch.tensor(w), True), x_c, w_c, double),
                                        ref, ATOL if double else FLOAT32_ATOL)}

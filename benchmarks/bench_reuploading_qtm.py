@@ -18,7 +18,7 @@ from pathlib import Path
 _START = time.perf_counter()
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import check_agreement, emit, median_steps, set_threads, time_step  # noqa: E402
+from _bench_common import check_agreement, emit, first_call, mean_sum_step, median_steps, set_threads  # noqa: E402
 
 ATOL = 1e-6
 FLOAT32_ATOL = 2e-5  # its torch module returns float32 (see bench_reuploading.FLOAT32_ATOL)
@@ -54,20 +54,8 @@ def main(spec: dict) -> int:
     record["setup_s"] = time.perf_counter() - start
     x = torch.tensor(x_np, requires_grad=spec["input_gradients"])
     params = list(model.parameters())
-
-    def forward():
-        return model(x)
-
-    def backward(out):
-        for p in params:
-            p.grad = None
-        x.grad = None
-        torch.mean(torch.sum(out, dim=1)).backward()
-
-    emit({**record, "stage": "first_start", "started_s": time.perf_counter() - _START})
-    first_f, first_b = time_step(forward, backward)
-    record.update(first_call_s=first_f + first_b, first_forward_s=first_f, first_backward_s=first_b)
-    emit({**record, "stage": "first_call"})
+    forward, backward = mean_sum_step(model, x, params)
+    first_call(forward, backward, record, _START)
 
     # its network API (NumPy; float64 in, but it passes results between processes in float32)
     check_model = make(w_c, True)

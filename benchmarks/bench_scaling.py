@@ -71,6 +71,7 @@ from _bench_common import (  # noqa: E402
     load_average,
     load_warning,
     machine_info,
+    mean_sum_step,
     median_steps,
     pennylane_gradients,
     qiskit_outputs,
@@ -318,16 +319,7 @@ def worker(spec: dict) -> int:
             def backward(out):
                 return None
         else:
-            x = torch.tensor(x_np, device=device, requires_grad=True)
-
-            def forward(x=x):
-                return call(x)
-
-            def backward(out, x=x):
-                for p in params:
-                    p.grad = None
-                x.grad = None
-                torch.mean(torch.sum(out, dim=1)).backward()
+            forward, backward = mean_sum_step(call, torch.tensor(x_np, device=device, requires_grad=True), params)
 
         first_f, first_b = time_step(forward, backward, sync)
         record.update(first_s=first_f + first_b)

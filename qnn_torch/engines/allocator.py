@@ -73,6 +73,9 @@ def keep_freed_memory() -> bool:
     >>> isinstance(keep_freed_memory(), bool)
     True
     """
+    kept = _state.get("kept")  # every large call asks: no lock once answered
+    if kept is not None:
+        return kept
     with _LOCK:
         if "kept" not in _state:
             _state["kept"] = _tune()

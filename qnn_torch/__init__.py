@@ -22,6 +22,7 @@ _EXPORTS = {
     "SamplerQNN": ".qnn",
     "TorchConnector": ".torch_connector",
     "TrainingInterrupted": ".training",
+    "blas_mode": ".reproducibility",
     "ZZFeatureMap": ".templates",
     "entangler_map": ".templates",
     "fit": ".training",
@@ -30,6 +31,7 @@ _EXPORTS = {
     "resolve_device": ".devices",
     "runtime_session": ".training",
     "tiny_batch_mode": ".training",
+    "use_reproducible_blas": ".reproducibility",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

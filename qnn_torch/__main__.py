@@ -1,7 +1,5 @@
 """``python -m qnn_torch``: the ``qnn-torch`` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -2,7 +2,10 @@
 
 ``qnn-torch tutorial`` and the notebooks call these; each returns a :class:`PartResult`.
 The numbers match the seed tutorial (exact simulation, ``numpy.random.default_rng(42)``
-drawn in the seed's order, ``torch.manual_seed(42)`` before the MNIST loaders).
+drawn in the seed's order, ``torch.manual_seed(42)`` before the MNIST loaders) on every x86-64
+CPU with AVX2 when MKL takes its compatible path (:func:`~qnn_torch.use_reproducible_blas`,
+which the command and the notebooks call first); in MKL's default mode the L-BFGS parts' last
+losses may differ from the seed's on some CPUs (see :mod:`qnn_torch.reproducibility`).
 """
 
 from __future__ import annotations
@@ -58,10 +61,14 @@ class PartResult:
 
     Attributes:
         name (str): the part.
-        losses (list[float]): the loss at every LBFGS closure evaluation, or the mean training
-            loss of every epoch (mnist-hybrid).
+        losses (list[float]): the losses the optimizer saw: the loss at every L-BFGS closure
+            evaluation (the seed tutorial prints these), or the mean training loss of every
+            epoch (mnist-hybrid).
         accuracy (float or None): training accuracy (classification) or test accuracy (mnist).
-        final_loss (float): the loss of the trained model.
+        trained_loss (float): the loss of the trained model on the training data, after the
+            optimizer's last update. It differs from ``losses[-1]``: L-BFGS updates the weights
+            once more after its last evaluation, and an epoch's mean is taken while the weights
+            change (and, for mnist-hybrid, with dropout; ``trained_loss`` is without).
         seconds (float): wall time.
         device (str): the device it ran on.
         extra (dict): objects for plots and checkpoints (not serialized).
@@ -70,7 +77,7 @@ class PartResult:
     name: str
     losses: list
     accuracy: float | None
-    final_loss: float
+    trained_loss: float
     seconds: float
     device: str
     extra: dict = field(default_factory=dict, repr=False)
@@ -80,7 +87,7 @@ class PartResult:
         return {
             "losses": [float(v) for v in self.losses],
             "accuracy": None if self.accuracy is None else float(self.accuracy),
-            "final_loss": float(self.final_loss),
+            "trained_loss": float(self.trained_loss),
             "seconds": float(self.seconds),
             "device": self.device,
         }
@@ -242,7 +249,7 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
     start = time.perf_counter()
     torch.manual_seed(42)
     split = load_mnist01(data_root, n_train=n_train, n_test=n_test)
-    if on_message is not None:
+    if on_message is not None:  # before training: a long run says at once what it trains on
         on_message(f"MNIST source: {split.source}")
     train_loader = DataLoader(split.train, batch_size=1, shuffle=True)
     test_loader = DataLoader(split.test, batch_size=1, shuffle=True)
@@ -263,8 +270,8 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
     restored.load_state_dict(state)
     with tiny_batch_mode():
         accuracy, test_loss = evaluate_mnist(restored, test_loader)
-    final = epoch_losses[-1] if epoch_losses else float("nan")
-    return PartResult("mnist-hybrid", epoch_losses, accuracy, final, time.perf_counter() - start,
+        _, trained_loss = evaluate_mnist(restored, DataLoader(split.train, batch_size=len(split.train)))
+    return PartResult("mnist-hybrid", epoch_losses, accuracy, trained_loss, time.perf_counter() - start,
                       _device_label(device),
                       {"model": restored, "test": split.test, "test_loss": test_loss, "checkpoint": checkpoint,
                        "source": split.source})

@@ -1,5 +1,6 @@
 """The command line: checkpoints, output paths and signals, each answered in one line."""
 
+import json
 import os
 import signal
 import subprocess
@@ -167,21 +168,128 @@ def test_sigterm_outside_training_stops_with_its_exit_code(tmp_path, monkeypatch
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
 
 
-def test_sigterm_stops_the_tutorial_with_the_checkpoint_to_resume_from(tmp_path):
+def _ctrl_c_as_a_terminal_gives_it():
+    """In the child: SIGINT raises KeyboardInterrupt, as in a terminal (a test run in the
+    background, such as CI's, starts its children with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# A ``qnn-torch`` process whose simulations hang in Qiskit Aer's worker threads once training
+# has begun: an interrupted run must exit without waiting for them.
+HANGING_AER = """
+import sys, time
+from pathlib import Path
+from qiskit_aer.backends.aerbackend import AerBackend
+
+marker, execute = Path(sys.argv[1]), AerBackend._execute_circuits_job
+
+def hang(self, *args, **kwargs):
+    marker.write_text("a simulation is running in a worker thread")
+    time.sleep(300)
+    return execute(self, *args, **kwargs)
+
+AerBackend._execute_circuits_job = hang
+sys.argv = ["qnn-torch", *sys.argv[2:]]
+from qnn_torch.cli import run
+run()
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device, shots", [("qiskit.aer", None), ("fake:FakeManilaV2", 64)])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_does_not_wait_for_simulations_in_worker_threads(tmp_path, device, shots, signum):
+    marker = tmp_path / "running"
+    argv = ["tutorial", "--parts", "regression", "--device", device, "--out", str(tmp_path), "--no-progress"]
+    argv += ["--shots", str(shots)] if shots else []
+    proc = subprocess.Popen([sys.executable, "-c", HANGING_AER, str(marker), *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=_ctrl_c_as_a_terminal_gives_it)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    try:
+        _, err = proc.communicate(timeout=20)  # the simulation would hold it for 300 s
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the interrupted command waited for the simulation in its worker thread")
+    assert proc.returncode == 128 + signum, err
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert err.strip().splitlines() == [f"qnn-torch: interrupted ({name})"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupt_on_default_qubit_names_the_checkpoint_once(tmp_path, signum):
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "qnn_torch", "tutorial", "--parts", "mnist-hybrid", "--epochs", "100",
          "--out", str(out), "--data-root", str(tmp_path / "none"), "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        preexec_fn=_ctrl_c_as_a_terminal_gives_it)
     checkpoint, deadline = out / TRAIN_CHECKPOINT, time.monotonic() + 120
     while not checkpoint.exists():
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 128 + signal.SIGTERM, err
+    proc.send_signal(signum)
+    out_text, err = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signum, err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "(SIGTERM)" in lines[0] and f"resume from checkpoint {checkpoint}" in lines[0]
-    assert "--resume" in lines[0]
-    assert not list(out.glob(".*.tmp"))
+    assert len(lines) == 1 and f"resume from checkpoint {checkpoint}" in lines[0], err
+    assert (out_text + err).count(str(checkpoint)) == 1
+
+
+# ---------------------------------------------------------------- what a run says while it runs
+
+
+def test_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "qnn-torch tutorial runs" in out and "``" not in out and ":func:" not in out
+
+
+def test_a_long_step_still_gets_a_status_line(tmp_path, monkeypatch, capsys):
+    """Without bars, a status line at least every STATUS_SECONDS, also while one step takes long."""
+    monkeypatch.setattr(cli, "STATUS_SECONDS", 0.2)
+
+    def slow_part(device, shots, on_eval=None):
+        on_eval(3.5)
+        time.sleep(1.0)  # one long step: a hardware job, say
+        on_eval(1.25)
+        return tutorial.PartResult("regression", [3.5, 1.25], None, 1.0, 1.0, device, {})
+
+    monkeypatch.setattr(tutorial, "run_regression", slow_part)
+    monkeypatch.setattr("qnn_torch.plots.save_part_plots", lambda *a: [])
+    assert cli.main(["tutorial", "--parts", "regression", "--out", str(tmp_path), "--no-progress"]) == 0
+    status = [line for line in capsys.readouterr().out.splitlines() if line.startswith("regression: 1 of")]
+    assert len(status) >= 3  # the 1 s step alone is five status periods
+    assert status[0].startswith("regression: 1 of at most 25 evaluations, loss 3.5000, ")
+
+
+def test_the_mnist_source_is_named_before_training(tmp_path, monkeypatch, capsys):
+    def no_training(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tutorial, "fit", no_training)
+    code = cli.main(["tutorial", "--parts", "mnist-hybrid", "--out", str(tmp_path), "--data-root",
+                     str(tmp_path / "none"), "--no-progress"])
+    assert code == 128 + signal.SIGINT
+    assert capsys.readouterr().out.startswith("MNIST source: shipped real-MNIST subset")
+
+
+def test_the_table_says_what_its_losses_are(tmp_path, monkeypatch, capsys, quick_regression):
+    path = tmp_path / "r.json"
+    assert cli.main(["tutorial", "--parts", "regression", "--out", str(tmp_path), "--json", str(path)]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("part "))
+    assert header.split() == ["part", "steps", "first", "loss", "last", "loss", "trained", "loss", "accuracy",
+                              "seconds", "device"]
+    assert "trained loss: the trained model's loss on the training" in " ".join(out.split())
+    assert "float32 arithmetic: MKL's" in out or "torch without MKL" in out
+    part = json.loads(path.read_text())["parts"]["regression"]
+    assert part["losses"] == [1.0, 0.5] and part["trained_loss"] == 0.5 and "final_loss" not in part

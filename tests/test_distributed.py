@@ -132,6 +132,7 @@ def _spawn(tmp_path, world: int, worker=_worker) -> list[dict]:
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(world)]
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_and_resume(tmp_path):
     ranks = _spawn(tmp_path, WORLD)
     model = _model()

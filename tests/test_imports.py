@@ -14,6 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "qnn_torch"
 # The layers, lowest first: a module imports only from its own unit or from lower layers.
 LAYERS = {
     "_version": 0,
+    "_compat": 0,  # other packages' private interfaces
+    "reproducibility": 1,  # MKL's code path: imports only _compat
     "templates": 1,
     "circuits": 2,
     "devices": 2,
@@ -129,6 +131,7 @@ def _run(code: str) -> str:
 HEAVY = ("qiskit", "qiskit_aer", "qiskit_ibm_runtime", "pennylane_qiskit")
 
 
+@pytest.mark.slow
 def test_the_public_api_loads_no_qiskit():
     code = (
         "import sys, numpy as np\n"
@@ -141,6 +144,7 @@ def test_the_public_api_loads_no_qiskit():
     assert _run(code) == "[]"
 
 
+@pytest.mark.slow
 def test_a_qiskit_device_loads_qiskit():
     code = (
         "import sys\n"

@@ -72,6 +72,7 @@ def expected_engine(engine):
             "qnode": "qnode"}[engine]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["auto", "torch-adjoint", "compiled", "qnode"])
 def test_threads_each_with_its_own_model(engine):
     models, records = [None] * 4, [[] for _ in range(4)]
@@ -91,6 +92,7 @@ def test_threads_each_with_its_own_model(engine):
         check_against_one_thread(model, record)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["auto", "torch-adjoint", "compiled", "qnode"])
 def test_two_and_three_qubit_models_together(engine):
     """Different registers in different threads: no operator lands in the other's circuit."""
@@ -135,6 +137,7 @@ def test_one_model_shared_by_threads(engine):
         check_against_one_thread(model, record)
 
 
+@pytest.mark.slow
 def test_many_qubits_threads_keep_their_engine():
     """Registers beyond the NumPy adjoint path's size: auto takes the torch adjoint path and keeps it."""
     models, records = [None] * 3, [[] for _ in range(3)]

@@ -56,6 +56,10 @@ class Engine(ABC):
     ``vjp(saved, grad_output, want_x, want_w) -> [grad_x, grad_w]``: a backward pass computed
     when the gradient arrives, at the cost of one sweep whatever the number of outputs, instead
     of eager Jacobians."""
+    runs_on_device: ClassVar[bool] = False
+    """bool: whether the engine runs the circuit on the network's PennyLane device (which then
+    reports the calls to ``qml.Tracker`` itself); the others compute without it, and the network
+    reports their calls."""
     devices: ClassVar[frozenset[str]] = frozenset({"cpu"})
     """frozenset[str]: the torch device types (``"cpu"``, ``"cuda"``, ``"meta"``) whose tensors the
     engine computes on where they are; tensors on any other device reach it copied to the CPU."""

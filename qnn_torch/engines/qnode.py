@@ -47,6 +47,7 @@ class QNodeEngine(Engine):
     name = "qnode"
     label = "qnode"
     builds_graph = True
+    runs_on_device = True
 
     def __init__(self, circuit, spec, diff_method: str, broadcast_expand: bool):
         super().__init__(circuit)

@@ -321,6 +321,57 @@ class QuantumNeuralNetwork:
         return engine
 
     @property
+    def device(self):
+        """The PennyLane device the network runs on, e.g. for ``qml.Tracker(qnn.device)``.
+
+        The QNode runs on it, and the fast engines of exact ``default.qubit`` (which compute
+        without it) report their calls to its tracker as PennyLane's simulators do:
+        ``batches``, ``simulations``, ``executions`` (one per sample), ``results`` and
+        ``resources`` for a forward pass; ``execute_and_derivative_batches`` and
+        ``derivatives`` for one with Jacobians; ``vjp_batches`` and ``vjps`` for a backward
+        pass by one vector-Jacobian sweep.
+        """
+        return self.spec.device
+
+    def _tracker(self, engine: Engine):
+        """The active ``qml.Tracker`` of the network's device when ``engine`` computes without
+        the device (which then does not see the call), else None."""
+        tracker = getattr(self.spec.device, "tracker", None)
+        if tracker is None or not tracker.active or engine.runs_on_device:
+            return None
+        return tracker
+
+    def _resources(self):
+        """The circuit's gate and measurement counts as ``qml.specs`` gives them (once)."""
+        if getattr(self, "_specs_resources", None) is None:
+            c = self.description
+            with PENNYLANE_LOCK:
+                ops, measurements = c.queue(torch.zeros(1, c.num_inputs, dtype=torch.float64),
+                                            torch.zeros(c.num_weights, dtype=torch.float64))
+                tape = qml.tape.QuantumScript(ops, measurements)
+                self._specs_resources = tape.specs["resources"]
+        return self._specs_resources
+
+    def _track(self, engine: Engine, batch: int, out: torch.Tensor | None = None,
+               kind: str = "values") -> None:
+        """Report one engine call on ``batch`` samples to the device's ``qml.Tracker``, if one is
+        active: ``kind`` is ``"values"``, ``"jacobians"`` (values with Jacobians) or ``"vjp"``."""
+        tracker = self._tracker(engine)
+        if tracker is None:
+            return
+        if kind == "vjp":
+            tracker.update(vjp_batches=1, vjps=batch)
+        elif kind == "jacobians":
+            tracker.update(resources=self._resources())
+            tracker.update(execute_and_derivative_batches=1, executions=batch, derivatives=batch)
+        else:
+            tracker.update(batches=1)
+            tracker.record()
+            results = None if out.is_meta else out.detach().cpu().numpy()  # meta tensors hold no values
+            tracker.update(simulations=1, executions=batch, results=results, resources=self._resources())
+        tracker.record()
+
+    @property
     def qnode(self) -> qml.QNode:
         """qml.QNode: ``qnode(inputs, weight)`` on the resolved device, torch interface."""
         return self._engine("qnode").qnode
@@ -422,6 +473,7 @@ class QuantumNeuralNetwork:
                     out = engine.values(xe, we)
                 else:
                     out = torch.cat([engine.values(xc, wc) for xc, wc in self._pieces(xe, we, size)])
+                self._track(engine, xe.shape[0], out)
                 return out.to(x.device)
             except EngineUnavailable as err:
                 self._drop(name, err)
@@ -465,6 +517,7 @@ class QuantumNeuralNetwork:
                              for xc, wc in self._pieces(xe, we, size)]
                     out = torch.cat([p[0] for p in parts])
                     jacobians = [torch.cat(js) for js in zip(*(p[1] for p in parts))]
+                self._track(engine, xe.shape[0], kind="jacobians")
                 return out.to(x.device), [j.to(x.device) for j in jacobians]
             except EngineUnavailable as err:
                 self._drop(name, err)
@@ -489,17 +542,19 @@ class QuantumNeuralNetwork:
                 if self._chunk(engine, xe, "jacobians") < xe.shape[0]:
                     return None  # a batch over the memory budget: chunked eager Jacobians instead
                 out, saved = engine.forward_for_vjp(xe, we)
+                self._track(engine, xe.shape[0], out)
                 return out.to(x.device), (engine, saved, x.device)
             except EngineUnavailable as err:
                 self._drop(name, err)
         return None  # pragma: no cover - the QNode engine ends every chain
 
-    @staticmethod
-    def vjp(saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
+    def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
         """The gradients ``grad_output^T J`` with respect to the inputs ``(B, I)`` and/or the
         weights ``(P,)`` for ``saved`` from :meth:`forward_for_vjp`."""
         engine, state, device = saved
-        return [g.to(device) for g in engine.vjp(state, grad_output, want_x, want_w)]
+        grads = engine.vjp(state, grad_output, want_x, want_w)
+        self._track(engine, grad_output.shape[0], kind="vjp")
+        return [g.to(device) for g in grads]
 
     def forward(self, input_data, weights) -> np.ndarray:
         """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
@@ -591,6 +646,7 @@ class QuantumNeuralNetwork:
         # unpickling, and a device given by name is resolved again from that name
         state = self.__dict__.copy()
         state["_engines"] = {}
+        state.pop("_specs_resources", None)
         if self._device_request is not None:
             del state["spec"]
         return state

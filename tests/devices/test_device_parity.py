@@ -220,7 +220,8 @@ def _stock_aer(n):
 
 # the stock device transpiles each of its circuits on its own (the 4-qubit network's gradients
 # take ~200 circuits and 45 s): it runs the circuits up to 3 qubits
-EXACT_CASES = [(d, c) for d in EXACT_DEVICES for c in CIRCUITS
+EXACT_CASES = [pytest.param(d, c, marks=[pytest.mark.slow] if EXACT_DEVICES[d] is None else [])
+               for d in EXACT_DEVICES for c in CIRCUITS
                if EXACT_DEVICES[d] is not None or _num_qubits(c) <= 3]
 
 
@@ -232,6 +233,7 @@ def test_exact_devices_match_default_qubit(device, circuit):
     assert_same(run(qnn, x, w), want, ATOL, ATOL, ATOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("circuit", list(CIRCUITS))
 @pytest.mark.parametrize("device", list(SAMPLED_DEVICES))
 def test_sampled_devices_match_within_shot_noise(device, circuit):
@@ -260,6 +262,7 @@ def test_sampled_devices_match_within_shot_noise(device, circuit):
             f"{name}: largest error {error.max():.4g} against tolerance {np.broadcast_to(tol, error.shape).flat[error.argmax()]:.4g}")
 
 
+@pytest.mark.slow
 def test_noisy_fake_backend_still_trains():
     """A noisy IBM device model: the loss of the tutorial's default network still goes down."""
     from qiskit_ibm_runtime.fake_provider import FakeManilaV2

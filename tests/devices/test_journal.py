@@ -163,6 +163,7 @@ def test_journal_file_round_trip_and_errors(tmp_path):
     assert JobJournal.open(path, fingerprint, epoch=0, resume=False).entry("0", 0, "d0") is None  # a new run
 
 
+@pytest.mark.slow
 def test_cli_resume_fetches_the_jobs_that_ran(tmp_path, monkeypatch, capsys):
     """``qnn-torch tutorial --resume``: the same journal through the command line (mnist-hybrid on
     4 training images, the QNN on a noiseless fake backend through the fake service)."""

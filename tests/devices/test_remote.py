@@ -150,6 +150,7 @@ def test_jobs_per_step_must_be_one_or_two():
         fake_estimator(device_options={"jobs_per_step": 3})
 
 
+@pytest.mark.slow
 def test_loss_decreases_on_a_fake_backend(job_counter):
     torch.manual_seed(0)
     qnn = fake_estimator(shots=2048)
@@ -227,6 +228,7 @@ def _tiny_problem():
     return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=3, shuffle=True)
 
 
+@pytest.mark.slow
 def test_job_failure_mid_epoch_leaves_a_whole_checkpoint(tmp_path, monkeypatch):
     loader = _tiny_problem()
     model = TorchConnector(fake_estimator(shots=256), initial_weights=np.zeros(4))
@@ -288,6 +290,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tmp_path):
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_cli_resume_after_interruption(tmp_path, monkeypatch, capsys):
     from qnn_torch import cli, tutorial
 
@@ -319,6 +322,7 @@ def test_cli_resume_after_interruption(tmp_path, monkeypatch, capsys):
 # ---------------------------------------------------------------- credentials
 
 
+@pytest.mark.slow
 def test_token_never_reaches_output_logs_or_checkpoints(tmp_path, monkeypatch, capsys, caplog):
     import logging
 

@@ -46,7 +46,8 @@ def test_backend_object_goes_through_the_batched_remote_device():
 
 
 @pytest.mark.parametrize("kind", ["estimator", "sampler"])
-@pytest.mark.parametrize("device", ["lightning.qubit", "qiskit.aer", "stock-aer"])
+@pytest.mark.parametrize("device", ["lightning.qubit", "qiskit.aer",
+                                    pytest.param("stock-aer", marks=pytest.mark.slow)])
 def test_exact_devices_agree_with_default_qubit(kind, device):
     """Outputs and input/weight gradients to 1e-6 on every exact device."""
     make = small_estimator if kind == "estimator" else partial(

@@ -35,6 +35,7 @@ def _run(env_value):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
 def test_freed_state_stays_in_the_heap_for_the_next_one():
     result = _run(None)
@@ -44,6 +45,7 @@ def test_freed_state_stays_in_the_heap_for_the_next_one():
     assert result["free"] >= 2**27  # the freed 128 MiB is held for the next allocation
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not GLIBC, reason="mallopt is glibc's")
 @pytest.mark.parametrize("value", ["0", "off"])
 def test_the_environment_variable_leaves_malloc_alone(value):

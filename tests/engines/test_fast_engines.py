@@ -102,6 +102,7 @@ def _ansatz_then_hadamards(w, wires):
         qml.Hadamard(wire)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", [EstimatorQNN, SamplerQNN])
 @pytest.mark.parametrize("ansatz", ["real-amplitudes", "then-hadamards"])
 def test_adjoint_on_eight_qubits_equals_compiled(kind, ansatz, rng):

@@ -162,6 +162,7 @@ def test_vector_jacobian_product_equals_the_contracted_jacobians(network, batche
     check_vjp_contracts_jacobians(TorchAdjointEngine(qnn.description), qnn, batched_weights, rng, spread=2.0)
 
 
+@pytest.mark.slow
 def test_torch_connector_backward_through_the_sweep(rng):
     """A model on the torch adjoint engine takes the one-sweep backward pass, and its gradients
     equal the compiled (autograd) engine's."""
@@ -293,6 +294,7 @@ def test_large_registers_ask_for_freed_memory_to_be_kept(rng, monkeypatch):
     assert calls == [1]
 
 
+@pytest.mark.slow
 def test_sub_batches_give_the_whole_batch(rng, monkeypatch):
     """Large registers run in cache-sized sub-batches: the same values, Jacobians and products."""
     qnn = NETWORKS["zz-full-ra-full-9"]()

@@ -58,7 +58,7 @@ DEVICES = [{"engine": "auto"}, {"engine": "compiled"}, {"engine": "qnode"}, {"de
 
 
 @pytest.mark.parametrize("kwargs", DEVICES, ids=lambda k: "/".join(k.values()))
-@pytest.mark.parametrize("n", [3, 4])
+@pytest.mark.parametrize("n", [3, pytest.param(4, marks=pytest.mark.slow)])
 def test_reuploading_matches_qiskit_machine_learning(n, kwargs, rng):
     qc, xs, ws = ref.reuploading_circuit(n, DEPTH)
     qk = ref.estimator(qc, xs, ws, z_on_each(n))

@@ -133,6 +133,7 @@ def test_not_even_one_sample_is_refused_before_any_engine_runs(budget, monkeypat
     assert spy.batches == []
 
 
+@pytest.mark.slow
 def test_default_budget_follows_the_available_memory(monkeypatch, rng):
     qnn = EstimatorQNN(12, engine="compiled", **SMALL)
     per_sample = _engine_of(qnn).bytes_per_sample(torch.float64, "jacobians")

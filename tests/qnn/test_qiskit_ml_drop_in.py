@@ -10,75 +10,11 @@ import numpy as np
 import pytest
 import torch
 from qiskit import QuantumCircuit
-from qiskit.circuit import Parameter
 from qiskit.circuit.library import real_amplitudes, zz_feature_map
 from qiskit.quantum_info import SparsePauliOp
-from torch import nn
-
-from qnn_torch.data import tutorial_random
 
 from .. import qiskit_reference as ref
-
-
-def parity(x):  # as the seed writes it
-    return "{:b}".format(x).count("1") % 2
-
-
-def seed_experiments(EstimatorQNN, SamplerQNN, TorchConnector):
-    """The seed tutorial's LBFGS parts, in qiskit-machine-learning's API."""
-    r = tutorial_random()
-    X = torch.tensor(r.X, dtype=torch.float32)
-    results = {}
-
-    def lbfgs(model, loss_of):
-        optimizer = torch.optim.LBFGS(model.parameters())
-        losses = []
-
-        def closure():
-            optimizer.zero_grad()
-            loss = loss_of()
-            loss.backward()
-            losses.append(loss.item())
-            return loss
-
-        optimizer.step(closure)
-        return losses
-
-    feature_map, ansatz = zz_feature_map(2), real_amplitudes(2)
-    qc = QuantumCircuit(2)
-    qc.compose(feature_map, inplace=True)
-    qc.compose(ansatz, inplace=True)
-    qnn1 = EstimatorQNN(circuit=qc, input_params=feature_map.parameters, weight_params=ansatz.parameters)
-    model1 = TorchConnector(qnn1, initial_weights=r.w_estimator)
-    y = torch.tensor(r.y, dtype=torch.float32).reshape(-1, 1)
-    losses = lbfgs(model1, lambda: nn.MSELoss(reduction="sum")(model1(X), y))
-    with torch.no_grad():
-        accuracy = float(np.mean(np.sign(model1(X).numpy()[:, 0]) == r.y))
-    results["classification-estimator"] = (losses, accuracy, model1.state_dict())
-
-    ansatz2 = real_amplitudes(2, reps=1, entanglement="linear")
-    qc2 = QuantumCircuit(2)
-    qc2.compose(feature_map, inplace=True)
-    qc2.compose(ansatz2, inplace=True)
-    qnn2 = SamplerQNN(circuit=qc2, input_params=feature_map.parameters, weight_params=ansatz2.parameters,
-                      interpret=parity, output_shape=2)
-    model2 = TorchConnector(qnn2, initial_weights=r.w_sampler)
-    y01 = torch.tensor(r.y01)
-    losses = lbfgs(model2, lambda: nn.CrossEntropyLoss()(model2(X), y01))
-    with torch.no_grad():
-        accuracy = float(np.mean(model2(X).argmax(1).numpy() == r.y01))
-    results["classification-sampler"] = (losses, accuracy, model2.state_dict())
-
-    param_x, param_y = Parameter("x"), Parameter("y")
-    qc3 = QuantumCircuit(1)
-    qc3.ry(param_x, 0)
-    qc3.ry(param_y, 0)
-    qnn3 = EstimatorQNN(circuit=qc3, input_params=[param_x], weight_params=[param_y])
-    model3 = TorchConnector(qnn3, initial_weights=r.w_regression)
-    Xr, yr = torch.tensor(r.X_reg, dtype=torch.float32), torch.tensor(r.y_reg, dtype=torch.float32)
-    losses = lbfgs(model3, lambda: nn.MSELoss(reduction="sum")(model3(Xr), yr))
-    results["regression"] = (losses, None, model3.state_dict())
-    return results
+from ..seed_tutorial import seed_experiments
 
 
 @pytest.fixture(scope="module")

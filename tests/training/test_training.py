@@ -120,6 +120,7 @@ def _sigterm_when(path, proc, timeout=60.0):
     return proc.communicate(timeout=timeout)
 
 
+@pytest.mark.slow
 def test_sigterm_stops_fit_like_ctrl_c(tmp_path):
     path = tmp_path / "run.pt"
     proc = subprocess.Popen([sys.executable, "-c", FIT_SCRIPT, str(path)], stdout=subprocess.PIPE,
@@ -213,6 +214,7 @@ def test_ibm_backend_through_the_command_line(monkeypatch, capsys):
     assert "invalid token ***" in err and CANARY not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_pytest_dash_l_prints_no_token(tmp_path):
     """``pytest -l`` shows the locals of every frame of a failing test: the token is not among them."""
     test = tmp_path / "test_leak.py"

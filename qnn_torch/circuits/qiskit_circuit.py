@@ -175,6 +175,14 @@ def _constant(value, context) -> float:
     return float(value.real)
 
 
+def _literal(value) -> str:
+    """Python source for a float constant (``float('inf')`` where ``repr`` would give a bare
+    ``inf``), or ``value`` itself if it already is source."""
+    if not isinstance(value, float):
+        return value
+    return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+
+
 def _source(value, names: dict, context=None):
     """A float for a constant, else Python source computing ``value``."""
     from qiskit.circuit import ParameterExpression
@@ -197,10 +205,11 @@ def _source(value, names: dict, context=None):
         if op in _BINARY:
             rhs = stack.pop() if step.rhs is None else _source(step.rhs, names, context)
             lhs = stack.pop() if step.lhs is None else _source(step.lhs, names, context)
+            expression = _BINARY[op].format(a=_literal(lhs), b=_literal(rhs))
             if isinstance(lhs, float) and isinstance(rhs, float):
-                stack.append(_constant(eval(_BINARY[op].format(a=repr(lhs), b=repr(rhs))), context))  # pylint: disable=eval-used
+                stack.append(_constant(eval(expression), context))  # pylint: disable=eval-used
             else:
-                stack.append(_BINARY[op].format(a=lhs, b=rhs))
+                stack.append(expression)
         elif op in _UNARY or op == "CONJ":
             arg = stack.pop() if step.lhs is None else _source(step.lhs, names, context)
             if op == "CONJ":  # the parameters are real
@@ -488,11 +497,27 @@ class QiskitCircuit:
         for factory, (_, _, rules), op_wires in zip(self._factories, self.operations, per_op):
             params = [values[r] if isinstance(r, int) else r.matrix if isinstance(r, _Matrix) else r
                       for r in rules]
+            if len(params) > 1:
+                params = _constants_like(params)
             queued.append(factory(*params, wires=op_wires))
         if self._phase is not None:
             phase = values[self._phase] if isinstance(self._phase, int) else self._phase
             queued.append(qml.GlobalPhase(phase, wires=all_wires))
         return queued
+
+
+def _constants_like(params: list) -> list:
+    """``params`` with its float constants as torch tensors when another parameter of the same
+    operation is one: PennyLane's ``U3`` multiplies its angles together, and a NumPy constant
+    times a torch tensor fails."""
+    like = next((p for p in params if qml.math.get_interface(p) == "torch"), None)
+    if like is None:
+        return params
+    import torch
+
+    dtype = like.dtype if like.is_floating_point() else torch.float64
+    return [torch.as_tensor(p, dtype=dtype, device=like.device) if isinstance(p, float) else p
+            for p in params]
 
 
 class _Matrix:

@@ -28,6 +28,7 @@ __all__ = [
     "BackendJobs",
     "JobLimits",
     "RetryPolicy",
+    "ServiceError",
     "is_transient",
     "job_status",
 ]
@@ -182,6 +183,22 @@ class RetryPolicy:
             self.sleep(seconds)
 
 
+class ServiceError(RuntimeError):
+    """An error of the IBM service whose text held a credential, with the credential masked.
+
+    The original error is not kept: its message, chain or frames' locals held the credential.
+
+    Attributes:
+        kind (str): the original error's type name.
+        transient (bool): whether submitting the job again may succeed (see :func:`is_transient`).
+    """
+
+    def __init__(self, message: str, kind: str, transient: bool = False):
+        super().__init__(message)
+        self.kind = kind
+        self.transient = transient
+
+
 def is_transient(err: BaseException) -> bool:
     """Whether a job failure may pass if the job is submitted again.
 
@@ -192,6 +209,8 @@ def is_transient(err: BaseException) -> bool:
     """
     if not isinstance(err, Exception):
         return False
+    if isinstance(err, ServiceError):  # a scrubbed service error: the original error's answer
+        return err.transient
     if isinstance(err, (ConnectionError, TimeoutError)):
         return True
     try:

@@ -38,6 +38,7 @@ from qiskit.circuit import Parameter
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2, SamplerV2
 
+from .credentials import without_secrets
 from .jobs import FAILED_STATES, BackendJobs, JobLimits, RetryPolicy, is_transient, job_status
 from .journal import JobJournal, JobJournalError, digest
 
@@ -388,7 +389,9 @@ class BatchedRemoteDevice(RemoteDevice):
 
     def _run_job(self, kind, pubs, job_digest, circuits):
         """One job's result: fetched through the journal if it already ran, else submitted (and
-        journaled before it is awaited), retried while it fails transiently."""
+        journaled before it is awaited), retried while it fails transiently. An error of the
+        service that holds a credential is raised as a :class:`~.jobs.ServiceError`, the
+        credential masked."""
         journal = self.journal if self.jobs_retrievable else None
         index = None
         if journal is not None:
@@ -401,15 +404,18 @@ class BatchedRemoteDevice(RemoteDevice):
         primitive_class = EstimatorV2 if kind == "estimator" else SamplerV2
         attempt = 0
         while True:
-            job = self.job_service.submit(self._primitive(primitive_class), pubs)
+            primitive = self._primitive(primitive_class)
+            job, error = _guarded("submitting a job", self.job_service.submit, primitive, pubs)
+            if error is not None:
+                raise error
             self._count_job(circuits)
             if journal is not None:
                 journal.record(self.journal_key, index, job_digest, job.job_id(), self.backend.name)
-            try:
-                return job.result()
-            except Exception as err:
-                if attempt >= self.retry.retries or not is_transient(err):
-                    raise
+            result, error = _guarded(f"job {job.job_id()}", job.result)
+            if error is None:
+                return result
+            if attempt >= self.retry.retries or not is_transient(error):
+                raise error
             self.retry.wait(attempt)
             attempt += 1
 
@@ -418,21 +424,24 @@ class BatchedRemoteDevice(RemoteDevice):
         it failed (it is then submitted again)."""
         from qiskit_ibm_runtime.exceptions import RuntimeJobNotFound
 
-        try:
-            job = self.job_service.job(entry["job_id"])
-        except RuntimeJobNotFound:
+        job_id = entry["job_id"]
+        job, error = _guarded(f"looking up job {job_id}", self.job_service.job, job_id)
+        if isinstance(error, RuntimeJobNotFound):
             raise JobJournalError(
-                f"job journal {journal.path}: the service does not know job {entry['job_id']} (another "
+                f"job journal {journal.path}: the service does not know job {job_id} (another "
                 "account or instance?); resume with the account that ran it, or delete the journal to submit "
-                "every job again.") from None
-        if job_status(job) in FAILED_STATES:
+                "every job again.")
+        if error is None:
+            status, error = _guarded(f"polling job {job_id}", job_status, job)
+        if error is not None:
+            raise error
+        if status in FAILED_STATES:
             return None
-        try:
-            result = job.result()
-        except Exception as err:
-            if is_transient(err):
+        result, error = _guarded(f"job {job_id}", job.result)
+        if error is not None:
+            if is_transient(error):
                 return None
-            raise
+            raise error
         self.jobs_fetched += 1
         journal.fetched += 1
         if self.tracker.active:
@@ -452,6 +461,17 @@ class BatchedRemoteDevice(RemoteDevice):
         primitive = cls(mode=self._session) if self._session else cls(mode=self.backend)
         primitive.options.update(**self._kwargs)
         return primitive
+
+
+def _guarded(action: str, fn, *args):
+    """``(fn(*args), None)``, or ``(None, error)`` for the exception it raised: the exception
+    itself, or a :class:`~.jobs.ServiceError` saying ``action`` failed when it held a
+    credential. The caller raises it outside this handler, so that no credential-holding error
+    becomes its ``__context__``."""
+    try:
+        return fn(*args), None
+    except Exception as err:  # noqa: BLE001 - handed to the caller, which raises it
+        return None, without_secrets(err, action)
 
 
 def _rows(kind, pub, start, stop):

@@ -66,9 +66,10 @@ class SamplerQNN(QuantumNeuralNetwork):
                     f"is the {size} probabilities; got output_shape={output_shape!r}."
                 )
             if beyond:
-                warnings.warn(f"SamplerQNN: the circuit's {beyond}, but without interpret the output holds the {size} "
-                              f"outcomes below 2**{size.bit_length() - 1} (as in qiskit-machine-learning): "
-                              "the probability of the others is dropped and rows can sum to less than 1. "
+                warnings.warn(f"SamplerQNN: the circuit's {beyond}, but without interpret the output holds "
+                              f"the {size} outcomes below 2**{size.bit_length() - 1} (as in "
+                              "qiskit-machine-learning): the probability of the others is dropped and rows "
+                              "can sum to less than 1. "
                               f"{self._how_to_keep()}", UserWarning, stacklevel=2)
             self.interpret = None
             self.output_shape = (size,)

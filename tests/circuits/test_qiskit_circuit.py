@@ -512,6 +512,10 @@ def test_opaque_gate_refused():
 # every engine runs every converted circuit: constants and parameters mixed in one gate
 # ------------------------------------------------------------------------------------------
 
+ENGINE_OPTIONS = [{"engine": "adjoint"}, {"engine": "torch-adjoint"}, {"engine": "compiled"},
+                  {"engine": "qnode"}, {"device": "qiskit.aer"}]
+ENGINE_IDS = ["adjoint", "torch-adjoint", "compiled", "qnode", "qiskit.aer"]
+
 
 def _mixed_circuit():
     """Every gate of the table and a few decomposed ones on 3 qubits, with constant and
@@ -551,14 +555,13 @@ def _expectations(qc, x_params, w_params, inputs, weights, observables):
 
     out = []
     for row in inputs:
-        state = Statevector(qc.assign_parameters({**dict(zip(x_params, row)), **dict(zip(w_params, weights))}))
+        values = {**dict(zip(x_params, row)), **dict(zip(w_params, weights))}
+        state = Statevector(qc.assign_parameters(values))
         out.append([state.expectation_value(o).real for o in observables])
     return np.array(out)
 
 
-@pytest.mark.parametrize("options", [{"engine": "adjoint"}, {"engine": "torch-adjoint"}, {"engine": "compiled"},
-                                     {"engine": "qnode"}, {"device": "qiskit.aer"}],
-                         ids=["adjoint", "torch-adjoint", "compiled", "qnode", "qiskit.aer"])
+@pytest.mark.parametrize("options", ENGINE_OPTIONS, ids=ENGINE_IDS)
 def test_every_engine_runs_constants_mixed_with_parameters(options, rng):
     """Each engine gives Qiskit's expectation values, and their finite-difference gradients, for a
     circuit of every gate kind with constant and parametrised angles mixed in one gate (the QNode
@@ -580,9 +583,7 @@ def test_every_engine_runs_constants_mixed_with_parameters(options, rng):
     np.testing.assert_allclose(qnn.backward(inputs, weights)[1], np.stack(columns, axis=-1), atol=1e-6)
 
 
-@pytest.mark.parametrize("options", [{"engine": "adjoint"}, {"engine": "torch-adjoint"}, {"engine": "compiled"},
-                                     {"engine": "qnode"}, {"device": "qiskit.aer"}],
-                         ids=["adjoint", "torch-adjoint", "compiled", "qnode", "qiskit.aer"])
+@pytest.mark.parametrize("options", ENGINE_OPTIONS, ids=ENGINE_IDS)
 @pytest.mark.parametrize("angle", ["inf", "u-inf", "overflow"])
 def test_non_finite_angles_give_nan_on_every_engine(options, angle):
     """A constant angle of ``inf``, or an expression whose constant overflows to it (``w * 1e308 * 10``),
@@ -607,7 +608,8 @@ def test_non_finite_angles_give_nan_on_every_engine(options, angle):
     weights = list(w) if angle != "inf" else [w[1]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's "invalid value" warnings
-        qnn = EstimatorQNN(circuit=qc, input_params=[x], weight_params=weights, input_gradients=True, **options)
+        qnn = EstimatorQNN(circuit=qc, input_params=[x], weight_params=weights, input_gradients=True,
+                           **options)
         inputs, values = np.array([[0.3], [0.5]]), np.full(len(weights), 0.4)
         assert np.isnan(qnn.forward(inputs, values)).all()
         input_grad, weight_grad = qnn.backward(inputs, values)

@@ -34,10 +34,12 @@ def random_measured_circuit(seed: int):
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 4))
     total = int(rng.integers(1, n + 3))
-    cuts = sorted(rng.choice(np.arange(1, total), size=min(int(rng.integers(0, 3)), total - 1), replace=False))
+    registers = min(int(rng.integers(0, 3)), total - 1)
+    cuts = sorted(rng.choice(np.arange(1, total), size=registers, replace=False))
     sizes = np.diff([0, *cuts, total])
     x, w = ParameterVector("x", n), ParameterVector("w", 2 * n)
-    qc = QuantumCircuit(QuantumRegister(n, "q"), *[ClassicalRegister(int(s), f"c{i}") for i, s in enumerate(sizes)])
+    clbits = [ClassicalRegister(int(size), f"c{i}") for i, size in enumerate(sizes)]
+    qc = QuantumCircuit(QuantumRegister(n, "q"), *clbits)
     for q in range(n):
         qc.ry(x[q], q)
         qc.rx(w[q], q)
@@ -160,14 +162,15 @@ def test_an_interpret_counts_every_outcome(rng):
     inputs, weights = rng.uniform(-1, 1, (4, 2)), rng.uniform(-1, 1, 2)
     expected = exact_distribution(qc, x, w, inputs, weights)
     qnn = sampler(qc, x, w, interpret=parity, output_shape=2)
-    by_parity = np.stack([expected[:, [k for k in range(8) if parity(k) == c]].sum(axis=1) for c in (0, 1)], 1)
+    odd = np.array([parity(k) for k in range(8)], dtype=bool)
+    by_parity = np.stack([expected[:, ~odd].sum(axis=1), expected[:, odd].sum(axis=1)], axis=1)
     np.testing.assert_allclose(qnn.forward(inputs, weights), by_parity, atol=ATOL)
 
 
 def test_an_interpret_that_cannot_place_an_outcome_says_how(rng):
     qc, x, w = three_bits_on_two_qubits()
-    with pytest.raises(ValueError, match=r"interpret\(4\) returned 4.*3 classical bits read outcomes up to 5.*"
-                                         r"output_shape=2\*\*3"):
+    with pytest.raises(ValueError, match=r"interpret\(4\) returned 4.*3 classical bits read outcomes up to "
+                                         r"5.*output_shape=2\*\*3"):
         sampler(qc, x, w, interpret=identity, output_shape=4)
     table = [0, 1, 1, 0]
     with pytest.raises(IndexError) as info:
@@ -177,8 +180,9 @@ def test_an_interpret_that_cannot_place_an_outcome_says_how(rng):
 
 def test_a_default_output_that_loses_outcomes_warns_and_says_how(rng):
     qc, x, w = three_bits_on_two_qubits()
-    with pytest.warns(UserWarning, match=r"SamplerQNN: the circuit's 3 classical bits read outcomes up to 5, "
-                                         r"but without interpret the output holds the 4 outcomes below 2\*\*2"):
+    with pytest.warns(UserWarning, match=r"SamplerQNN: the circuit's 3 classical bits read outcomes up to "
+                                         r"5, but without interpret the output holds the 4 outcomes below "
+                                         r"2\*\*2"):
         qnn = sampler(qc, x, w)
     inputs, weights = rng.uniform(-1, 1, (2, 2)), rng.uniform(-1, 1, 2)
     assert (qnn.forward(inputs, weights).sum(axis=1) < 1 - 1e-3).all()  # as in qiskit-machine-learning
@@ -191,8 +195,9 @@ def test_sampled_backend_gives_every_outcome_within_shot_noise(rng):
 
     qc, x, w = three_bits_on_two_qubits()
     shots = 4000
-    qnn = sampler(qc, x, w, interpret=identity, output_shape=8, device=GenericBackendV2(2, noise_info=False, seed=3),
-                  shots=shots, device_options={"simulator": {"seed_simulator": 7}})
+    backend = GenericBackendV2(2, noise_info=False, seed=3)
+    qnn = sampler(qc, x, w, interpret=identity, output_shape=8, device=backend, shots=shots,
+                  device_options={"simulator": {"seed_simulator": 7}})
     inputs, weights = rng.uniform(-1, 1, (2, 2)), rng.uniform(-1, 1, 2)
     expected = exact_distribution(qc, x, w, inputs, weights)
     out = qnn.forward(inputs, weights)

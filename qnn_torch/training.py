@@ -129,8 +129,9 @@ def load_checkpoint(path) -> dict:
         dict: its entries, :data:`TRAINING_KEYS`.
 
     Raises:
-        CheckpointError: (a ValueError) if the file is not a training checkpoint; the message
-            names the file and what is wrong.
+        CheckpointError: (a ValueError) if the file is not a training checkpoint, or its epoch is
+            not a non-negative integer equal to the number of its losses; the message names the
+            file and what is wrong.
     """
     state = read_checkpoint(path)
     missing = [k for k in TRAINING_KEYS if not isinstance(state, dict) or k not in state]
@@ -141,6 +142,16 @@ def load_checkpoint(path) -> dict:
             f"{path} is not a training checkpoint written by fit (expected the entries "
             f"{', '.join(TRAINING_KEYS)}; got {what})"
         )
+    epoch, losses = state["epoch"], state["losses"]
+    problem = None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        problem = f"its epoch {epoch!r} is not a non-negative integer"
+    elif not isinstance(losses, (list, tuple)) or len(losses) != epoch:
+        count = len(losses) if isinstance(losses, (list, tuple)) else type(losses).__name__
+        problem = f"its epoch {epoch} is not the number of its losses ({count})"
+    if problem is not None:
+        raise CheckpointError(f"checkpoint {path} is damaged: {problem}; restore it, or train from the start "
+                              "with resume=False")
     return state
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pennylane as qml
@@ -393,19 +394,22 @@ class BatchedRemoteDevice(RemoteDevice):
         service that holds a credential is raised as a :class:`~.jobs.ServiceError`, the
         credential masked."""
         journal = self.journal if self.jobs_retrievable else None
-        index = None
+        index, submit = None, self.job_service.submit
         if journal is not None:
             index = journal.next_index(self.journal_key)
             entry = journal.entry(self.journal_key, index, job_digest)
+            if entry is None:
+                entry = self._find_tagged(journal, index, job_digest)
             if entry is not None:
                 result = self._fetch(journal, entry)
                 if result is not None:
                     return result
+            if self._tags_supported:  # found by its tag if the process dies before it is recorded
+                submit = partial(submit, tags=[journal.tag(self.journal_key, index, job_digest)])
         primitive_class = EstimatorV2 if kind == "estimator" else SamplerV2
         attempt = 0
         while True:
-            primitive = self._primitive(primitive_class)
-            job, error = _guarded("submitting a job", self.job_service.submit, primitive, pubs)
+            job, error = _guarded("submitting a job", submit, self._primitive(primitive_class), pubs)
             if error is not None:
                 raise error
             self._count_job(circuits)
@@ -418,6 +422,25 @@ class BatchedRemoteDevice(RemoteDevice):
                 raise error
             self.retry.wait(attempt)
             attempt += 1
+
+    @property
+    def _tags_supported(self) -> bool:
+        return bool(getattr(self.job_service, "supports_tags", False))
+
+    def _find_tagged(self, journal, index: int, job_digest: str) -> dict | None:
+        """The journal entry of job ``index`` when the service holds it by its tag though the journal
+        does not (the process was killed between the service accepting it and the journal recording
+        it), else None."""
+        if not (self._tags_supported and journal.unrecorded(self.journal_key, index)):
+            return None
+        tag = journal.tag(self.journal_key, index, job_digest)
+        job_id, error = _guarded("looking up a job by its tag", self.job_service.find, tag)
+        if error is not None:
+            raise error
+        if job_id is None:
+            return None
+        journal.record(self.journal_key, index, job_digest, job_id, self.backend.name)
+        return journal.entry(self.journal_key, index, job_digest)
 
     def _fetch(self, journal, entry):
         """The result of a journaled job, waiting for it if it is still queued or running; None if

@@ -14,7 +14,8 @@ def everything_about(exc: BaseException) -> str:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        text += "".join(traceback.TracebackException(type(e), e, e.__traceback__, capture_locals=True).format())
+        formatted = traceback.TracebackException(type(e), e, e.__traceback__, capture_locals=True)
+        text += "".join(formatted.format())
         text += repr(e.args) + "".join(getattr(e, "__notes__", []))
         tb = e.__traceback__
         while tb is not None:

@@ -286,7 +286,8 @@ class QiskitCircuit:
             sequences of Parameters.
         ValueError: for a circuit parameter that is listed nowhere, a parameter listed twice or
             not in the circuit, an unsupported instruction (mid-circuit measurement, reset,
-            classical control, a delay with a parameter, an opaque gate).
+            classical control, a delay with a parameter, an opaque gate, a fractional power of an
+            annotated gate with unbound parameters).
 
     Calling ``apply(inputs, weights, wires=None)`` queues the operations: ``inputs`` has shape
     ``(..., num_inputs)`` and ``weights`` ``(num_weights,)`` or ``(..., num_weights)`` (torch
@@ -585,7 +586,7 @@ def _phase_value(value):
 
 
 def _flatten_into(circuit, qubit_map, flat, phase, outer, clbit_map):
-    from qiskit.circuit import ControlledGate, Delay, Gate, ParameterExpression
+    from qiskit.circuit import ControlledGate, Delay, Gate, ParameterExpression, QuantumCircuit
 
     if _phase_value(circuit.global_phase) != 0.0:
         phase.append(_phase_value(circuit.global_phase))
@@ -616,6 +617,12 @@ def _flatten_into(circuit, qubit_map, flat, phase, outer, clbit_map):
         if name == "unitary":
             flat.append(("unitary", tuple(qubits), (np.asarray(op.to_matrix()),)))
             continue
+        if name == "annotated":  # gate.inverse(annotated=True), AnnotatedOperation(gate, modifiers)
+            resolved = _without_modifiers(op)
+            single = QuantumCircuit(resolved.num_qubits)
+            single.append(resolved, single.qubits)
+            _flatten_into(single, qubits, flat, phase, outer, [])
+            continue
         definition = None
         try:
             definition = op.definition
@@ -625,10 +632,57 @@ def _flatten_into(circuit, qubit_map, flat, phase, outer, clbit_map):
             raise ValueError(
                 f"unsupported instruction '{name}': it has no definition to decompose. Supported: "
                 f"{', '.join(SUPPORTED_GATES)}, 'unitary', composite gates and instructions with a "
-                f"definition, {', '.join(_IGNORED)}, 'delay', 'global_phase' and final measurements."
+                f"definition, annotated operations, {', '.join(_IGNORED)}, 'delay', 'global_phase' and final "
+                "measurements."
             )
         clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]
         _flatten_into(definition, qubits, flat, phase, outer, clbits)
+
+
+def _without_modifiers(op):
+    """An annotated operation as the plain gate it stands for: its modifiers applied to its base
+    operation in order (inverse, control with its control state, power).
+
+    Raises:
+        ValueError: for a modifier Qiskit cannot apply to the base operation (a fractional power
+            of a gate with unbound parameters), with the reason and what to do instead.
+    """
+    from qiskit.circuit.annotated_operation import ControlModifier, InverseModifier, PowerModifier
+
+    gate = _without_modifiers(op.base_op) if op.base_op.name == "annotated" else op.base_op
+    for modifier in op.modifiers:
+        if isinstance(modifier, InverseModifier):
+            gate = gate.inverse()
+        elif isinstance(modifier, ControlModifier):
+            gate = gate.control(modifier.num_ctrl_qubits, ctrl_state=modifier.ctrl_state)
+        elif isinstance(modifier, PowerModifier) and float(modifier.power).is_integer():
+            gate = _integer_power(gate, int(modifier.power))
+        elif isinstance(modifier, PowerModifier):
+            try:
+                gate = gate.power(modifier.power)
+            except (TypeError, ValueError) as err:  # computed from the matrix: bound parameters only
+                reason = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+            else:
+                continue
+            raise ValueError(
+                f"unsupported instruction 'annotated': the power {modifier.power} of '{gate.name}' has no "
+                f"definition while its parameters are unbound ({reason}); use an integer power, bind the "
+                "parameters first, or write the powered gate (e.g. ry(theta * p)).")
+        else:
+            raise ValueError(f"unsupported instruction 'annotated': unknown modifier {modifier!r}; apply it "
+                             f"to '{gate.name}' yourself (gate.inverse(), gate.control(n), gate.power(p)).")
+    return gate
+
+
+def _integer_power(gate, power: int):
+    """``gate`` applied ``power`` times (its inverse for a negative power; nothing for 0), as one gate."""
+    from qiskit import QuantumCircuit
+
+    step = gate if power >= 0 else gate.inverse()
+    repeated = QuantumCircuit(gate.num_qubits, name=f"{gate.name}^{power}")
+    for _ in range(abs(power)):
+        repeated.append(step, repeated.qubits)
+    return repeated.to_gate()
 
 
 def _drop_final_measurements(flat):

@@ -136,8 +136,8 @@ class JobJournal:
         path = Path(path)
         if path.exists() and not path.is_file():
             what = "a directory" if path.is_dir() else "not a regular file"
-            raise JobJournalError(f"{path} is {what}, not a job journal; move it away so that the journal can be "
-                                  "written there.")
+            raise JobJournalError(f"{path} is {what}, not a job journal; move it away so that the journal "
+                                  "can be written there.")
         jobs = run = None
         if resume and path.is_file():
             saved = cls._read(path)
@@ -234,15 +234,16 @@ class JobJournal:
                                   f"{_DELETE}") from None
         except ValueError as err:  # not JSON (JSONDecodeError), or a number too long to read
             if FORMAT not in text:
-                raise JobJournalError(f"{path} is not a job journal ({type(err).__name__}); {_MOVE}") from None
+                raise JobJournalError(f"{path} is not a job journal ({type(err).__name__}); "
+                                      f"{_MOVE}") from None
             reason = str(err).splitlines()[0][:80]  # a journal whose text was damaged
             raise JobJournalError(f"{path} is a damaged job journal ({type(err).__name__}: {reason}); "
                                   f"{_DELETE}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise JobJournalError(f"{path} is not a job journal (no 'format': {FORMAT!r} entry); {_MOVE}")
         if data.get("version") != _VERSION:
-            raise JobJournalError(f"{path} is a job journal of version {data.get('version')!r}, not {_VERSION}; "
-                                  f"{_DELETE}")
+            raise JobJournalError(f"{path} is a job journal of version {data.get('version')!r}, not "
+                                  f"{_VERSION}; {_DELETE}")
         problem = _problem(data)
         if problem is not None:
             raise JobJournalError(f"{path} is a damaged job journal ({problem}); {_DELETE}")
@@ -297,4 +298,3 @@ def _entry_problem(entry) -> str | None:
         if not isinstance(entry[field], str):
             return f": {field!r} is {entry[field]!r:.40}, not a string"
     return None
-

@@ -614,3 +614,93 @@ def test_non_finite_angles_give_nan_on_every_engine(options, angle):
         assert np.isnan(qnn.forward(inputs, values)).all()
         input_grad, weight_grad = qnn.backward(inputs, values)
     assert np.isnan(input_grad).all() and np.isnan(weight_grad[..., -1]).all()
+
+
+# ------------------------------------------------------------------------------------------
+# annotated operations (``gate.inverse(annotated=True)``, ``AnnotatedOperation``)
+# ------------------------------------------------------------------------------------------
+
+
+def _annotated(build, values=None):
+    """A 3-qubit circuit holding an annotated 2-qubit ansatz block (or RY gate) and its weights; with
+    ``values`` the block is built with its weights bound (Qiskit cannot bind parameters inside a
+    nested annotated operation, so the reference is built bound)."""
+    from qiskit.circuit.annotated_operation import (AnnotatedOperation, ControlModifier, InverseModifier,
+                                                    PowerModifier)
+    from qiskit.circuit.library import RYGate
+
+    block = real_amplitudes(2, reps=1, parameter_prefix="w")
+    weights = list(block.parameters)
+    if values is not None:
+        block = block.assign_parameters(dict(zip(weights, values)))
+    qc = QuantumCircuit(3)
+    qc.h([0, 1, 2])
+    modifiers = {"inverse": InverseModifier(), "control": ControlModifier(1),
+                 "open-control": ControlModifier(1, ctrl_state=0), "square": PowerModifier(2),
+                 "inverse-cube": PowerModifier(-3), "power-zero": PowerModifier(0)}
+    if build == "rotation-half":
+        weights = [Parameter("w0")]
+        angle = weights[0] if values is None else float(values[0])
+        qc.append(AnnotatedOperation(RYGate(angle), PowerModifier(0.5)), [2])
+        return qc, weights
+    if build == "nested":
+        inner = AnnotatedOperation(block.to_gate(), InverseModifier())
+        qc.append(AnnotatedOperation(inner, [ControlModifier(1), PowerModifier(2)]), [2, 0, 1])
+        return qc, weights
+    names = build.split("+")
+    qubits = [2, 0, 1] if any("control" in n for n in names) else [1, 2]
+    qc.append(AnnotatedOperation(block.to_gate(), [modifiers[n] for n in names]), qubits)
+    return qc, weights
+
+
+@pytest.mark.parametrize("build", ["inverse", "control", "open-control", "control+inverse", "inverse+control",
+                                   "square", "inverse-cube", "power-zero", "rotation-half", "nested"])
+def test_annotated_operations_are_converted(build, rng):
+    """Annotated operations are converted (an annotated inverse was refused): each modifier, alone,
+    combined and nested, gives Qiskit's ``Operator`` of the same circuit built with bound weights."""
+    qc, weights = _annotated(build)
+    assert any(item.operation.name == "annotated" for item in qc.data)
+    values = rng.uniform(-np.pi, np.pi, len(weights))
+    converted = QiskitCircuit(qc, weight_params=weights)
+    reference = Operator(_annotated(build, values)[0])
+    assert Operator(pl_matrix(converted, np.zeros(0), values)).equiv(reference)
+
+
+def test_the_annotated_inverse_of_an_ansatz_as_in_qiskit_machine_learning(rng):
+    """qiskit-machine-learning 0.9.1 runs an annotated inverse forward (its gradients fail on it:
+    "'AnnotatedOperation' object has no attribute 'definition'"): the outputs equal its own, the
+    gradients those it gives for the plain inverse."""
+    from qiskit_machine_learning.neural_networks import EstimatorQNN as QkEstimatorQNN
+
+    from qnn_torch import EstimatorQNN
+
+    x = ParameterVector("x", 2)
+    block = real_amplitudes(2, reps=1)
+    circuits = []
+    for annotated in (True, False):
+        qc = QuantumCircuit(2)
+        qc.ry(x[0], 0)
+        qc.ry(x[1], 1)
+        qc.append(block.to_gate().inverse(annotated=annotated), [0, 1])
+        circuits.append(qc)
+    kwargs = dict(input_params=list(x), weight_params=list(block.parameters), input_gradients=True)
+    inputs, weights = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 4)
+    ours = EstimatorQNN(circuit=circuits[0], **kwargs)
+    theirs = QkEstimatorQNN(circuit=circuits[0], **kwargs)
+    np.testing.assert_allclose(ours.forward(inputs, weights), theirs.forward(inputs, weights), atol=1e-10)
+    plain = QkEstimatorQNN(circuit=circuits[1], **kwargs)
+    for got, expected in zip(ours.backward(inputs, weights), plain.backward(inputs, weights)):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_a_fractional_power_of_an_unbound_composite_is_refused_with_the_way_out():
+    from qiskit.circuit.annotated_operation import AnnotatedOperation, PowerModifier
+
+    block = real_amplitudes(2, reps=1)
+    qc = QuantumCircuit(2)
+    qc.append(AnnotatedOperation(block.to_gate(), PowerModifier(0.5)), [0, 1])
+    expected = (r"unsupported instruction 'annotated': the power 0.5 of 'RealAmplitudes' has no definition "
+                r"while its parameters are unbound \(TypeError: .*\); use an integer power, bind the "
+                r"parameters first")
+    with pytest.raises(ValueError, match=expected):
+        QiskitCircuit(qc, weight_params=list(block.parameters))

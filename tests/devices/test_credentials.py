@@ -22,7 +22,8 @@ from qiskit_ibm_runtime.api.exceptions import RequestsApiError
 from qiskit_ibm_runtime.exceptions import RuntimeJobFailureError
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector, TrainingInterrupted, fit
-from qnn_torch.devices import FakeJobService, JobJournal, ServiceError, credentials, holds_secret, without_secrets
+from qnn_torch.devices import (FakeJobService, JobJournal, ServiceError, credentials, holds_secret,
+                               without_secrets)
 from qnn_torch.devices.jobs import is_transient
 from tests.secrets_check import everything_about
 
@@ -122,8 +123,9 @@ def test_a_job_error_holding_the_token_is_scrubbed(kind, failing):
     service = FakeJobService()
     service.fail_next(error=token_error(), skip=int(failing == "backward"))
     model = make_model(kind, service, jobs_per_step=2)  # the backward pass submits its own job
-    with pytest.raises(ServiceError, match=r"job fake-job-000\d failed \(RuntimeJobFailureError: '?Job failed: "
-                                           r"request with token \*\*\* rejected'?\)") as info:
+    expected = (r"job fake-job-000\d failed \(RuntimeJobFailureError: '?Job failed: request with token "
+                r"\*\*\* rejected'?\)")
+    with pytest.raises(ServiceError, match=expected) as info:
         model(torch.rand(3, 2)).sum().backward()
     assert_clean(everything_about(info.value))
     assert info.value.__cause__ is None and info.value.__context__ is None
@@ -142,7 +144,8 @@ def test_polling_a_journaled_job_is_scrubbed(tmp_path, monkeypatch):
         raise RequestsApiError(f"401 Unauthorized: token {FAKE_TOKEN} expired")
 
     monkeypatch.setattr(service, "job", unreachable)
-    with pytest.raises(ServiceError, match=r"looking up job fake-job-0000 failed.*token \*\*\* expired") as info:
+    expected = r"looking up job fake-job-0000 failed.*token \*\*\* expired"
+    with pytest.raises(ServiceError, match=expected) as info:
         model(x)
     assert_clean(everything_about(info.value), (tmp_path / "run.pt.jobs.json").read_bytes())
 
@@ -155,7 +158,7 @@ def test_a_transient_token_error_is_still_retried():
     assert len(service.submitted) == 2  # failed once, submitted again
 
 
-# ---------------------------------------------------------------- everything saved or shown, every device kind
+# ---------------------------------------------------------------- all that is saved or shown, every device
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -168,14 +171,15 @@ def test_no_token_in_errors_models_checkpoints_journals_or_logs(kind, tmp_path, 
 
     def loss(out, target):
         if kind not in REMOTE and len(calls) == 1:
-            raise RuntimeError(f"401 Unauthorized for token {FAKE_TOKEN}")  # a local library that saw the token
+            raise RuntimeError(f"401 Unauthorized for token {FAKE_TOKEN}")  # a library that saw the token
         calls.append(1)
         return torch.nn.functional.mse_loss(out, target)
 
     calls: list = []
     data = [(torch.rand(2, 2), torch.rand(2, 1)) for _ in range(2)]
     with pytest.raises(TrainingInterrupted) as info:
-        fit(model, data, torch.optim.SGD(model.parameters(), lr=0.1), loss, epochs=2, checkpoint=tmp_path / "run.pt")
+        fit(model, data, torch.optim.SGD(model.parameters(), lr=0.1), loss, epochs=2,
+            checkpoint=tmp_path / "run.pt")
     assert "***" in str(info.value)
     raised = everything_about(info.value)
     buffer = io.BytesIO()

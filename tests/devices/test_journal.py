@@ -201,8 +201,8 @@ def test_cli_resume_fetches_the_jobs_that_ran(tmp_path, monkeypatch, capsys):
     argv[argv.index("--epochs") + 1] = "3"
     assert cli.main(argv + ["--resume"]) == 2  # a usage error, before any job
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"qnn-torch: error: {journal} is not a job journal (no 'format': 'qnn_torch job journal' entry); "
-                   "move it away or delete it, and the run writes its journal there."]
+    assert err == [f"qnn-torch: error: {journal} is not a job journal (no 'format': 'qnn_torch job journal' "
+                   "entry); move it away or delete it, and the run writes its journal there."]
     assert len(service.submitted) == uninterrupted
 
 
@@ -221,7 +221,8 @@ def _journal(**changes):
 
 @pytest.mark.parametrize("text, problem", [
     (_journal(jobs={"0": [{"job_id": "job-a"}]}), r"job 0 of device 0 has no 'digest'"),
-    (_journal(jobs={"0": [{"job_id": 7, "digest": "d0"}]}), r"job 0 of device 0: 'job_id' is 7, not a string"),
+    (_journal(jobs={"0": [{"job_id": 7, "digest": "d0"}]}), r"job 0 of device 0: 'job_id' is 7, not a "
+                                                            r"string"),
     (_journal(jobs={"0": ["job-a"]}), r"job 0 of device 0 is 'job-a', not an object"),
     (_journal(jobs={"0": "job-a"}), r"device 0 holds 'job-a', not a list of jobs"),
     (_journal(jobs=[ENTRY]), r"'jobs' is a list, not an object"),
@@ -259,9 +260,11 @@ def test_a_directory_in_the_journals_place_is_refused(tmp_path, resume):
     assert JobJournal.open(path, FINGERPRINT, epoch=0, resume=resume).path.is_file()
 
 
-@pytest.mark.parametrize("epoch, losses, problem", [(-1, [], "its epoch -1 is not a non-negative integer"),
-                                                    (True, [0.5], "its epoch True is not a non-negative integer"),
-                                                    (3, [0.5], "its epoch 3 is not the number of its losses \\(1\\)")])
+@pytest.mark.parametrize("epoch, losses, problem", [
+    (-1, [], "its epoch -1 is not a non-negative integer"),
+    (True, [0.5], "its epoch True is not a non-negative integer"),
+    (3, [0.5], "its epoch 3 is not the number of its losses \\(1\\)"),
+])
 def test_a_checkpoint_with_an_impossible_epoch_is_refused_before_any_job(tmp_path, epoch, losses, problem):
     """A checkpoint whose epoch was damaged (-1 ignored the journal and paid its jobs again) stops
     the resumed run before any job, with what to do; the run resumes once it is followed."""
@@ -273,8 +276,8 @@ def test_a_checkpoint_with_an_impossible_epoch_is_refused_before_any_job(tmp_pat
     state = torch.load(path, weights_only=True)
     torch.save({**state, "epoch": epoch, "losses": losses}, path)
     submitted = len(service.submitted)
-    with pytest.raises(CheckpointError, match=rf"checkpoint {re.escape(str(path))} is damaged: {problem}; restore "
-                                              r"it, or train from the start with resume=False"):
+    expected = rf"checkpoint {re.escape(str(path))} is damaged: {problem}; restore it, or train from the "
+    with pytest.raises(CheckpointError, match=expected + "start with resume=False"):
         train(service, path, resume=True)
     assert len(service.submitted) == submitted  # nothing paid
     torch.save(state, path)  # restored

@@ -31,8 +31,9 @@ def test_repr_of_a_network_whose_construction_failed(cls, kwargs):
 
 
 def test_repr_of_a_built_network():
-    assert repr(EstimatorQNN(2)) == ("EstimatorQNN(num_qubits=2, feature_map=ZZFeatureMap, ansatz=RealAmplitudes, "
-                                     "device='default.qubit', shots=None, engine='adjoint')")
+    assert repr(EstimatorQNN(2)) == ("EstimatorQNN(num_qubits=2, feature_map=ZZFeatureMap, "
+                                     "ansatz=RealAmplitudes, device='default.qubit', shots=None, "
+                                     "engine='adjoint')")
 
 
 class Service:
@@ -51,8 +52,8 @@ def test_a_model_on_an_ibm_backend_saves_its_name_and_finds_it_again(monkeypatch
     options); loading finds the backend again through the saved account."""
     backend = GenericBackendV2(2, noise_info=False, seed=3)
     backend.service = Service()
-    qnn = EstimatorQNN(2, device=backend, shots=64, device_options={"job_service": FakeJobService(),
-                                                                      "session": Service(), "job_retries": 1})
+    options = {"job_service": FakeJobService(), "session": Service(), "job_retries": 1}
+    qnn = EstimatorQNN(2, device=backend, shots=64, device_options=options)
     model = TorchConnector(qnn, initial_weights=np.zeros(8))
     buffer = io.BytesIO()
     torch.save(model, buffer)

@@ -92,10 +92,11 @@ class QuantumNeuralNetwork:
             NumPy adjoint engine), ``"torch-adjoint"`` (fused gate blocks in torch, adjoint
             sweep), ``"compiled"`` (the traced torch engine, backprop) and ``"qnode"``
             (PennyLane's QNode) choose one; other devices always run the QNode.
-        memory_budget (int or None): bytes one call may use for its state vectors; a larger batch
-            runs in chunks (identical results), and a call of which not even one sample fits is
-            refused with a ValueError. ``None`` (default): half the memory available on the
-            device the engine computes on, at the time of the call. See
+        memory_budget (int or None): bytes one call may use for its state vectors and the
+            engine's cached programs; a larger batch runs in chunks (identical results), and a
+            call of which not even one sample fits is refused with a ValueError. ``None``
+            (default): half the memory available on the device the engine computes on, at the
+            time of the call. See
             :meth:`~qnn_torch.engines.Engine.bytes_per_sample`.
         precision (str): ``"double"`` (default; complex128 states) or ``"single"`` (complex64
             states where the engine supports them: the compiled engine, on exact
@@ -389,7 +390,7 @@ class QuantumNeuralNetwork:
         """The most samples of ``x`` (already placed for ``engine``) one call of it may take."""
         per_sample = engine.bytes_per_sample(x.dtype, call) if self.simulated_locally else 0
         return chunk_size(x.shape[0], per_sample, self._memory_budget, x.device, self.num_qubits,
-                          engine.label)
+                          engine.label, engine.cache_bytes() if per_sample else 0)
 
     @staticmethod
     def _pieces(x: torch.Tensor, weight: torch.Tensor, size: int):

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
+import warnings
 from datetime import timedelta
 
 import torch
@@ -121,12 +123,38 @@ def shutdown_distributed() -> None:
     (a traceback from its first call, for example) would otherwise keep the process group alive
     until the interpreter exits, and gloo then aborts the process ("terminate called without an
     active exception") after training has finished.
+
+    When another process has died, the closing barrier fails. Called while an error propagates
+    (in a ``finally`` clause after :class:`~qnn_torch.TrainingInterrupted`, as the recipe above
+    does), it destroys the group without them and warns, so that the error that stopped training
+    is the one the caller sees; otherwise it raises.
+
+    Raises:
+        RuntimeError: if the barrier fails while no error propagates (another process died after
+            this one finished); the group is destroyed first.
     """
     if not (dist.is_available() and dist.is_initialized()):
         return
+    in_flight = sys.exc_info()[1]
     gc.collect()
-    dist.barrier()
-    dist.destroy_process_group()
+    try:
+        dist.barrier()
+        failure = None
+    except Exception as err:  # noqa: BLE001 - a peer that died; reported below
+        failure = f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
+    try:
+        dist.destroy_process_group()
+    except Exception:  # noqa: BLE001 - the group is gone with its peer; nothing is left to free
+        if failure is None:
+            raise
+    if failure is None:
+        return
+    message = (f"shutdown_distributed: the other processes did not reach the closing barrier ({failure}); "
+               "the process group was destroyed without them")
+    if in_flight is not None:
+        warnings.warn(f"{message}; the error that stopped this process follows", RuntimeWarning, stacklevel=2)
+        return
+    raise RuntimeError(message)
 
 
 def all_reduce(values: list[float], op=None) -> list[float]:

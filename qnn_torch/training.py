@@ -16,7 +16,6 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-import traceback
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Callable, Iterator
 import torch
 
 from .checkpoint import CheckpointError, read_checkpoint, save_atomic
-from .devices import known_secrets, scrub_secrets
+from .devices import holds_secret, scrub_secrets, without_secrets
 from .devices.journal import JobJournal, digest, journal_path
 from .distributed import all_reduce, check_process_group, process_rank, unwrap
 
@@ -130,8 +129,9 @@ def load_checkpoint(path) -> dict:
         dict: its entries, :data:`TRAINING_KEYS`.
 
     Raises:
-        CheckpointError: (a ValueError) if the file is not a training checkpoint; the message
-            names the file and what is wrong.
+        CheckpointError: (a ValueError) if the file is not a training checkpoint, or its epoch is
+            not a non-negative integer equal to the number of its losses; the message names the
+            file and what is wrong.
     """
     state = read_checkpoint(path)
     missing = [k for k in TRAINING_KEYS if not isinstance(state, dict) or k not in state]
@@ -142,28 +142,22 @@ def load_checkpoint(path) -> dict:
             f"{path} is not a training checkpoint written by fit (expected the entries "
             f"{', '.join(TRAINING_KEYS)}; got {what})"
         )
+    epoch, losses = state["epoch"], state["losses"]
+    problem = None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        problem = f"its epoch {epoch!r} is not a non-negative integer"
+    elif not isinstance(losses, (list, tuple)) or len(losses) != epoch:
+        count = len(losses) if isinstance(losses, (list, tuple)) else type(losses).__name__
+        problem = f"its epoch {epoch} is not the number of its losses ({count})"
+    if problem is not None:
+        raise CheckpointError(f"checkpoint {path} is damaged: {problem}; restore it, or train from the start "
+                              "with resume=False")
     return state
 
 
 def _safe_cause(err: BaseException) -> BaseException | None:
     """``err``, or None when a known secret appears anywhere in its chain, messages or frame locals."""
-    secrets = known_secrets()
-    if not secrets:
-        return err
-    seen, todo, text = set(), [err], ""
-    try:
-        while todo:  # every link, suppressed contexts included, with its frames' locals
-            e = todo.pop()
-            if e is None or id(e) in seen:
-                continue
-            seen.add(id(e))
-            formatted = traceback.TracebackException(type(e), e, e.__traceback__, capture_locals=True)
-            text += "".join(formatted.format())
-            text += repr(e.args)
-            todo += [e.__cause__, e.__context__]
-    except Exception:  # noqa: BLE001 - a repr that fails: do not risk it
-        return None
-    return None if any(secret in text for secret in secrets) else err
+    return None if holds_secret(err) else err
 
 
 def _state(model, optimizer, epoch, losses, rng_states=None) -> dict:
@@ -452,32 +446,56 @@ def runtime_session(model, mode: str = "session", **kwargs):
         for d, old in zip(devices, previous):
             d.update_session(old)
         if session is not None:
-            session.close()
+            _close(session)
 
 
 def _open_session(backend, mode: str, kwargs: dict):
     """A ``Session`` or ``Batch`` on ``backend`` for ``mode`` (None in job mode); in ``"auto"``
     mode the first the account allows, with one warning when it is not a session."""
     from qiskit_ibm_runtime import Batch, Session
-    from qiskit_ibm_runtime.exceptions import IBMError
 
     kinds = {"session": Session, "batch": Batch}
     refused, session = [], None
     for candidate in (("session", "batch", "job") if mode == "auto" else (mode,)):
         if candidate == "job":
             break
-        try:
-            session = kinds[candidate](backend=backend, **kwargs)
+        session, refusal, error = _try_open(kinds[candidate], candidate, backend, kwargs)
+        if error is not None:  # raised here, outside the handler: no __context__ that may hold a token
+            raise error
+        if session is not None:
             break
-        except IBMError as err:  # the service refuses this mode to the account
-            refused.append((candidate, scrub_secrets(f"{type(err).__name__}: {err}".splitlines()[0][:200])))
-        if mode != "auto":  # raised here, outside the handler: no __context__ that may hold a token
+        refused.append((candidate, refusal))
+        if mode != "auto":
             raise ValueError(f"runtime_session(mode={mode!r}): the account cannot open a {candidate} on "
-                             f"{backend.name} ({refused[0][1]}); use mode='auto' to fall back to what it "
-                             "allows.")
+                             f"{backend.name} ({refusal}); use mode='auto' to fall back to what it allows.")
     if refused:
         fallback = "a batch" if session is not None else "job mode (each job queues on its own)"
         reasons = "; ".join(f"no {kind} ({reason})" for kind, reason in refused)
         warnings.warn(f"runtime_session(mode='auto') on {backend.name}: {reasons}; running the jobs in "
                       f"{fallback}", RuntimeWarning, stacklevel=4)
     return session
+
+
+def _try_open(cls, kind: str, backend, kwargs: dict):
+    """``(session, None, None)``; ``(None, reason, None)`` when the service refuses ``kind`` to the
+    account (an ``IBMError``; the reason scrubbed of secrets); ``(None, None, error)`` for any other
+    error, to be raised by the caller (a :class:`~qnn_torch.devices.jobs.ServiceError` if it held
+    a secret)."""
+    from qiskit_ibm_runtime.exceptions import IBMError
+
+    try:
+        return cls(backend=backend, **kwargs), None, None
+    except IBMError as err:  # the service refuses this mode to the account
+        return None, scrub_secrets(f"{type(err).__name__}: {err}".splitlines()[0][:200]), None
+    except Exception as err:  # noqa: BLE001 - handed to the caller, which raises it
+        return None, None, without_secrets(err, f"opening a {kind} on {backend.name}")
+
+
+def _close(session) -> None:
+    """Close ``session``; an error that holds a secret is raised scrubbed."""
+    try:
+        session.close()
+        return
+    except Exception as err:  # noqa: BLE001 - raised below, outside the handler
+        error = without_secrets(err, "closing the session")
+    raise error

@@ -202,3 +202,93 @@ def test_ddp_model_without_process_group_is_refused(tmp_path):
     finally:  # release the model's process group now (tracebacks hold it too), not at the interpreter's exit
         del model
         gc.collect()
+
+
+@pytest.fixture
+def lonely_group(monkeypatch):
+    """A one-process gloo group whose barrier fails as it does when another process has died."""
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1,
+                            timeout=timedelta(seconds=10))
+
+    def barrier(*args, **kwargs):
+        raise RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer")
+
+    monkeypatch.setattr(dist, "barrier", barrier)
+    yield
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@pytest.mark.usefixtures("lonely_group")
+def test_the_documented_recipe_keeps_the_real_error_last():
+    """``try: train() finally: shutdown_distributed()`` after a peer died: the barrier's error
+    replaced the TrainingInterrupted; now the group is destroyed with a warning and the real error
+    propagates."""
+    stopped = TrainingInterrupted("training stopped in epoch 1 of 2 (RuntimeError: peer died)", None, 0)
+    with pytest.raises(TrainingInterrupted) as info, \
+            pytest.warns(RuntimeWarning, match=r"did not reach the closing barrier \(RuntimeError: .*"
+                                               r"Connection closed by peer\); the process group was "
+                                               r"destroyed without them"):
+        try:
+            raise stopped
+        finally:
+            shutdown_distributed()
+    assert info.value is stopped and not dist.is_initialized()
+
+
+@pytest.mark.usefixtures("lonely_group")
+def test_a_failed_barrier_without_an_error_in_flight_raises():
+    with pytest.raises(RuntimeError, match="the other processes did not reach the closing barrier"):
+        shutdown_distributed()
+    assert not dist.is_initialized()
+
+
+def _peer_dies_worker(rank: int, world: int, store: str, out_dir: str) -> None:
+    """The documented recipe; rank 1 dies in its second training step. Rank 0 records the error it
+    ends with."""
+    import os
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world,
+                            timeout=timedelta(seconds=30))
+    steps = []
+
+    def loss(out, target):
+        if rank == 1 and steps:
+            os._exit(3)  # killed: no exception, no clean-up
+        steps.append(1)
+        return torch.nn.functional.mse_loss(out, target)
+
+    def train():
+        model = DistributedDataParallel(_model())
+        fit(model, _shards(rank, world), _optimizer(model), loss, epochs=EPOCHS,
+            checkpoint=f"{out_dir}/ddp.pt")
+
+    try:
+        try:
+            train()
+        finally:
+            shutdown_distributed()
+    except BaseException as err:  # noqa: BLE001 - what the user of the recipe sees
+        torch.save({"last": type(err).__name__, "message": str(err)}, f"{out_dir}/rank{rank}.pt")
+
+
+@pytest.mark.slow
+def test_a_peer_that_dies_leaves_training_interrupted_as_the_error(tmp_path):
+    """Two real processes, one killed mid-epoch: the survivor's recipe ends with TrainingInterrupted
+    (the closing barrier's error replaced it)."""
+    context = mp.get_context("spawn")
+    args = (WORLD, str(tmp_path / "store"), str(tmp_path))
+    processes = [context.Process(target=_peer_dies_worker, args=(rank, *args)) for rank in range(WORLD)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(TIMEOUT_S)
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            pytest.fail(f"a process did not finish within {TIMEOUT_S} s")
+    assert processes[1].exitcode == 3
+    survivor = torch.load(tmp_path / "rank0.pt", weights_only=False)
+    assert survivor["last"] == "TrainingInterrupted", survivor
+    assert "training stopped in epoch 1 of 2" in survivor["message"]

@@ -175,6 +175,14 @@ def _constant(value, context) -> float:
     return float(value.real)
 
 
+def _literal(value) -> str:
+    """Python source for a float constant (``float('inf')`` where ``repr`` would give a bare
+    ``inf``), or ``value`` itself if it already is source."""
+    if not isinstance(value, float):
+        return value
+    return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+
+
 def _source(value, names: dict, context=None):
     """A float for a constant, else Python source computing ``value``."""
     from qiskit.circuit import ParameterExpression
@@ -197,10 +205,11 @@ def _source(value, names: dict, context=None):
         if op in _BINARY:
             rhs = stack.pop() if step.rhs is None else _source(step.rhs, names, context)
             lhs = stack.pop() if step.lhs is None else _source(step.lhs, names, context)
+            expression = _BINARY[op].format(a=_literal(lhs), b=_literal(rhs))
             if isinstance(lhs, float) and isinstance(rhs, float):
-                stack.append(_constant(eval(_BINARY[op].format(a=repr(lhs), b=repr(rhs))), context))  # pylint: disable=eval-used
+                stack.append(_constant(eval(expression), context))  # pylint: disable=eval-used
             else:
-                stack.append(_BINARY[op].format(a=lhs, b=rhs))
+                stack.append(expression)
         elif op in _UNARY or op == "CONJ":
             arg = stack.pop() if step.lhs is None else _source(step.lhs, names, context)
             if op == "CONJ":  # the parameters are real
@@ -277,7 +286,8 @@ class QiskitCircuit:
             sequences of Parameters.
         ValueError: for a circuit parameter that is listed nowhere, a parameter listed twice or
             not in the circuit, an unsupported instruction (mid-circuit measurement, reset,
-            classical control, a delay with a parameter, an opaque gate).
+            classical control, a delay with a parameter, an opaque gate, a fractional power of an
+            annotated gate with unbound parameters).
 
     Calling ``apply(inputs, weights, wires=None)`` queues the operations: ``inputs`` has shape
     ``(..., num_inputs)`` and ``weights`` ``(num_weights,)`` or ``(..., num_weights)`` (torch
@@ -488,11 +498,27 @@ class QiskitCircuit:
         for factory, (_, _, rules), op_wires in zip(self._factories, self.operations, per_op):
             params = [values[r] if isinstance(r, int) else r.matrix if isinstance(r, _Matrix) else r
                       for r in rules]
+            if len(params) > 1:
+                params = _constants_like(params)
             queued.append(factory(*params, wires=op_wires))
         if self._phase is not None:
             phase = values[self._phase] if isinstance(self._phase, int) else self._phase
             queued.append(qml.GlobalPhase(phase, wires=all_wires))
         return queued
+
+
+def _constants_like(params: list) -> list:
+    """``params`` with its float constants as torch tensors when another parameter of the same
+    operation is one: PennyLane's ``U3`` multiplies its angles together, and a NumPy constant
+    times a torch tensor fails."""
+    like = next((p for p in params if qml.math.get_interface(p) == "torch"), None)
+    if like is None:
+        return params
+    import torch
+
+    dtype = like.dtype if like.is_floating_point() else torch.float64
+    return [torch.as_tensor(p, dtype=dtype, device=like.device) if isinstance(p, float) else p
+            for p in params]
 
 
 class _Matrix:
@@ -560,7 +586,7 @@ def _phase_value(value):
 
 
 def _flatten_into(circuit, qubit_map, flat, phase, outer, clbit_map):
-    from qiskit.circuit import ControlledGate, Delay, Gate, ParameterExpression
+    from qiskit.circuit import ControlledGate, Delay, Gate, ParameterExpression, QuantumCircuit
 
     if _phase_value(circuit.global_phase) != 0.0:
         phase.append(_phase_value(circuit.global_phase))
@@ -591,6 +617,12 @@ def _flatten_into(circuit, qubit_map, flat, phase, outer, clbit_map):
         if name == "unitary":
             flat.append(("unitary", tuple(qubits), (np.asarray(op.to_matrix()),)))
             continue
+        if name == "annotated":  # gate.inverse(annotated=True), AnnotatedOperation(gate, modifiers)
+            resolved = _without_modifiers(op)
+            single = QuantumCircuit(resolved.num_qubits)
+            single.append(resolved, single.qubits)
+            _flatten_into(single, qubits, flat, phase, outer, [])
+            continue
         definition = None
         try:
             definition = op.definition
@@ -600,10 +632,57 @@ def _flatten_into(circuit, qubit_map, flat, phase, outer, clbit_map):
             raise ValueError(
                 f"unsupported instruction '{name}': it has no definition to decompose. Supported: "
                 f"{', '.join(SUPPORTED_GATES)}, 'unitary', composite gates and instructions with a "
-                f"definition, {', '.join(_IGNORED)}, 'delay', 'global_phase' and final measurements."
+                f"definition, annotated operations, {', '.join(_IGNORED)}, 'delay', 'global_phase' and final "
+                "measurements."
             )
         clbits = [clbit_map[circuit.find_bit(c).index] for c in item.clbits]
         _flatten_into(definition, qubits, flat, phase, outer, clbits)
+
+
+def _without_modifiers(op):
+    """An annotated operation as the plain gate it stands for: its modifiers applied to its base
+    operation in order (inverse, control with its control state, power).
+
+    Raises:
+        ValueError: for a modifier Qiskit cannot apply to the base operation (a fractional power
+            of a gate with unbound parameters), with the reason and what to do instead.
+    """
+    from qiskit.circuit.annotated_operation import ControlModifier, InverseModifier, PowerModifier
+
+    gate = _without_modifiers(op.base_op) if op.base_op.name == "annotated" else op.base_op
+    for modifier in op.modifiers:
+        if isinstance(modifier, InverseModifier):
+            gate = gate.inverse()
+        elif isinstance(modifier, ControlModifier):
+            gate = gate.control(modifier.num_ctrl_qubits, ctrl_state=modifier.ctrl_state)
+        elif isinstance(modifier, PowerModifier) and float(modifier.power).is_integer():
+            gate = _integer_power(gate, int(modifier.power))
+        elif isinstance(modifier, PowerModifier):
+            try:
+                gate = gate.power(modifier.power)
+            except (TypeError, ValueError) as err:  # computed from the matrix: bound parameters only
+                reason = f"{type(err).__name__}: {str(err).splitlines()[0][:120]}"
+            else:
+                continue
+            raise ValueError(
+                f"unsupported instruction 'annotated': the power {modifier.power} of '{gate.name}' has no "
+                f"definition while its parameters are unbound ({reason}); use an integer power, bind the "
+                "parameters first, or write the powered gate (e.g. ry(theta * p)).")
+        else:
+            raise ValueError(f"unsupported instruction 'annotated': unknown modifier {modifier!r}; apply it "
+                             f"to '{gate.name}' yourself (gate.inverse(), gate.control(n), gate.power(p)).")
+    return gate
+
+
+def _integer_power(gate, power: int):
+    """``gate`` applied ``power`` times (its inverse for a negative power; nothing for 0), as one gate."""
+    from qiskit import QuantumCircuit
+
+    step = gate if power >= 0 else gate.inverse()
+    repeated = QuantumCircuit(gate.num_qubits, name=f"{gate.name}^{power}")
+    for _ in range(abs(power)):
+        repeated.append(step, repeated.qubits)
+    return repeated.to_gate()
 
 
 def _drop_final_measurements(flat):

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import importlib
 
-from .credentials import ibm_backend, known_secrets, scrub_secrets
+from .credentials import holds_secret, ibm_backend, known_secrets, scrub_secrets, without_secrets
 from .resolve import (
     ACCEPTED_FORMS,
     DEFAULT_HARDWARE_SHOTS,
     DeviceSpec,
     check_shots,
+    device_request,
     fake_backend,
     resolve_device,
 )
@@ -44,17 +45,21 @@ __all__ = [
     "JobJournalError",
     "JobLimits",
     "RetryPolicy",
+    "ServiceError",
     "check_shots",
+    "device_request",
     "fake_backend",
+    "holds_secret",
     "ibm_backend",
     "known_secrets",
     "resolve_device",
     "scrub_secrets",
+    "without_secrets",
 ]
 
 _LAZY = {"BatchedRemoteDevice": ".remote", "BatchedAerDevice": ".aer", "BackendJobs": ".jobs",
          "JobLimits": ".jobs", "RetryPolicy": ".jobs", "JobJournal": ".journal",
-         "JobJournalError": ".journal", "FakeJobService": ".fake_runtime"}
+         "JobJournalError": ".journal", "FakeJobService": ".fake_runtime", "ServiceError": ".jobs"}
 
 
 def __getattr__(name: str):

@@ -1,14 +1,20 @@
 """IBM Quantum credentials, and keeping them out of every message.
 
 The token comes from the ``QISKIT_IBM_TOKEN`` environment variable or the account saved with
-``QiskitRuntimeService.save_account``; it is never printed, logged, stored or chained.
+``QiskitRuntimeService.save_account``; it is never printed, logged, stored or chained. An error of
+the service that holds it (in its message, its chain or its frames' locals) is replaced by a
+:class:`~qnn_torch.devices.jobs.ServiceError` with the token masked (:func:`without_secrets`)
+wherever the package talks to the service: getting a backend, opening a session, submitting and
+polling jobs.
 """
 
 from __future__ import annotations
 
 import os
+import traceback
 
-__all__ = ["TOKEN_VARIABLE", "ibm_backend", "known_secrets", "scrub_secrets"]
+__all__ = ["TOKEN_VARIABLE", "holds_secret", "ibm_backend", "known_secrets", "scrub_secrets",
+           "without_secrets"]
 
 TOKEN_VARIABLE = "QISKIT_IBM_TOKEN"
 """str: the environment variable that may hold the IBM Quantum token."""
@@ -33,6 +39,46 @@ def scrub_secrets(text: str) -> str:
     for secret in known_secrets():
         text = text.replace(secret, "***")
     return text
+
+
+def holds_secret(err: BaseException) -> bool:
+    """Whether a known secret appears in ``err``: its message, arguments, notes, chain (suppressed
+    contexts too) or the locals of any frame of its tracebacks. An error whose text cannot be
+    produced (a ``repr`` that fails) counts as holding one."""
+    secrets = known_secrets()
+    if not secrets:
+        return False
+    seen, todo, text = set(), [err], ""
+    try:
+        while todo:
+            e = todo.pop()
+            if e is None or id(e) in seen:
+                continue
+            seen.add(id(e))
+            formatted = traceback.TracebackException(type(e), e, e.__traceback__, capture_locals=True)
+            text += "".join(formatted.format()) + repr(e.args) + "".join(getattr(e, "__notes__", []))
+            todo += [e.__cause__, e.__context__]
+    except Exception:  # noqa: BLE001 - a repr that fails: do not risk it
+        return True
+    return any(secret in text for secret in secrets)
+
+
+def without_secrets(err: Exception, action: str = "the IBM service") -> Exception:
+    """``err`` itself when it holds no known secret (:func:`holds_secret`), else a
+    :class:`~qnn_torch.devices.jobs.ServiceError` saying ``action`` failed, with ``err``'s first
+    line, the secret masked.
+
+    Raise the result outside the ``except`` clause that caught ``err``, so that ``err`` does not
+    become its ``__context__``.
+    """
+    if not holds_secret(err):
+        return err
+    from .jobs import ServiceError, is_transient
+
+    kind = type(err).__name__
+    detail = scrub_secrets(str(err)).splitlines()[0][:300] if str(err) else ""
+    return ServiceError(f"{action} failed ({kind}: {detail}); the original error held credentials and was "
+                        "dropped", kind, is_transient(err))
 
 
 def _runtime_backend(name: str):

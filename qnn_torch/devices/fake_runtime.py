@@ -34,14 +34,17 @@ class FakeJob:
         error (Exception or None): what ``result()`` raises for a failed job.
         interrupt (BaseException or None): what the first ``result()`` raises while the job
             itself finishes (the waiting process is killed).
+        tags (tuple[str]): the job's tags.
     """
 
     def __init__(self, job_id: str, result=None, error: Exception | None = None,
-                 interrupt: BaseException | None = None):
+                 interrupt: BaseException | None = None, tags: tuple = ()):
         self._job_id = job_id
         self._result = result
         self._error = error
         self._interrupt = interrupt
+        self.tags = tuple(tags)
+        """tuple[str]: the tags the job was submitted with."""
 
     def job_id(self) -> str:
         """str: the job's id."""
@@ -64,15 +67,21 @@ class FakeJob:
 class FakeJobService:
     """Jobs that run locally, are kept by id and fail on demand.
 
+    Args:
+        tags (bool): whether jobs keep their tags and can be found by them (:meth:`find`), as on
+            IBM's service; False plays a service without tags.
+
     Attributes:
         jobs (dict): every job by id.
         submitted (list[str]): the ids of the submitted jobs, in order.
         fetched (list[str]): the ids of the jobs looked up again with :meth:`job`.
+        supports_tags (bool): the ``tags`` argument.
     """
 
     retrievable = True
 
-    def __init__(self):
+    def __init__(self, tags: bool = True):
+        self.supports_tags = bool(tags)
         self.jobs: dict[str, FakeJob] = {}
         self.submitted: list[str] = []
         self.fetched: list[str] = []
@@ -95,18 +104,41 @@ class FakeJobService:
         self._faults.extend([None] * skip)
         self._faults.append(("interrupt", interrupt or KeyboardInterrupt("simulated kill while a job runs")))
 
-    def submit(self, primitive, pubs) -> FakeJob:
-        """Run ``pubs`` on ``primitive`` now and keep the job."""
+    def interrupt_on_submit(self, interrupt: BaseException | None = None, skip: int = 0) -> None:
+        """After ``skip`` jobs, the service accepts and runs the next job, but the process that
+        submitted it receives ``interrupt`` (default ``KeyboardInterrupt``) before ``submit`` returns:
+        killed between the service accepting the job and the journal recording it."""
+        self._faults.extend([None] * skip)
+        interrupt = interrupt or KeyboardInterrupt("simulated kill after the job was accepted")
+        self._faults.append(("accepted", interrupt))
+
+    def submit(self, primitive, pubs, tags=None) -> FakeJob:
+        """Run ``pubs`` on ``primitive`` now and keep the job (with ``tags`` where tags are kept)."""
         fault = self._faults.popleft() if self._faults else None
         job_id = f"fake-job-{next(self._ids):04d}"
+        kept = tuple(tags or ()) if self.supports_tags else ()
         if fault is not None and fault[0] == "fail":
-            job = FakeJob(job_id, error=fault[1])
+            job = FakeJob(job_id, error=fault[1], tags=kept)
         else:
             result = primitive.run(pubs).result()
-            job = FakeJob(job_id, result, interrupt=fault[1] if fault is not None else None)
+            interrupt = fault[1] if fault is not None and fault[0] == "interrupt" else None
+            job = FakeJob(job_id, result, interrupt=interrupt, tags=kept)
         self.jobs[job_id] = job
         self.submitted.append(job_id)
+        if fault is not None and fault[0] == "accepted":
+            raise fault[1]
         return job
+
+    def find(self, tag: str) -> str | None:
+        """The id of the newest job tagged ``tag``, or None.
+
+        Raises:
+            RuntimeError: if this service keeps no tags (``tags=False``).
+        """
+        if not self.supports_tags:
+            raise RuntimeError("this service cannot find jobs by tag")
+        tagged = [job_id for job_id in self.submitted if tag in self.jobs[job_id].tags]
+        return tagged[-1] if tagged else None
 
     def job(self, job_id: str) -> FakeJob:
         """The job ``job_id``.

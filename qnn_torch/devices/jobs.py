@@ -28,6 +28,7 @@ __all__ = [
     "BackendJobs",
     "JobLimits",
     "RetryPolicy",
+    "ServiceError",
     "is_transient",
     "job_status",
 ]
@@ -182,6 +183,22 @@ class RetryPolicy:
             self.sleep(seconds)
 
 
+class ServiceError(RuntimeError):
+    """An error of the IBM service whose text held a credential, with the credential masked.
+
+    The original error is not kept: its message, chain or frames' locals held the credential.
+
+    Attributes:
+        kind (str): the original error's type name.
+        transient (bool): whether submitting the job again may succeed (see :func:`is_transient`).
+    """
+
+    def __init__(self, message: str, kind: str, transient: bool = False):
+        super().__init__(message)
+        self.kind = kind
+        self.transient = transient
+
+
 def is_transient(err: BaseException) -> bool:
     """Whether a job failure may pass if the job is submitted again.
 
@@ -192,6 +209,8 @@ def is_transient(err: BaseException) -> bool:
     """
     if not isinstance(err, Exception):
         return False
+    if isinstance(err, ServiceError):  # a scrubbed service error: the original error's answer
+        return err.transient
     if isinstance(err, (ConnectionError, TimeoutError)):
         return True
     try:
@@ -226,25 +245,36 @@ def job_status(job) -> str:
 
 
 class BackendJobs:
-    """Submits primitive jobs and finds them again by id through the backend's runtime service.
+    """Submits primitive jobs and finds them again by id, or by tag, through the backend's runtime
+    service.
 
     Args:
         backend: the Qiskit backend. IBM backends (``qiskit_ibm_runtime.IBMBackend``) have a
             ``service`` whose ``job(job_id)`` returns a job submitted earlier, also by another
-            process; local backends (fake or simulators) have none.
+            process, and whose ``jobs(job_tags=...)`` finds jobs by their tags; local backends (fake
+            or simulators) have none.
     """
 
     def __init__(self, backend):
         service = getattr(backend, "service", None)
         self._service = service if callable(getattr(service, "job", None)) else None
+        self._backend_name = getattr(backend, "name", None)
 
     @property
     def retrievable(self) -> bool:
         """bool: whether a job can be found by its id after the process that submitted it ended."""
         return self._service is not None
 
-    def submit(self, primitive, pubs):
-        """``primitive.run(pubs)``: the submitted job."""
+    @property
+    def supports_tags(self) -> bool:
+        """bool: whether jobs can be submitted with tags and found by them (:meth:`find`)."""
+        return self._service is not None and callable(getattr(self._service, "jobs", None))
+
+    def submit(self, primitive, pubs, tags=None):
+        """``primitive.run(pubs)``, with ``tags`` (a list of strings) as the job's tags: the
+        submitted job."""
+        if tags:
+            primitive.options.environment.job_tags = list(tags)
         return primitive.run(pubs)
 
     def job(self, job_id: str):
@@ -256,3 +286,14 @@ class BackendJobs:
         if self._service is None:
             raise RuntimeError("jobs of a local backend cannot be retrieved by id")
         return self._service.job(job_id)
+
+    def find(self, tag: str) -> str | None:
+        """The id of the newest job of this backend tagged ``tag``, or None if there is none.
+
+        Raises:
+            RuntimeError: if this backend's service cannot find jobs by tag.
+        """
+        if not self.supports_tags:
+            raise RuntimeError("this backend's service cannot find jobs by tag")
+        jobs = self._service.jobs(job_tags=[tag], backend_name=self._backend_name, limit=1, descending=True)
+        return jobs[0].job_id() if jobs else None

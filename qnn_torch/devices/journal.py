@@ -15,13 +15,21 @@ A job whose digest differs, a journal written for another model or backend, or a
 service does not know raise :class:`JobJournalError`: a journal never leads to a silent
 resubmission.
 
-The journal holds job ids, digests, backend names and an epoch number: never a token.
+A job is recorded once the service has accepted it, so a process killed between the two leaves a
+job that ran but is not in the journal. Each job therefore carries a tag made from the journal's
+run id, the epoch, the device and the job's number and digest (:meth:`JobJournal.tag`); on a
+service that finds jobs by tag, a resumed run looks for the first job the journal does not hold
+and fetches it instead of paying for it again.
+
+The journal holds job ids, digests, backend names, a random run id and an epoch number: never a
+token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import warnings
 from pathlib import Path
 
@@ -34,6 +42,10 @@ __all__ = ["FORMAT", "JobJournal", "JobJournalError", "digest", "journal_path"]
 FORMAT = "qnn_torch job journal"
 """str: the ``format`` entry of a journal file."""
 _VERSION = 1
+
+
+_DELETE = "delete it to submit its jobs again."
+_MOVE = "move it away or delete it, and the run writes its journal there."
 
 
 class JobJournalError(ValueError):
@@ -80,18 +92,24 @@ class JobJournal:
             structure (JSON values).
         epoch (int): the completed epochs of the checkpoint the jobs continue from.
         jobs (dict or None): recorded jobs, ``{device key: [entry, ...]}``, each entry a dict
-            with ``job_id`` and ``digest``.
+            with ``job_id`` and ``digest``; None for a journal that continues no earlier one.
+        run (str or None): the run's id, part of every job's tag (a new random one if None).
 
     Attributes:
         fetched (int): jobs fetched from the journal instead of being submitted.
+        run (str): the run's id, kept across resumes.
     """
 
-    def __init__(self, path: Path, fingerprint: dict, epoch: int, jobs: dict | None = None):
+    def __init__(self, path: Path, fingerprint: dict, epoch: int, jobs: dict | None = None,
+                 run: str | None = None):
         self.path = Path(path)
         self.fingerprint = fingerprint
         self.epoch = int(epoch)
+        self.run = run or secrets.token_hex(8)
         self._jobs: dict[str, list[dict]] = {k: list(v) for k, v in (jobs or {}).items()}
         self._next: dict[str, int] = {}
+        self._resumed = jobs is not None  # jobs of this epoch may have run without being recorded
+        self._searched: set = set()
         self.fetched = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -111,14 +129,20 @@ class JobJournal:
             JobJournal: the journal, written to ``path``.
 
         Raises:
-            JobJournalError: with ``resume``, if the file is not a job journal, or was written for
-                another model or backend (the message names the file and the difference).
+            JobJournalError: with ``resume``, if the file is not a job journal, is damaged, or was
+                written for another model or backend; whether or not resuming, if ``path`` is a
+                directory. The message is one sentence naming the file, the problem and what to do.
         """
         path = Path(path)
-        jobs = None
+        if path.exists() and not path.is_file():
+            what = "a directory" if path.is_dir() else "not a regular file"
+            raise JobJournalError(f"{path} is {what}, not a job journal; move it away so that the journal "
+                                  "can be written there.")
+        jobs = run = None
         if resume and path.is_file():
             saved = cls._read(path)
             cls._check_fingerprint(path, saved["fingerprint"], fingerprint)
+            run = saved.get("run")
             if saved["epoch"] == epoch:
                 jobs = saved["jobs"]
             elif saved["epoch"] > epoch:
@@ -126,7 +150,7 @@ class JobJournal:
                               f"the {epoch} resumed from: its jobs are not reused", RuntimeWarning,
                               stacklevel=3)
             # saved["epoch"] < epoch: the checkpoint was written after those jobs; they are in it
-        journal = cls(path, fingerprint, epoch, jobs)
+        journal = cls(path, fingerprint, epoch, jobs, run)
         journal._write()
         return journal
 
@@ -135,6 +159,7 @@ class JobJournal:
         self.epoch = int(epoch)
         self._jobs = {}
         self._next = {}
+        self._resumed = False
         self._write()
 
     def remove(self) -> None:
@@ -168,6 +193,19 @@ class JobJournal:
                 "or delete the journal to submit every job again.")
         return entry
 
+    def tag(self, key: str, index: int, job_digest: str) -> str:
+        """The tag of job ``index`` of device ``key`` with digest ``job_digest`` in this run and epoch:
+        ``"qnn_torch-"`` and 32 hex digits, the same in the process that resumes the run."""
+        return f"qnn_torch-{digest(self.run, self.epoch, key, index, job_digest)[:32]}"
+
+    def unrecorded(self, key: str, index: int) -> bool:
+        """Whether job ``index`` of device ``key`` may have been accepted by the service without
+        being recorded: the first job after the recorded ones of a resumed journal (True once)."""
+        if not self._resumed or index != len(self._jobs.get(key, [])) or (key, index) in self._searched:
+            return False
+        self._searched.add((key, index))
+        return True
+
     def record(self, key: str, index: int, job_digest: str, job_id: str, backend: str) -> None:
         """Record job ``index`` of device ``key`` (written to disk before this returns)."""
         jobs = self._jobs.setdefault(key, [])
@@ -179,22 +217,36 @@ class JobJournal:
 
     def _write(self) -> None:
         data = {"format": FORMAT, "version": _VERSION, "fingerprint": self.fingerprint, "epoch": self.epoch,
-                "jobs": self._jobs}
+                "run": self.run, "jobs": self._jobs}
         text = json.dumps(data, indent=1, sort_keys=True).encode()
         write_atomic(self.path, lambda fh: fh.write(text))
 
     @staticmethod
     def _read(path: Path) -> dict:
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise JobJournalError(f"{path} is not a job journal: {type(err).__name__}") from None
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise JobJournalError(f"{path} is not a job journal ({type(err).__name__}); {_MOVE}") from None
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise JobJournalError(f"{path} is a damaged job journal (nested too deeply to be one); "
+                                  f"{_DELETE}") from None
+        except ValueError as err:  # not JSON (JSONDecodeError), or a number too long to read
+            if FORMAT not in text:
+                raise JobJournalError(f"{path} is not a job journal ({type(err).__name__}); "
+                                      f"{_MOVE}") from None
+            reason = str(err).splitlines()[0][:80]  # a journal whose text was damaged
+            raise JobJournalError(f"{path} is a damaged job journal ({type(err).__name__}: {reason}); "
+                                  f"{_DELETE}") from None
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise JobJournalError(f"{path} is not a job journal (no 'format': {FORMAT!r} entry)")
-        if data.get("version") != _VERSION or not isinstance(data.get("jobs"), dict) \
-                or not isinstance(data.get("epoch"), int) or not isinstance(data.get("fingerprint"), dict):
-            raise JobJournalError(f"{path} is a job journal of another version or damaged; delete it to "
-                                  "submit its jobs again")
+            raise JobJournalError(f"{path} is not a job journal (no 'format': {FORMAT!r} entry); {_MOVE}")
+        if data.get("version") != _VERSION:
+            raise JobJournalError(f"{path} is a job journal of version {data.get('version')!r}, not "
+                                  f"{_VERSION}; {_DELETE}")
+        problem = _problem(data)
+        if problem is not None:
+            raise JobJournalError(f"{path} is a damaged job journal ({problem}); {_DELETE}")
         return data
 
     @staticmethod
@@ -209,3 +261,40 @@ class JobJournal:
     def __repr__(self) -> str:
         count = sum(1 for jobs in self._jobs.values() for e in jobs if e is not None)
         return f"JobJournal({str(self.path)!r}, epoch={self.epoch}, jobs={count})"
+
+
+def _problem(data: dict) -> str | None:
+    """What is wrong with the entries of a journal's ``data`` (its format and version are right),
+    or None."""
+    epoch = data.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        return f"'epoch' is {epoch!r}, not a non-negative integer"
+    for name in ("fingerprint", "jobs"):
+        if name not in data:
+            return f"no {name!r}"
+        if not isinstance(data[name], dict):
+            return f"{name!r} is a {type(data[name]).__name__}, not an object"
+    if "run" in data and not isinstance(data["run"], str):
+        return f"'run' is {data['run']!r}, not a string"
+    for key, jobs in data["jobs"].items():
+        if not isinstance(jobs, list):
+            return f"device {key} holds {jobs!r:.40}, not a list of jobs"
+        for index, entry in enumerate(jobs):
+            problem = _entry_problem(entry)
+            if problem is not None:
+                return f"job {index} of device {key}{problem}"
+    return None
+
+
+def _entry_problem(entry) -> str | None:
+    """What is wrong with one recorded job (None: a gap, or a valid entry), or None."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        return f" is {entry!r:.40}, not an object"
+    for field in ("job_id", "digest"):
+        if field not in entry:
+            return f" has no {field!r}"
+        if not isinstance(entry[field], str):
+            return f": {field!r} is {entry[field]!r:.40}, not a string"
+    return None

@@ -26,6 +26,7 @@ from __future__ import annotations
 import warnings
 from collections import OrderedDict
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pennylane as qml
@@ -38,6 +39,7 @@ from qiskit.circuit import Parameter
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2, SamplerV2
 
+from .credentials import without_secrets
 from .jobs import FAILED_STATES, BackendJobs, JobLimits, RetryPolicy, is_transient, job_status
 from .journal import JobJournal, JobJournalError, digest
 
@@ -388,51 +390,81 @@ class BatchedRemoteDevice(RemoteDevice):
 
     def _run_job(self, kind, pubs, job_digest, circuits):
         """One job's result: fetched through the journal if it already ran, else submitted (and
-        journaled before it is awaited), retried while it fails transiently."""
+        journaled before it is awaited), retried while it fails transiently. An error of the
+        service that holds a credential is raised as a :class:`~.jobs.ServiceError`, the
+        credential masked."""
         journal = self.journal if self.jobs_retrievable else None
-        index = None
+        index, submit = None, self.job_service.submit
         if journal is not None:
             index = journal.next_index(self.journal_key)
             entry = journal.entry(self.journal_key, index, job_digest)
+            if entry is None:
+                entry = self._find_tagged(journal, index, job_digest)
             if entry is not None:
                 result = self._fetch(journal, entry)
                 if result is not None:
                     return result
+            if self._tags_supported:  # found by its tag if the process dies before it is recorded
+                submit = partial(submit, tags=[journal.tag(self.journal_key, index, job_digest)])
         primitive_class = EstimatorV2 if kind == "estimator" else SamplerV2
         attempt = 0
         while True:
-            job = self.job_service.submit(self._primitive(primitive_class), pubs)
+            job, error = _guarded("submitting a job", submit, self._primitive(primitive_class), pubs)
+            if error is not None:
+                raise error
             self._count_job(circuits)
             if journal is not None:
                 journal.record(self.journal_key, index, job_digest, job.job_id(), self.backend.name)
-            try:
-                return job.result()
-            except Exception as err:
-                if attempt >= self.retry.retries or not is_transient(err):
-                    raise
+            result, error = _guarded(f"job {job.job_id()}", job.result)
+            if error is None:
+                return result
+            if attempt >= self.retry.retries or not is_transient(error):
+                raise error
             self.retry.wait(attempt)
             attempt += 1
+
+    @property
+    def _tags_supported(self) -> bool:
+        return bool(getattr(self.job_service, "supports_tags", False))
+
+    def _find_tagged(self, journal, index: int, job_digest: str) -> dict | None:
+        """The journal entry of job ``index`` when the service holds it by its tag though the journal
+        does not (the process was killed between the service accepting it and the journal recording
+        it), else None."""
+        if not (self._tags_supported and journal.unrecorded(self.journal_key, index)):
+            return None
+        tag = journal.tag(self.journal_key, index, job_digest)
+        job_id, error = _guarded("looking up a job by its tag", self.job_service.find, tag)
+        if error is not None:
+            raise error
+        if job_id is None:
+            return None
+        journal.record(self.journal_key, index, job_digest, job_id, self.backend.name)
+        return journal.entry(self.journal_key, index, job_digest)
 
     def _fetch(self, journal, entry):
         """The result of a journaled job, waiting for it if it is still queued or running; None if
         it failed (it is then submitted again)."""
         from qiskit_ibm_runtime.exceptions import RuntimeJobNotFound
 
-        try:
-            job = self.job_service.job(entry["job_id"])
-        except RuntimeJobNotFound:
+        job_id = entry["job_id"]
+        job, error = _guarded(f"looking up job {job_id}", self.job_service.job, job_id)
+        if isinstance(error, RuntimeJobNotFound):
             raise JobJournalError(
-                f"job journal {journal.path}: the service does not know job {entry['job_id']} (another "
+                f"job journal {journal.path}: the service does not know job {job_id} (another "
                 "account or instance?); resume with the account that ran it, or delete the journal to submit "
-                "every job again.") from None
-        if job_status(job) in FAILED_STATES:
+                "every job again.")
+        if error is None:
+            status, error = _guarded(f"polling job {job_id}", job_status, job)
+        if error is not None:
+            raise error
+        if status in FAILED_STATES:
             return None
-        try:
-            result = job.result()
-        except Exception as err:
-            if is_transient(err):
+        result, error = _guarded(f"job {job_id}", job.result)
+        if error is not None:
+            if is_transient(error):
                 return None
-            raise
+            raise error
         self.jobs_fetched += 1
         journal.fetched += 1
         if self.tracker.active:
@@ -452,6 +484,17 @@ class BatchedRemoteDevice(RemoteDevice):
         primitive = cls(mode=self._session) if self._session else cls(mode=self.backend)
         primitive.options.update(**self._kwargs)
         return primitive
+
+
+def _guarded(action: str, fn, *args):
+    """``(fn(*args), None)``, or ``(None, error)`` for the exception it raised: the exception
+    itself, or a :class:`~.jobs.ServiceError` saying ``action`` failed when it held a
+    credential. The caller raises it outside this handler, so that no credential-holding error
+    becomes its ``__context__``."""
+    try:
+        return fn(*args), None
+    except Exception as err:  # noqa: BLE001 - handed to the caller, which raises it
+        return None, without_secrets(err, action)
 
 
 def _rows(kind, pub, start, stop):

@@ -23,8 +23,8 @@ import pennylane as qml
 
 from .credentials import ibm_backend
 
-__all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "INSTALL_HINTS", "DeviceSpec", "check_shots", "fake_backend",
-           "resolve_device"]
+__all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "INSTALL_HINTS", "DeviceSpec", "check_shots",
+           "device_request", "fake_backend", "resolve_device"]
 
 DEFAULT_HARDWARE_SHOTS = 1024
 """int: shots used on sampling-only devices (IBM backends) when ``shots=None``, as Qiskit does."""
@@ -85,6 +85,31 @@ def _is_backend(obj) -> bool:
     except ImportError:  # pragma: no cover
         return False
     return isinstance(obj, BackendV2)
+
+
+_LIVE_OPTIONS = ("session", "job_service")  # connections to the service: never saved with a model
+
+
+def device_request(device, shots, options: dict | None):
+    """What a network saves instead of its resolved device, to make it again with
+    :func:`resolve_device` when it is loaded: ``(device, shots, options)``, or None for a PennyLane
+    device object (saved as it is).
+
+    A Qiskit backend that belongs to an IBM Quantum service (it has a ``service``, which holds the
+    account and its token) is saved as ``"ibm:<its name>"`` and found again through the saved
+    account or ``QISKIT_IBM_TOKEN`` when loaded; other backends are saved as they are. The
+    options that connect to the service, ``session`` and ``job_service``, are never saved: a
+    loaded model submits its jobs through its backend, outside any session until it is given a
+    new one.
+    """
+    if not isinstance(device, str):
+        if not _is_backend(device):
+            return None
+        if getattr(device, "service", None) is not None or getattr(device, "_service", None) is not None:
+            device = f"ibm:{device.name}"
+    if options is not None:
+        options = {k: v for k, v in options.items() if k not in _LIVE_OPTIONS}
+    return device, shots, options
 
 
 def fake_backend(name: str):

@@ -32,6 +32,9 @@ in :mod:`.base`; an engine overrides what it does better):
   output for an adjoint sweep. The QNN splits a batch into chunks that fit its
   ``memory_budget`` (:mod:`qnn_torch.qnn.memory`) and refuses a call of which not even one
   sample fits, before any engine runs.
+* ``cache_bytes()`` -- what the engine's per-shape caches (compiled programs, traced graphs; at
+  most :data:`~.base.SHAPE_CACHE_SIZE` shapes, least recently used dropped) hold now; the QNN
+  takes it from the budget before the samples share the rest.
 
 **The engines** (:data:`ENGINES`; a new engine is one module and one line here):
 

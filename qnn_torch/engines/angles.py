@@ -68,7 +68,8 @@ class _Writer:
     def __init__(self, tangents: int | None):
         self.tangents = tangents  # number of tangent directions, or None for values only
         self.lines: list[str] = []
-        self.namespace: dict = {"np": np}
+        # ``repr`` writes non-finite floats as the names ``inf`` and ``nan``: they are defined here
+        self.namespace: dict = {"np": np, "inf": np.inf, "nan": np.nan}
         self.value: dict = {}  # node -> expression of its value (a name or a literal)
         self.tangent: dict = {}  # node -> expression of its tangent, or None (zero)
         self.const: dict = {}  # node -> numpy constant (folded)

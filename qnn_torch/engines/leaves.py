@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .angles import numpy_program
-from .base import PENNYLANE_LOCK, EngineUnavailable, trace
+from .base import PENNYLANE_LOCK, EngineUnavailable, ShapeCache, trace
 
 __all__ = ["AnglePrograms", "circuit_leaves"]
 
@@ -85,9 +85,9 @@ class AnglePrograms:
         self.circuit = circuit
         self.replay = replay
         self.num_angles = num_angles
-        self._programs: dict = {}
-        self._eager_calls: dict = {}  # key -> the calls (tokens) eager angles served
-        self._eager_only: set = set()  # keys whose angles cannot be compiled
+        self._programs = ShapeCache()
+        self._eager_calls = ShapeCache()  # key -> the calls (tokens) eager angles served
+        self._eager_only = ShapeCache()  # keys whose angles cannot be compiled -> True
 
     def after_eager_calls(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, calls: int, call):
         """The program for these shapes, compiled once :meth:`eager` has served ``calls`` calls of
@@ -103,16 +103,19 @@ class AnglePrograms:
         program = self._programs.get(key)
         if program is not None:
             return program
-        if key in self._eager_only:
+        if self._eager_only.get(key):
             return None
-        served = self._eager_calls.setdefault(key, set())
+        served = self._eager_calls.get(key)
+        if served is None:
+            served = set()
+            self._eager_calls.put(key, served)
         if call in served or len(served) < calls:
             served.add(call)
             return None
         try:
             return self(x, w, tangents)
         except EngineUnavailable:
-            self._eager_only.add(key)
+            self._eager_only.put(key, True)
             return None
 
     def __call__(self, x: torch.Tensor, w: torch.Tensor, tangents: bool):
@@ -124,8 +127,14 @@ class AnglePrograms:
             program = self._programs.get(key)
             if program is None:  # (another thread may have built it meanwhile)
                 graph = trace(self._angles(x.shape[0]), x.detach().cpu(), w.detach().cpu())
-                program = self._programs[key] = numpy_program(graph, tangents)
+                program = numpy_program(graph, tangents)
+                self._programs.put(key, program)
         return program
+
+    def nbytes(self) -> int:
+        """Bytes of the tables the compiled programs hold (at most :data:`~.base.SHAPE_CACHE_SIZE`
+        input shapes are kept)."""
+        return self._programs.nbytes()
 
     def eager(self, x: torch.Tensor, w: torch.Tensor, tangents: bool):
         """The angles (and their tangents) computed by queuing the circuit now, without

@@ -291,6 +291,11 @@ class NumpyAdjointEngine(Engine):
         scales = self._tidy(segments, count)
         return AdjointPlan(replay, segments, state, obs, diagonal, count, scales)
 
+    def cache_bytes(self) -> int:
+        """Bytes of the tables of the angle programs kept (at most
+        :data:`~.base.SHAPE_CACHE_SIZE` input shapes)."""
+        return 0 if self._angles is None else self._angles.nbytes()
+
     def plan(self, x, w) -> AdjointPlan:
         """The circuit's plan, analysed on first use."""
         if self._plan is None:

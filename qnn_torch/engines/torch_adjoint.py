@@ -247,14 +247,29 @@ class TorchAdjointEngine(Engine):
 
     def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:
         """Eight state vectors; for Jacobians also two per output (the bras and their conjugated
-        copies) and the states the forward pass keeps for the sweep: one per block (counted as one
-        per gate before the first call) where a sample's fit in :data:`KEEP_STATES_BYTES`."""
+        copies) and the states the forward pass keeps for the sweep: one per block where a
+        sample's fit in :data:`KEEP_STATES_BYTES`. The blocks are those of the circuit's plan,
+        analysed here if no call has yet (the same before the first call as after it)."""
         state = self.state_bytes(dtype)
         states = 8
         if call == "jacobians":
-            blocks = len(self._plan.steps) if self._plan is not None else self.num_gates()
+            blocks = len(self._structure().steps)
             states += 2 * self.circuit.output_size + (blocks if blocks * state <= KEEP_STATES_BYTES else 0)
         return state * states
+
+    def cache_bytes(self) -> int:
+        """Bytes of the tables of the angle programs kept (at most
+        :data:`~.base.SHAPE_CACHE_SIZE` input shapes)."""
+        return 0 if self._plan is None else self._plan.angles.nbytes()
+
+    def _structure(self) -> _Plan:
+        """The plan, analysed from the circuit's structure with placeholder values if no call has
+        analysed it yet (a plan does not depend on the values it was analysed with)."""
+        if self._plan is None:
+            c = self.circuit
+            self.plan(torch.zeros(1, c.num_inputs, dtype=torch.float64),
+                      torch.zeros(c.num_weights, dtype=torch.float64))
+        return self._plan
 
     # ------------------------------------------------------------------ structure
 
@@ -336,6 +351,25 @@ class TorchAdjointEngine(Engine):
 
     # ------------------------------------------------------------------ evaluation
 
+    def _load_constants(self, plan: _Plan, device) -> None:
+        """Every table of the plan as a tensor on ``device``, before the first state is allocated:
+        made between the states of a first call, these small long-lived tensors fragment the heap
+        (at 18 qubits a first call grew the process by 35 more states than the next ones)."""
+        key = ("loaded", str(device))
+        if key in self._constants:
+            return
+        arrays = [plan.outputs[1]] if plan.outputs[0] == "diagonal" else []
+        for step in plan.steps:
+            block = step.block
+            if block.diagonal is not None:
+                arrays += list(block.diagonal)
+                continue
+            for part in block.steps:
+                arrays += [part[1]] if part[0] == "fixed" else [part[2], part[3], part[4]]
+        for array in arrays:
+            self._constant(array, device)
+        self._constants[key] = True
+
     def _constant(self, array: np.ndarray, device) -> torch.Tensor:
         key = (id(array), str(device))
         tensor = self._constants.get(key)
@@ -400,6 +434,7 @@ class TorchAdjointEngine(Engine):
         device, batch, dim = x.device, x.shape[0], 2**self.n
         if device.type == "cpu" and self.n >= FREED_MEMORY_QUBITS:
             keep_freed_memory()
+        self._load_constants(plan, device)
         theta, dtheta = self._angles(plan, x, w, tangents, call)
         psi = torch.zeros(batch, dim, dtype=torch.complex128, device=device)
         psi[:, 0] = 1.0

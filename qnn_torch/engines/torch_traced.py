@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import PENNYLANE_LOCK, Engine, autograd_jacobians, graph_inputs, trace
+from .base import PENNYLANE_LOCK, Engine, ShapeCache, autograd_jacobians, graph_inputs, trace
 from .statevector import KERNEL_GATES, StateVector, UnsupportedOperation
 
 __all__ = ["TorchTracedEngine"]
@@ -39,7 +39,7 @@ class TorchTracedEngine(Engine):
     def __init__(self, circuit):
         super().__init__(circuit)
         self._sims: dict = {}  # one simulator (and its constant tables) per device and dtype
-        self._graphs: dict = {}
+        self._graphs = ShapeCache()  # traced graphs by input shape, dtype and device
 
     def simulator(self, device: torch.device, dtype: torch.dtype) -> StateVector:
         """The simulator for inputs on ``device`` in ``dtype`` (float32: a complex64 state)."""
@@ -89,8 +89,14 @@ class TorchTracedEngine(Engine):
             # one eager run first builds the simulator's constant tensors (permutations,
             # masks), so the trace holds them as constants instead of rebuilding them per call
             self.program(x.detach(), w.detach())
-            graph = self._graphs[key] = trace(lambda x, w: self.program(x, w), x.detach(), w.detach())
+            graph = trace(lambda x, w: self.program(x, w), x.detach(), w.detach())
+            self._graphs.put(key, graph)
         return graph
+
+    def cache_bytes(self) -> int:
+        """Bytes of the constants of the traced graphs kept (at most
+        :data:`~.base.SHAPE_CACHE_SIZE` shapes)."""
+        return self._graphs.nbytes()
 
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return self.graph(x, w)(x, w)

@@ -38,7 +38,8 @@ def _normalize_shape(output_shape) -> tuple[int, ...]:
     return tuple(int(s) for s in shape)
 
 
-def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: int, outcomes=None):
+def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: int, outcomes=None,
+                     note: str | None = None):
     """The 0/1 matrix ``M`` with ``probs @ M`` summing the probabilities into classes.
 
     ``interpret`` is called once, here, on every outcome: by default the integers
@@ -53,6 +54,8 @@ def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: 
             the classical bits of a Qiskit circuit, see
             :meth:`~qnn_torch.circuits.qiskit_circuit.QiskitCircuit.outcomes`), ``-1`` for a state
             that counts in no class; None for the basis-state index itself.
+        note (str or None): said after the error when ``interpret`` fails on an outcome or places it
+            outside ``output_shape`` (what the outcomes are and how to cover them all).
 
     Returns:
         tuple[numpy.ndarray, tuple[int]]: ``M`` of shape ``(2**n, prod(output_shape))`` and the
@@ -73,16 +76,27 @@ def interpret_matrix(interpret: Callable[[int], int], output_shape, num_qubits: 
         if outcome < 0:
             continue
         if outcome not in columns:
-            value = interpret(outcome)
-            key = _class_index(value)
-            if key is None or len(key) != len(shape) or not all(0 <= k < s for k, s in zip(key, shape)):
-                raise ValueError(
-                    f"interpret must return an index within output_shape {shape}; interpret({outcome}) "
-                    f"returned {value!r} (an index is an integer, or a tuple, list or 1-D array of integers)."
-                )
-            columns[outcome] = int(np.ravel_multi_index(key, shape))
+            columns[outcome] = _column(interpret, outcome, shape, note)
         matrix[index, columns[outcome]] = 1.0
     return matrix, shape
+
+
+def _column(interpret: Callable, outcome: int, shape: tuple[int, ...], note: str | None) -> int:
+    """The column of ``interpret(outcome)`` in the raveled ``shape``."""
+    try:
+        value = interpret(outcome)
+    except Exception as err:
+        if note:
+            err.add_note(note)
+        raise
+    key = _class_index(value)
+    if key is None or len(key) != len(shape) or not all(0 <= k < s for k, s in zip(key, shape)):
+        raise ValueError(
+            f"interpret must return an index within output_shape {shape}; interpret({outcome}) "
+            f"returned {value!r} (an index is an integer, or a tuple, list or 1-D array of integers)."
+            + (f" {note}" if note else "")
+        )
+    return int(np.ravel_multi_index(key, shape))
 
 
 def outcome_matrix(outcomes, num_qubits: int, size: int) -> np.ndarray:

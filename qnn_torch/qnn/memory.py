@@ -124,7 +124,7 @@ def check_budget(memory_budget) -> int | None:
 
 
 def chunk_size(batch: int, per_sample: int, memory_budget: int | None, device: torch.device,
-               num_qubits: int, engine: str) -> int:
+               num_qubits: int, engine: str, cached: int = 0) -> int:
     """The most samples of a batch one engine call may take within the memory budget.
 
     Args:
@@ -135,6 +135,8 @@ def chunk_size(batch: int, per_sample: int, memory_budget: int | None, device: t
         device (torch.device): where the engine computes.
         num_qubits (int): the register, for the message.
         engine (str): the engine's ``engine=`` value, for the message.
+        cached (int): bytes of ``memory_budget`` the engine's caches already hold (compiled
+            programs and traced graphs kept per input shape): the samples share the rest.
 
     Returns:
         int: between 1 and ``batch``.
@@ -154,7 +156,9 @@ def chunk_size(batch: int, per_sample: int, memory_budget: int | None, device: t
         budget, origin = int(available * DEFAULT_BUDGET_FRACTION), (
             f"{DEFAULT_BUDGET_FRACTION:g} of the {format_bytes(available)} available on {device.type}")
     else:
-        budget, origin = memory_budget, "memory_budget"
+        budget, origin = max(0, memory_budget - cached), "memory_budget"
+        if cached:
+            origin += f" less the {format_bytes(cached)} of the engine's cached programs"
     if per_sample > budget:
         raise ValueError(
             f"num_qubits={num_qubits} with a batch of {batch} would need {format_bytes(per_sample * batch)} "

@@ -10,7 +10,7 @@ import pennylane as qml
 import torch
 
 from ..circuits import PENNYLANE_LOCK, CircuitDescription
-from ..devices import DeviceSpec, resolve_device
+from ..devices import DeviceSpec, device_request, resolve_device
 from ..engines import ALIASES, AUTO_MAX_QUBITS, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, Engine, EngineUnavailable
 from ..engines.torch_adjoint import MAX_OUTPUTS as TORCH_ADJOINT_MAX_OUTPUTS
 from ..engines import ENGINES as ENGINE_CLASSES
@@ -92,10 +92,11 @@ class QuantumNeuralNetwork:
             NumPy adjoint engine), ``"torch-adjoint"`` (fused gate blocks in torch, adjoint
             sweep), ``"compiled"`` (the traced torch engine, backprop) and ``"qnode"``
             (PennyLane's QNode) choose one; other devices always run the QNode.
-        memory_budget (int or None): bytes one call may use for its state vectors; a larger batch
-            runs in chunks (identical results), and a call of which not even one sample fits is
-            refused with a ValueError. ``None`` (default): half the memory available on the
-            device the engine computes on, at the time of the call. See
+        memory_budget (int or None): bytes one call may use for its state vectors and the
+            engine's cached programs; a larger batch runs in chunks (identical results), and a
+            call of which not even one sample fits is refused with a ValueError. ``None``
+            (default): half the memory available on the device the engine computes on, at the
+            time of the call. See
             :meth:`~qnn_torch.engines.Engine.bytes_per_sample`.
         precision (str): ``"double"`` (default; complex128 states) or ``"single"`` (complex64
             states where the engine supports them: the compiled engine, on exact
@@ -187,8 +188,9 @@ class QuantumNeuralNetwork:
         if isinstance(device, str) and not device.startswith(("ibm:", "fake:")):  # simulated locally
             check_state_fits(self.num_qubits)
         self.spec: DeviceSpec = resolve_device(device, self.num_qubits, shots, device_options)
-        # a device given by name is made again after unpickling (simulators' states do not pickle)
-        self._device_request = (device, shots, device_options) if isinstance(device, str) else None
+        # a device given by name or as a Qiskit backend is made again after unpickling (simulators'
+        # states do not pickle; an IBM backend is saved by name, never with its service or account)
+        self._device_request = device_request(device, shots, device_options)
         self._diff_method = diff_method or self.spec.diff_method
         self._broadcast_expand = self.spec.broadcast_expand
         if self._diff_method == "adjoint" and not self._supports_adjoint_diff:
@@ -439,7 +441,7 @@ class QuantumNeuralNetwork:
         """The most samples of ``x`` (already placed for ``engine``) one call of it may take."""
         per_sample = engine.bytes_per_sample(x.dtype, call) if self.simulated_locally else 0
         return chunk_size(x.shape[0], per_sample, self._memory_budget, x.device, self.num_qubits,
-                          engine.label)
+                          engine.label, engine.cache_bytes() if per_sample else 0)
 
     @staticmethod
     def _pieces(x: torch.Tensor, weight: torch.Tensor, size: int):
@@ -659,8 +661,17 @@ class QuantumNeuralNetwork:
             self.spec = resolve_device(*self._device_request[:1], self.num_qubits, *self._device_request[1:])
 
     def __repr__(self) -> str:
+        # never raises, also for a network whose construction failed half way (a traceback with
+        # locals shows it)
+        def part(read):
+            try:
+                return read()
+            except Exception:  # noqa: BLE001 - an attribute not set yet
+                return "?"
+
         return (
-            f"{type(self).__name__}(num_qubits={self.num_qubits}, feature_map={self.feature_map.name}, "
-            f"ansatz={self.ansatz.name}, device={self.spec.label!r}, shots={self.spec.shots}, "
-            f"engine={self.engine!r})"
+            f"{type(self).__name__}(num_qubits={part(lambda: self.num_qubits)}, "
+            f"feature_map={part(lambda: self.feature_map.name)}, ansatz={part(lambda: self.ansatz.name)}, "
+            f"device={part(lambda: repr(self.spec.label))}, shots={part(lambda: self.spec.shots)}, "
+            f"engine={part(lambda: repr(self.engine))})"
         )

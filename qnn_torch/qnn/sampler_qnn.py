@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pennylane as qml
 import torch
@@ -56,12 +58,19 @@ class SamplerQNN(QuantumNeuralNetwork):
             outcomes = self._converted.outcomes()
             if size == 2**self.num_qubits and np.array_equal(outcomes, np.arange(size)):
                 outcomes = None  # every qubit measured into its own bit: the probabilities as they are
+        beyond = self._beyond(outcomes, size)
         if interpret is None:
             if output_shape is not None:
                 raise ValueError(
                     "output_shape is only meaningful with interpret: without interpret the output "
                     f"is the {size} probabilities; got output_shape={output_shape!r}."
                 )
+            if beyond:
+                warnings.warn(f"SamplerQNN: the circuit's {beyond}, but without interpret the output holds "
+                              f"the {size} outcomes below 2**{size.bit_length() - 1} (as in "
+                              "qiskit-machine-learning): the probability of the others is dropped and rows "
+                              "can sum to less than 1. "
+                              f"{self._how_to_keep()}", UserWarning, stacklevel=2)
             self.interpret = None
             self.output_shape = (size,)
             self._head = None if outcomes is None else torch.as_tensor(
@@ -72,11 +81,25 @@ class SamplerQNN(QuantumNeuralNetwork):
                     "output_shape is required with interpret (the number of classes interpret "
                     "returns), as in Qiskit; got output_shape=None."
                 )
-            if outcomes is not None:  # outcomes beyond the logical qubits count nowhere, as in Qiskit
-                outcomes = np.where(outcomes < size, outcomes, -1)
-            matrix, self.output_shape = interpret_matrix(interpret, output_shape, self.num_qubits, outcomes)
+            # every outcome the bits can read goes through interpret, also those at or above
+            # 2**num_qubits (qiskit-machine-learning's forward pass drops those, its gradients not)
+            note = f"The circuit's {beyond}. {self._how_to_keep()}" if beyond else None
+            matrix, self.output_shape = interpret_matrix(interpret, output_shape, self.num_qubits, outcomes,
+                                                         note)
             self.interpret = interpret
             self._head = torch.as_tensor(matrix, dtype=torch.float64)
+
+    def _beyond(self, outcomes, size: int) -> str | None:
+        """What the classical bits read when they can read an outcome of ``size`` or more, else None."""
+        if outcomes is None or outcomes.max() < size:
+            return None
+        return f"{self._converted.num_clbits} classical bits read outcomes up to {outcomes.max()}"
+
+    def _how_to_keep(self) -> str:
+        bits = self._converted.num_clbits
+        return (f"To keep every outcome, pass interpret=lambda b: b, output_shape=2**{bits} ({2**bits} "
+                "outputs, qiskit-machine-learning's documented form), or an interpret that maps every "
+                "outcome to a class.")
 
     def _measure(self):
         # reversed wires: PennyLane's wire 0 is the most significant bit, Qiskit's the least

@@ -506,3 +506,201 @@ def test_opaque_gate_refused():
     qc.append(Gate("mystery", 2, []), [0, 1])
     with pytest.raises(ValueError, match="unsupported instruction 'mystery': it has no definition.*Supported: .*rzz"):
         QiskitCircuit(qc)
+
+
+# ------------------------------------------------------------------------------------------
+# every engine runs every converted circuit: constants and parameters mixed in one gate
+# ------------------------------------------------------------------------------------------
+
+ENGINE_OPTIONS = [{"engine": "adjoint"}, {"engine": "torch-adjoint"}, {"engine": "compiled"},
+                  {"engine": "qnode"}, {"device": "qiskit.aer"}]
+ENGINE_IDS = ["adjoint", "torch-adjoint", "compiled", "qnode", "qiskit.aer"]
+
+
+def _mixed_circuit():
+    """Every gate of the table and a few decomposed ones on 3 qubits, with constant and
+    parametrised angles mixed within a gate (``u(w0, 0.3, w1)``) and constant-only angles."""
+    from qiskit.circuit.library import XXPlusYYGate
+
+    x, w = ParameterVector("x", 3), ParameterVector("w", 40)
+    qc = QuantumCircuit(3)
+    for q in range(3):
+        qc.ry(x[q], q)
+    k = 0
+    for position, name in enumerate(sorted(GATES)):
+        num_qubits, num_params = GATES[name]
+        params = []
+        for slot in range(num_params):
+            if (position + slot) % 2:
+                params.append(0.3 + 0.1 * slot)
+            else:
+                params.append(w[k] * x[slot % 3] + 0.2 if slot == 1 else w[k])
+                k += 1
+        qubits = [QUBITS[(position + i) % 3] for i in range(num_qubits)]
+        getattr(qc, name)(*params, *qubits)
+    qc.cu(w[k], 0.3, w[k + 1], 0.1, 0, 2)
+    qc.append(U2Gate(w[k + 2], 0.2), [1])
+    qc.append(U1Gate(0.4), [2])
+    qc.r(0.7, w[k + 3], 0)
+    qc.append(XXPlusYYGate(w[k + 4], 0.2), [2, 0])
+    qc.crz(0.5, 1, 2, ctrl_state=0)
+    qc.rzz(0.4, 0, 1)
+    qc.cp(w[k + 5] - 0.5, 2, 1)
+    used = [p for p in w if p in set(qc.parameters)]
+    return qc, list(x), used
+
+
+def _expectations(qc, x_params, w_params, inputs, weights, observables):
+    from qiskit.quantum_info import Statevector
+
+    out = []
+    for row in inputs:
+        values = {**dict(zip(x_params, row)), **dict(zip(w_params, weights))}
+        state = Statevector(qc.assign_parameters(values))
+        out.append([state.expectation_value(o).real for o in observables])
+    return np.array(out)
+
+
+@pytest.mark.parametrize("options", ENGINE_OPTIONS, ids=ENGINE_IDS)
+def test_every_engine_runs_constants_mixed_with_parameters(options, rng):
+    """Each engine gives Qiskit's expectation values, and their finite-difference gradients, for a
+    circuit of every gate kind with constant and parametrised angles mixed in one gate (the QNode
+    failed on ``u(w0, 0.3, w2)`` with "unsupported operand type(s) for *: 'numpy.ndarray' and 'Tensor'")."""
+    from qiskit.quantum_info import SparsePauliOp
+
+    from qnn_torch import EstimatorQNN
+
+    qc, x, w = _mixed_circuit()
+    observables = [SparsePauliOp("IIZ"), SparsePauliOp("IZI"), SparsePauliOp("ZII"), SparsePauliOp("XYZ")]
+    qnn = EstimatorQNN(circuit=qc, input_params=x, weight_params=w, observables=observables, **options)
+    inputs, weights = rng.uniform(-1, 1, (2, 3)), rng.uniform(-np.pi, np.pi, len(w))
+    expected = _expectations(qc, x, w, inputs, weights, observables)
+    np.testing.assert_allclose(qnn.forward(inputs, weights), expected, atol=1e-10)
+    step = 1e-6
+    columns = [(_expectations(qc, x, w, inputs, weights + step * e, observables)
+                - _expectations(qc, x, w, inputs, weights - step * e, observables)) / (2 * step)
+               for e in np.eye(len(w))]
+    np.testing.assert_allclose(qnn.backward(inputs, weights)[1], np.stack(columns, axis=-1), atol=1e-6)
+
+
+@pytest.mark.parametrize("options", ENGINE_OPTIONS, ids=ENGINE_IDS)
+@pytest.mark.parametrize("angle", ["inf", "u-inf", "overflow"])
+def test_non_finite_angles_give_nan_on_every_engine(options, angle):
+    """A constant angle of ``inf``, or an expression whose constant overflows to it (``w * 1e308 * 10``),
+    gives NaN outputs and gradients on every engine (the generated code failed with "name 'inf' is
+    not defined")."""
+    import math
+    import warnings
+
+    from qnn_torch import EstimatorQNN
+
+    x, w = Parameter("x"), ParameterVector("w", 2)
+    qc = QuantumCircuit(2)
+    qc.ry(x, 0)
+    if angle == "inf":
+        qc.rx(math.inf, 0)
+    elif angle == "u-inf":
+        qc.u(w[0], math.inf, 0.2, 0)
+    else:
+        qc.rx(w[0] * 1e308 * 10, 0)
+    qc.cx(0, 1)
+    qc.ry(w[1], 1)
+    weights = list(w) if angle != "inf" else [w[1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's "invalid value" warnings
+        qnn = EstimatorQNN(circuit=qc, input_params=[x], weight_params=weights, input_gradients=True,
+                           **options)
+        inputs, values = np.array([[0.3], [0.5]]), np.full(len(weights), 0.4)
+        assert np.isnan(qnn.forward(inputs, values)).all()
+        input_grad, weight_grad = qnn.backward(inputs, values)
+    assert np.isnan(input_grad).all() and np.isnan(weight_grad[..., -1]).all()
+
+
+# ------------------------------------------------------------------------------------------
+# annotated operations (``gate.inverse(annotated=True)``, ``AnnotatedOperation``)
+# ------------------------------------------------------------------------------------------
+
+
+def _annotated(build, values=None):
+    """A 3-qubit circuit holding an annotated 2-qubit ansatz block (or RY gate) and its weights; with
+    ``values`` the block is built with its weights bound (Qiskit cannot bind parameters inside a
+    nested annotated operation, so the reference is built bound)."""
+    from qiskit.circuit.annotated_operation import (AnnotatedOperation, ControlModifier, InverseModifier,
+                                                    PowerModifier)
+    from qiskit.circuit.library import RYGate
+
+    block = real_amplitudes(2, reps=1, parameter_prefix="w")
+    weights = list(block.parameters)
+    if values is not None:
+        block = block.assign_parameters(dict(zip(weights, values)))
+    qc = QuantumCircuit(3)
+    qc.h([0, 1, 2])
+    modifiers = {"inverse": InverseModifier(), "control": ControlModifier(1),
+                 "open-control": ControlModifier(1, ctrl_state=0), "square": PowerModifier(2),
+                 "inverse-cube": PowerModifier(-3), "power-zero": PowerModifier(0)}
+    if build == "rotation-half":
+        weights = [Parameter("w0")]
+        angle = weights[0] if values is None else float(values[0])
+        qc.append(AnnotatedOperation(RYGate(angle), PowerModifier(0.5)), [2])
+        return qc, weights
+    if build == "nested":
+        inner = AnnotatedOperation(block.to_gate(), InverseModifier())
+        qc.append(AnnotatedOperation(inner, [ControlModifier(1), PowerModifier(2)]), [2, 0, 1])
+        return qc, weights
+    names = build.split("+")
+    qubits = [2, 0, 1] if any("control" in n for n in names) else [1, 2]
+    qc.append(AnnotatedOperation(block.to_gate(), [modifiers[n] for n in names]), qubits)
+    return qc, weights
+
+
+@pytest.mark.parametrize("build", ["inverse", "control", "open-control", "control+inverse", "inverse+control",
+                                   "square", "inverse-cube", "power-zero", "rotation-half", "nested"])
+def test_annotated_operations_are_converted(build, rng):
+    """Annotated operations are converted (an annotated inverse was refused): each modifier, alone,
+    combined and nested, gives Qiskit's ``Operator`` of the same circuit built with bound weights."""
+    qc, weights = _annotated(build)
+    assert any(item.operation.name == "annotated" for item in qc.data)
+    values = rng.uniform(-np.pi, np.pi, len(weights))
+    converted = QiskitCircuit(qc, weight_params=weights)
+    reference = Operator(_annotated(build, values)[0])
+    assert Operator(pl_matrix(converted, np.zeros(0), values)).equiv(reference)
+
+
+def test_the_annotated_inverse_of_an_ansatz_as_in_qiskit_machine_learning(rng):
+    """qiskit-machine-learning 0.9.1 runs an annotated inverse forward (its gradients fail on it:
+    "'AnnotatedOperation' object has no attribute 'definition'"): the outputs equal its own, the
+    gradients those it gives for the plain inverse."""
+    from qiskit_machine_learning.neural_networks import EstimatorQNN as QkEstimatorQNN
+
+    from qnn_torch import EstimatorQNN
+
+    x = ParameterVector("x", 2)
+    block = real_amplitudes(2, reps=1)
+    circuits = []
+    for annotated in (True, False):
+        qc = QuantumCircuit(2)
+        qc.ry(x[0], 0)
+        qc.ry(x[1], 1)
+        qc.append(block.to_gate().inverse(annotated=annotated), [0, 1])
+        circuits.append(qc)
+    kwargs = dict(input_params=list(x), weight_params=list(block.parameters), input_gradients=True)
+    inputs, weights = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 4)
+    ours = EstimatorQNN(circuit=circuits[0], **kwargs)
+    theirs = QkEstimatorQNN(circuit=circuits[0], **kwargs)
+    np.testing.assert_allclose(ours.forward(inputs, weights), theirs.forward(inputs, weights), atol=1e-10)
+    plain = QkEstimatorQNN(circuit=circuits[1], **kwargs)
+    for got, expected in zip(ours.backward(inputs, weights), plain.backward(inputs, weights)):
+        np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
+def test_a_fractional_power_of_an_unbound_composite_is_refused_with_the_way_out():
+    from qiskit.circuit.annotated_operation import AnnotatedOperation, PowerModifier
+
+    block = real_amplitudes(2, reps=1)
+    qc = QuantumCircuit(2)
+    qc.append(AnnotatedOperation(block.to_gate(), PowerModifier(0.5)), [0, 1])
+    expected = (r"unsupported instruction 'annotated': the power 0.5 of 'RealAmplitudes' has no definition "
+                r"while its parameters are unbound \(TypeError: .*\); use an integer power, bind the "
+                r"parameters first")
+    with pytest.raises(ValueError, match=expected):
+        QiskitCircuit(qc, weight_params=list(block.parameters))

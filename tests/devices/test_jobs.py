@@ -189,3 +189,45 @@ def test_which_errors_are_transient():
     assert not is_transient(RuntimeJobMaxTimeoutError("ran too long"))
     assert not is_transient(IBMInputValueError("bad input")) and not is_transient(ValueError())
     assert not is_transient(KeyboardInterrupt())
+
+
+class TaggingService:
+    """The part of ``QiskitRuntimeService`` that finds jobs: by id and by tag (newest first)."""
+
+    def __init__(self):
+        self.queries = []
+        self.known = {}  # tag -> job ids, oldest first
+
+    def job(self, job_id):
+        return job_id
+
+    def jobs(self, **filters):
+        self.queries.append(filters)
+        ids = self.known.get(filters["job_tags"][0], [])[::-1][:filters["limit"]]
+        return [type("Job", (), {"job_id": lambda self, i=i: i})() for i in ids]
+
+
+def test_backend_jobs_submit_with_tags_and_find_by_them():
+    """On a service that finds jobs by tag, a job's tags go into the primitive's options and a tag
+    finds the newest job of the backend that carries it; local backends have neither."""
+    from qiskit import QuantumCircuit
+
+    from qnn_torch.devices import BackendJobs
+
+    backend = GenericBackendV2(2, noise_info=False, seed=3)
+    backend.service = TaggingService()
+    jobs = BackendJobs(backend)
+    assert jobs.retrievable and jobs.supports_tags
+    primitive = SamplerV2(mode=backend)
+    circuit = QuantumCircuit(1)
+    circuit.measure_all()
+    assert jobs.submit(primitive, [(circuit,)], tags=["qnn_torch-abc"]).result()[0].data.meas.num_shots > 0
+    assert primitive.options.environment.job_tags == ["qnn_torch-abc"]
+    backend.service.known["qnn_torch-abc"] = ["job-1", "job-2"]
+    assert jobs.find("qnn_torch-abc") == "job-2" and jobs.find("qnn_torch-other") is None
+    assert backend.service.queries[0] == {"job_tags": ["qnn_torch-abc"], "backend_name": backend.name,
+                                          "limit": 1, "descending": True}
+    local = BackendJobs(GenericBackendV2(2, noise_info=False, seed=3))
+    assert not local.retrievable and not local.supports_tags
+    with pytest.raises(RuntimeError, match="cannot find jobs by tag"):
+        local.find("qnn_torch-abc")

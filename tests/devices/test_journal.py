@@ -6,6 +6,7 @@ across "processes" (fresh models and devices), as IBM's service does.
 """
 
 import json
+import re
 from functools import partial
 
 import numpy as np
@@ -14,6 +15,7 @@ import torch
 from qiskit.providers.fake_provider import GenericBackendV2
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector, TrainingInterrupted, fit
+from qnn_torch.checkpoint import CheckpointError
 from qnn_torch.devices import FakeJobService, JobJournal, JobJournalError
 from qnn_torch.devices.journal import journal_path
 from qnn_torch.training import Terminated
@@ -200,5 +202,127 @@ def test_cli_resume_fetches_the_jobs_that_ran(tmp_path, monkeypatch, capsys):
     argv[argv.index("--epochs") + 1] = "3"
     assert cli.main(argv + ["--resume"]) == 2  # a usage error, before any job
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"qnn-torch: error: {journal} is not a job journal (no 'format': 'qnn_torch job journal' entry)"]
+    assert err == [f"qnn-torch: error: {journal} is not a job journal (no 'format': 'qnn_torch job journal' "
+                   "entry); move it away or delete it, and the run writes its journal there."]
     assert len(service.submitted) == uninterrupted
+
+
+# ---------------------------------------------------------------- damaged journals and checkpoints
+
+FINGERPRINT = {"backend": ["fake_manila"], "model": "M 1234", "shots": [64]}
+ENTRY = {"job_id": "job-a", "digest": "d0", "backend": "fake_manila"}
+
+
+def _journal(**changes):
+    data = {"format": "qnn_torch job journal", "version": 1, "fingerprint": FINGERPRINT, "epoch": 0,
+            "jobs": {"0": [ENTRY]}}
+    data.update(changes)
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("text, problem", [
+    (_journal(jobs={"0": [{"job_id": "job-a"}]}), r"job 0 of device 0 has no 'digest'"),
+    (_journal(jobs={"0": [{"job_id": 7, "digest": "d0"}]}), r"job 0 of device 0: 'job_id' is 7, not a "
+                                                            r"string"),
+    (_journal(jobs={"0": ["job-a"]}), r"job 0 of device 0 is 'job-a', not an object"),
+    (_journal(jobs={"0": "job-a"}), r"device 0 holds 'job-a', not a list of jobs"),
+    (_journal(jobs=[ENTRY]), r"'jobs' is a list, not an object"),
+    (_journal(epoch=-1), r"'epoch' is -1, not a non-negative integer"),
+    (_journal(epoch=True), r"'epoch' is True, not a non-negative integer"),
+    (_journal(epoch=1.5), r"'epoch' is 1.5, not a non-negative integer"),
+    (_journal(fingerprint=["fake_manila"]), r"'fingerprint' is a list, not an object"),
+    (_journal(run=3), r"'run' is 3, not a string"),
+    ("[" * 100_000 + "]" * 100_000, r"nested too deeply"),
+    ('{"format": "qnn_torch job journal", "version": 1, "epoch": ' + "9" * 5000 + "}", r"ValueError"),
+], ids=["no-digest", "job-id-number", "entry-string", "device-string", "jobs-list", "epoch-negative",
+        "epoch-bool", "epoch-float", "fingerprint-list", "run-number", "deep", "huge-number"])
+def test_a_damaged_journal_is_refused_in_one_sentence_that_works(tmp_path, text, problem):
+    """Every damaged form is one JobJournalError naming the file, the problem and what to do (it was a
+    raw TypeError, KeyError or RecursionError); doing it (deleting the journal) lets the run resume."""
+    path = tmp_path / "run.pt.jobs.json"
+    path.write_text(text)
+    with pytest.raises(JobJournalError) as info:
+        JobJournal.open(path, FINGERPRINT, epoch=0, resume=True)
+    message = str(info.value)
+    assert message.startswith(f"{path} is a damaged job journal (") and "\n" not in message
+    assert re.search(problem, message) and message.endswith("; delete it to submit its jobs again.")
+    path.unlink()
+    assert JobJournal.open(path, FINGERPRINT, epoch=0, resume=True).entry("0", 0, "d0") is None
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_a_directory_in_the_journals_place_is_refused(tmp_path, resume):
+    path = tmp_path / "run.pt.jobs.json"
+    path.mkdir()
+    with pytest.raises(JobJournalError, match=rf"^{re.escape(str(path))} is a directory, not a job journal; "
+                                              r"move it away so that the journal can be written there\.$"):
+        JobJournal.open(path, FINGERPRINT, epoch=0, resume=resume)
+    path.rmdir()
+    assert JobJournal.open(path, FINGERPRINT, epoch=0, resume=resume).path.is_file()
+
+
+@pytest.mark.parametrize("epoch, losses, problem", [
+    (-1, [], "its epoch -1 is not a non-negative integer"),
+    (True, [0.5], "its epoch True is not a non-negative integer"),
+    (3, [0.5], "its epoch 3 is not the number of its losses \\(1\\)"),
+])
+def test_a_checkpoint_with_an_impossible_epoch_is_refused_before_any_job(tmp_path, epoch, losses, problem):
+    """A checkpoint whose epoch was damaged (-1 ignored the journal and paid its jobs again) stops
+    the resumed run before any job, with what to do; the run resumes once it is followed."""
+    service = FakeJobService()
+    service.interrupt_next(skip=2)  # in epoch 2, after the checkpoint of epoch 1
+    path = tmp_path / "run.pt"
+    with pytest.raises(TrainingInterrupted):
+        train(service, path)
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "epoch": epoch, "losses": losses}, path)
+    submitted = len(service.submitted)
+    expected = rf"checkpoint {re.escape(str(path))} is damaged: {problem}; restore it, or train from the "
+    with pytest.raises(CheckpointError, match=expected + "start with resume=False"):
+        train(service, path, resume=True)
+    assert len(service.submitted) == submitted  # nothing paid
+    torch.save(state, path)  # restored
+    train(service, path, resume=True)
+    assert len(service.submitted) == 2 * EPOCHS  # the job running at the kill was fetched, not paid again
+
+
+# ---------------------------------------------------------------- tags: a job accepted just before a kill
+
+
+@pytest.mark.parametrize("killed_at", [0, 2, 3])
+@pytest.mark.parametrize("tags", [True, False], ids=["tags", "no-tags"])
+def test_a_job_accepted_just_before_a_kill_is_found_by_its_tag(tmp_path, uninterrupted, killed_at, tags):
+    """The process dies after the service accepted job ``killed_at`` and before the journal recorded
+    it. On a service that keeps tags the resumed run finds the job by its tag and fetches it: no
+    job is paid twice; on one without tags that job is submitted again (the one a write-after-submit
+    journal cannot know about)."""
+    service = FakeJobService(tags=tags)
+    service.interrupt_on_submit(skip=killed_at)
+    path = tmp_path / "run.pt"
+    with pytest.raises(TrainingInterrupted):
+        train(service, path)
+    accepted = list(service.submitted)
+    assert len(accepted) == killed_at + 1
+    journal = json.loads(journal_path(path).read_text())
+    assert accepted[-1] not in json.dumps(journal)  # not recorded
+    result = train(service, path, resume=True)
+    assert_same_run(result, uninterrupted)
+    paid = len(service.submitted)
+    if tags:
+        assert paid == 2 * EPOCHS and accepted[-1] in service.fetched
+    else:
+        assert paid == 2 * EPOCHS + 1 and accepted[-1] not in service.fetched
+
+
+def test_tags_name_the_run_epoch_device_and_job(tmp_path):
+    """A tag is the same for the same job of a resumed run, and differs for any other job."""
+    path = tmp_path / "run.pt.jobs.json"
+    journal = JobJournal.open(path, FINGERPRINT, epoch=1, resume=False)
+    tag = journal.tag("0", 3, "d3")
+    assert re.fullmatch(r"qnn_torch-[0-9a-f]{32}", tag)
+    assert JobJournal.open(path, FINGERPRINT, epoch=1, resume=True).tag("0", 3, "d3") == tag
+    others = {journal.tag("1", 3, "d3"), journal.tag("0", 4, "d3"), journal.tag("0", 3, "d4"),
+              JobJournal.open(path, FINGERPRINT, epoch=2, resume=True).tag("0", 3, "d3"),
+              JobJournal.open(path, FINGERPRINT, epoch=1, resume=False).tag("0", 3, "d3")}  # a new run
+    assert tag not in others and len(others) == 5
+    assert FINGERPRINT["backend"][0] not in tag

@@ -72,3 +72,24 @@ def test_unsupported_operations_are_refused(fn, match):
     x, w = torch.rand(2, 3, dtype=torch.float64), torch.rand(4, dtype=torch.float64)
     with pytest.raises(UnsupportedGraph, match=match):
         numpy_program(make_fx(fn)(x, w), tangents=True)
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x, w: x[:, 0] * float("inf") + w[0],
+    lambda x, w: torch.add(x[:, 1], float("-inf")) - w[1],
+    lambda x, w: x[:, 2] * float("nan"),
+    lambda x, w: torch.add(x[:, 0], w[2], alpha=float("inf")),
+    lambda x, w: x[:, 1].abs() ** float("inf"),
+], ids=["times-inf", "minus-inf", "nan", "alpha-inf", "power-inf"])
+def test_non_finite_literals_compute_as_torch(fn):
+    """Non-finite literals in a traced graph are numbers in the generated code (they were written as
+    the names ``inf`` and ``nan``, which the program did not define)."""
+    x = torch.tensor([[0.3, -0.2, 0.7], [0.0, 0.4, -0.9]], dtype=torch.float64)
+    w = torch.tensor([0.5, -1.0, 0.25, 2.0], dtype=torch.float64)
+    expected = fn(x, w).numpy()
+    graph = make_fx(fn)(x, w)
+    with np.errstate(invalid="ignore", over="ignore"):
+        values = numpy_program(graph, tangents=False)(x.numpy(), w.numpy())
+        value, _ = numpy_program(graph, tangents=True)(x.numpy(), w.numpy())
+    np.testing.assert_array_equal(values, expected)
+    np.testing.assert_array_equal(value, expected)

@@ -1,6 +1,7 @@
 """The engine contract: every registered engine gives the QNode engine's values and Jacobians;
 EngineUnavailable hands over with a warning; any other exception propagates."""
 
+import math
 from functools import partial
 
 import numpy as np
@@ -183,3 +184,26 @@ def test_connector_sweeps_once_for_three_outputs_or_more(observables, sweeps, mo
     assert len(calls) == sweeps
     for a, b in zip(*grads):
         assert torch.allclose(a, b, atol=1e-10)
+
+
+NON_FINITE = {
+    "plus-inf": lambda x, w: (qml.RY(x[..., 0], 0), qml.RX(w[..., 0] + math.inf, 0), qml.CNOT([0, 1]),
+                              qml.RX(w[..., 1], 1)),
+    "times-nan": lambda x, w: (qml.RY(x[..., 0], 0), qml.RX(w[..., 0] * math.nan, 0), qml.CNOT([0, 1]),
+                               qml.RX(w[..., 1], 1)),
+    "constant-inf": lambda x, w: (qml.RY(x[..., 0], 0), qml.RX(math.inf, 0), qml.CNOT([0, 1]),
+                                  qml.RX(w[..., 0] * w[..., 1], 1)),
+}
+
+
+@pytest.mark.parametrize("name", list(ENGINES))
+@pytest.mark.parametrize("circuit", list(NON_FINITE))
+def test_non_finite_constants_give_nan_on_every_engine(name, circuit):
+    """An angle made non-finite by a constant gives NaN values and Jacobians on every engine, never
+    an error (the NumPy engines' generated code failed with "name 'inf' is not defined")."""
+    qnn = EstimatorQNN(2, circuit=NON_FINITE[circuit], num_inputs=1, num_weights=2)
+    x = torch.tensor([[0.3], [-0.4]], dtype=torch.float64)
+    w = torch.tensor([0.5, 0.7], dtype=torch.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        out, (jac_x, jac_w) = make_engine(name, qnn).values_and_jacobians(x, w, True, True)
+    assert torch.isnan(out).all() and torch.isnan(jac_x).all() and torch.isnan(jac_w[..., 1]).all()

@@ -99,3 +99,25 @@ def test_job_mode_runs_without_a_session(model, monkeypatch):
         assert session is None
         model(torch.rand(1, 2)).sum().backward()
     assert model.qnn.spec.device.jobs == 1
+
+
+@pytest.mark.parametrize("mode", ["session", "auto"])
+def test_another_error_opening_a_session_is_scrubbed(model, monkeypatch, mode):
+    """An error other than the service's refusal (a lost connection whose message holds the token)
+    propagates with the token masked and nothing chained."""
+    from qnn_torch.devices import ServiceError
+    from tests.secrets_check import everything_about
+
+    class Unreachable:
+        def __init__(self, backend, **kwargs):
+            raise ConnectionError(f"https://quantum.cloud.ibm.com/api?token={FAKE_TOKEN}: connection reset")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "Session", Unreachable)
+    expected = (r"opening a session on fake_manila failed \(ConnectionError: "
+                r"https://quantum.cloud.ibm.com/api\?token=\*\*\*: connection reset\)")
+    with pytest.raises(ServiceError, match=expected) as info:
+        with runtime_session(model, mode=mode):
+            pass
+    assert FAKE_TOKEN not in everything_about(info.value)
+    assert info.value.__context__ is None and info.value.transient  # a lost connection may pass
+    assert model.qnn.spec.device.session is None

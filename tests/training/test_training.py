@@ -6,7 +6,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import traceback
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from qnn_torch import fit
 from qnn_torch.checkpoint import CheckpointError, save_atomic
 from qnn_torch.devices import resolve_device
 from qnn_torch.training import TrainingInterrupted, load_checkpoint
+from tests.secrets_check import everything_about
 
 CANARY = "canary-ibm-token-5d1e-MUST-NOT-APPEAR"
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -28,24 +28,6 @@ def _problem(seed=0):
     model = torch.nn.Linear(2, 1)
     loader = [(torch.rand(4, 2), torch.rand(4, 1)) for _ in range(3)]
     return model, loader, torch.optim.SGD(model.parameters(), lr=0.1)
-
-
-def _everything_about(exc: BaseException) -> str:
-    """The text of an exception, its whole chain (suppressed contexts too) and every frame's locals."""
-    text, seen, todo = "", set(), [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        text += "".join(traceback.TracebackException(type(e), e, e.__traceback__, capture_locals=True).format())
-        text += repr(e.args) + "".join(getattr(e, "__notes__", []))
-        tb = e.__traceback__
-        while tb is not None:
-            text += "".join(f"{k}={v!r}" for k, v in tb.tb_frame.f_locals.items())
-            tb = tb.tb_next
-        todo += [e.__cause__, e.__context__]
-    return text
 
 
 # ---------------------------------------------------------------- resuming
@@ -163,7 +145,7 @@ def test_token_reaches_no_exception_chain_of_fit(tmp_path, monkeypatch):
     with pytest.raises(TrainingInterrupted) as info:
         fit(model, loader, opt, hardware_job, epochs=2, checkpoint=tmp_path / "run.pt")
     assert "401 Unauthorized for token ***" in str(info.value)
-    assert CANARY not in _everything_about(info.value)
+    assert CANARY not in everything_about(info.value)
     assert info.value.__cause__ is None and info.value.__context__ is None
     assert "dropped because it contained credentials" in "".join(info.value.__notes__)
 
@@ -196,7 +178,7 @@ def test_token_reaches_no_exception_chain_or_locals_of_ibm_backend(monkeypatch):
     with pytest.raises(ValueError, match="could not get the backend") as info:
         resolve_device("ibm:ibm_brisbane", 2)
     assert "invalid token ***" in str(info.value)
-    assert CANARY not in _everything_about(info.value)
+    assert CANARY not in everything_about(info.value)
 
 
 def test_ibm_backend_through_the_command_line(monkeypatch, capsys):

@@ -114,6 +114,7 @@ def test_two_and_three_qubit_models_together(engine):
         check_against_one_thread(model, record)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["auto", "torch-adjoint", "compiled", "qnode"])
 def test_one_model_shared_by_threads(engine):
     torch.manual_seed(5)

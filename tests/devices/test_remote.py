@@ -55,8 +55,10 @@ SHIFTED_PER_SAMPLE = 2 * 10
 
 
 @pytest.mark.parametrize("kind, batch, backend", [
-    ("estimator", 1, "FakeManilaV2"), ("estimator", 8, "FakeManilaV2"), ("estimator", 32, "noiseless"),
-    ("sampler", 1, "noiseless"), ("sampler", 8, "noiseless"), ("sampler", 32, "noiseless")])
+    ("estimator", 1, "FakeManilaV2"), ("estimator", 8, "FakeManilaV2"),
+    pytest.param("estimator", 32, "noiseless", marks=pytest.mark.slow),
+    ("sampler", 1, "noiseless"), ("sampler", 8, "noiseless"),
+    pytest.param("sampler", 32, "noiseless", marks=pytest.mark.slow)])
 def test_one_job_per_training_step(kind, batch, backend, job_counter):
     """A differentiated forward pass and all its parameter-shift circuits: one primitive job; the
     backward pass runs none."""
@@ -169,6 +171,7 @@ def test_loss_decreases_on_a_fake_backend(job_counter):
     assert job_counter["estimator"] == 4  # one per step
 
 
+@pytest.mark.slow
 def test_matches_the_stock_device_within_shot_noise():
     shots = 8192
     w = np.array([0.3, -0.5, 0.9, 0.1])

@@ -205,6 +205,7 @@ def test_hardware_is_not_budgeted():
 # ---------------------------------------------------------------- the first call, and caches in the budget
 
 
+@pytest.mark.slow
 def test_a_budget_that_fits_is_accepted_on_the_first_call(monkeypatch, rng):
     """The torch adjoint engine's estimate comes from the circuit's structure before any call: at 14
     qubits a budget of two samples splits the first call in two (the estimate counted a state per

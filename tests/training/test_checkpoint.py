@@ -107,6 +107,7 @@ def test_stale_temporaries_of_killed_writers_are_removed(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, alive.name, other.name])
 
 
+@pytest.mark.slow
 def test_killed_writer_leaves_a_temporary_the_next_write_cleans(tmp_path):
     """A process killed (SIGKILL) in the middle of a write: the next write of the same file cleans up."""
     path = tmp_path / "run.pt"

@@ -22,6 +22,8 @@ import numpy as np
 import pennylane as qml
 from pennylane.wires import Wires
 
+from .._compat import expression_replay
+
 __all__ = ["QiskitCircuit", "SUPPORTED_GATES"]
 
 _PI = math.pi
@@ -143,8 +145,7 @@ def _torch_math():
 
 # -------------------------------------------------------------------------------------------
 # expressions: Qiskit's replay of a ParameterExpression -> Python source over ``m`` (the math
-# namespace), ``x_i`` and ``w_j``. (``ParameterExpression.sympify`` is not used: in Qiskit 2.3 it
-# swaps the operands of ``x - (w + 1)`` and ``x / (w + 5)``.)
+# namespace), ``x_i`` and ``w_j``
 # -------------------------------------------------------------------------------------------
 
 _UNARY = {"SIN": ("sin", math.sin), "COS": ("cos", math.cos), "TAN": ("tan", math.tan),
@@ -153,19 +154,6 @@ _UNARY = {"SIN": ("sin", math.sin), "COS": ("cos", math.cos), "TAN": ("tan", mat
           "SIGN": ("sign", lambda v: float(np.sign(v)))}
 _BINARY = {"ADD": "({a} + {b})", "SUB": "({a} - {b})", "MUL": "({a} * {b})", "DIV": "({a} / {b})",
            "POW": "({a} ** {b})", "RSUB": "({b} - {a})", "RDIV": "({b} / {a})", "RPOW": "({b} ** {a})"}
-
-
-_OP_NAMES: dict = {}
-
-
-def _op_name(step):
-    """``OpCode.MUL`` -> ``"MUL"`` (Qiskit's ``OpCode`` has no ``name``), None if not an op."""
-    if not _OP_NAMES:
-        from qiskit._accelerate.circuit import OpCode  # pylint: disable=import-error,no-name-in-module
-
-        _OP_NAMES.update({int(getattr(OpCode, n)): n for n in dir(OpCode) if n.isupper()})
-    op = getattr(step, "op", None)
-    return None if op is None else _OP_NAMES.get(int(op))
 
 
 def _constant(value, context) -> float:
@@ -196,22 +184,21 @@ def _source(value, names: dict, context=None):
         if value not in names:
             raise ValueError(f"the gate angle {context} uses '{value}', which is not a listed parameter")
         return names[value]
-    replay = value._qpy_replay  # pylint: disable=protected-access
+    replay = expression_replay(value)
     if not replay:  # simplified to a number (``0 * x + 1``) that still lists its parameters
         return _constant(value.bind({p: 0.0 for p in value.parameters}).numeric(), context)
     stack = []
-    for step in replay:
-        op = _op_name(step)
+    for op, lhs, rhs in replay:
         if op in _BINARY:
-            rhs = stack.pop() if step.rhs is None else _source(step.rhs, names, context)
-            lhs = stack.pop() if step.lhs is None else _source(step.lhs, names, context)
+            rhs = stack.pop() if rhs is None else _source(rhs, names, context)
+            lhs = stack.pop() if lhs is None else _source(lhs, names, context)
             expression = _BINARY[op].format(a=_literal(lhs), b=_literal(rhs))
             if isinstance(lhs, float) and isinstance(rhs, float):
                 stack.append(_constant(eval(expression), context))  # pylint: disable=eval-used
             else:
                 stack.append(expression)
         elif op in _UNARY or op == "CONJ":
-            arg = stack.pop() if step.lhs is None else _source(step.lhs, names, context)
+            arg = stack.pop() if lhs is None else _source(lhs, names, context)
             if op == "CONJ":  # the parameters are real
                 stack.append(arg)
             elif isinstance(arg, float):
@@ -219,7 +206,7 @@ def _source(value, names: dict, context=None):
             else:
                 stack.append(f"m.{_UNARY[op][0]}({arg})")
         else:
-            raise ValueError(f"unsupported operation {op or type(step).__name__} in the gate angle {context}")
+            raise ValueError(f"unsupported operation {op} in the gate angle {context}")
     if len(stack) != 1:
         raise ValueError(f"could not read the gate angle {context}")
     return stack[0]

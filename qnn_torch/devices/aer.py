@@ -12,6 +12,7 @@ from pennylane_qiskit.converter import circuit_to_qiskit
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2
 
+from .._compat import transpile_options
 from .remote import BatchedRemoteDevice, _symbolic, _Template
 
 __all__ = ["BatchedAerDevice"]
@@ -55,7 +56,7 @@ class BatchedAerDevice(BatchedRemoteDevice):
     def _transpile(self, qc):
         # Aer's primitives drop the angles of controlled rotations (crx, cry, crz, ...) bound from
         # parameter arrays (qiskit-aer #2323, #2391, #2403): templates use gates it binds correctly
-        args = {"basis_gates": _ARRAY_SAFE_AER_GATES, **self._transpile_args}
+        args = {"basis_gates": _ARRAY_SAFE_AER_GATES, **transpile_options(self)}
         return transpile(qc, **args)
 
     def _primitive(self, cls):
@@ -91,7 +92,7 @@ class BatchedAerDevice(BatchedRemoteDevice):
                 qc.compose(circuit_to_qiskit(rotations, self.num_wires, diagonalize=False, measure=False),
                            inplace=True)
                 qc.save_probabilities()
-                template = _Template(transpile(qc, backend=self.backend, **self._transpile_args), params)
+                template = _Template(transpile(qc, backend=self.backend, **transpile_options(self)), params)
                 self._probability_circuits[key] = template
                 self.transpilations += 1
             rows = template.bind(np.asarray(values, dtype=float).reshape(len(indices), -1))

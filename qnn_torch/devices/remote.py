@@ -39,6 +39,7 @@ from qiskit.circuit import Parameter
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2, SamplerV2
 
+from .._compat import primitive_options, transpile_options
 from .credentials import without_secrets
 from .jobs import FAILED_STATES, BackendJobs, JobLimits, RetryPolicy, is_transient, job_status
 from .journal import JobJournal, JobJournalError, digest
@@ -201,10 +202,6 @@ class BatchedRemoteDevice(RemoteDevice):
         """bool: whether this device's jobs can be found by id after a restart (and so journaled)."""
         return bool(getattr(self.job_service, "retrievable", False))
 
-    def update_session(self, session):
-        """Run the following jobs in ``session`` (a Qiskit Runtime ``Session`` or ``Batch``)."""
-        self._session = session
-
     # ------------------------------------------------------------------ differentiation
 
     def preprocess(self, execution_config=None):
@@ -281,7 +278,7 @@ class BatchedRemoteDevice(RemoteDevice):
 
     def _transpile(self, qc):
         """``qc`` transpiled for the backend, as a template whose parameters are bound by arrays."""
-        return transpile(qc, backend=self.compile_backend, **self._transpile_args)
+        return transpile(qc, backend=self.compile_backend, **transpile_options(self))
 
     @staticmethod
     def _kind(tape):
@@ -481,8 +478,8 @@ class BatchedRemoteDevice(RemoteDevice):
             self.tracker.record()
 
     def _primitive(self, cls):
-        primitive = cls(mode=self._session) if self._session else cls(mode=self.backend)
-        primitive.options.update(**self._kwargs)
+        primitive = cls(mode=self.session) if self.session else cls(mode=self.backend)
+        primitive.options.update(**primitive_options(self))
         return primitive
 
 

@@ -21,6 +21,7 @@ from numbers import Integral
 
 import pennylane as qml
 
+from .._compat import ibm_service
 from .credentials import ibm_backend
 
 __all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "INSTALL_HINTS", "DeviceSpec", "check_shots",
@@ -105,7 +106,7 @@ def device_request(device, shots, options: dict | None):
     if not isinstance(device, str):
         if not _is_backend(device):
             return None
-        if getattr(device, "service", None) is not None or getattr(device, "_service", None) is not None:
+        if ibm_service(device) is not None:
             device = f"ibm:{device.name}"
     if options is not None:
         options = {k: v for k, v in options.items() if k not in _LIVE_OPTIONS}

@@ -12,6 +12,7 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from qnn_torch import (BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector,
                        TrainingInterrupted, fit, parity, runtime_session)
+from qnn_torch._compat import transpile_options
 from qnn_torch.devices import aer, remote
 
 from .test_device_parity import noise_scale
@@ -203,7 +204,7 @@ def test_runtime_session_and_options(job_counter):
     qnn = fake_estimator(shots=512, device_options={"optimization_level": 1})
     device = qnn.spec.device
     assert isinstance(device, BatchedRemoteDevice)
-    assert device._transpile_args["optimization_level"] == 1  # to the transpiler
+    assert transpile_options(device)["optimization_level"] == 1  # to the transpiler
     model = TorchConnector(qnn, initial_weights=np.zeros(4))
     with runtime_session(model, mode="batch") as session:
         assert device.session is session

@@ -12,6 +12,8 @@
   service with injectable faults, for tests and offline tutorials;
 * :mod:`~qnn_torch.devices.aer`: :class:`BatchedAerDevice`, Qiskit Aer batched the same way, exact
   without shots (``"qiskit.aer"``);
+* :mod:`~qnn_torch.devices.transpiled`: the circuit structure both batched devices transpile once
+  and bind by value arrays;
 * :mod:`~qnn_torch.devices.credentials`: IBM credentials and secret scrubbing.
 
 Qiskit, Qiskit Aer, qiskit-ibm-runtime and pennylane-qiskit are imported only when a device

@@ -20,7 +20,7 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from qnn_torch import EstimatorQNN, TorchConnector, TrainingInterrupted, fit
-from qnn_torch import training
+from qnn_torch.training import checkpoints, load_checkpoint
 from qnn_torch.distributed import init_distributed, process_rank, shutdown_distributed, unwrap
 
 WORLD = 2
@@ -61,13 +61,13 @@ def _optimizer(model):
 def _train_ranks(rank: int, world: int, out_dir: str) -> dict:
     """One epoch with a checkpoint, a restart resuming to EPOCHS, then a checkpoint write that fails."""
     saves = []
-    original = training.save_atomic
+    original = checkpoints.save_atomic
 
     def counted(state, path):
         saves.append(str(path))
         return original(state, path)
 
-    training.save_atomic = counted
+    checkpoints.save_atomic = counted
     path = f"{out_dir}/ddp.pt"
     model = DistributedDataParallel(_model())
     torch.manual_seed(100 + rank)  # each process its own random stream
@@ -147,7 +147,7 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     assert ranks[0]["saves"] == [str(tmp_path / "ddp.pt")] * 2 + [str(tmp_path)]
     assert ranks[1]["saves"] == []
     assert [r["own_rng_resumed"] for r in ranks] == [True] * WORLD  # each process resumes its own random state
-    checkpoint = training.load_checkpoint(tmp_path / "ddp.pt")
+    checkpoint = load_checkpoint(tmp_path / "ddp.pt")
     assert checkpoint["epoch"] == EPOCHS and len(checkpoint["torch_rng_ranks"]) == WORLD
     assert not any(k.startswith("module.") for k in checkpoint["model"])  # loads without DDP
     model = _model()
@@ -168,7 +168,7 @@ def test_nccl_processes_on_gpus_train_like_one_cpu_process(tmp_path):
         for key, value in model.state_dict().items():
             assert torch.allclose(result["state"][key], value, atol=1e-10, rtol=0), (rank, key)
         assert np.allclose(result["losses"], expected, atol=1e-12, rtol=0)
-    checkpoint = training.load_checkpoint(tmp_path / "nccl.pt")  # read onto the CPU
+    checkpoint = load_checkpoint(tmp_path / "nccl.pt")  # read onto the CPU
     assert checkpoint["epoch"] == EPOCHS
     assert {str(v.device) for v in checkpoint["model"].values()} == {"cpu"}
 

@@ -16,13 +16,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from numbers import Integral
 
 import pennylane as qml
 
 from .._compat import ibm_service
 from .credentials import ibm_backend
+from .spec import DeviceSpec
 
 __all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "INSTALL_HINTS", "DeviceSpec", "check_shots",
            "device_request", "fake_backend", "resolve_device"]
@@ -48,26 +48,6 @@ INSTALL_HINTS = {
 }
 """dict: how to install the PennyLane devices that qnn_torch knows by name but that come in
 packages of their own; asking for one that is not installed says so."""
-
-
-@dataclass(frozen=True)
-class DeviceSpec:
-    """A resolved device and how to differentiate through it.
-
-    Attributes:
-        device: the PennyLane device.
-        diff_method (str): the differentiation method for the QNode.
-        shots (int or None): the shots to set on the QNode.
-        label (str): a short human-readable name (never holds credentials).
-        broadcast_expand (bool): whether batches must be split before the gradient transform
-            (parameter-shift cannot differentiate broadcast inputs).
-    """
-
-    device: object
-    diff_method: str
-    shots: int | None
-    label: str
-    broadcast_expand: bool
 
 
 def check_shots(shots) -> int | None:

@@ -17,7 +17,7 @@ from qiskit.providers.fake_provider import GenericBackendV2
 from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector, TrainingInterrupted, fit
 from qnn_torch.checkpoint import CheckpointError
 from qnn_torch.devices import FakeJobService, JobJournal, JobJournalError
-from qnn_torch.devices.journal import journal_path
+from qnn_torch.devices.journal import attach_journal, journal_path
 from qnn_torch.training import Terminated
 
 FAKE_TOKEN = "fake-ibm-token-9a8b7c-DO-NOT-LEAK"
@@ -210,6 +210,31 @@ def test_cli_resume_fetches_the_jobs_that_ran(tmp_path, monkeypatch, capsys):
     assert err == [f"qnn-torch: error: {journal} is not a job journal (no 'format': 'qnn_torch job journal' "
                    "entry); move it away or delete it, and the run writes its journal there."]
     assert len(service.submitted) == uninterrupted
+
+
+# ---------------------------------------------------------------- attaching a journal to a model
+
+
+def test_a_journal_is_attached_to_the_models_devices_for_the_block_only(tmp_path):
+    model, _ = make_model(FakeJobService())
+    device = model[1].qnn.spec.device
+    with attach_journal(model, tmp_path / "run.pt", epoch=0, resume=False) as journal:
+        assert device.journal is journal and device.journal_key == "0"
+        assert journal.path == tmp_path / "run.pt.jobs.json" and journal.path.is_file()
+        fingerprint = json.loads(journal.path.read_text())["fingerprint"]
+    assert device.journal is None
+    assert fingerprint["backend"] == ["generic_backend_2q"] and fingerprint["shots"] == [64]
+    assert fingerprint["model"].startswith("Sequential ")
+
+
+def test_no_journal_without_a_checkpoint_or_a_device_that_finds_jobs_again(tmp_path):
+    model, _ = make_model(FakeJobService())
+    with attach_journal(model, None, epoch=0, resume=False) as journal:
+        assert journal is None
+    local, _ = make_model(None)  # the backend's own service: a local backend cannot find jobs by id
+    with attach_journal(local, tmp_path / "run.pt", epoch=0, resume=False) as journal:
+        assert journal is None
+    assert not list(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------- damaged journals and checkpoints

@@ -11,28 +11,12 @@ from qiskit.providers.fake_provider import GenericBackendV2
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from qnn_torch import (BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector,
-                       TrainingInterrupted, fit, parity, runtime_session)
-from qnn_torch._compat import transpile_options
+                       TrainingInterrupted, fit, parity)
 from qnn_torch.devices import aer, remote
 
 from .networks import network, noise_scale
 
 FAKE_TOKEN = "fake-ibm-token-5c1d2e-DO-NOT-LEAK"
-
-
-@pytest.fixture
-def job_counter(monkeypatch):
-    """Counts primitive jobs by patching the primitives' run methods (independent of the device)."""
-    counts = {"estimator": 0, "sampler": 0}
-    for name, cls in (("estimator", remote.EstimatorV2), ("sampler", remote.SamplerV2)):
-        original = cls.run
-
-        def run(self, *args, _original=original, _name=name, **kwargs):
-            counts[_name] += 1
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(cls, "run", run)
-    return counts
 
 
 def fake_estimator(**kwargs):
@@ -191,29 +175,6 @@ def test_sampler_qnn_on_a_fake_backend(job_counter):
     exact = TorchConnector(make(), initial_weights=w)(x.detach())
     assert torch.allclose(out.sum(1), torch.ones(2), atol=1e-6)
     assert torch.all((out.detach() - exact).abs() < 0.1)  # noise of a 5-qubit device model
-
-
-def test_runtime_session_and_options(job_counter):
-    qnn = fake_estimator(shots=512, device_options={"optimization_level": 1})
-    device = qnn.spec.device
-    assert isinstance(device, BatchedRemoteDevice)
-    assert transpile_options(device)["optimization_level"] == 1  # to the transpiler
-    model = TorchConnector(qnn, initial_weights=np.zeros(4))
-    with runtime_session(model, mode="batch") as session:
-        assert device.session is session
-        model(torch.rand(3, 2)).sum().backward()
-    assert device.session is None
-    assert job_counter["estimator"] == 1
-
-
-def test_runtime_session_needs_an_ibm_backend():
-    with pytest.raises(ValueError, match="runtime_session needs a model whose QNN runs on an IBM backend"):
-        with runtime_session(TorchConnector(EstimatorQNN(2))):
-            pass
-    expected = "mode must be one of 'auto', 'session', 'batch', 'job'; got 'daily'"
-    with pytest.raises(ValueError, match=expected):
-        with runtime_session(TorchConnector(fake_estimator()), mode="daily"):
-            pass
 
 
 # ---------------------------------------------------------------- no lost work

@@ -1,7 +1,12 @@
 """The one-argument device switch: every form, exactness, shots, training, credentials."""
 
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pennylane as qml
@@ -10,10 +15,15 @@ import torch
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, parity, resolve_device
+from tests.secrets_check import everything_about
 
 from .networks import noise_scale
 
 FAKE_TOKEN = "fake-token-7f3a9c-DO-NOT-PRINT"
+CANARY = "canary-ibm-token-5d1e-MUST-NOT-APPEAR"
+ROOT = str(Path(__file__).resolve().parents[2])
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+"""dict: the environment of subprocesses: this checkout's qnn_torch first."""
 
 
 def small_estimator(**kwargs):
@@ -177,3 +187,44 @@ def test_ibm_token_never_echoed(monkeypatch, caplog, capsys):
     out = capsys.readouterr()
     for blob in (text, caplog.text, out.out, out.err):
         assert FAKE_TOKEN not in blob
+
+
+def test_token_reaches_no_exception_chain_or_locals_of_ibm_backend(monkeypatch):
+    import qiskit_ibm_runtime
+
+    class Service:
+        def __init__(self, token=None, **kwargs):
+            self.token = token
+            raise RuntimeError(f"invalid token {token}")
+
+        def __repr__(self):
+            return f"Service(token={self.token!r})"
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", CANARY)
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", Service)
+    with pytest.raises(ValueError, match="could not get the backend") as info:
+        resolve_device("ibm:ibm_brisbane", 2)
+    assert "invalid token ***" in str(info.value)
+    assert CANARY not in everything_about(info.value)
+
+
+@pytest.mark.slow
+def test_pytest_dash_l_prints_no_token(tmp_path):
+    """``pytest -l`` shows the locals of every frame of a failing test: the token is not among them."""
+    test = tmp_path / "test_leak.py"
+    test.write_text(textwrap.dedent("""
+        import qiskit_ibm_runtime
+        from qnn_torch.devices import resolve_device
+
+        def service(token=None, **kwargs):
+            raise RuntimeError("invalid token " + str(token))
+
+        def test_it(monkeypatch):  # the token comes from the environment
+            monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", service)
+            resolve_device("ibm:ibm_brisbane", 2)
+    """))
+    command = [sys.executable, "-m", "pytest", "-l", "-p", "no:cacheprovider", "--tb=long", str(test)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False,
+                          env={**ENV, "QISKIT_IBM_TOKEN": CANARY})
+    assert proc.returncode == 1 and "could not get the backend" in proc.stdout
+    assert CANARY not in proc.stdout + proc.stderr

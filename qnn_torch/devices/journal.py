@@ -272,11 +272,10 @@ def _problem(data: dict) -> str | None:
     epoch = data.get("epoch")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         return f"'epoch' is {epoch!r}, not a non-negative integer"
-    for name in ("fingerprint", "jobs"):
-        if name not in data:
-            return f"no {name!r}"
-        if not isinstance(data[name], dict):
-            return f"{name!r} is a {type(data[name]).__name__}, not an object"
+    problem = _first_bad_field(data, ("fingerprint", "jobs"), dict, "no {name!r}",
+                               "{name!r} is a {value.__class__.__name__}, not an object")
+    if problem is not None:
+        return problem
     if "run" in data and not isinstance(data["run"], str):
         return f"'run' is {data['run']!r}, not a string"
     for key, jobs in data["jobs"].items():
@@ -295,11 +294,18 @@ def _entry_problem(entry) -> str | None:
         return None
     if not isinstance(entry, dict):
         return f" is {entry!r:.40}, not an object"
-    for field in ("job_id", "digest"):
-        if field not in entry:
-            return f" has no {field!r}"
-        if not isinstance(entry[field], str):
-            return f": {field!r} is {entry[field]!r:.40}, not a string"
+    return _first_bad_field(entry, ("job_id", "digest"), str, " has no {name!r}",
+                            ": {name!r} is {value!r:.40}, not a string")
+
+
+def _first_bad_field(mapping: dict, names, kind: type, missing: str, wrong: str) -> str | None:
+    """The first of ``names`` that ``mapping`` lacks (said by ``missing``) or holds as another type
+    than ``kind`` (said by ``wrong``), or None; the templates read ``name`` and ``value``."""
+    for name in names:
+        if name not in mapping:
+            return missing.format(name=name)
+        if not isinstance(mapping[name], kind):
+            return wrong.format(name=name, value=mapping[name])
     return None
 
 

@@ -1,10 +1,12 @@
-"""Matrices of converted circuits against Qiskit's ``Operator``, for the tests of
-:mod:`qnn_torch.circuits`."""
+"""Matrices of converted circuits against Qiskit's ``Operator``, and a small circuit, for the
+tests of :mod:`qnn_torch.circuits`."""
 
 from __future__ import annotations
 
 import numpy as np
 import pennylane as qml
+from qiskit import QuantumCircuit
+from qiskit.circuit import Parameter, ParameterVector
 from qiskit.quantum_info import Operator
 
 from qnn_torch.circuits.qiskit_circuit import QiskitCircuit
@@ -54,3 +56,14 @@ def assert_same(qc, inputs, weights, rng, exact=True):
         with_phase = QiskitCircuit(qc, input_params=inputs, weight_params=weights, global_phase=True)
         np.testing.assert_allclose(pl_matrix(with_phase, x, w), reference.data, atol=ATOL)
     return converted
+
+
+def one_input_four_weights():
+    """``ry(x)`` on qubit 0 and ``rz(θ[j])`` for four weights on qubit 1: the circuit and its
+    parameters."""
+    x, w = Parameter("x"), ParameterVector("θ", 4)
+    qc = QuantumCircuit(2)
+    qc.ry(x, 0)
+    for p in w:
+        qc.rz(p, 1)
+    return qc, x, w

@@ -20,7 +20,7 @@ from qiskit.circuit.library import U1Gate, U2Gate, pauli_feature_map, real_ampli
 from qnn_torch.circuits.qiskit_circuit import QiskitCircuit
 
 from .. import qiskit_reference as ref
-from .matrices import ATOL, GATE_SHAPES, QUBITS, assert_same, pl_matrix
+from .matrices import ATOL, GATE_SHAPES, QUBITS, assert_same, one_input_four_weights, pl_matrix
 
 # ------------------------------------------------------------------------------------------
 # library circuits
@@ -198,32 +198,23 @@ def test_pickle_round_trip(rng):
 # ------------------------------------------------------------------------------------------
 
 
-def _circuit():
-    x, w = Parameter("x"), ParameterVector("θ", 4)
-    qc = QuantumCircuit(2)
-    qc.ry(x, 0)
-    for p in w:
-        qc.rz(p, 1)
-    return qc, x, w
-
-
 def test_unlisted_parameter():
-    qc, x, w = _circuit()
+    qc, x, w = one_input_four_weights()
     expected = r"circuit parameter 'θ\[3\]' is neither an input nor a weight parameter"
     with pytest.raises(ValueError, match=expected):
         QiskitCircuit(qc, input_params=[x], weight_params=w[:3])
 
 
 def test_parameter_listed_twice():
-    qc, x, w = _circuit()
+    qc, x, w = one_input_four_weights()
     with pytest.raises(ValueError, match="'x' is listed in both input_params and weight_params"):
         QiskitCircuit(qc, input_params=[x], weight_params=[x, *w])
     with pytest.raises(ValueError, match="weight_params lists the parameter 'θ\\[0\\]' twice"):
         QiskitCircuit(qc, input_params=[x], weight_params=[*w, w[0]])
 
 
-def test_listed_parameter_not_in_circuit():  # as qiskit-machine-learning refuses it
-    qc, x, w = _circuit()
+def test_listed_parameter_not_inone_input_four_weights():  # as qiskit-machine-learning refuses it
+    qc, x, w = one_input_four_weights()
     with pytest.raises(ValueError, match="input_params: the parameter 'y' is not in the circuit"):
         QiskitCircuit(qc, input_params=[x, Parameter("y")], weight_params=w)
 
@@ -236,12 +227,12 @@ def test_listed_parameter_not_in_circuit():  # as qiskit-machine-learning refuse
     ([2 * Parameter("x")], r"input_params\[0\] must be a qiskit Parameter"),
 ])
 def test_wrong_kind_of_params(bad, match):
-    qc, x, w = _circuit()
+    qc, x, w = one_input_four_weights()
     with pytest.raises(TypeError, match=match):
         QiskitCircuit(qc, input_params=bad, weight_params=w)
 
 
-def test_not_a_circuit():
+def test_not_aone_input_four_weights():
     with pytest.raises(TypeError, match="circuit must be a qiskit QuantumCircuit"):
         QiskitCircuit("ry(x)")
 
@@ -257,7 +248,7 @@ ENGINE_OPTIONS = [{"engine": "adjoint"}, {"engine": "torch-adjoint"}, {"engine":
 ENGINE_IDS = ["adjoint", "torch-adjoint", "compiled", "qnode", "qiskit.aer"]
 
 
-def _mixed_circuit():
+def _mixedone_input_four_weights():
     """Every gate of the table and a few decomposed ones on 3 qubits, with constant and
     parametrised angles mixed within a gate (``u(w0, 0.3, w1)``) and constant-only angles."""
     from qiskit.circuit.library import XXPlusYYGate
@@ -310,7 +301,7 @@ def test_every_engine_runs_constants_mixed_with_parameters(options, rng):
 
     from qnn_torch import EstimatorQNN
 
-    qc, x, w = _mixed_circuit()
+    qc, x, w = _mixedone_input_four_weights()
     observables = [SparsePauliOp("IIZ"), SparsePauliOp("IZI"), SparsePauliOp("ZII"), SparsePauliOp("XYZ")]
     qnn = EstimatorQNN(circuit=qc, input_params=x, weight_params=w, observables=observables, **options)
     inputs, weights = rng.uniform(-1, 1, (2, 3)), rng.uniform(-np.pi, np.pi, len(w))

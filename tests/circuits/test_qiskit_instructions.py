@@ -17,16 +17,7 @@ from qiskit.quantum_info import Operator
 from qnn_torch.circuits.qiskit_circuit import QiskitCircuit
 from qnn_torch.circuits.qiskit_instructions import drop_final_measurements, flatten, logical_qubits
 
-from .matrices import assert_same, pl_matrix
-
-
-def _circuit():
-    x, w = Parameter("x"), ParameterVector("θ", 4)
-    qc = QuantumCircuit(2)
-    qc.ry(x, 0)
-    for p in w:
-        qc.rz(p, 1)
-    return qc, x, w
+from .matrices import assert_same, one_input_four_weights, pl_matrix
 
 
 @pytest.mark.parametrize("build", [
@@ -81,7 +72,7 @@ def test_logical_qubits_of_a_circuit_without_layout():
 
 
 def test_final_measurements_dropped(rng):
-    qc, x, w = _circuit()
+    qc, x, w = one_input_four_weights()
     qc.measure_all()
     converted = assert_same(qc, [x], list(w), rng)
     assert len(converted.operations) == 5
@@ -122,7 +113,7 @@ def test_without_classical_bits_every_logical_qubit_is_read():
     from qiskit import transpile
     from qiskit.providers.fake_provider import GenericBackendV2
 
-    qc, x, w = _circuit()
+    qc, x, w = one_input_four_weights()
     assert QiskitCircuit(qc, input_params=[x], weight_params=list(w)).outcomes().tolist() == [0, 1, 2, 3]
     isa = transpile(qc, GenericBackendV2(5, seed=1), initial_layout=[3, 1], optimization_level=0)
     converted = QiskitCircuit(isa, input_params=[x], weight_params=list(w))
@@ -218,8 +209,8 @@ def _annotated(build, values=None):
                                    "inverse+control", "square", "inverse-cube", "power-zero", "rotation-half",
                                    "nested"])
 def test_annotated_operations_are_converted(build, rng):
-    """Annotated operations are converted (an annotated inverse was refused): each modifier, alone,
-    combined and nested, gives Qiskit's ``Operator`` of the same circuit built with bound weights."""
+    """Each modifier of an annotated operation, alone, combined and nested, gives Qiskit's
+    ``Operator`` of the same circuit built with bound weights."""
     qc, weights = _annotated(build)
     assert any(item.operation.name == "annotated" for item in qc.data)
     values = rng.uniform(-np.pi, np.pi, len(weights))

@@ -110,6 +110,18 @@ def network(kind: str, device, **kwargs):
                       device=device, **kwargs)
 
 
+def training_losses(model, x, y, optimizer, steps: int, loss_fn=torch.nn.functional.mse_loss) -> list[float]:
+    """The loss before each of ``steps`` full-batch steps of ``optimizer``."""
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
 def num_qubits(name: str) -> int:
     """The qubits of network ``name``."""
     return CIRCUITS[name][0]().num_qubits

@@ -24,7 +24,8 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qnn_torch import EstimatorQNN, SamplerQNN, TorchConnector
 
 from .. import qiskit_reference as ref
-from .networks import BATCH, CIRCUITS, SIGMAS, noise_scale, num_qubits, observables_4q, reference, run
+from .networks import (BATCH, CIRCUITS, SIGMAS, noise_scale, num_qubits, observables_4q, reference, run,
+                       training_losses)
 
 ATOL = 1e-6
 
@@ -114,13 +115,7 @@ def test_noisy_fake_backend_still_trains():
     x = torch.tensor(rng.uniform(-1, 1, (8, 2)))
     y = torch.tensor(np.where(x[:, 0] * x[:, 1] > 0, 1.0, -1.0))[:, None]
     optimizer = torch.optim.Adam(model.parameters(), lr=0.2)
-    losses = []
-    for _ in range(6):
-        optimizer.zero_grad()
-        loss = torch.mean((model(x) - y) ** 2)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = training_losses(model, x, y, optimizer, 6, lambda out, target: torch.mean((out - target) ** 2))
     assert min(losses[-2:]) < losses[0] - 0.1
 
 

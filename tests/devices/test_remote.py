@@ -14,7 +14,7 @@ from qnn_torch import (BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, Sample
                        TrainingInterrupted, fit, parity)
 from qnn_torch.devices import aer, remote
 
-from .networks import network, noise_scale
+from .networks import network, noise_scale, training_losses
 
 FAKE_TOKEN = "fake-ibm-token-5c1d2e-DO-NOT-LEAK"
 
@@ -137,14 +137,7 @@ def test_loss_decreases_on_a_fake_backend(job_counter):
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), TorchConnector(qnn, initial_weights=np.full(4, 0.8)))
     x = torch.rand(8, 2) * 2 - 1
     y = torch.ones(8, 1) * -1
-    opt = torch.optim.Adam(model.parameters(), lr=0.15)
-    losses = []
-    for _ in range(4):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = training_losses(model, x, y, torch.optim.Adam(model.parameters(), lr=0.15), 4)
     assert losses[-1] < losses[0] - 0.1, losses
     assert job_counter["estimator"] == 4  # one per step
 

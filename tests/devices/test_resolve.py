@@ -17,7 +17,7 @@ from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, parity, resolve_device
 from tests.secrets_check import everything_about
 
-from .networks import noise_scale
+from .networks import noise_scale, training_losses
 
 FAKE_TOKEN = "fake-token-7f3a9c-DO-NOT-PRINT"
 CANARY = "canary-ibm-token-5d1e-MUST-NOT-APPEAR"
@@ -122,14 +122,8 @@ def test_same_model_trains_on_every_device(device, shots):
     )
     model = TorchConnector(qnn, initial_weights=[0.8])
     x, y = _regression_data()
-    opt = torch.optim.SGD(model.parameters(), lr=0.2)
-    losses = []
-    for _ in range(4):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(x), y, reduction="sum")
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    summed = partial(torch.nn.functional.mse_loss, reduction="sum")
+    losses = training_losses(model, x, y, torch.optim.SGD(model.parameters(), lr=0.2), 4, summed)
     assert losses[-1] < 0.6 * losses[0], losses
 
 

@@ -19,5 +19,6 @@ def test_a_resolved_device_is_described_by_a_frozen_spec():
 
 def test_specs_compare_by_their_fields():
     device = qml.device("default.qubit", wires=1)
-    assert DeviceSpec(device, "backprop", None, "d", False) == DeviceSpec(device, "backprop", None, "d", False)
-    assert DeviceSpec(device, "backprop", None, "d", False) != DeviceSpec(device, "adjoint", None, "d", False)
+    spec = DeviceSpec(device, "backprop", None, "d", False)
+    assert spec == DeviceSpec(device, "backprop", None, "d", False)
+    assert spec != DeviceSpec(device, "adjoint", None, "d", False)

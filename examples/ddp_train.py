@@ -49,12 +49,14 @@ class OnDevice:
 
 
 def train(args, rank: int, world_size: int) -> None:
-    device = torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
+    cuda = torch.cuda.is_available()
+    device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     torch.manual_seed(0)  # the same data in every process (DDP copies rank 0's weights anyway)
     x = torch.rand(64, 2) * 2 - 1
     y = (x[:, :1] * x[:, 1:]).sign()
     data = TensorDataset(x, y)
-    loader = DataLoader(data, batch_size=args.batch_size, sampler=DistributedSampler(data, shuffle=True, seed=0))
+    sampler = DistributedSampler(data, shuffle=True, seed=0)
+    loader = DataLoader(data, batch_size=args.batch_size, sampler=sampler)
     model = DistributedDataParallel(Hybrid().to(device))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     losses = fit(model, OnDevice(loader, device), optimizer, torch.nn.functional.mse_loss, epochs=args.epochs,

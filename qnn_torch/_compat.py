@@ -1,16 +1,19 @@
 """The private interfaces of other packages that qnn_torch uses, each in one place.
 
 Every entry names the versions it is tested on; ``tests/test_compat.py`` fails loudly when one of
-them changes.
+them changes. The packages behind them are imported inside the functions, so importing this
+module costs nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
+import threading
 from pathlib import Path
 
-__all__ = ["mkl_cbwr_branch"]
+__all__ = ["expression_replay", "ibm_service", "mkl_cbwr_branch", "pennylane_queue_lock", "primitive_options",
+           "transpile_options"]
 
 _MKL_CBWR_BRANCH = 1  # mkl_cbwr.h: ask mkl_cbwr_get for the branch in use
 
@@ -48,3 +51,94 @@ def mkl_cbwr_branch() -> int | None:
         return None
     get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
     return int(get(_MKL_CBWR_BRANCH)) & 0xFFFF  # without the STRICT flag
+
+
+def pennylane_queue_lock() -> threading.RLock:
+    """PennyLane's queuing lock, the class attribute ``qml.queuing.AnnotatedQueue._lock``.
+
+    Tested: PennyLane 0.45.1. Every ``AnnotatedQueue`` (a tape being recorded, a QNode being
+    constructed, ``qml.matrix`` of a function) holds it between ``__enter__`` and ``__exit__``,
+    so code that holds it runs while no other thread records a PennyLane circuit.
+
+    Returns:
+        threading.RLock: PennyLane's lock, or a new reentrant lock where PennyLane has none.
+    """
+    import pennylane as qml
+
+    return getattr(getattr(qml.queuing, "AnnotatedQueue", None), "_lock", None) or threading.RLock()
+
+
+def transpile_options(device) -> dict:
+    """The transpiler options of a pennylane-qiskit device (``optimization_level``,
+    ``initial_layout``, ...): the keyword arguments it gives ``qiskit.transpile``.
+
+    Tested: pennylane-qiskit 0.45.0, where ``QiskitDevice`` keeps them as the private
+    ``_transpile_args``, split from its other keyword arguments when it is constructed.
+
+    Args:
+        device (pennylane_qiskit.qiskit_device.QiskitDevice): the device.
+
+    Returns:
+        dict: the device's own dictionary (not a copy).
+    """
+    return device._transpile_args  # pylint: disable=protected-access
+
+
+def primitive_options(device) -> dict:
+    """The primitive options of a pennylane-qiskit device (``resilience_level``,
+    ``default_shots``, ...): what it passes to ``Estimator.options.update`` and
+    ``Sampler.options.update``.
+
+    Tested: pennylane-qiskit 0.45.0, where ``QiskitDevice`` keeps them as the private
+    ``_kwargs``: its keyword arguments other than the transpiler's.
+
+    Args:
+        device (pennylane_qiskit.qiskit_device.QiskitDevice): the device.
+
+    Returns:
+        dict: the device's own dictionary (not a copy).
+    """
+    return device._kwargs  # pylint: disable=protected-access
+
+
+def ibm_service(backend):
+    """The IBM Quantum service a Qiskit backend belongs to (it holds the account), or None.
+
+    Tested: qiskit-ibm-runtime 0.45.1, where ``IBMBackend.service`` returns the private
+    ``_service`` given to its constructor. A backend with either attribute set counts, so that
+    no backend holding an account is ever saved with it.
+    """
+    service = getattr(backend, "service", None)
+    return service if service is not None else getattr(backend, "_service", None)
+
+
+_OPCODE_NAMES: dict[int, str] = {}
+
+
+def expression_replay(expression) -> list[tuple[str, object, object]]:
+    """The steps that rebuild a Qiskit ``ParameterExpression`` from its operands, in order.
+
+    Tested: Qiskit 2.3.0, where the private ``ParameterExpression._qpy_replay`` (kept for QPY)
+    lists them and ``qiskit.circuit.parameterexpression.OpCode`` names their operations. Each
+    step applies its operation to ``lhs`` and ``rhs``; an operand of None stands for the result
+    of the steps before (a stack machine). ``ParameterExpression.sympify`` reads the same steps
+    but is not used: in Qiskit 2.3 it swaps the operands of ``x - (w + 1)`` and ``x / (w + 5)``.
+
+    Args:
+        expression (qiskit.circuit.ParameterExpression): an expression of parameters.
+
+    Returns:
+        list[tuple[str, object, object]]: ``(operation, lhs, rhs)`` of every step; the operation
+        is the ``OpCode``'s name (``"ADD"``, ``"SIN"``, ...), or the step's type name for a
+        step without one. Empty for an expression that Qiskit simplified to a number.
+    """
+    from qiskit.circuit.parameterexpression import OpCode
+
+    if not _OPCODE_NAMES:
+        _OPCODE_NAMES.update({int(getattr(OpCode, name)): name for name in dir(OpCode) if name.isupper()})
+    steps = []
+    for step in expression._qpy_replay:  # pylint: disable=protected-access
+        op = getattr(step, "op", None)
+        name = None if op is None else _OPCODE_NAMES.get(int(op))
+        steps.append((name or type(step).__name__, getattr(step, "lhs", None), getattr(step, "rhs", None)))
+    return steps

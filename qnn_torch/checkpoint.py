@@ -21,7 +21,7 @@ import torch
 __all__ = ["CheckpointError", "model_state", "read_checkpoint", "save_atomic", "write_atomic"]
 
 _STALE_SECONDS = 3600.0
-"""float: a temporary file without a process id in its name (an older qnn_torch) is stale after this."""
+"""float: a temporary file without a process id in its name is judged by its age: stale after this."""
 
 
 class CheckpointError(ValueError):

@@ -116,8 +116,8 @@ def save_part_plots(result, out_dir) -> list[Path]:
     out = Path(out_dir)
     e = result.extra
     if result.name.startswith("classification"):
-        return [plot_classification(e["X"], e["labels"], e["predicted"],
-                                    f"{result.name} (accuracy {result.accuracy:.2f})", out / f"{result.name}.png")]
+        title = f"{result.name} (accuracy {result.accuracy:.2f})"
+        return [plot_classification(e["X"], e["labels"], e["predicted"], title, out / f"{result.name}.png")]
     if result.name == "regression":
         return [plot_regression(e["X"], e["y"], e["grid"], e["fit"], out / "regression.png")]
     if result.name == "mnist-hybrid":

@@ -13,13 +13,14 @@ MKL's *conditional numerical reproducibility* fixes that: with the environment v
 Intel and AMD x86-64 CPU. :func:`use_reproducible_blas` sets it from inside Python while that is
 still possible; ``qnn-torch tutorial`` and the tutorial notebooks call it first, and print the
 seed tutorial's numbers on any such CPU. The library leaves MKL alone otherwise: the compatible
-path makes large float32 products several times slower (a 1024 x 1024 product took 4x as long
-here), which a quantum layer inside a larger model must not impose.
+path makes large float32 products several times slower (``benchmarks/results/reproducible-blas.txt``),
+which a quantum layer inside a larger model must not impose.
 
 What stays CPU-specific even then: PyTorch's own vectorised kernels (sums, elementwise
 functions) may round differently with AVX2 and AVX-512 (``ATEN_CPU_CAPABILITY``), and builds of
-torch without MKL (aarch64, macOS) use other libraries. None of them changed the tutorial's
-numbers in our tests (``tests/test_reproducibility.py``, ``tests/tutorial``).
+torch without MKL (aarch64, macOS) use other libraries. The tests run the tutorial under the
+kernels of other CPUs and check that its numbers stay the seed's (``tests/test_reproducibility.py``,
+``tests/tutorial``).
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ def use_reproducible_blas() -> bool:
     nothing and leaves the environment as it found it, so that child processes (DataLoader
     workers, ``torchrun``) compute as this one does. Call it first thing, before training.
 
-    The compatible path makes large float32 matrix products slower (4x for 1024 x 1024 here);
-    small products, such as those of the tutorial's networks, cost the same.
+    The compatible path makes large float32 matrix products slower; small products, such as
+    those of the tutorial's networks, cost the same (``benchmarks/results/reproducible-blas.txt``).
 
     Returns:
         bool: whether MKL now takes its compatible path (False without MKL, after an earlier

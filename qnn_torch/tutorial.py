@@ -134,8 +134,9 @@ def run_classification_estimator(device="default.qubit", shots=None, random: Tut
         final = loss_fn(out, y).item()
         predicted = np.sign(out.numpy()[:, 0])
     accuracy = float(np.mean(predicted == r.y))
+    extra = {"model": model, "X": r.X, "labels": r.y, "predicted": predicted}
     return PartResult("classification-estimator", losses, accuracy, final, time.perf_counter() - start,
-                      _device_label(device), {"model": model, "X": r.X, "labels": r.y, "predicted": predicted})
+                      _device_label(device), extra)
 
 
 def run_classification_sampler(device="default.qubit", shots=None, random: TutorialRandom | None = None,
@@ -154,8 +155,9 @@ def run_classification_sampler(device="default.qubit", shots=None, random: Tutor
         final = loss_fn(out, y01).item()
         predicted = np.argmax(out.numpy(), axis=1)
     accuracy = float(np.mean(predicted == r.y01))
+    extra = {"model": model, "X": r.X, "labels": r.y01, "predicted": predicted}
     return PartResult("classification-sampler", losses, accuracy, final, time.perf_counter() - start,
-                      _device_label(device), {"model": model, "X": r.X, "labels": r.y01, "predicted": predicted})
+                      _device_label(device), extra)
 
 
 def _ry_block(params, wires):
@@ -273,8 +275,8 @@ def run_mnist_hybrid(device="default.qubit", shots=None, epochs: int = 10, out_d
         _, trained_loss = evaluate_mnist(restored, DataLoader(split.train, batch_size=len(split.train)))
     return PartResult("mnist-hybrid", epoch_losses, accuracy, trained_loss, time.perf_counter() - start,
                       _device_label(device),
-                      {"model": restored, "test": split.test, "test_loss": test_loss, "checkpoint": checkpoint,
-                       "source": split.source})
+                      {"model": restored, "test": split.test, "test_loss": test_loss,
+                       "checkpoint": checkpoint, "source": split.source})
 
 
 def load_mnist_state(model: nn.Module, path) -> None:

@@ -17,6 +17,7 @@ from qnn_torch.tutorial import TRAIN_CHECKPOINT, HybridNet, make_mnist_qnn
 
 ROOT = str(Path(__file__).resolve().parents[1])
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+CANARY = "canary-ibm-token-5d1e-MUST-NOT-APPEAR"
 
 
 def one_line_error(capsys, code, expected_code=2):
@@ -47,7 +48,8 @@ def test_evaluate_reads_a_state_dict_and_a_training_checkpoint(hybrid_files, cap
     for path in (plain, training):
         assert cli.main(["evaluate", str(path), "--data-root", str(folder / "none")]) == 0
         out = capsys.readouterr().out.strip().splitlines()
-        assert out[0].startswith("MNIST source: shipped real-MNIST subset") and out[0].endswith("; 100 test images")
+        assert out[0].startswith("MNIST source: shipped real-MNIST subset")
+        assert out[0].endswith("; 100 test images")
         assert f"torchvision data not found under {folder / 'none'}" in out[0]
         reports.append(out[1].split(": ", 1)[1])
     assert reports[0] == reports[1]  # the same model, whichever file
@@ -55,9 +57,11 @@ def test_evaluate_reads_a_state_dict_and_a_training_checkpoint(hybrid_files, cap
 
 @pytest.mark.parametrize("name, content, expected", [
     ("empty.pt", b"", "is not a PyTorch checkpoint: the file is empty"),
-    ("garbage.pt", b"\x80\x02}q\x00garbage" * 5, "is not a PyTorch checkpoint: the file is not written by torch.save"),
+    ("garbage.pt", b"\x80\x02}q\x00garbage" * 5,
+     "is not a PyTorch checkpoint: the file is not written by torch.save"),
     ("list.pt", [torch.ones(2)], "is not a model checkpoint: expected a state_dict or a training checkpoint"),
-    ("wrong-keys.pt", {"fc.weight": torch.ones(2, 2)}, "is not a checkpoint of the mnist-hybrid model (missing conv1"),
+    ("wrong-keys.pt", {"fc.weight": torch.ones(2, 2)},
+     "is not a checkpoint of the mnist-hybrid model (missing conv1"),
     ("wrong-shape.pt", "shape", "is not a checkpoint of the mnist-hybrid model (size mismatch"),
 ])
 def test_evaluate_answers_a_bad_checkpoint_in_one_line(tmp_path, capsys, name, content, expected):
@@ -89,7 +93,8 @@ def no_work(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("an experiment ran before the arguments were checked")
 
-    for name in ("run_classification_estimator", "run_classification_sampler", "run_regression", "run_mnist_hybrid"):
+    for name in ("run_classification_estimator", "run_classification_sampler", "run_regression",
+                 "run_mnist_hybrid"):
         monkeypatch.setattr(tutorial, name, forbidden)
 
 
@@ -293,3 +298,57 @@ def test_the_table_says_what_its_losses_are(tmp_path, monkeypatch, capsys, quick
     assert "float32 arithmetic: MKL's" in out or "torch without MKL" in out
     part = json.loads(path.read_text())["parts"]["regression"]
     assert part["losses"] == [1.0, 0.5] and part["trained_loss"] == 0.5 and "final_loss" not in part
+
+
+# ---------------------------------------------------------------- bad command lines
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["tutorial", "--parts", "classification,regression"], "unknown part 'classification'"),
+        (["tutorial", "--epochs", "-3"], "--epochs: expected a positive integer, got -3"),
+        (["tutorial", "--epochs", "0"], "--epochs: expected a positive integer, got 0"),
+        (["tutorial", "--shots", "0"], "--shots: expected a positive integer, got 0"),
+        (["tutorial", "--device", "qiskit.ibmq"], "--device: device must be"),
+        (["evaluate", "missing.pt"], "checkpoint missing.pt does not exist"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_command_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        sys.exit(cli.main(argv))
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main(["tutorial", "--parts", "regression", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "is not writable" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "qnn_torch", "tutorial", "--parts", "nope"],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and "unknown part 'nope'" in proc.stderr
+    assert tutorial.PARTS[0] in proc.stderr
+
+
+def test_ibm_backend_through_the_command_line(monkeypatch, capsys):
+    import qiskit_ibm_runtime
+
+    from qnn_torch import cli
+
+    def service(token=None, **kwargs):
+        raise RuntimeError(f"invalid token {token}")
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", CANARY)
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", service)
+    assert cli.main(["evaluate", __file__, "--device", "ibm:ibm_brisbane"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid token ***" in err and CANARY not in err and len(err.strip().splitlines()) == 1

@@ -3,11 +3,14 @@
 Each test fails loudly when a new release of the package behind an entry changes it.
 """
 
+import math
 import os
 import platform
 import subprocess
 import sys
+import threading
 
+import pennylane as qml
 import pytest
 import torch
 
@@ -25,7 +28,8 @@ def _branch_in_a_fresh_process(env: dict) -> str:
 
 
 @pytest.mark.skipif(not MKL_TORCH, reason="torch without MKL (only x86-64 Linux wheels link it)")
-@pytest.mark.parametrize("setting, branch", [("COMPATIBLE", "3"), pytest.param("AUTO", "2", marks=pytest.mark.slow),
+@pytest.mark.parametrize("setting, branch", [("COMPATIBLE", "3"),
+                                             pytest.param("AUTO", "2", marks=pytest.mark.slow),
                                              pytest.param("SSE4_2", "8", marks=pytest.mark.slow)])
 def test_torch_exports_the_mkl_reproducibility_switch(setting, branch):
     """``mkl_serv_cbwr_get`` answers from torch's library with the branch MKL_CBWR asks for
@@ -37,3 +41,114 @@ def test_torch_exports_the_mkl_reproducibility_switch(setting, branch):
 @pytest.mark.skipif(MKL_TORCH, reason="torch with MKL")
 def test_without_mkl_there_is_no_branch():
     assert _compat.mkl_cbwr_branch() is None
+
+
+# ---------------------------------------------------------------- PennyLane
+
+
+def _held_elsewhere(lock) -> bool:
+    """Whether another thread finds ``lock`` taken."""
+    answer = []
+
+    def probe():
+        taken = lock.acquire(blocking=False)
+        if taken:
+            lock.release()
+        answer.append(not taken)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join()
+    return answer[0]
+
+
+def test_pennylane_queue_lock_is_held_while_a_circuit_is_recorded():
+    lock = _compat.pennylane_queue_lock()
+    assert lock is qml.queuing.AnnotatedQueue._lock, "PennyLane's queuing lock moved"
+    assert not _held_elsewhere(lock)
+    with qml.queuing.AnnotatedQueue():
+        assert _held_elsewhere(lock), "AnnotatedQueue no longer holds its lock while recording"
+    assert not _held_elsewhere(lock)
+
+
+# ---------------------------------------------------------------- pennylane-qiskit
+
+
+def test_pennylane_qiskit_splits_transpiler_and_primitive_options():
+    from pennylane_qiskit.remote import RemoteDevice
+    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
+
+    device = RemoteDevice(wires=2, backend=FakeManilaV2(), optimization_level=1, resilience_level=0,
+                          seed_transpiler=7)
+    assert _compat.transpile_options(device) == {"optimization_level": 1, "seed_transpiler": 7}
+    options = _compat.primitive_options(device)
+    assert options["resilience_level"] == 0 and options["default_shots"] == 1024
+    assert "optimization_level" not in options
+
+
+# ---------------------------------------------------------------- qiskit-ibm-runtime
+
+
+def test_ibm_backends_keep_their_service_behind_the_public_property():
+    from qiskit_ibm_runtime import IBMBackend
+
+    service = object()
+    backend = IBMBackend.__new__(IBMBackend)
+    backend._service = service
+    assert backend.service is service, "IBMBackend.service no longer returns _service"
+    assert _compat.ibm_service(backend) is service
+
+
+@pytest.mark.parametrize("attribute", ["service", "_service"])
+def test_a_backend_holding_a_service_under_either_name_counts(attribute):
+    from types import SimpleNamespace
+
+    service = object()
+    assert _compat.ibm_service(SimpleNamespace(**{attribute: service})) is service
+    assert _compat.ibm_service(SimpleNamespace()) is None
+
+
+# ---------------------------------------------------------------- Qiskit
+
+
+_STEPS = {"ADD": lambda a, b: a + b, "SUB": lambda a, b: a - b, "MUL": lambda a, b: a * b,
+          "DIV": lambda a, b: a / b, "POW": lambda a, b: a**b, "RSUB": lambda a, b: b - a,
+          "RDIV": lambda a, b: b / a, "RPOW": lambda a, b: b**a, "SIN": lambda a, _: math.sin(a),
+          "COS": lambda a, _: math.cos(a), "EXP": lambda a, _: math.exp(a), "LOG": lambda a, _: math.log(a)}
+
+
+def _replayed(expression, values: dict) -> float:
+    """``expression`` evaluated by running its replay as the stack machine ``_compat`` describes."""
+    from qiskit.circuit import ParameterExpression
+
+    def operand(value):
+        if isinstance(value, ParameterExpression):
+            return values[value] if value.is_symbol() else _replayed(value, values)
+        return float(value)
+
+    stack = []
+    for op, lhs, rhs in _compat.expression_replay(expression):
+        unary = op in ("SIN", "COS", "EXP", "LOG")
+        b = None if unary else stack.pop() if rhs is None else operand(rhs)
+        a = stack.pop() if lhs is None else operand(lhs)
+        stack.append(_STEPS[op](a, b))
+    assert len(stack) == 1
+    return stack[0]
+
+
+def _expressions():
+    from qiskit.circuit import Parameter
+
+    x, w = Parameter("x"), Parameter("w")
+    return x, w, [x - (w + 1), x / (w + 5), 1 - x, 2 / (x + 3), (2 * x).sin() * w.cos(), (x * w + 1) ** 2,
+                  (x - w).exp() - (w + 2).log(), 3 ** x]
+
+
+def test_qiskit_replays_a_parameter_expression_step_by_step():
+    x, w, expressions = _expressions()
+    values = {x: 0.3, w: -0.7}
+    for expression in expressions:
+        want = float(expression.bind({p: values[p] for p in expression.parameters}).numeric())
+        assert _replayed(expression, values) == pytest.approx(want, abs=1e-12), expression
+    assert [op for op, _, _ in _compat.expression_replay((2 * x).sin())] == ["MUL", "SIN"]
+    assert _compat.expression_replay(0 * x + 1) == []  # simplified to a number

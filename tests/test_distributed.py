@@ -20,7 +20,7 @@ import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
 from qnn_torch import EstimatorQNN, TorchConnector, TrainingInterrupted, fit
-from qnn_torch import training
+from qnn_torch.training import checkpoints, load_checkpoint
 from qnn_torch.distributed import init_distributed, process_rank, shutdown_distributed, unwrap
 
 WORLD = 2
@@ -44,7 +44,8 @@ def _global_batches():
 def _shards(rank: int, world: int):
     """Rank ``rank``'s equal share of every global batch."""
     size = GLOBAL_BATCH // world
-    return [(x[rank * size:(rank + 1) * size], y[rank * size:(rank + 1) * size]) for x, y in _global_batches()]
+    share = slice(rank * size, (rank + 1) * size)
+    return [(x[share], y[share]) for x, y in _global_batches()]
 
 
 def _model() -> torch.nn.Module:
@@ -61,24 +62,26 @@ def _optimizer(model):
 def _train_ranks(rank: int, world: int, out_dir: str) -> dict:
     """One epoch with a checkpoint, a restart resuming to EPOCHS, then a checkpoint write that fails."""
     saves = []
-    original = training.save_atomic
+    original = checkpoints.save_atomic
 
     def counted(state, path):
         saves.append(str(path))
         return original(state, path)
 
-    training.save_atomic = counted
+    checkpoints.save_atomic = counted
     path = f"{out_dir}/ddp.pt"
     model = DistributedDataParallel(_model())
     torch.manual_seed(100 + rank)  # each process its own random stream
-    fit(model, _shards(rank, world), _optimizer(model), torch.nn.functional.mse_loss, epochs=1, checkpoint=path)
+    fit(model, _shards(rank, world), _optimizer(model), torch.nn.functional.mse_loss, epochs=1,
+        checkpoint=path)
     rng_at_checkpoint = torch.get_rng_state()
     dist.barrier()
     model = DistributedDataParallel(_model())  # a restarted job: fresh weights, then the checkpoint
     optimizer = _optimizer(model)
     rng_resumed = []
     losses = fit(model, _shards(rank, world), optimizer, torch.nn.functional.mse_loss, epochs=EPOCHS,
-                 checkpoint=path, resume=True, on_batch=lambda loss: rng_resumed.append(torch.get_rng_state()))
+                 checkpoint=path, resume=True,
+                 on_batch=lambda loss: rng_resumed.append(torch.get_rng_state()))
     result = {"state": {k: v.detach().clone() for k, v in unwrap(model).state_dict().items()},
               "losses": losses, "own_rng_resumed": torch.equal(rng_resumed[0], rng_at_checkpoint)}
     try:  # rank 0 cannot write here (a folder): both ranks stop, neither waits for ever
@@ -146,8 +149,8 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     # only rank 0 wrote: once per epoch of each run (1, then 1 more after resuming, then the failed one)
     assert ranks[0]["saves"] == [str(tmp_path / "ddp.pt")] * 2 + [str(tmp_path)]
     assert ranks[1]["saves"] == []
-    assert [r["own_rng_resumed"] for r in ranks] == [True] * WORLD  # each process resumes its own random state
-    checkpoint = training.load_checkpoint(tmp_path / "ddp.pt")
+    assert [r["own_rng_resumed"] for r in ranks] == [True] * WORLD  # each resumes its own random state
+    checkpoint = load_checkpoint(tmp_path / "ddp.pt")
     assert checkpoint["epoch"] == EPOCHS and len(checkpoint["torch_rng_ranks"]) == WORLD
     assert not any(k.startswith("module.") for k in checkpoint["model"])  # loads without DDP
     model = _model()
@@ -168,7 +171,7 @@ def test_nccl_processes_on_gpus_train_like_one_cpu_process(tmp_path):
         for key, value in model.state_dict().items():
             assert torch.allclose(result["state"][key], value, atol=1e-10, rtol=0), (rank, key)
         assert np.allclose(result["losses"], expected, atol=1e-12, rtol=0)
-    checkpoint = training.load_checkpoint(tmp_path / "nccl.pt")  # read onto the CPU
+    checkpoint = load_checkpoint(tmp_path / "nccl.pt")  # read onto the CPU
     assert checkpoint["epoch"] == EPOCHS
     assert {str(v.device) for v in checkpoint["model"].values()} == {"cpu"}
 
@@ -189,7 +192,8 @@ def test_init_distributed_bad_arguments(timeout_s, backend):
 
 
 def test_ddp_model_without_process_group_is_refused(tmp_path):
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1, timeout=timedelta(seconds=10))
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1,
+                            timeout=timedelta(seconds=10))
     try:
         model = DistributedDataParallel(_model())
     finally:

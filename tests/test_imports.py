@@ -18,7 +18,7 @@ LAYERS = {
     "reproducibility": 1,  # MKL's code path: imports only _compat
     "templates": 1,
     "circuits": 2,
-    "devices": 2,
+    "devices": 2,  # a model's IBM sessions and job journals too: devices never import training
     "engines": 3,
     "qnn": 4,
     "torch_connector": 5,
@@ -57,8 +57,8 @@ def _imports(path: Path) -> set[str]:
                 continue
             found.add(target)
             for alias in node.names:  # ``from . import tutorial`` imports a module
-                if (PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))).with_suffix(".py").exists() or \
-                        (PACKAGE.parent / Path(*f"{target}.{alias.name}".split(".")) / "__init__.py").exists():
+                place = PACKAGE.parent / Path(*f"{target}.{alias.name}".split("."))
+                if place.with_suffix(".py").exists() or (place / "__init__.py").exists():
                     found.add(f"{target}.{alias.name}")
     found.discard(name)
     return found
@@ -109,6 +109,15 @@ def test_imports_go_down_the_layers():
             if unit not in (source, "__init__") and LAYERS[unit] >= LAYERS[source]:
                 upward.append(f"{module} -> {target}")
     assert not upward, "imports that go up or sideways: " + ", ".join(sorted(upward))
+
+
+@pytest.mark.parametrize("lower, upper", [("devices", "training"), ("devices", "qnn"),
+                                          ("circuits", "devices"), ("training", "tutorial")])
+def test_a_unit_imports_nothing_of_a_unit_above_it(lower, upper):
+    graph = import_graph()
+    found = sorted(f"{module} -> {target}" for module, targets in graph.items() if _unit(module) == lower
+                   for target in targets if _unit(target) == upper)
+    assert not found, f"{lower} imports {upper}: " + ", ".join(found)
 
 
 def test_walker_sees_upward_imports(tmp_path, monkeypatch):

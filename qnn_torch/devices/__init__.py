@@ -1,17 +1,23 @@
 """Devices: the one-argument switch and the batched Qiskit devices.
 
 * :mod:`~qnn_torch.devices.resolve`: ``device=`` and ``shots=`` to a PennyLane device and how to
-  differentiate through it (:func:`resolve_device`);
+  differentiate through it (:func:`resolve_device`, which returns a
+  :class:`~qnn_torch.devices.spec.DeviceSpec`);
 * :mod:`~qnn_torch.devices.remote`: :class:`BatchedRemoteDevice`, IBM backends with one primitive
   job per training step (``"ibm:..."``, ``"fake:..."``, Qiskit ``Backend`` objects);
 * :mod:`~qnn_torch.devices.jobs`: the service's job limits (:class:`JobLimits`), retries of
   failed jobs (:class:`RetryPolicy`), submitting and finding jobs (:class:`BackendJobs`);
 * :mod:`~qnn_torch.devices.journal`: :class:`JobJournal`, the ids of a training run's jobs next
   to its checkpoint, so that a resumed run never pays for a job twice;
+* :mod:`~qnn_torch.devices.sessions`: :func:`runtime_session`, a model's IBM jobs in one Runtime
+  session or batch;
+* :mod:`~qnn_torch.devices.model_devices`: the batched IBM devices a model runs on;
 * :mod:`~qnn_torch.devices.fake_runtime`: :class:`FakeJobService`, an in-memory IBM Runtime
   service with injectable faults, for tests and offline tutorials;
 * :mod:`~qnn_torch.devices.aer`: :class:`BatchedAerDevice`, Qiskit Aer batched the same way, exact
   without shots (``"qiskit.aer"``);
+* :mod:`~qnn_torch.devices.transpiled`: the circuit structure both batched devices transpile once
+  and bind by value arrays;
 * :mod:`~qnn_torch.devices.credentials`: IBM credentials and secret scrubbing.
 
 Qiskit, Qiskit Aer, qiskit-ibm-runtime and pennylane-qiskit are imported only when a device
@@ -32,6 +38,7 @@ from .resolve import (
     fake_backend,
     resolve_device,
 )
+from .sessions import SESSION_MODES, runtime_session
 
 __all__ = [
     "ACCEPTED_FORMS",
@@ -45,6 +52,7 @@ __all__ = [
     "JobJournalError",
     "JobLimits",
     "RetryPolicy",
+    "SESSION_MODES",
     "ServiceError",
     "check_shots",
     "device_request",
@@ -53,6 +61,7 @@ __all__ = [
     "ibm_backend",
     "known_secrets",
     "resolve_device",
+    "runtime_session",
     "scrub_secrets",
     "without_secrets",
 ]

@@ -12,7 +12,9 @@ from pennylane_qiskit.converter import circuit_to_qiskit
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2
 
-from .remote import BatchedRemoteDevice, _symbolic, _Template
+from .._compat import transpile_options
+from .remote import BatchedRemoteDevice
+from .transpiled import TranspiledCircuit, symbolic_tape
 
 __all__ = ["BatchedAerDevice"]
 
@@ -21,15 +23,16 @@ _ARRAY_SAFE_AER_GATES = [
     "id", "x", "y", "z", "h", "s", "sdg", "t", "tdg", "sx", "sxdg", "rx", "ry", "rz", "p", "u",
     "cx", "cy", "cz", "swap", "rxx", "ryy", "rzz", "ccx", "cswap",
 ]
-"""list[str]: the gates of the Aer device's templates: Aer binds their parameter arrays correctly
-(unitary matrices are synthesized into them)."""
+"""list[str]: the gates the Aer device transpiles into: Aer binds their parameter arrays
+correctly (unitary matrices are synthesized into them)."""
 
 
 class BatchedAerDevice(BatchedRemoteDevice):
     """Qiskit Aer with the batching of :class:`BatchedRemoteDevice`, exact without shots.
 
-    pennylane-qiskit's ``qiskit.aer`` transpiles and runs every circuit on its own (about 0.2 s
-    per circuit here). This device transpiles each circuit structure once and evaluates a whole
+    pennylane-qiskit's ``qiskit.aer`` transpiles and runs every circuit on its own (its cost per
+    circuit: ``benchmarks/results/bench.txt``). This device transpiles each circuit structure once
+    and evaluates a whole
     training step (a forward pass and all its parameter-shift circuits) in one call of
     Aer's ``EstimatorV2`` (exact: precision 0 when there are no shots) or, for probabilities
     without shots, one statevector run with ``save_probabilities``.
@@ -54,8 +57,8 @@ class BatchedAerDevice(BatchedRemoteDevice):
 
     def _transpile(self, qc):
         # Aer's primitives drop the angles of controlled rotations (crx, cry, crz, ...) bound from
-        # parameter arrays (qiskit-aer #2323, #2391, #2403): templates use gates it binds correctly
-        args = {"basis_gates": _ARRAY_SAFE_AER_GATES, **self._transpile_args}
+        # parameter arrays (qiskit-aer #2323, #2391, #2403): transpile into gates it binds correctly
+        args = {"basis_gates": _ARRAY_SAFE_AER_GATES, **transpile_options(self)}
         return transpile(qc, **args)
 
     def _primitive(self, cls):
@@ -75,28 +78,18 @@ class BatchedAerDevice(BatchedRemoteDevice):
             self._run_exact_probabilities(circuits, exact, results)
 
     def _run_exact_probabilities(self, circuits, groups, results):
+        """Probabilities (and the expectations and variances read from them) of circuits without
+        shots: one statevector run of every circuit, its probabilities saved."""
         bound, owners = [], []
         for (key, _), (indices, values) in groups.items():
-            template = self._probability_circuits.get(key)
-            if template is None:
-                first = circuits[indices[0]]
-                exact = (qml.measurements.ProbabilityMP, ExpectationMP, VarianceMP)
-                if not all(isinstance(m, exact) for m in first.measurements):
-                    raise ValueError(f"{self.name} without shots gives expectations, variances and probabilities "
-                                     f"only; got {first.measurements}.")
-                symbolic, params = _symbolic(first)
-                qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=False, measure=False)
-                # rotate into the observables' eigenbases (fixed gates: not among the parameters)
-                rotations = QuantumScript(first.diagonalizing_gates, [])
-                qc.compose(circuit_to_qiskit(rotations, self.num_wires, diagonalize=False, measure=False),
-                           inplace=True)
-                qc.save_probabilities()
-                template = _Template(transpile(qc, backend=self.backend, **self._transpile_args), params)
-                self._probability_circuits[key] = template
+            transpiled = self._probability_circuits.get(key)
+            if transpiled is None:
+                transpiled = self._probability_circuit(circuits[indices[0]])
+                self._probability_circuits[key] = transpiled
                 self.transpilations += 1
-            rows = template.bind(np.asarray(values, dtype=float).reshape(len(indices), -1))
+            rows = transpiled.bind(np.asarray(values, dtype=float).reshape(len(indices), -1))
             for position, index in enumerate(indices):
-                circuit = template.compiled
+                circuit = transpiled.circuit
                 bound.append(circuit if rows is None else circuit.assign_parameters(rows[position]))
                 owners.append(index)
         result = self.backend.run(bound).result()
@@ -106,5 +99,20 @@ class BatchedAerDevice(BatchedRemoteDevice):
         for position, index in enumerate(owners):
             probs_qiskit = np.asarray(result.data(position)["probabilities"], dtype=float)
             amplitudes = np.sqrt(np.clip(probs_qiskit[reverse], 0.0, None))  # PennyLane's bit order
-            tape = circuits[index]
-            results[index] = tuple(mp.process_state(amplitudes, wire_order=self.wires) for mp in tape.measurements)
+            measurements = circuits[index].measurements
+            results[index] = tuple(mp.process_state(amplitudes, wire_order=self.wires) for mp in measurements)
+
+    def _probability_circuit(self, tape) -> TranspiledCircuit:
+        """``tape``'s circuit rotated into its observables' eigenbases, saving its probabilities."""
+        exact = (qml.measurements.ProbabilityMP, ExpectationMP, VarianceMP)
+        if not all(isinstance(m, exact) for m in tape.measurements):
+            raise ValueError(f"{self.name} without shots gives expectations, variances and probabilities "
+                             f"only; got {tape.measurements}.")
+        symbolic, params = symbolic_tape(tape)
+        qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=False, measure=False)
+        # rotate into the observables' eigenbases (fixed gates: not among the parameters)
+        rotations = QuantumScript(tape.diagonalizing_gates, [])
+        qc.compose(circuit_to_qiskit(rotations, self.num_wires, diagonalize=False, measure=False),
+                   inplace=True)
+        qc.save_probabilities()
+        return TranspiledCircuit(transpile(qc, backend=self.backend, **transpile_options(self)), params)

@@ -19,12 +19,10 @@ __all__ = ["TOKEN_VARIABLE", "holds_secret", "ibm_backend", "known_secrets", "sc
 TOKEN_VARIABLE = "QISKIT_IBM_TOKEN"
 """str: the environment variable that may hold the IBM Quantum token."""
 
-_TOKEN_VAR = TOKEN_VARIABLE
-
 
 def known_secrets() -> list[str]:
     """The IBM tokens this process could leak: ``QISKIT_IBM_TOKEN`` and the saved account's."""
-    secrets = [os.environ.get(_TOKEN_VAR)]
+    secrets = [os.environ.get(TOKEN_VARIABLE)]
     try:
         from qiskit_ibm_runtime.accounts import AccountManager
 
@@ -86,8 +84,8 @@ def _runtime_backend(name: str):
     # variable of ours keeps it for a traceback to show.
     from qiskit_ibm_runtime import QiskitRuntimeService
 
-    if os.environ.get(_TOKEN_VAR):
-        return QiskitRuntimeService(token=os.environ.get(_TOKEN_VAR)).backend(name)
+    if os.environ.get(TOKEN_VARIABLE):
+        return QiskitRuntimeService(token=os.environ.get(TOKEN_VARIABLE)).backend(name)
     return QiskitRuntimeService().backend(name)
 
 
@@ -107,7 +105,7 @@ def ibm_backend(name: str):
     except ImportError:  # pragma: no cover
         raise ValueError(
             "device 'ibm:...' needs qiskit-ibm-runtime: pip install qiskit-ibm-runtime") from None
-    has_token = bool(os.environ.get(_TOKEN_VAR))
+    has_token = bool(os.environ.get(TOKEN_VARIABLE))
     try:
         return _runtime_backend(name)
     except Exception as err:  # noqa: BLE001 - re-raised below with a clean message, token scrubbed
@@ -116,7 +114,7 @@ def ibm_backend(name: str):
     # raised here, outside the handler, so that the service's error (its message, its frames'
     # locals such as QiskitRuntimeService(token=...)) is not even the __context__
     how = (
-        f"set the {_TOKEN_VAR} environment variable or save an account once with "
+        f"set the {TOKEN_VARIABLE} environment variable or save an account once with "
         "QiskitRuntimeService.save_account(token=..., set_as_default=True)"
     )
     if "AccountNotFound" in kind or (not has_token and "account" in detail.lower()):

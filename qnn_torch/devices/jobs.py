@@ -10,10 +10,10 @@ Three small pieces used by :class:`~qnn_torch.devices.BatchedRemoteDevice`:
   the backend, when it has one).
 
 IBM Quantum allows at most 10 million executions per Sampler job (its "Job limits" guide; the
-``max_shots`` and ``max_experiments`` fields of ``backend.configuration()`` are no longer
-enforced). Executions are counted here as circuits times shots for both primitives, before the
-Estimator groups observables: a conservative count for the Estimator, which the service may
-split on its own.
+service does not enforce the ``max_shots`` and ``max_experiments`` fields of
+``backend.configuration()``). Executions are counted here as circuits times shots for both
+primitives, before the Estimator groups observables: a conservative count for the Estimator,
+which the service may split on its own.
 """
 
 from __future__ import annotations

@@ -31,13 +31,16 @@ import hashlib
 import json
 import secrets
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from ..checkpoint import write_atomic
+from .model_devices import remote_devices, remote_networks
 
-__all__ = ["FORMAT", "JobJournal", "JobJournalError", "digest", "journal_path"]
+__all__ = ["FORMAT", "JobJournal", "JobJournalError", "attach_journal", "digest", "journal_path"]
 
 FORMAT = "qnn_torch job journal"
 """str: the ``format`` entry of a journal file."""
@@ -269,11 +272,10 @@ def _problem(data: dict) -> str | None:
     epoch = data.get("epoch")
     if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         return f"'epoch' is {epoch!r}, not a non-negative integer"
-    for name in ("fingerprint", "jobs"):
-        if name not in data:
-            return f"no {name!r}"
-        if not isinstance(data[name], dict):
-            return f"{name!r} is a {type(data[name]).__name__}, not an object"
+    problem = _first_bad_field(data, ("fingerprint", "jobs"), dict, "no {name!r}",
+                               "{name!r} is a {value.__class__.__name__}, not an object")
+    if problem is not None:
+        return problem
     if "run" in data and not isinstance(data["run"], str):
         return f"'run' is {data['run']!r}, not a string"
     for key, jobs in data["jobs"].items():
@@ -292,9 +294,55 @@ def _entry_problem(entry) -> str | None:
         return None
     if not isinstance(entry, dict):
         return f" is {entry!r:.40}, not an object"
-    for field in ("job_id", "digest"):
-        if field not in entry:
-            return f" has no {field!r}"
-        if not isinstance(entry[field], str):
-            return f": {field!r} is {entry[field]!r:.40}, not a string"
+    return _first_bad_field(entry, ("job_id", "digest"), str, " has no {name!r}",
+                            ": {name!r} is {value!r:.40}, not a string")
+
+
+def _first_bad_field(mapping: dict, names, kind: type, missing: str, wrong: str) -> str | None:
+    """The first of ``names`` that ``mapping`` lacks (said by ``missing``) or holds as another type
+    than ``kind`` (said by ``wrong``), or None; the templates read ``name`` and ``value``."""
+    for name in names:
+        if name not in mapping:
+            return missing.format(name=name)
+        if not isinstance(mapping[name], kind):
+            return wrong.format(name=name, value=mapping[name])
     return None
+
+
+@contextmanager
+def attach_journal(model, checkpoint: Path | None, epoch: int, resume: bool) -> Iterator[JobJournal | None]:
+    """The job journal of a training run, attached to the model's devices whose jobs can be
+    fetched by id while the block runs (None without a checkpoint or without such devices).
+
+    Args:
+        model: a ``torch.nn.Module``, a connector or a QNN.
+        checkpoint (Path or None): the run's training checkpoint; the journal is kept beside it.
+        epoch (int): the epochs of the checkpoint the run continues from.
+        resume (bool): keep the jobs of a journal written for this checkpoint (see
+            :meth:`JobJournal.open`).
+    """
+    devices = [d for d in remote_devices(model) if d.jobs_retrievable] if checkpoint is not None else []
+    if not devices:
+        yield None
+        return
+    journal = JobJournal.open(journal_path(checkpoint), _fingerprint(model, devices), epoch, resume)
+    previous = [(d.journal, d.journal_key) for d in devices]
+    for key, device in enumerate(devices):
+        device.journal, device.journal_key = journal, str(key)
+    try:
+        yield journal
+    finally:
+        for device, (old, old_key) in zip(devices, previous):
+            device.journal, device.journal_key = old, old_key
+
+
+def _fingerprint(model, devices) -> dict:
+    """What a journal's jobs ran on: the backends, their shots and the model's structure (no
+    values: those change every step)."""
+    qnns = remote_networks(model)
+    shapes = sorted((k, tuple(v.shape)) for k, v in model.state_dict().items())
+    return {
+        "backend": [str(d.backend.name) for d in devices],
+        "model": f"{type(model).__name__} {digest(shapes, [repr(q) for q in qnns])[:16]}",
+        "shots": [q.spec.shots for q in qnns],
+    }

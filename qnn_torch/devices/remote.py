@@ -35,82 +35,16 @@ from pennylane.tape import QuantumScript
 from pennylane_qiskit.converter import circuit_to_qiskit, mp_to_pauli
 from pennylane_qiskit.qiskit_device import custom_simulator_tracking
 from pennylane_qiskit.remote import RemoteDevice
-from qiskit.circuit import Parameter
 from qiskit.compiler import transpile
 from qiskit_ibm_runtime import EstimatorV2, SamplerV2
 
+from .._compat import primitive_options, transpile_options
 from .credentials import without_secrets
 from .jobs import FAILED_STATES, BackendJobs, JobLimits, RetryPolicy, is_transient, job_status
 from .journal import JobJournal, JobJournalError, digest
+from .transpiled import TranspiledCircuit, gate_values, structure_key, symbolic_tape
 
 __all__ = ["BatchedRemoteDevice"]
-
-
-class _Template:
-    """A transpiled parametrised circuit standing for every tape of one structure.
-
-    Args:
-        compiled (QuantumCircuit): the transpiled circuit.
-        params (list[Parameter]): the symbolic parameters, in the tape's gate order (the order
-            of :func:`_values`).
-        observables (list or None): the estimator's observables, laid out as ``compiled``.
-    """
-
-    def __init__(self, compiled, params, observables=None, key=None):
-        self.compiled = compiled
-        self.observables = observables
-        self.digest = digest(repr(key))  # the logical circuit, the same in every process
-        # Qiskit binds value arrays in the order of ``circuit.parameters``, which sorts by
-        # name ("p10" before "p2"), and the transpiler may drop a parameter: bind by the
-        # parameters themselves, never by position
-        position = {p: i for i, p in enumerate(params)}
-        self.columns = np.array([position[p] for p in compiled.parameters], dtype=np.intp)
-
-    def bind(self, values: np.ndarray):
-        """The ``(circuits, gate parameters)`` values as ``compiled`` binds them, or None."""
-        if not self.columns.size:
-            return None
-        return np.asarray(values, dtype=float).reshape(values.shape[0], -1)[:, self.columns]
-
-
-def _fixed(d) -> bytes | None:
-    """A matrix-valued gate parameter (``QubitUnitary``'s) as bytes: part of the structure, not
-    a circuit parameter; None for a scalar angle."""
-    return np.asarray(qml.math.toarray(d)).tobytes() if qml.math.ndim(d) else None
-
-
-def _observable_key(obs):
-    """An exact key of an observable (``repr`` abbreviates large matrices)."""
-    if obs.pauli_rep is not None:
-        return "pauli", tuple(sorted((str(word), complex(c)) for word, c in obs.pauli_rep.items()))
-    return "matrix", tuple(obs.wires), np.asarray(qml.matrix(obs)).tobytes()
-
-
-def _structure(tape, kind):
-    ops = tuple((op.name, tuple(op.wires), tuple(_fixed(d) for d in op.data)) for op in tape.operations)
-    meas = tuple((type(m).__name__, _observable_key(m.obs) if m.obs is not None else tuple(m.wires))
-                 for m in tape.measurements)
-    return kind, ops, meas
-
-
-def _symbolic(tape):
-    """The tape with every scalar gate parameter replaced by a Qiskit ``Parameter`` (in gate
-    order, the order of :func:`_values`); matrix parameters stay as they are."""
-    params, ops = [], []
-    for op in tape.operations:
-        if op.data:
-            new = []
-            for d in op.data:
-                if not qml.math.ndim(d):
-                    params.append(Parameter(f"p{len(params)}"))
-                new.append(params[-1] if not qml.math.ndim(d) else d)
-            op = qml.ops.functions.bind_new_parameters(op, new)
-        ops.append(op)
-    return QuantumScript(ops, tape.measurements, shots=tape.shots), params
-
-
-def _values(tape):
-    return [float(qml.math.toarray(d)) for op in tape.operations for d in op.data if not qml.math.ndim(d)]
 
 
 _NO_TRAINABLE = "Attempted to compute the gradient of a tape with no trainable parameters"
@@ -186,7 +120,7 @@ class BatchedRemoteDevice(RemoteDevice):
         self.job_service = job_service if job_service is not None else BackendJobs(backend)
         self.journal: JobJournal | None = None
         self.journal_key = "0"
-        self._templates: OrderedDict = OrderedDict()
+        self._transpiled_circuits: OrderedDict = OrderedDict()
         self.jobs = 0
         self.jobs_fetched = 0
         self.circuits_run = 0
@@ -200,10 +134,6 @@ class BatchedRemoteDevice(RemoteDevice):
     def jobs_retrievable(self) -> bool:
         """bool: whether this device's jobs can be found by id after a restart (and so journaled)."""
         return bool(getattr(self.job_service, "retrievable", False))
-
-    def update_session(self, session):
-        """Run the following jobs in ``session`` (a Qiskit Runtime ``Session`` or ``Batch``)."""
-        self._session = session
 
     # ------------------------------------------------------------------ differentiation
 
@@ -258,30 +188,32 @@ class BatchedRemoteDevice(RemoteDevice):
 
     # ------------------------------------------------------------------ circuits to PUBs
 
-    def _template(self, tape, kind):
-        key = _structure(tape, kind)
-        template = self._templates.get(key)
-        if template is None:
-            symbolic, params = _symbolic(tape)
+    def _transpiled(self, tape, kind) -> TranspiledCircuit:
+        """The transpiled circuit of ``tape``'s structure, transpiled on first use (the 256 last
+        structures are kept)."""
+        key = structure_key(tape, kind)
+        transpiled = self._transpiled_circuits.get(key)
+        if transpiled is None:
+            symbolic, params = symbolic_tape(tape)
             if kind == "estimator":
                 qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=False, measure=False)
             else:
                 qc = circuit_to_qiskit(symbolic, self.num_wires, diagonalize=True, measure=True)
-            compiled = self._transpile(qc)
+            circuit = self._transpile(qc)
             observables = None
             if kind == "estimator":
-                observables = [mp_to_pauli(mp, self.num_wires).apply_layout(compiled.layout)
+                observables = [mp_to_pauli(mp, self.num_wires).apply_layout(circuit.layout)
                                for mp in tape.measurements]
-            template = _Template(compiled, params, observables, key)
-            self._templates[key] = template
+            transpiled = TranspiledCircuit(circuit, params, observables, key)
+            self._transpiled_circuits[key] = transpiled
             self.transpilations += 1
-            if len(self._templates) > 256:
-                self._templates.popitem(last=False)
-        return key, template
+            if len(self._transpiled_circuits) > 256:
+                self._transpiled_circuits.popitem(last=False)
+        return transpiled
 
     def _transpile(self, qc):
-        """``qc`` transpiled for the backend, as a template whose parameters are bound by arrays."""
-        return transpile(qc, backend=self.compile_backend, **self._transpile_args)
+        """``qc`` transpiled for the backend, its parameters left to be bound by value arrays."""
+        return transpile(qc, backend=self.compile_backend, **transpile_options(self))
 
     @staticmethod
     def _kind(tape):
@@ -308,10 +240,10 @@ class BatchedRemoteDevice(RemoteDevice):
         for index, tape in enumerate(circuits):
             kind = self._kind(tape)
             shots = tape.shots.total_shots
-            # one group per structure; its template is transpiled by the path that runs it
-            indices, values = groups[kind].setdefault((_structure(tape, kind), shots), ([], []))
+            # one group per structure; its circuit is transpiled by the path that runs it
+            indices, values = groups[kind].setdefault((structure_key(tape, kind), shots), ([], []))
             indices.append(index)
-            values.append(_values(tape))
+            values.append(gate_values(tape))
         if groups["estimator"]:
             self._run_estimator(circuits, groups["estimator"], results)
         if groups["sampler"]:
@@ -321,19 +253,19 @@ class BatchedRemoteDevice(RemoteDevice):
     def _run_estimator(self, circuits, groups, results):
         pubs, sizes, digests, order = [], [], [], []
         for (_, shots), (indices, values) in groups.items():
-            _, template = self._template(circuits[indices[0]], "estimator")
+            transpiled = self._transpiled(circuits[indices[0]], "estimator")
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
-            observables = [[o] for o in template.observables]  # shape (K, 1): broadcast over rows
+            observables = [[o] for o in transpiled.observables]  # shape (K, 1): broadcast over rows
             precision = np.sqrt(1 / shots) if shots else None  # as qiskit.remote; None: the default
-            rows = template.bind(values)
-            pubs.append((template.compiled, observables, rows, precision))
+            rows = transpiled.bind(values)
+            pubs.append((transpiled.circuit, observables, rows, precision))
             sizes.append((1 if rows is None else len(rows), shots or 1))
-            digests.append(template.digest)
+            digests.append(transpiled.digest)
             order.append(indices)
         parts = self._run_pubs("estimator", pubs, sizes, digests)
         for pub_parts, indices in zip(parts, order):
             k = len(pub_parts[0].data.evs)
-            # (K, circuits); a template without parameters ran once for all its (equal) circuits
+            # (K, circuits); a circuit without parameters ran once for all its (equal) tapes
             evs = np.concatenate([np.asarray(p.data.evs).reshape(k, -1) for p in pub_parts], axis=1)
             evs = np.broadcast_to(evs, (k, len(indices)))
             for column, index in enumerate(indices):
@@ -342,23 +274,23 @@ class BatchedRemoteDevice(RemoteDevice):
     def _run_sampler(self, circuits, groups, results):
         pubs, sizes, digests, order = [], [], [], []
         for (_, shots), (indices, values) in groups.items():
-            _, template = self._template(circuits[indices[0]], "sampler")
+            transpiled = self._transpiled(circuits[indices[0]], "sampler")
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
-            rows = template.bind(values)
-            pubs.append((template.compiled, rows, shots))
+            rows = transpiled.bind(values)
+            pubs.append((transpiled.circuit, rows, shots))
             sizes.append((1 if rows is None else len(rows), shots or 1))
-            digests.append(template.digest)
-            order.append((template, indices))
+            digests.append(transpiled.digest)
+            order.append((transpiled, indices))
         parts = self._run_pubs("sampler", pubs, sizes, digests)
-        for pub_parts, (template, indices) in zip(parts, order):
-            name = template.compiled.cregs[0].name
-            # (circuits, shots, bits), bit i (qubit i's clbit) at [..., i]; a template without
-            # parameters ran once for all its (equal) circuits
+        for pub_parts, (transpiled, indices) in zip(parts, order):
+            name = transpiled.circuit.cregs[0].name
+            # (circuits, shots, bits), bit i (qubit i's clbit) at [..., i]; a circuit without
+            # parameters ran once for all its (equal) tapes
             chunks = []
             for part in pub_parts:
                 register = getattr(part.data, name)
                 bits = register.to_bool_array(order="little")
-                runs = -1 if template.columns.size else 1
+                runs = -1 if transpiled.columns.size else 1
                 chunks.append(bits.reshape(runs, register.num_shots, register.num_bits))
             bits = np.concatenate(chunks, axis=0)
             for column, index in enumerate(indices):
@@ -481,8 +413,8 @@ class BatchedRemoteDevice(RemoteDevice):
             self.tracker.record()
 
     def _primitive(self, cls):
-        primitive = cls(mode=self._session) if self._session else cls(mode=self.backend)
-        primitive.options.update(**self._kwargs)
+        primitive = cls(mode=self.session) if self.session else cls(mode=self.backend)
+        primitive.options.update(**primitive_options(self))
         return primitive
 
 

@@ -16,12 +16,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from numbers import Integral
 
 import pennylane as qml
 
+from .._compat import ibm_service
 from .credentials import ibm_backend
+from .spec import DeviceSpec
 
 __all__ = ["ACCEPTED_FORMS", "DEFAULT_HARDWARE_SHOTS", "INSTALL_HINTS", "DeviceSpec", "check_shots",
            "device_request", "fake_backend", "resolve_device"]
@@ -31,7 +32,8 @@ DEFAULT_HARDWARE_SHOTS = 1024
 
 ACCEPTED_FORMS = (
     "an installed PennyLane device name such as 'default.qubit', 'lightning.qubit' or 'qiskit.aer'; "
-    "'ibm:<backend name>'; 'fake:<fake backend class>' such as 'fake:FakeManilaV2'; a Qiskit Backend object (e.g. FakeManilaV2()); or a PennyLane device object"
+    "'ibm:<backend name>'; 'fake:<fake backend class>' such as 'fake:FakeManilaV2'; "
+    "a Qiskit Backend object (e.g. FakeManilaV2()); or a PennyLane device object"
 )
 
 # Devices that compute exact results without shots, and their fastest exact gradient.
@@ -46,26 +48,6 @@ INSTALL_HINTS = {
 }
 """dict: how to install the PennyLane devices that qnn_torch knows by name but that come in
 packages of their own; asking for one that is not installed says so."""
-
-
-@dataclass(frozen=True)
-class DeviceSpec:
-    """A resolved device and how to differentiate through it.
-
-    Attributes:
-        device: the PennyLane device.
-        diff_method (str): the differentiation method for the QNode.
-        shots (int or None): the shots to set on the QNode.
-        label (str): a short human-readable name (never holds credentials).
-        broadcast_expand (bool): whether batches must be split before the gradient transform
-            (parameter-shift cannot differentiate broadcast inputs).
-    """
-
-    device: object
-    diff_method: str
-    shots: int | None
-    label: str
-    broadcast_expand: bool
 
 
 def check_shots(shots) -> int | None:
@@ -105,7 +87,7 @@ def device_request(device, shots, options: dict | None):
     if not isinstance(device, str):
         if not _is_backend(device):
             return None
-        if getattr(device, "service", None) is not None or getattr(device, "_service", None) is not None:
+        if ibm_service(device) is not None:
             device = f"ibm:{device.name}"
     if options is not None:
         options = {k: v for k, v in options.items() if k not in _LIVE_OPTIONS}
@@ -157,26 +139,7 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
         raise TypeError(f"device_options must be a dict of device keyword arguments; got {options!r}.")
     options = dict(options or {})
     if isinstance(device, str):
-        if device.startswith("ibm:"):
-            backend = ibm_backend(device[4:])
-            return _remote(backend, num_qubits, shots, device, options)
-        if device.startswith("fake:"):
-            return _remote(fake_backend(device[5:]), num_qubits, shots, device, options)
-        if device not in qml.plugin_devices:
-            if device in INSTALL_HINTS:
-                raise ValueError(f"device {device!r} is not installed: {INSTALL_HINTS[device]}; or choose an "
-                                 f"installed one ({', '.join(sorted(qml.plugin_devices))}).")
-            raise ValueError(f"device must be {ACCEPTED_FORMS}; got {device!r}.")
-        if device == "qiskit.aer":
-            # batched and transpiled once per circuit structure; exact statevector without shots
-            # (the plugin's own device samples 1024 shots by default and runs circuits one by one)
-            from .aer import BatchedAerDevice
-
-            dev = BatchedAerDevice(wires=num_qubits, **options)
-            # the device's own parameter-shift derivatives: with the forward pass in one call
-            return DeviceSpec(dev, "device", shots, device, broadcast_expand=True)
-        dev = qml.device(device, wires=num_qubits, **options)
-        return _spec_for(dev, device, shots)
+        return _named(device, num_qubits, shots, options)
     if _is_backend(device):
         return _remote(device, num_qubits, shots, f"backend:{device.name}", options)
     if isinstance(device, (qml.devices.Device, getattr(qml.devices, "LegacyDevice", ()))):
@@ -187,6 +150,30 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
         name = getattr(device, "short_name", None) or getattr(device, "name", type(device).__name__)
         return _spec_for(device, name, shots)
     raise TypeError(f"device must be {ACCEPTED_FORMS}; got {device!r} ({type(device).__name__}).")
+
+
+def _named(device: str, num_qubits: int, shots, options: dict) -> DeviceSpec:
+    """The device a string names: ``"ibm:..."``, ``"fake:..."`` or an installed PennyLane device."""
+    if device.startswith("ibm:"):
+        backend = ibm_backend(device[4:])
+        return _remote(backend, num_qubits, shots, device, options)
+    if device.startswith("fake:"):
+        return _remote(fake_backend(device[5:]), num_qubits, shots, device, options)
+    if device not in qml.plugin_devices:
+        if device in INSTALL_HINTS:
+            raise ValueError(f"device {device!r} is not installed: {INSTALL_HINTS[device]}; or choose an "
+                             f"installed one ({', '.join(sorted(qml.plugin_devices))}).")
+        raise ValueError(f"device must be {ACCEPTED_FORMS}; got {device!r}.")
+    if device == "qiskit.aer":
+        # batched and transpiled once per circuit structure; exact statevector without shots
+        # (the plugin's own device samples 1024 shots by default and runs circuits one by one)
+        from .aer import BatchedAerDevice
+
+        dev = BatchedAerDevice(wires=num_qubits, **options)
+        # the device's own parameter-shift derivatives: with the forward pass in one call
+        return DeviceSpec(dev, "device", shots, device, broadcast_expand=True)
+    dev = qml.device(device, wires=num_qubits, **options)
+    return _spec_for(dev, device, shots)
 
 
 def _spec_for(dev, name: str, shots) -> DeviceSpec:

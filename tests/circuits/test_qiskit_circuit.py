@@ -1,8 +1,8 @@
 """QiskitCircuit: a Qiskit QuantumCircuit converted once into a PennyLane circuit function.
 
-Matrices are compared with Qiskit's ``Operator`` exactly (global phase included); where a
-decomposed definition or the circuit itself carries a global phase, the default (phase not
-queued) is compared with ``Operator.equiv`` and ``global_phase=True`` exactly.
+Matrices are compared with Qiskit's ``Operator`` exactly (global phase included); where the
+circuit carries a global phase, the default (phase not queued) is compared with
+``Operator.equiv`` and ``global_phase=True`` exactly.
 """
 
 from __future__ import annotations
@@ -14,112 +14,16 @@ import pennylane as qml
 import pytest
 import torch
 from qiskit import QuantumCircuit
-from qiskit.circuit import Gate, Parameter, ParameterVector
-from qiskit.circuit.library import (U1Gate, U2Gate, U3Gate, XXPlusYYGate, pauli_feature_map, real_amplitudes,
-                                    zz_feature_map)
-from qiskit.quantum_info import Operator
+from qiskit.circuit import Parameter, ParameterVector
+from qiskit.circuit.library import U1Gate, U2Gate, pauli_feature_map, real_amplitudes, zz_feature_map
 
-from qnn_torch.circuits.qiskit_circuit import SUPPORTED_GATES, QiskitCircuit
+from qnn_torch.circuits.qiskit_circuit import QiskitCircuit
 
 from .. import qiskit_reference as ref
-
-ATOL = 1e-12
-
-
-def pl_matrix(converted, x, w):
-    n = converted.num_qubits
-    return qml.matrix(lambda: converted(x, w), wire_order=list(reversed(range(n))))()
-
-
-def qiskit_matrix(qc, inputs, weights, x, w):
-    values = {**dict(zip(inputs, np.asarray(x, dtype=float))), **dict(zip(weights, np.asarray(w, dtype=float)))}
-    bound = qc.assign_parameters(values)
-    bound.remove_final_measurements()
-    return Operator(bound)
-
-
-def assert_same(qc, inputs, weights, rng, exact=True):
-    converted = QiskitCircuit(qc, input_params=inputs, weight_params=weights)
-    x = rng.uniform(-np.pi, np.pi, len(inputs))
-    w = rng.uniform(-np.pi, np.pi, len(weights))
-    reference = qiskit_matrix(qc, inputs, weights, x, w)
-    ours = pl_matrix(converted, x, w)
-    if exact:
-        np.testing.assert_allclose(ours, reference.data, atol=ATOL)
-    else:
-        assert Operator(ours).equiv(reference)
-        with_phase = QiskitCircuit(qc, input_params=inputs, weight_params=weights, global_phase=True)
-        np.testing.assert_allclose(pl_matrix(with_phase, x, w), reference.data, atol=ATOL)
-    return converted
-
+from .matrices import ATOL, GATE_SHAPES, QUBITS, assert_same, one_input_four_weights, pl_matrix
 
 # ------------------------------------------------------------------------------------------
-# single gates, on permuted qubits of a 3-qubit circuit (catches bit-order mistakes)
-# ------------------------------------------------------------------------------------------
-
-# name -> (qubits, parameters)
-GATES = {
-    "h": (1, 0), "x": (1, 0), "y": (1, 0), "z": (1, 0), "s": (1, 0), "sdg": (1, 0), "t": (1, 0),
-    "tdg": (1, 0), "sx": (1, 0), "sxdg": (1, 0), "rx": (1, 1), "ry": (1, 1), "rz": (1, 1),
-    "p": (1, 1), "u": (1, 3), "r": (1, 2), "cx": (2, 0), "cy": (2, 0), "cz": (2, 0), "ch": (2, 0),
-    "swap": (2, 0), "iswap": (2, 0), "crx": (2, 1), "cry": (2, 1), "crz": (2, 1), "cp": (2, 1),
-    "rxx": (2, 1), "ryy": (2, 1), "rzz": (2, 1), "rzx": (2, 1), "ccx": (3, 0), "ccz": (3, 0),
-    "cswap": (3, 0), "id": (1, 0),
-}
-QUBITS = [2, 0, 1]
-
-
-@pytest.mark.parametrize("name", sorted(GATES))
-def test_standard_gate_matrix_exact(name, rng):
-    num_qubits, num_params = GATES[name]
-    params = ParameterVector("θ", num_params)
-    qc = QuantumCircuit(3)
-    getattr(qc, name)(*params, *QUBITS[:num_qubits])
-    converted = assert_same(qc, [], list(params), rng)
-    expected = 0 if name == "id" else 1
-    assert len(converted.operations) == expected
-    assert name == "id" or name in SUPPORTED_GATES
-
-
-@pytest.mark.parametrize("gate, num_params", [(U1Gate, 1), (U2Gate, 2), (U3Gate, 3)])
-def test_u1_u2_u3(gate, num_params, rng):
-    params = ParameterVector("θ", num_params)
-    qc = QuantumCircuit(2)
-    qc.append(gate(*params), [1])
-    assert_same(qc, [], list(params), rng)
-
-
-@pytest.mark.parametrize("build", [
-    lambda qc, p: qc.cu(p[0], p[1], p[2], p[3], 0, 2),
-    lambda qc, p: qc.ecr(1, 0),
-    lambda qc, p: qc.dcx(2, 1),
-    lambda qc, p: qc.cs(0, 1),
-    lambda qc, p: qc.csx(2, 0),
-    lambda qc, p: qc.mcx([0, 1], 2),
-    lambda qc, p: qc.rccx(2, 1, 0),
-    lambda qc, p: qc.cx(0, 1, ctrl_state=0),
-    lambda qc, p: qc.crz(p[0], 1, 2, ctrl_state=0),
-    lambda qc, p: qc.append(XXPlusYYGate(p[0], p[1]), [2, 0]),
-], ids=["cu", "ecr", "dcx", "cs", "csx", "mcx", "rccx", "cx_open", "crz_open", "xx_plus_yy"])
-def test_other_gates_decomposed(build, rng):
-    params = ParameterVector("θ", 4)
-    qc = QuantumCircuit(3)
-    build(qc, params)
-    used = [p for p in params if p in set(qc.parameters)]
-    assert_same(qc, [], used, rng, exact=False)
-
-
-def test_unitary_gate(rng):
-    from qiskit.circuit.library import UnitaryGate
-    from qiskit.quantum_info import random_unitary
-
-    qc = QuantumCircuit(3)
-    qc.append(UnitaryGate(random_unitary(4, seed=3)), [2, 0])
-    assert_same(qc, [], [], rng)
-
-
-# ------------------------------------------------------------------------------------------
-# library circuits and composites
+# library circuits
 # ------------------------------------------------------------------------------------------
 
 
@@ -151,16 +55,6 @@ def test_pauli_feature_map_with_real_amplitudes(paulis, rng):
     assert_same(qc, list(fm.parameters), list(ansatz.parameters), rng)
 
 
-def test_composite_gates_and_instructions(rng):
-    fm, ansatz = zz_feature_map(3, reps=1), real_amplitudes(3, reps=1)
-    qc = QuantumCircuit(4)
-    qc.append(fm.to_gate(), [3, 1, 0])
-    qc.append(ansatz.to_instruction(), [0, 2, 3])
-    qc.append(ansatz.to_gate().inverse(), [1, 2, 3])
-    qc.barrier()
-    assert_same(qc, list(fm.parameters), list(ansatz.parameters), rng)
-
-
 def test_regression_circuit(rng):
     x, w = Parameter("x"), Parameter("w")
     qc = QuantumCircuit(1)
@@ -170,74 +64,12 @@ def test_regression_circuit(rng):
     assert [name for name, _, _ in converted.operations] == ["RY", "RY"]
 
 
-# ------------------------------------------------------------------------------------------
-# expressions
-# ------------------------------------------------------------------------------------------
-
-EXPRESSIONS = {
-    "2x": lambda x0, x1, w: 2 * x0,
-    "w*x": lambda x0, x1, w: w * x0,
-    "zz": lambda x0, x1, w: (np.pi - x0) * (np.pi - x1),
-    "sum": lambda x0, x1, w: x0 + x1 + w + 0.5,
-    "difference": lambda x0, x1, w: x0 - w,
-    "negation": lambda x0, x1, w: -x1,
-    "division": lambda x0, x1, w: x0 / 3,
-    "by_parameter": lambda x0, x1, w: x0 / (w + 5),
-    "minus_sum": lambda x0, x1, w: x0 - (w + 1),
-    "compound": lambda x0, x1, w: (x0 + 1) / (w + 5) - (x1 * 2).cos() * (x0 - x1),
-    "reversed": lambda x0, x1, w: 2 / (x0 + 5) + 1.5 - x1 + 2 ** (x0 + 1),
-    "parameter_power": lambda x0, x1, w: (x0 + 4) ** (w / 4),
-    "sign": lambda x0, x1, w: (x0 - x1).sign() * x0,
-    "substituted": lambda x0, x1, w: ((x0 + 1) * w).subs({x0: 2 * x1 - x0}),
-    "power": lambda x0, x1, w: x0 ** 2,
-    "sin": lambda x0, x1, w: x0.sin(),
-    "cos": lambda x0, x1, w: (w * x0).cos(),
-    "tan": lambda x0, x1, w: (x0 / 4).tan(),
-    "exp": lambda x0, x1, w: x1.exp(),
-    "log": lambda x0, x1, w: (x0 + 4).log(),
-    "arccos": lambda x0, x1, w: (x0 / 4).arccos(),
-    "arcsin": lambda x0, x1, w: (x1 / 4).arcsin(),
-    "arctan": lambda x0, x1, w: (x0 * w).arctan(),
-    "abs": lambda x0, x1, w: (x0 - x1).abs(),
-    "nested": lambda x0, x1, w: (2 * (x0 + np.pi / 2).sin() - w).exp() / 7,
-    "number": lambda x0, x1, w: 0.7,
-    "constant_expression": lambda x0, x1, w: 0 * x0 + np.pi / 3,
-}
-
-
-@pytest.mark.parametrize("name", sorted(EXPRESSIONS))
-def test_expressions(name, rng):
-    x0, x1, w = Parameter("x0"), Parameter("x1"), Parameter("w")
-    qc = QuantumCircuit(2)
-    qc.h([0, 1])
-    qc.rz(EXPRESSIONS[name](x0, x1, w), 1)
-    qc.ry(x0, 0)
-    qc.cx(0, 1)
-    qc.rx(x1 + w, 1)
-    assert_same(qc, [x0, x1], [w], rng)
-
-
-def test_distinct_expressions_evaluated_once():
-    x = ParameterVector("x", 1)
-    qc = QuantumCircuit(2)
-    for _ in range(3):
-        qc.p(2 * x[0], 0)
-        qc.p(2 * x[0], 1)
-    converted = QiskitCircuit(qc, input_params=x)
-    assert converted.source.count("x_0") == 2  # unpacked once, used once
-
-
 def test_global_phase(rng):
     x, w = Parameter("x"), Parameter("w")
     qc = QuantumCircuit(2, global_phase=x * w)
     qc.rz(x, 0)
     qc.rx(w, 1)
     assert_same(qc, [x], [w], rng, exact=False)
-
-
-# ------------------------------------------------------------------------------------------
-# data re-uploading with trainable input scaling (qiskit-torch-module's benchmark style)
-# ------------------------------------------------------------------------------------------
 
 
 reuploading_circuit = ref.reuploading_circuit
@@ -362,35 +194,27 @@ def test_pickle_round_trip(rng):
 
 
 # ------------------------------------------------------------------------------------------
-# errors
+# parameters
 # ------------------------------------------------------------------------------------------
 
 
-def _circuit():
-    x, w = Parameter("x"), ParameterVector("θ", 4)
-    qc = QuantumCircuit(2)
-    qc.ry(x, 0)
-    for p in w:
-        qc.rz(p, 1)
-    return qc, x, w
-
-
 def test_unlisted_parameter():
-    qc, x, w = _circuit()
-    with pytest.raises(ValueError, match=r"circuit parameter 'θ\[3\]' is neither an input nor a weight parameter"):
+    qc, x, w = one_input_four_weights()
+    expected = r"circuit parameter 'θ\[3\]' is neither an input nor a weight parameter"
+    with pytest.raises(ValueError, match=expected):
         QiskitCircuit(qc, input_params=[x], weight_params=w[:3])
 
 
 def test_parameter_listed_twice():
-    qc, x, w = _circuit()
+    qc, x, w = one_input_four_weights()
     with pytest.raises(ValueError, match="'x' is listed in both input_params and weight_params"):
         QiskitCircuit(qc, input_params=[x], weight_params=[x, *w])
     with pytest.raises(ValueError, match="weight_params lists the parameter 'θ\\[0\\]' twice"):
         QiskitCircuit(qc, input_params=[x], weight_params=[*w, w[0]])
 
 
-def test_listed_parameter_not_in_circuit():  # as qiskit-machine-learning refuses it
-    qc, x, w = _circuit()
+def test_listed_parameter_not_inone_input_four_weights():  # as qiskit-machine-learning refuses it
+    qc, x, w = one_input_four_weights()
     with pytest.raises(ValueError, match="input_params: the parameter 'y' is not in the circuit"):
         QiskitCircuit(qc, input_params=[x, Parameter("y")], weight_params=w)
 
@@ -403,109 +227,14 @@ def test_listed_parameter_not_in_circuit():  # as qiskit-machine-learning refuse
     ([2 * Parameter("x")], r"input_params\[0\] must be a qiskit Parameter"),
 ])
 def test_wrong_kind_of_params(bad, match):
-    qc, x, w = _circuit()
+    qc, x, w = one_input_four_weights()
     with pytest.raises(TypeError, match=match):
         QiskitCircuit(qc, input_params=bad, weight_params=w)
 
 
-def test_not_a_circuit():
+def test_not_aone_input_four_weights():
     with pytest.raises(TypeError, match="circuit must be a qiskit QuantumCircuit"):
         QiskitCircuit("ry(x)")
-
-
-def test_final_measurements_dropped(rng):
-    qc, x, w = _circuit()
-    qc.measure_all()
-    converted = assert_same(qc, [x], list(w), rng)
-    assert len(converted.operations) == 5
-    qc2 = QuantumCircuit(2, 2)
-    qc2.h(0)
-    qc2.measure(0, 0)
-    qc2.x(1)  # another qubit: the measurement is still final
-    qc2.measure(1, 1)
-    assert len(QiskitCircuit(qc2).operations) == 2
-
-
-def test_measurements_remembered_as_outcomes():
-    """Which qubit each classical bit reads, and the outcome (the classical register's value)
-    each basis state reports."""
-    qc = QuantumCircuit(3, 2)
-    qc.h(0)
-    qc.measure(2, 0)  # clbit 0 reads qubit 2
-    qc.measure(0, 1)  # clbit 1 reads qubit 0; qubit 1 is not measured
-    converted = QiskitCircuit(qc)
-    assert (converted.num_clbits, converted.measured, converted.logical_qubits) == (2, (2, 0), (0, 1, 2))
-    states = np.arange(8)
-    np.testing.assert_array_equal(converted.outcomes(), ((states >> 2) & 1) | (((states >> 0) & 1) << 1))
-    qc.measure(1, 0)  # a later measurement into clbit 0 overwrites it
-    assert QiskitCircuit(qc).measured == (1, 0)
-
-
-def test_measurements_inside_composite_instructions():
-    inner = QuantumCircuit(2, 2)
-    inner.h(0)
-    inner.measure([0, 1], [1, 0])
-    qc = QuantumCircuit(2, 2)
-    qc.append(inner.to_instruction(), [1, 0], [0, 1])
-    # inner qubit 0 -> qubit 1 into inner clbit 1 -> clbit 1; inner qubit 1 -> qubit 0 into clbit 0
-    assert QiskitCircuit(qc).measured == (0, 1)
-
-
-def test_without_classical_bits_every_logical_qubit_is_read():
-    from qiskit import transpile
-    from qiskit.providers.fake_provider import GenericBackendV2
-
-    qc, x, w = _circuit()
-    assert QiskitCircuit(qc, input_params=[x], weight_params=list(w)).outcomes().tolist() == [0, 1, 2, 3]
-    isa = transpile(qc, GenericBackendV2(5, seed=1), initial_layout=[3, 1], optimization_level=0)
-    converted = QiskitCircuit(isa, input_params=[x], weight_params=list(w))
-    logical = isa.layout.final_index_layout(filter_ancillas=True)
-    assert converted.logical_qubits == tuple(logical) and converted.num_virtual_qubits == 2
-    states = np.arange(32)
-    np.testing.assert_array_equal(converted.outcomes(), ((states >> logical[0]) & 1) | (((states >> logical[1]) & 1) << 1))
-
-
-def test_mid_circuit_measurement_refused():
-    qc = QuantumCircuit(2, 1)
-    qc.h(0)
-    qc.measure(0, 0)
-    qc.cx(0, 1)
-    with pytest.raises(ValueError, match="'measure': mid-circuit measurement of qubit 0 is followed by 'cx'"):
-        QiskitCircuit(qc)
-
-
-def test_reset_refused():
-    qc = QuantumCircuit(1)
-    qc.reset(0)
-    with pytest.raises(ValueError, match="unsupported instruction 'reset'"):
-        QiskitCircuit(qc)
-
-
-def test_classical_control_refused():
-    qc = QuantumCircuit(1, 1)
-    qc.measure(0, 0)
-    with qc.if_test((qc.clbits[0], 1)):
-        qc.x(0)
-    with pytest.raises(ValueError, match="unsupported instruction 'if_else': classical control"):
-        QiskitCircuit(qc)
-
-
-def test_delays():
-    t = Parameter("t")
-    qc = QuantumCircuit(1)
-    qc.delay(100, 0)
-    qc.h(0)
-    assert len(QiskitCircuit(qc).operations) == 1
-    qc.delay(t, 0)
-    with pytest.raises(ValueError, match="unsupported instruction 'delay' with the parameter duration"):
-        QiskitCircuit(qc, weight_params=[t])
-
-
-def test_opaque_gate_refused():
-    qc = QuantumCircuit(2)
-    qc.append(Gate("mystery", 2, []), [0, 1])
-    with pytest.raises(ValueError, match="unsupported instruction 'mystery': it has no definition.*Supported: .*rzz"):
-        QiskitCircuit(qc)
 
 
 # ------------------------------------------------------------------------------------------
@@ -514,10 +243,12 @@ def test_opaque_gate_refused():
 
 ENGINE_OPTIONS = [{"engine": "adjoint"}, {"engine": "torch-adjoint"}, {"engine": "compiled"},
                   {"engine": "qnode"}, {"device": "qiskit.aer"}]
+
+
 ENGINE_IDS = ["adjoint", "torch-adjoint", "compiled", "qnode", "qiskit.aer"]
 
 
-def _mixed_circuit():
+def _mixedone_input_four_weights():
     """Every gate of the table and a few decomposed ones on 3 qubits, with constant and
     parametrised angles mixed within a gate (``u(w0, 0.3, w1)``) and constant-only angles."""
     from qiskit.circuit.library import XXPlusYYGate
@@ -527,8 +258,8 @@ def _mixed_circuit():
     for q in range(3):
         qc.ry(x[q], q)
     k = 0
-    for position, name in enumerate(sorted(GATES)):
-        num_qubits, num_params = GATES[name]
+    for position, name in enumerate(sorted(GATE_SHAPES)):
+        num_qubits, num_params = GATE_SHAPES[name]
         params = []
         for slot in range(num_params):
             if (position + slot) % 2:
@@ -565,12 +296,12 @@ def _expectations(qc, x_params, w_params, inputs, weights, observables):
 def test_every_engine_runs_constants_mixed_with_parameters(options, rng):
     """Each engine gives Qiskit's expectation values, and their finite-difference gradients, for a
     circuit of every gate kind with constant and parametrised angles mixed in one gate (the QNode
-    failed on ``u(w0, 0.3, w2)`` with "unsupported operand type(s) for *: 'numpy.ndarray' and 'Tensor'")."""
+    too: the constants of ``u(w0, 0.3, w2)`` become tensors like its parameters)."""
     from qiskit.quantum_info import SparsePauliOp
 
     from qnn_torch import EstimatorQNN
 
-    qc, x, w = _mixed_circuit()
+    qc, x, w = _mixedone_input_four_weights()
     observables = [SparsePauliOp("IIZ"), SparsePauliOp("IZI"), SparsePauliOp("ZII"), SparsePauliOp("XYZ")]
     qnn = EstimatorQNN(circuit=qc, input_params=x, weight_params=w, observables=observables, **options)
     inputs, weights = rng.uniform(-1, 1, (2, 3)), rng.uniform(-np.pi, np.pi, len(w))
@@ -586,9 +317,9 @@ def test_every_engine_runs_constants_mixed_with_parameters(options, rng):
 @pytest.mark.parametrize("options", ENGINE_OPTIONS, ids=ENGINE_IDS)
 @pytest.mark.parametrize("angle", ["inf", "u-inf", "overflow"])
 def test_non_finite_angles_give_nan_on_every_engine(options, angle):
-    """A constant angle of ``inf``, or an expression whose constant overflows to it (``w * 1e308 * 10``),
-    gives NaN outputs and gradients on every engine (the generated code failed with "name 'inf' is
-    not defined")."""
+    """A constant angle of ``inf``, or an expression whose constant overflows to it
+    (``w * 1e308 * 10``), gives NaN outputs and gradients on every engine (the generated code
+    writes ``float('inf')``, not a bare ``inf``)."""
     import math
     import warnings
 
@@ -614,93 +345,3 @@ def test_non_finite_angles_give_nan_on_every_engine(options, angle):
         assert np.isnan(qnn.forward(inputs, values)).all()
         input_grad, weight_grad = qnn.backward(inputs, values)
     assert np.isnan(input_grad).all() and np.isnan(weight_grad[..., -1]).all()
-
-
-# ------------------------------------------------------------------------------------------
-# annotated operations (``gate.inverse(annotated=True)``, ``AnnotatedOperation``)
-# ------------------------------------------------------------------------------------------
-
-
-def _annotated(build, values=None):
-    """A 3-qubit circuit holding an annotated 2-qubit ansatz block (or RY gate) and its weights; with
-    ``values`` the block is built with its weights bound (Qiskit cannot bind parameters inside a
-    nested annotated operation, so the reference is built bound)."""
-    from qiskit.circuit.annotated_operation import (AnnotatedOperation, ControlModifier, InverseModifier,
-                                                    PowerModifier)
-    from qiskit.circuit.library import RYGate
-
-    block = real_amplitudes(2, reps=1, parameter_prefix="w")
-    weights = list(block.parameters)
-    if values is not None:
-        block = block.assign_parameters(dict(zip(weights, values)))
-    qc = QuantumCircuit(3)
-    qc.h([0, 1, 2])
-    modifiers = {"inverse": InverseModifier(), "control": ControlModifier(1),
-                 "open-control": ControlModifier(1, ctrl_state=0), "square": PowerModifier(2),
-                 "inverse-cube": PowerModifier(-3), "power-zero": PowerModifier(0)}
-    if build == "rotation-half":
-        weights = [Parameter("w0")]
-        angle = weights[0] if values is None else float(values[0])
-        qc.append(AnnotatedOperation(RYGate(angle), PowerModifier(0.5)), [2])
-        return qc, weights
-    if build == "nested":
-        inner = AnnotatedOperation(block.to_gate(), InverseModifier())
-        qc.append(AnnotatedOperation(inner, [ControlModifier(1), PowerModifier(2)]), [2, 0, 1])
-        return qc, weights
-    names = build.split("+")
-    qubits = [2, 0, 1] if any("control" in n for n in names) else [1, 2]
-    qc.append(AnnotatedOperation(block.to_gate(), [modifiers[n] for n in names]), qubits)
-    return qc, weights
-
-
-@pytest.mark.parametrize("build", ["inverse", "control", "open-control", "control+inverse", "inverse+control",
-                                   "square", "inverse-cube", "power-zero", "rotation-half", "nested"])
-def test_annotated_operations_are_converted(build, rng):
-    """Annotated operations are converted (an annotated inverse was refused): each modifier, alone,
-    combined and nested, gives Qiskit's ``Operator`` of the same circuit built with bound weights."""
-    qc, weights = _annotated(build)
-    assert any(item.operation.name == "annotated" for item in qc.data)
-    values = rng.uniform(-np.pi, np.pi, len(weights))
-    converted = QiskitCircuit(qc, weight_params=weights)
-    reference = Operator(_annotated(build, values)[0])
-    assert Operator(pl_matrix(converted, np.zeros(0), values)).equiv(reference)
-
-
-def test_the_annotated_inverse_of_an_ansatz_as_in_qiskit_machine_learning(rng):
-    """qiskit-machine-learning 0.9.1 runs an annotated inverse forward (its gradients fail on it:
-    "'AnnotatedOperation' object has no attribute 'definition'"): the outputs equal its own, the
-    gradients those it gives for the plain inverse."""
-    from qiskit_machine_learning.neural_networks import EstimatorQNN as QkEstimatorQNN
-
-    from qnn_torch import EstimatorQNN
-
-    x = ParameterVector("x", 2)
-    block = real_amplitudes(2, reps=1)
-    circuits = []
-    for annotated in (True, False):
-        qc = QuantumCircuit(2)
-        qc.ry(x[0], 0)
-        qc.ry(x[1], 1)
-        qc.append(block.to_gate().inverse(annotated=annotated), [0, 1])
-        circuits.append(qc)
-    kwargs = dict(input_params=list(x), weight_params=list(block.parameters), input_gradients=True)
-    inputs, weights = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 4)
-    ours = EstimatorQNN(circuit=circuits[0], **kwargs)
-    theirs = QkEstimatorQNN(circuit=circuits[0], **kwargs)
-    np.testing.assert_allclose(ours.forward(inputs, weights), theirs.forward(inputs, weights), atol=1e-10)
-    plain = QkEstimatorQNN(circuit=circuits[1], **kwargs)
-    for got, expected in zip(ours.backward(inputs, weights), plain.backward(inputs, weights)):
-        np.testing.assert_allclose(got, expected, atol=1e-6)
-
-
-def test_a_fractional_power_of_an_unbound_composite_is_refused_with_the_way_out():
-    from qiskit.circuit.annotated_operation import AnnotatedOperation, PowerModifier
-
-    block = real_amplitudes(2, reps=1)
-    qc = QuantumCircuit(2)
-    qc.append(AnnotatedOperation(block.to_gate(), PowerModifier(0.5)), [0, 1])
-    expected = (r"unsupported instruction 'annotated': the power 0.5 of 'RealAmplitudes' has no definition "
-                r"while its parameters are unbound \(TypeError: .*\); use an integer power, bind the "
-                r"parameters first")
-    with pytest.raises(ValueError, match=expected):
-        QiskitCircuit(qc, weight_params=list(block.parameters))

@@ -1,8 +1,6 @@
 """Job limits: a job too large for the service is split into the fewest jobs that fit, with the
 same results; limits that are not positive are refused by name; failed jobs are retried."""
 
-from functools import partial
-
 import numpy as np
 import pennylane as qml
 import pytest
@@ -10,24 +8,17 @@ import torch
 from qiskit.providers.fake_provider import GenericBackendV2
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, parity
+from qnn_torch import TorchConnector
 from qnn_torch.devices import BatchedRemoteDevice, FakeJobService
 from qnn_torch.devices.jobs import DEFAULT_MAX_EXECUTIONS, JobLimits, RetryPolicy, is_transient
 from qnn_torch.devices.remote import EstimatorV2, SamplerV2
 
-from .test_device_parity import SIGMAS, noise_scale, run
+from .networks import SIGMAS, network, noise_scale, run
 
 # a 2-qubit network: 10 gate parameters, 21 circuits per sample in a training step
 CIRCUITS_PER_SAMPLE = 1 + 2 * 10
 SHOTS = 2000
 WEIGHTS = np.array([0.3, -0.5, 0.9, 0.1])
-
-
-def network(kind, device, **kwargs):
-    if kind == "estimator":
-        return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device, **kwargs)
-    return SamplerQNN(2, ansatz=partial(RealAmplitudes, reps=1), interpret=parity, output_shape=2, device=device,
-                      **kwargs)
 
 
 def noiseless():
@@ -56,7 +47,8 @@ def submitted(monkeypatch):
     ([(5, 1000)], JobLimits(3000), [[(0, 0, 3)], [(0, 3, 5)]]),
     ([(2, 100), (3, 100)], JobLimits(1000), [[(0, 0, 2), (1, 0, 3)]]),  # everything fits: one job
     ([(2, 100), (3, 100)], JobLimits(300), [[(0, 0, 2), (1, 0, 1)], [(1, 1, 3)]]),
-    ([(4, 10), (4, 10)], JobLimits(10**6, max_circuits=3), [[(0, 0, 3)], [(0, 3, 4), (1, 0, 2)], [(1, 2, 4)]]),
+    ([(4, 10), (4, 10)], JobLimits(10**6, max_circuits=3),
+     [[(0, 0, 3)], [(0, 3, 4), (1, 0, 2)], [(1, 2, 4)]]),
     ([(1, 10)], JobLimits(10), [[(0, 0, 1)]]),  # exactly at the limit
 ])
 def test_plan_splits_in_order_into_the_fewest_jobs(sizes, limits, expected):
@@ -97,7 +89,8 @@ def test_limits_are_read_from_the_backend_where_it_reports_them():
 
     backend = Reporting(2, noise_info=False, seed=3)
     assert JobLimits.for_backend(backend) == JobLimits(123_456, 40)
-    assert JobLimits.for_backend(backend, max_executions=99, max_circuits=7) == JobLimits(99, 7)  # options win
+    options_win = JobLimits.for_backend(backend, max_executions=99, max_circuits=7)
+    assert options_win == JobLimits(99, 7)
     # IBM backends report no circuit limit (backend.max_circuits is None) and no execution field
     assert JobLimits.for_backend(FakeManilaV2()) == JobLimits(DEFAULT_MAX_EXECUTIONS, None)
     assert BatchedRemoteDevice(2, backend).limits == JobLimits(123_456, 40)
@@ -172,7 +165,8 @@ def test_transient_failures_are_retried_with_backoff():
 
 def test_errors_that_are_not_transient_are_not_retried():
     service = FakeJobService()
-    qnn = network("estimator", noiseless(), shots=64, device_options={"job_service": service, "retry_delay": 0})
+    options = {"job_service": service, "retry_delay": 0}
+    qnn = network("estimator", noiseless(), shots=64, device_options=options)
     service.fail_next(1, error=ValueError("invalid PUB"))
     with pytest.raises(ValueError, match="invalid PUB"):
         TorchConnector(qnn, initial_weights=WEIGHTS)(torch.zeros(1, 2))

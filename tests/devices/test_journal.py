@@ -17,7 +17,7 @@ from qiskit.providers.fake_provider import GenericBackendV2
 from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector, TrainingInterrupted, fit
 from qnn_torch.checkpoint import CheckpointError
 from qnn_torch.devices import FakeJobService, JobJournal, JobJournalError
-from qnn_torch.devices.journal import journal_path
+from qnn_torch.devices.journal import attach_journal, journal_path
 from qnn_torch.training import Terminated
 
 FAKE_TOKEN = "fake-ibm-token-9a8b7c-DO-NOT-LEAK"
@@ -63,9 +63,11 @@ def assert_same_run(result, uninterrupted):
         assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("killed_at, interrupt", [(2, KeyboardInterrupt("killed")), (1, Terminated("SIGTERM")),
+@pytest.mark.parametrize("killed_at, interrupt", [(2, KeyboardInterrupt("killed")),
+                                                  (1, Terminated("SIGTERM")),
                                                   (3, KeyboardInterrupt("killed"))])
-def test_resume_after_a_kill_fetches_the_jobs_that_ran(tmp_path, uninterrupted, killed_at, interrupt, monkeypatch):
+def test_resume_after_a_kill_fetches_the_jobs_that_ran(tmp_path, uninterrupted, killed_at, interrupt,
+                                                       monkeypatch):
     """The process dies while job ``killed_at`` runs (the job itself finishes on the service):
     the resumed run fetches it, and every job of the journal, and submits only the jobs after it."""
     monkeypatch.setenv("QISKIT_IBM_TOKEN", FAKE_TOKEN)
@@ -124,8 +126,9 @@ def test_a_journal_of_another_backend_is_refused(tmp_path):
     with pytest.raises(TrainingInterrupted):
         train(service, path)
     other = GenericBackendV2(3, noise_info=False, seed=3)
-    with pytest.raises(JobJournalError, match=rf"job journal {journal_path(path)} was written for backend "
-                                              r"\['generic_backend_2q'\], but this run has \['generic_backend_3q'\]"):
+    expected = (rf"job journal {journal_path(path)} was written for backend "
+                r"\['generic_backend_2q'\], but this run has \['generic_backend_3q'\]")
+    with pytest.raises(JobJournalError, match=expected):
         train(service, path, resume=True, backend=other)
     assert len(service.submitted) == 1  # nothing submitted again
 
@@ -174,15 +177,17 @@ def test_cli_resume_fetches_the_jobs_that_ran(tmp_path, monkeypatch, capsys):
 
     service = FakeJobService()
 
-    def qnn_on_fake_service(device, shots, device_options=None):  # noqa: ARG001 - the CLI's device is a label here
-        return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=GenericBackendV2(2, noise_info=False,
-                            seed=3), shots=64, device_options={"job_service": service, "job_retries": 0,
-                                                               "simulator": {"seed_simulator": 5}})
+    def qnn_on_fake_service(device, shots, device_options=None):  # noqa: ARG001 - the CLI's device: a label
+        options = {"job_service": service, "job_retries": 0, "simulator": {"seed_simulator": 5}}
+        return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), shots=64, device_options=options,
+                            device=GenericBackendV2(2, noise_info=False, seed=3))
 
     monkeypatch.setattr(tutorial, "make_mnist_qnn", qnn_on_fake_service)
-    monkeypatch.setattr(tutorial, "load_mnist01", lambda root, n_train, n_test: load_mnist01(root, 2, 1, False))
-    argv = ["tutorial", "--parts", "mnist-hybrid", "--epochs", "2", "--device", "fake:FakeManilaV2", "--shots", "64",
-            "--data-root", str(tmp_path / "d"), "--no-progress", "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(tutorial, "load_mnist01",
+                        lambda root, n_train, n_test: load_mnist01(root, 2, 1, False))
+    argv = ["tutorial", "--parts", "mnist-hybrid", "--epochs", "2", "--device", "fake:FakeManilaV2",
+            "--shots", "64", "--data-root", str(tmp_path / "d"), "--no-progress",
+            "--out", str(tmp_path / "out")]
     assert cli.main(argv + ["--out", str(tmp_path / "full")]) == 0
     uninterrupted = len(service.submitted)  # training, evaluation and the prediction plot
     service = FakeJobService()
@@ -205,6 +210,31 @@ def test_cli_resume_fetches_the_jobs_that_ran(tmp_path, monkeypatch, capsys):
     assert err == [f"qnn-torch: error: {journal} is not a job journal (no 'format': 'qnn_torch job journal' "
                    "entry); move it away or delete it, and the run writes its journal there."]
     assert len(service.submitted) == uninterrupted
+
+
+# ---------------------------------------------------------------- attaching a journal to a model
+
+
+def test_a_journal_is_attached_to_the_models_devices_for_the_block_only(tmp_path):
+    model, _ = make_model(FakeJobService())
+    device = model[1].qnn.spec.device
+    with attach_journal(model, tmp_path / "run.pt", epoch=0, resume=False) as journal:
+        assert device.journal is journal and device.journal_key == "0"
+        assert journal.path == tmp_path / "run.pt.jobs.json" and journal.path.is_file()
+        fingerprint = json.loads(journal.path.read_text())["fingerprint"]
+    assert device.journal is None
+    assert fingerprint["backend"] == ["generic_backend_2q"] and fingerprint["shots"] == [64]
+    assert fingerprint["model"].startswith("Sequential ")
+
+
+def test_no_journal_without_a_checkpoint_or_a_device_that_finds_jobs_again(tmp_path):
+    model, _ = make_model(FakeJobService())
+    with attach_journal(model, None, epoch=0, resume=False) as journal:
+        assert journal is None
+    local, _ = make_model(None)  # the backend's own service: a local backend cannot find jobs by id
+    with attach_journal(local, tmp_path / "run.pt", epoch=0, resume=False) as journal:
+        assert journal is None
+    assert not list(tmp_path.iterdir())
 
 
 # ---------------------------------------------------------------- damaged journals and checkpoints

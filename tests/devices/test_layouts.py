@@ -12,7 +12,7 @@ import pytest
 from qiskit.providers.fake_provider import GenericBackendV2
 from qiskit.transpiler import CouplingMap
 
-from .test_device_parity import CIRCUITS, SIGMAS, noise_scale, reference, run
+from .networks import CIRCUITS, SIGMAS, noise_scale, reference, run
 
 SHOTS = 5000
 
@@ -32,8 +32,8 @@ def test_layouts_give_the_exact_numbers(circuit, layout):
     (x, w), want = reference(circuit)
     got = run(qnn, x, w)
 
-    compiled = next(iter(qnn.spec.device._templates.values())).compiled
-    placed = compiled.layout.initial_index_layout()[:2]
+    transpiled = next(iter(qnn.spec.device._transpiled_circuits.values())).circuit
+    placed = transpiled.layout.initial_index_layout()[:2]
     if layout is not None:
         assert placed == layout  # the circuit really ran there
     sigma = np.full(got[0].shape[1], (0.5 if circuit.endswith("parity") else 1.0) / np.sqrt(SHOTS))

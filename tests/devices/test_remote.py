@@ -11,27 +11,12 @@ from qiskit.providers.fake_provider import GenericBackendV2
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from qnn_torch import (BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector,
-                       TrainingInterrupted, fit, parity, runtime_session)
+                       TrainingInterrupted, fit, parity)
 from qnn_torch.devices import aer, remote
 
-from .test_device_parity import noise_scale
+from .networks import network, noise_scale, training_losses
 
 FAKE_TOKEN = "fake-ibm-token-5c1d2e-DO-NOT-LEAK"
-
-
-@pytest.fixture
-def job_counter(monkeypatch):
-    """Counts primitive jobs by patching the primitives' run methods (independent of the device)."""
-    counts = {"estimator": 0, "sampler": 0}
-    for name, cls in (("estimator", remote.EstimatorV2), ("sampler", remote.SamplerV2)):
-        original = cls.run
-
-        def run(self, *args, _original=original, _name=name, **kwargs):
-            counts[_name] += 1
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(cls, "run", run)
-    return counts
 
 
 def fake_estimator(**kwargs):
@@ -41,13 +26,6 @@ def fake_estimator(**kwargs):
 def noiseless(num_qubits=2):
     """A noiseless fake IBM backend (GenericBackendV2): the whole remote path, fast."""
     return GenericBackendV2(num_qubits, noise_info=False, seed=3)
-
-
-def small_network(kind, device, **kwargs):
-    if kind == "estimator":
-        return EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device, **kwargs)
-    return SamplerQNN(2, ansatz=partial(RealAmplitudes, reps=1), interpret=parity, output_shape=2, device=device,
-                      **kwargs)
 
 
 # a 2-qubit network: 6 feature-map and 4 ansatz gate parameters, two shifted circuits each
@@ -62,7 +40,7 @@ SHIFTED_PER_SAMPLE = 2 * 10
 def test_one_job_per_training_step(kind, batch, backend, job_counter):
     """A differentiated forward pass and all its parameter-shift circuits: one primitive job; the
     backward pass runs none."""
-    qnn = small_network(kind, FakeManilaV2() if backend == "FakeManilaV2" else noiseless(), shots=16)
+    qnn = network(kind, FakeManilaV2() if backend == "FakeManilaV2" else noiseless(), shots=16)
     model = TorchConnector(qnn, initial_weights=np.full(4, 0.3))
     dev = qnn.spec.device
     x = torch.rand(batch, 2, requires_grad=True)  # input gradients on
@@ -102,7 +80,7 @@ def test_two_job_mode_runs_the_same_circuits(kind, monkeypatch):
     circuits, grads = {}, {}
     for jobs in (1, 2):
         submitted.append([])
-        qnn = small_network(kind, noiseless(), shots=SHOTS, device_options={"jobs_per_step": jobs})
+        qnn = network(kind, noiseless(), shots=SHOTS, device_options={"jobs_per_step": jobs})
         model = TorchConnector(qnn, initial_weights=np.array([0.3, -0.5, 0.9, 0.1]))
         with torch.no_grad():
             model(x)
@@ -131,7 +109,7 @@ def test_both_modes_give_identical_numbers_on_exact_aer(kind):
     x = torch.tensor([[0.2, -0.4], [0.7, 0.1]], dtype=torch.float64, requires_grad=True)
     results = []
     for jobs in (1, 2):
-        qnn = small_network(kind, "qiskit.aer", device_options={"jobs_per_step": jobs})
+        qnn = network(kind, "qiskit.aer", device_options={"jobs_per_step": jobs})
         model = TorchConnector(qnn, initial_weights=np.array([0.3, -0.5, 0.9, 0.1]))
         dev = qnn.spec.device
         with qml.Tracker(dev) as tracker:
@@ -140,7 +118,7 @@ def test_both_modes_give_identical_numbers_on_exact_aer(kind):
         assert tracker.totals["jobs"] == jobs
         results.append((out.detach(), x.grad.clone(), model.weight.grad.clone()))
         x.grad = None
-    exact = small_network(kind, "default.qubit")
+    exact = network(kind, "default.qubit")
     want = TorchConnector(exact, initial_weights=np.array([0.3, -0.5, 0.9, 0.1]))(x.detach())
     for a, b in zip(*results):
         assert torch.equal(a, b)
@@ -159,14 +137,7 @@ def test_loss_decreases_on_a_fake_backend(job_counter):
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), TorchConnector(qnn, initial_weights=np.full(4, 0.8)))
     x = torch.rand(8, 2) * 2 - 1
     y = torch.ones(8, 1) * -1
-    opt = torch.optim.Adam(model.parameters(), lr=0.15)
-    losses = []
-    for _ in range(4):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = training_losses(model, x, y, torch.optim.Adam(model.parameters(), lr=0.15), 4)
     assert losses[-1] < losses[0] - 0.1, losses
     assert job_counter["estimator"] == 4  # one per step
 
@@ -179,8 +150,8 @@ def test_matches_the_stock_device_within_shot_noise():
     stock = qml.device("qiskit.remote", wires=2, backend=FakeManilaV2())
     with torch.no_grad():
         ours = TorchConnector(fake_estimator(shots=shots), initial_weights=w)(x)
-        theirs = TorchConnector(
-            EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=stock, shots=shots), initial_weights=w)(x)
+        stock_qnn = EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=stock, shots=shots)
+        theirs = TorchConnector(stock_qnn, initial_weights=w)(x)
     tolerance = 5 * np.sqrt(2 / shots)  # two independent estimates of values in [-1, 1]
     assert torch.all((ours - theirs).abs() < tolerance), (ours, theirs)
 
@@ -197,28 +168,6 @@ def test_sampler_qnn_on_a_fake_backend(job_counter):
     exact = TorchConnector(make(), initial_weights=w)(x.detach())
     assert torch.allclose(out.sum(1), torch.ones(2), atol=1e-6)
     assert torch.all((out.detach() - exact).abs() < 0.1)  # noise of a 5-qubit device model
-
-
-def test_runtime_session_and_options(job_counter):
-    qnn = fake_estimator(shots=512, device_options={"optimization_level": 1})
-    device = qnn.spec.device
-    assert isinstance(device, BatchedRemoteDevice)
-    assert device._transpile_args["optimization_level"] == 1  # to the transpiler
-    model = TorchConnector(qnn, initial_weights=np.zeros(4))
-    with runtime_session(model, mode="batch") as session:
-        assert device.session is session
-        model(torch.rand(3, 2)).sum().backward()
-    assert device.session is None
-    assert job_counter["estimator"] == 1
-
-
-def test_runtime_session_needs_an_ibm_backend():
-    with pytest.raises(ValueError, match="runtime_session needs a model whose QNN runs on an IBM backend"):
-        with runtime_session(TorchConnector(EstimatorQNN(2))):
-            pass
-    with pytest.raises(ValueError, match="mode must be one of 'auto', 'session', 'batch', 'job'; got 'daily'"):
-        with runtime_session(TorchConnector(fake_estimator()), mode="daily"):
-            pass
 
 
 # ---------------------------------------------------------------- no lost work
@@ -355,7 +304,7 @@ def test_tracker_counts_executions_batches_and_jobs(device, kind, jobs_per_step,
     their derivatives (``execute_and_derivative_batches`` or ``batches`` then
     ``derivative_batches``), and counts the jobs too."""
     device = noiseless() if device == "fake" else device
-    qnn = small_network(kind, device, device_options={"jobs_per_step": jobs_per_step})
+    qnn = network(kind, device, device_options={"jobs_per_step": jobs_per_step})
     model = TorchConnector(qnn, initial_weights=np.full(4, 0.3))
     x = torch.rand(3, 2, requires_grad=True)
     dev = qnn.spec.device
@@ -377,20 +326,7 @@ def test_tracker_counts_executions_batches_and_jobs(device, kind, jobs_per_step,
 
 
 # ---------------------------------------------------------------- the batched devices' edge paths
-# (found by an independent review: each gave a silently wrong number before its fix)
-
-@pytest.mark.parametrize("shots, atol", [(None, 1e-9), (200_000, 5 * 0.5 / np.sqrt(200_000) * 2)])
-def test_variance_on_the_aer_device(shots, atol):
-    """Variances are sampled or computed from the state, not read from the estimator's precision."""
-    def circuit(a):
-        qml.RY(a, 0)
-        qml.RX(0.4, 1)
-        return qml.var(qml.Z(0)), qml.var(qml.Z(0) @ qml.Z(1)), qml.expval(qml.Y(1))
-
-    want = qml.QNode(circuit, qml.device("default.qubit", wires=2))(0.7)
-    got = qml.QNode(circuit, aer.BatchedAerDevice(wires=2, shots=shots))(0.7)
-    np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=atol)
-
+# (each would give a silently wrong number)
 
 def test_large_observables_that_print_alike_get_their_own_circuits():
     """Two 5-qubit Hermitians whose reprs are the same (NumPy abbreviates them) are not one template."""

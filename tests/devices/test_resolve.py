@@ -1,7 +1,12 @@
 """The one-argument device switch: every form, exactness, shots, training, credentials."""
 
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pennylane as qml
@@ -10,10 +15,15 @@ import torch
 from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, parity, resolve_device
+from tests.secrets_check import everything_about
 
-from .test_device_parity import noise_scale
+from .networks import noise_scale, training_losses
 
 FAKE_TOKEN = "fake-token-7f3a9c-DO-NOT-PRINT"
+CANARY = "canary-ibm-token-5d1e-MUST-NOT-APPEAR"
+ROOT = str(Path(__file__).resolve().parents[2])
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+"""dict: the environment of subprocesses: this checkout's qnn_torch first."""
 
 
 def small_estimator(**kwargs):
@@ -112,14 +122,8 @@ def test_same_model_trains_on_every_device(device, shots):
     )
     model = TorchConnector(qnn, initial_weights=[0.8])
     x, y = _regression_data()
-    opt = torch.optim.SGD(model.parameters(), lr=0.2)
-    losses = []
-    for _ in range(4):
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(x), y, reduction="sum")
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    summed = partial(torch.nn.functional.mse_loss, reduction="sum")
+    losses = training_losses(model, x, y, torch.optim.SGD(model.parameters(), lr=0.2), 4, summed)
     assert losses[-1] < 0.6 * losses[0], losses
 
 
@@ -127,7 +131,8 @@ def test_same_model_trains_on_every_device(device, shots):
 
 
 def test_unknown_device_lists_accepted_forms():
-    with pytest.raises(ValueError, match=r"device must be an installed PennyLane device name.*'ibm:<backend name>'.*got 'qiskit.ibmq'"):
+    expected = r"device must be an installed PennyLane device name.*'ibm:<backend name>'.*got 'qiskit.ibmq'"
+    with pytest.raises(ValueError, match=expected):
         small_estimator(device="qiskit.ibmq")
 
 
@@ -136,7 +141,8 @@ def test_not_a_device():
         small_estimator(device=3.5)
 
 
-@pytest.mark.parametrize("shots, error", [(0, ValueError), (-5, ValueError), (1.5, TypeError), ("100", TypeError)])
+@pytest.mark.parametrize("shots, error", [(0, ValueError), (-5, ValueError), (1.5, TypeError),
+                                          ("100", TypeError)])
 def test_bad_shots(shots, error):
     with pytest.raises(error, match="shots must be a positive integer or None"):
         small_estimator(shots=shots)
@@ -169,30 +175,50 @@ def test_ibm_token_never_echoed(monkeypatch, caplog, capsys):
     caplog.set_level(logging.DEBUG)
     with pytest.raises(ValueError) as info:
         small_estimator(device="ibm:ibm_brisbane")
-    text = str(info.value) + repr(info.value) + "".join(
-        str(e) for e in (info.value.__cause__, info.value.__context__) if e is not None and not info.value.__suppress_context__
-    )
+    chained = [] if info.value.__suppress_context__ else [info.value.__cause__, info.value.__context__]
+    text = str(info.value) + repr(info.value) + "".join(str(e) for e in chained if e is not None)
     assert "could not get the backend" in text and "***" in text
     out = capsys.readouterr()
     for blob in (text, caplog.text, out.out, out.err):
         assert FAKE_TOKEN not in blob
 
 
-def test_aer_runs_a_training_step_in_one_call_with_one_transpilation():
-    qnn = small_estimator(device="qiskit.aer")
-    model = TorchConnector(qnn, initial_weights=np.zeros(4))
-    for _ in range(3):
-        x = torch.rand(6, 2, requires_grad=True)
-        model(x).sum().backward()
-    device = qnn.spec.device
-    assert device.jobs == 3 and device.transpilations == 1  # forward and shifted circuits: one call per step
-    assert device.circuits_run == 3 * (6 + 6 * 2 * 10)
+def test_token_reaches_no_exception_chain_or_locals_of_ibm_backend(monkeypatch):
+    import qiskit_ibm_runtime
+
+    class Service:
+        def __init__(self, token=None, **kwargs):
+            self.token = token
+            raise RuntimeError(f"invalid token {token}")
+
+        def __repr__(self):
+            return f"Service(token={self.token!r})"
+
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", CANARY)
+    monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", Service)
+    with pytest.raises(ValueError, match="could not get the backend") as info:
+        resolve_device("ibm:ibm_brisbane", 2)
+    assert "invalid token ***" in str(info.value)
+    assert CANARY not in everything_about(info.value)
 
 
-def test_aer_with_shots_samples():
-    qnn = small_estimator(device="qiskit.aer", shots=20_000)
-    x = torch.tensor([[0.2, -0.4], [0.7, 0.1]])
-    w = np.array([0.3, -0.5, 0.9, 0.1])
-    sampled = TorchConnector(qnn, initial_weights=w)(x).detach()
-    exact = TorchConnector(small_estimator(), initial_weights=w)(x).detach()
-    assert torch.all((sampled - exact).abs() < 5 / np.sqrt(20_000)) and not torch.allclose(sampled, exact, atol=1e-9)
+@pytest.mark.slow
+def test_pytest_dash_l_prints_no_token(tmp_path):
+    """``pytest -l`` shows the locals of every frame of a failing test: the token is not among them."""
+    test = tmp_path / "test_leak.py"
+    test.write_text(textwrap.dedent("""
+        import qiskit_ibm_runtime
+        from qnn_torch.devices import resolve_device
+
+        def service(token=None, **kwargs):
+            raise RuntimeError("invalid token " + str(token))
+
+        def test_it(monkeypatch):  # the token comes from the environment
+            monkeypatch.setattr(qiskit_ibm_runtime, "QiskitRuntimeService", service)
+            resolve_device("ibm:ibm_brisbane", 2)
+    """))
+    command = [sys.executable, "-m", "pytest", "-l", "-p", "no:cacheprovider", "--tb=long", str(test)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, check=False,
+                          env={**ENV, "QISKIT_IBM_TOKEN": CANARY})
+    assert proc.returncode == 1 and "could not get the backend" in proc.stdout
+    assert CANARY not in proc.stdout + proc.stderr

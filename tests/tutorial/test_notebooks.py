@@ -22,6 +22,7 @@ FAKE_TOKEN = "fake-ibm-token-notebook-91ab-DO-NOT-LEAK"
 SEED_PART = {"01": "classification-estimator", "02": "classification-sampler", "03": "regression"}
 """The seed tutorial's part that each L-BFGS notebook trains."""
 
+
 def test_there_are_five_notebooks():
     assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
@@ -85,3 +86,24 @@ def assert_the_seed_is_printed(text: str, part: str) -> None:
     if part == "classification-estimator":  # its notebook prints every loss
         every = [float(v) for v in re.findall(r"^ ?\d+  (-?[\d.]+)$", text, re.M)]
         assert every == pytest.approx(seed, abs=5e-7)
+
+
+@pytest.mark.slow
+def test_mnist_notebook_prints_the_numbers_of_the_command_line(tmp_path, monkeypatch):
+    """04_mnist_hybrid.ipynb and `qnn-torch tutorial --parts mnist-hybrid` train the same model."""
+    from qnn_torch.tutorial import run_mnist_hybrid
+
+    monkeypatch.setenv("QNN_TORCH_TUTORIAL_EPOCHS", "2")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    path = Path(__file__).resolve().parents[2] / "tutorials" / "04_mnist_hybrid.ipynb"
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = printed(notebook)
+    losses = [float(v) for v in re.findall(r"epoch \d+/2: loss (-?\d+\.\d+)", text)]
+    accuracy = float(re.search(r"test accuracy: (\d\.\d+)", text).group(1))
+    assert (tmp_path / "qnn-torch-out" / "mnist-hybrid.pt").is_file()  # where the README's evaluate looks
+
+    result = run_mnist_hybrid(epochs=2, data_root=tmp_path / "data", on_message=None)
+    assert losses == pytest.approx(result.losses, abs=2e-6)
+    assert accuracy == pytest.approx(result.accuracy, abs=1e-4)

@@ -1,4 +1,4 @@
-"""The tutorial reproduced: numbers of the seed, MNIST on and off torchvision, the command line.
+"""The tutorial reproduced: the numbers of the seed, the hybrid MNIST model, its checkpoints.
 
 Where the seed's numbers are checked: the command runs in a fresh process, where it asks MKL for
 its compatible code path (:func:`qnn_torch.use_reproducible_blas`), and must then print every loss
@@ -7,24 +7,16 @@ fixed), the tutorial's functions must equal qiskit-machine-learning run here, ev
 evaluation, and the seed where the arithmetic does not depend on the CPU.
 """
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 
-from qnn_torch import blas_mode, cli, tutorial
-from qnn_torch.checkpoint import save_atomic
+from qnn_torch import blas_mode, tutorial
 from qnn_torch.data import load_mnist01, tutorial_random
-from qnn_torch.tutorial import PARTS, evaluate_mnist_checkpoint, run_mnist_hybrid
+from qnn_torch.tutorial import evaluate_mnist_checkpoint, run_mnist_hybrid
 
-from ..seed_tutorial import (DETERMINISTIC_EVALUATIONS, SEED_LOSSES, assert_the_seed, command_json, needs_avx2,
-                             seed_experiments)
-
-def run_cli(*argv):
-    return cli.main([str(a) for a in argv])
+from ..seed_tutorial import (DETERMINISTIC_EVALUATIONS, SEED_LOSSES, assert_the_seed, command_json,
+                             needs_avx2, seed_experiments)
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +110,6 @@ def test_plots_are_real_pngs(lbfgs_results):
         assert pixels.shape[0] > 100 and pixels.std() > 0.01  # a picture, not a blank
 
 
-def test_random_numbers_follow_the_seed_order():
-    r = tutorial_random()
-    rng = np.random.default_rng(42)
-    assert np.array_equal(r.X, 2 * rng.random([20, 2]) - 1)
-    assert np.allclose(r.w_estimator[:3], [-0.01256962, 0.06653564, 0.04005302])  # printed by the seed
-    assert np.allclose(r.w_sampler, [0.0364991, -0.0720495, -0.06001836, -0.09852755])
-
-
 @pytest.fixture(scope="module")
 def mnist_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("mnist")
@@ -143,7 +127,8 @@ def test_mnist_hybrid_full_run(mnist_run):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("device, shots, minimum", [("qiskit.aer", None, None), ("fake:FakeManilaV2", 1024, 0.9)])
+@pytest.mark.parametrize("device, shots, minimum", [("qiskit.aer", None, None),
+                                                    ("fake:FakeManilaV2", 1024, 0.9)])
 def test_checkpoint_moves_between_devices(mnist_run, device, shots, minimum):
     out, result = mnist_run
     reference, _ = evaluate_mnist_checkpoint(out / "mnist-hybrid.pt", data_root=out / "no-data")
@@ -157,8 +142,6 @@ def test_checkpoint_moves_between_devices(mnist_run, device, shots, minimum):
 
 def test_mnist_matches_qiskit_machine_learning(tmp_path):
     """A short run of the hybrid model trains step for step like qiskit-machine-learning's."""
-    from functools import partial
-
     from qiskit_machine_learning.connectors import TorchConnector as QkTorchConnector
     from torch.utils.data import DataLoader
 
@@ -188,152 +171,3 @@ def test_mnist_matches_qiskit_machine_learning(tmp_path):
     theirs.qnn = QkTorchConnector(ref.estimator(circuit, inputs, weights))
     theirs.load_state_dict(ours.state_dict())
     assert np.allclose(train(ours), train(theirs), atol=1e-5)
-
-
-def test_torchvision_path_with_idx_files(tmp_path):
-    """torchvision's MNIST loader is used when its files are there (small IDX files written here)."""
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-
-    def write(name, labels):
-        images = rng.integers(0, 256, (len(labels), 28, 28), dtype=np.uint8)
-        (raw / f"{name}-images-idx3-ubyte").write_bytes(
-            np.array([0x803, len(labels), 28, 28], dtype=">i4").tobytes() + images.tobytes())
-        (raw / f"{name}-labels-idx1-ubyte").write_bytes(
-            np.array([0x801, len(labels)], dtype=">i4").tobytes() + np.asarray(labels, dtype=np.uint8).tobytes())
-        return images
-
-    train_images = write("train", [3, 0, 1, 0, 1, 7, 0, 1])
-    write("t10k", [1, 0, 0, 1, 5])
-    split = load_mnist01(tmp_path, n_train=2, n_test=1, download=False)
-    assert split.source.startswith("MNIST from torchvision")
-    assert split.train.tensors[1].tolist() == [0, 0, 1, 1]
-    assert torch.allclose(split.train.tensors[0][0, 0], torch.tensor(train_images[1] / 255.0, dtype=torch.float32))
-    assert split.test.tensors[1].tolist() == [0, 1]
-
-
-def test_shipped_subset_without_torchvision_data(tmp_path):
-    split = load_mnist01(tmp_path / "empty", n_train=100, n_test=50, download=False)
-    assert "shipped real-MNIST subset" in split.source
-    images, labels = split.train.tensors
-    assert images.shape == (200, 1, 28, 28) and labels.bincount().tolist() == [100, 100]
-    assert 0.0 <= images.min() and images.max() <= 1.0 and images.mean() > 0.05
-    with pytest.raises(ValueError, match="n_train \\+ n_test must be at most 500"):
-        load_mnist01(tmp_path / "empty", n_train=400, n_test=200, download=False)
-
-
-def test_atomic_checkpoint_survives_a_failed_write(tmp_path, monkeypatch):
-    path = tmp_path / "ckpt.pt"
-    save_atomic({"w": torch.ones(3)}, path)
-
-    def broken_save(obj, fh):
-        fh.write(b"half a checkpoint")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        save_atomic({"w": torch.zeros(3)}, path)
-    monkeypatch.undo()
-    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
-    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
-
-
-# ---------------------------------------------------------------- command-line errors
-
-
-@pytest.mark.parametrize(
-    "argv, message",
-    [
-        (["tutorial", "--parts", "classification,regression"], "unknown part 'classification'"),
-        (["tutorial", "--epochs", "-3"], "--epochs: expected a positive integer, got -3"),
-        (["tutorial", "--epochs", "0"], "--epochs: expected a positive integer, got 0"),
-        (["tutorial", "--shots", "0"], "--shots: expected a positive integer, got 0"),
-        (["tutorial", "--device", "qiskit.ibmq"], "--device: device must be"),
-        (["evaluate", "missing.pt"], "checkpoint missing.pt does not exist"),
-        (["frobnicate"], "invalid choice: 'frobnicate'"),
-    ],
-)
-def test_bad_command_line(argv, message, capsys):
-    with pytest.raises(SystemExit) as info:
-        sys.exit(cli.main(argv))
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
-
-
-def test_unwritable_out(tmp_path, capsys):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    assert run_cli("tutorial", "--parts", "regression", "--out", blocker / "sub") == 2
-    err = capsys.readouterr().err
-    assert "is not writable" in err and len(err.strip().splitlines()) == 1
-
-
-@pytest.mark.slow
-def test_python_dash_m_entry_point():
-    proc = subprocess.run([sys.executable, "-m", "qnn_torch", "tutorial", "--parts", "nope"],
-                          capture_output=True, text=True, check=False)
-    assert proc.returncode == 2 and "unknown part 'nope'" in proc.stderr and PARTS[0] in proc.stderr
-
-
-# ---------------------------------------------------------------- data message, plots, notebook
-
-
-def test_shipped_subset_size_agrees_with_the_readme(tmp_path):
-    from pathlib import Path
-
-    from qnn_torch.data.mnist import load_shipped
-
-    images, _ = load_shipped()
-    size = f"{len(images):,}"
-    source = load_mnist01(tmp_path, download=False).source
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert f"({size} images of the digits 0 and 1" in source
-    assert f"real {size}-image MNIST 0/1 subset" in readme
-    assert "5,000-image" not in source  # the sample it was taken from, not its size
-
-
-def test_regression_plot_shows_sin_under_the_fit():
-    from qnn_torch.plots import regression_figure
-
-    grid = np.linspace(-np.pi, np.pi, 50)
-    fig = regression_figure(grid[:5], np.sin(grid[:5]), grid, np.sin(grid))  # a perfect fit covers sin(x)
-    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
-    sin, fit = lines["sin(x)"], lines["QNN fit"]
-    assert sin.get_zorder() < fit.get_zorder() < lines["training data"].get_zorder()
-    assert sin.get_linewidth() >= 3 * fit.get_linewidth()  # a wide band that shows around the fit
-    assert sin.get_color() != fit.get_color() and sin.get_linestyle() == "-"
-
-
-def test_mnist_loss_plot_explains_the_negative_loss():
-    from qnn_torch.plots import mnist_losses_figure
-
-    ax = mnist_losses_figure([-0.57, -1.2, -2.46]).axes[0]
-    assert "not log-probabilities" in ax.get_title() and "negative" in ax.get_title()
-    assert "NLLLoss" in ax.get_ylabel()
-
-
-@pytest.mark.slow
-def test_mnist_notebook_prints_the_numbers_of_the_command_line(tmp_path, monkeypatch):
-    """04_mnist_hybrid.ipynb and `qnn-torch tutorial --parts mnist-hybrid` train the same model."""
-    import re
-    from pathlib import Path
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    monkeypatch.setenv("QNN_TORCH_TUTORIAL_EPOCHS", "2")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    path = Path(__file__).resolve().parents[2] / "tutorials" / "04_mnist_hybrid.ipynb"
-    notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    text = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.get("outputs", []))
-    losses = [float(v) for v in re.findall(r"epoch \d+/2: loss (-?\d+\.\d+)", text)]
-    accuracy = float(re.search(r"test accuracy: (\d\.\d+)", text).group(1))
-    assert (tmp_path / "qnn-torch-out" / "mnist-hybrid.pt").is_file()  # where the README's evaluate looks
-
-    result = run_mnist_hybrid(epochs=2, data_root=tmp_path / "data", on_message=None)
-    assert losses == pytest.approx(result.losses, abs=2e-6)
-    assert accuracy == pytest.approx(result.accuracy, abs=1e-4)

@@ -1,5 +1,6 @@
 """runtime_session: a session where the account allows one, else a batch, else job mode; a mode
-the account refuses when asked for explicitly is a clear error; no token in any message."""
+the account refuses when asked for explicitly is a clear error; no token in any message; the
+device's transpiler and primitive options hold inside it."""
 
 import warnings
 from functools import partial
@@ -9,8 +10,11 @@ import pytest
 import qiskit_ibm_runtime
 import torch
 from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+from qiskit_ibm_runtime.fake_provider import FakeManilaV2
 
-from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector, runtime_session
+from qnn_torch import BatchedRemoteDevice, EstimatorQNN, RealAmplitudes, TorchConnector, runtime_session
+from qnn_torch._compat import transpile_options
+from qnn_torch.devices import SESSION_MODES
 
 FAKE_TOKEN = "fake-ibm-token-3e4f5a-DO-NOT-LEAK"
 
@@ -20,8 +24,8 @@ def refusing(kind):
 
     class Refused:
         def __init__(self, backend, **kwargs):
-            raise RequestsApiError(f"403 Client Error: Forbidden. You are not authorized to run a {kind} when "
-                                   f"using the open plan (token {FAKE_TOKEN})")
+            raise RequestsApiError(f"403 Client Error: Forbidden. You are not authorized to run a {kind} "
+                                   f"when using the open plan (token {FAKE_TOKEN})")
 
     return Refused
 
@@ -72,7 +76,8 @@ def test_auto_mode_falls_back_with_one_line(model, monkeypatch, refused, expecte
         assert "no session (RequestsApiError: '403 Client Error: Forbidden" in messages[0]
         assert FAKE_TOKEN not in messages[0]
         if expected == "batch":
-            assert type(session).__name__ == "Acceptedbatch" and messages[0].endswith("running the jobs in a batch")
+            assert type(session).__name__ == "Acceptedbatch"
+            assert messages[0].endswith("running the jobs in a batch")
         else:
             assert session is None and "no batch (" in messages[0] and "job mode" in messages[0]
     if session is not None:
@@ -121,3 +126,29 @@ def test_another_error_opening_a_session_is_scrubbed(model, monkeypatch, mode):
     assert FAKE_TOKEN not in everything_about(info.value)
     assert info.value.__context__ is None and info.value.transient  # a lost connection may pass
     assert model.qnn.spec.device.session is None
+
+
+def test_runtime_session_and_options(job_counter):
+    qnn = EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=FakeManilaV2(), shots=512,
+                       device_options={"optimization_level": 1})
+    device = qnn.spec.device
+    assert isinstance(device, BatchedRemoteDevice)
+    assert transpile_options(device)["optimization_level"] == 1  # to the transpiler
+    model = TorchConnector(qnn, initial_weights=np.zeros(4))
+    with runtime_session(model, mode="batch") as session:
+        assert device.session is session
+        model(torch.rand(3, 2)).sum().backward()
+    assert device.session is None
+    assert job_counter["estimator"] == 1
+
+
+def test_runtime_session_needs_an_ibm_backend():
+    with pytest.raises(ValueError, match="runtime_session needs a model whose QNN runs on an IBM backend"):
+        with runtime_session(TorchConnector(EstimatorQNN(2))):
+            pass
+    assert SESSION_MODES == ("auto", "session", "batch", "job")
+    expected = "mode must be one of 'auto', 'session', 'batch', 'job'; got 'daily'"
+    fake = EstimatorQNN(2, device=FakeManilaV2())
+    with pytest.raises(ValueError, match=expected):
+        with runtime_session(TorchConnector(fake), mode="daily"):
+            pass

@@ -4,16 +4,15 @@ import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from pathlib import Path
-
 from qnn_torch.checkpoint import CheckpointError, model_state, read_checkpoint, save_atomic, write_atomic
 
 
-ROOT = str(Path(__file__).resolve().parents[2])
+ROOT = str(Path(__file__).resolve().parents[1])
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
 
 
@@ -22,8 +21,8 @@ class Custom:
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
-                          check=True)
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
     return int(proc.stdout)
 
 
@@ -64,7 +63,8 @@ def test_unreadable_files_get_one_clear_sentence(tmp_path):
 ])
 def test_model_state_rejects_what_is_no_model(tmp_path, obj, expected):
     path = save_atomic(obj, tmp_path / "x.pt")
-    with pytest.raises(CheckpointError, match=f"{path}.*expected a state_dict or a training checkpoint.*{expected}"):
+    with pytest.raises(CheckpointError, match=f"{path}.*expected a state_dict or a training checkpoint.*"
+                                              f"{expected}"):
         model_state(read_checkpoint(path), path)
 
 
@@ -98,11 +98,11 @@ def test_stale_temporaries_of_killed_writers_are_removed(tmp_path):
     path = tmp_path / "ckpt.pt"
     dead = tmp_path / f".ckpt.pt.{_dead_pid()}.abc123.tmp"  # left by a process that is gone
     alive = tmp_path / f".ckpt.pt.{os.getppid()}.def456.tmp"  # a writer still running
-    legacy = tmp_path / ".ckpt.pt.k2j3h4g5.tmp"  # older naming, an hour old
+    unnamed = tmp_path / ".ckpt.pt.k2j3h4g5.tmp"  # no process id in the name, an hour old
     other = tmp_path / f".other.pt.{_dead_pid()}.x.tmp"  # another target: not ours to touch
-    for p in (dead, alive, legacy, other):
+    for p in (dead, alive, unnamed, other):
         p.write_bytes(b"partial")
-    os.utime(legacy, (0, 0))
+    os.utime(unnamed, (0, 0))
     save_atomic({"w": torch.ones(1)}, path)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, alive.name, other.name])
 
@@ -123,3 +123,19 @@ def test_killed_writer_leaves_a_temporary_the_next_write_cleans(tmp_path):
     assert len(list(tmp_path.glob(".run.pt.*.tmp"))) == 1 and not path.exists()
     save_atomic({"w": torch.ones(1)}, path)
     assert [p.name for p in tmp_path.iterdir()] == ["run.pt"]
+
+
+def test_atomic_checkpoint_survives_a_failed_write(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    save_atomic({"w": torch.ones(3)}, path)
+
+    def broken_save(obj, fh):
+        fh.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_atomic({"w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert torch.equal(torch.load(path, weights_only=True)["w"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]

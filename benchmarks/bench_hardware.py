@@ -16,7 +16,7 @@ the primitives every path submits through. On real hardware every job also waits
 which this local simulation does not show: the job count is the number that matters there.
 Target: qnn_torch exactly 1 job per step. Exits with 1 when it is missed.
 
-    python benchmarks/bench_hardware.py [--repeat 3] [--out benchmarks/results/hardware]
+    python -m benchmarks.bench_hardware [--repeat 3] [--out benchmarks/results/hardware]
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from .report import RESULTS_DIR, table_row
 
 SHOTS = 1024
 BATCHES = (1, 8, 32)
@@ -91,7 +93,8 @@ def qiskit_ml_model(backend):
     isa = pass_manager.run(circuit)
     estimator = EstimatorV2(mode=backend)
     estimator.options.default_precision = 1 / np.sqrt(SHOTS)  # the gradient job's shots too
-    qnn = EstimatorQNN(circuit=isa, estimator=estimator, observables=SparsePauliOp("ZZ").apply_layout(isa.layout),
+    observable = SparsePauliOp("ZZ").apply_layout(isa.layout)
+    qnn = EstimatorQNN(circuit=isa, estimator=estimator, observables=observable,
                        input_params=list(feature_map.parameters), weight_params=list(ansatz.parameters),
                        gradient=ParamShiftEstimatorGradient(estimator, pass_manager=pass_manager),
                        input_gradients=True, default_precision=1 / np.sqrt(SHOTS), pass_manager=pass_manager)
@@ -128,14 +131,8 @@ def measure(name: str, make, batches, repeat: int) -> dict:
     return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3, help="steps per batch size (median reported)")
-    parser.add_argument("--stock-repeat", type=int, default=1, help="steps per batch size of the stock device")
-    parser.add_argument("--out", default="benchmarks/results/hardware", help="writes OUT.json and OUT.txt")
-    args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-
+def versions() -> dict:
+    """The versions of the libraries every path runs on."""
     import pennylane
     import pennylane_qiskit
     import qiskit
@@ -144,32 +141,15 @@ def main(argv=None) -> int:
 
     import qnn_torch
 
-    cases = [
-        ("qnn_torch one-job (default)", partial(qnn_torch_model, jobs_per_step=1), BATCHES, args.repeat),
-        ("qnn_torch two-job (jobs_per_step=2)", partial(qnn_torch_model, jobs_per_step=2), BATCHES, args.repeat),
-        ("qiskit-machine-learning 0.9 (V2)", qiskit_ml_model, BATCHES, args.repeat),
-        ("pennylane-qiskit qiskit.remote", partial(qnn_torch_model, jobs_per_step=None), STOCK_BATCHES,
-         args.stock_repeat),
-    ]
-    print(f"== one training step on FakeManilaV2 ({SHOTS} shots, input and weight gradients) ==", flush=True)
-    results = {name: measure(name, make, batches, repeat) for name, make, batches, repeat in cases}
+    return {"qnn_torch": qnn_torch.__version__, "pennylane": pennylane.__version__,
+            "pennylane_qiskit": pennylane_qiskit.__version__, "qiskit": qiskit.__version__,
+            "qiskit_ibm_runtime": qiskit_ibm_runtime.__version__,
+            "qiskit_machine_learning": qiskit_machine_learning.__version__, "torch": torch.__version__}
 
-    ours = results["qnn_torch one-job (default)"]
-    met = all(row["jobs"] == [1] for row in ours.values())
-    report = {
-        "benchmark": "one training step of a 2-qubit EstimatorQNN on FakeManilaV2",
-        "shots": SHOTS,
-        "results": results,
-        "target": "qnn_torch one-job mode: exactly 1 primitive job per step",
-        "target_met": met,
-        "versions": {"qnn_torch": qnn_torch.__version__, "pennylane": pennylane.__version__,
-                     "pennylane_qiskit": pennylane_qiskit.__version__, "qiskit": qiskit.__version__,
-                     "qiskit_ibm_runtime": qiskit_ibm_runtime.__version__,
-                     "qiskit_machine_learning": qiskit_machine_learning.__version__, "torch": torch.__version__},
-        "machine": f"{platform.machine()}, {platform.python_version()}",
-    }
+
+def render(results: dict, met: bool, repeat: int, stock_repeat: int) -> str:
     lines = [f"== one training step on FakeManilaV2 ({SHOTS} shots, input and weight gradients; "
-             f"median of {args.repeat} steps, stock device {args.stock_repeat}) ==",
+             f"median of {repeat} steps, stock device {stock_repeat}) ==",
              f"{'':36s}" + "".join(f"{'batch ' + str(b):>22s}" for b in BATCHES)]
     for name, rows in results.items():
         cells = []
@@ -177,9 +157,42 @@ def main(argv=None) -> int:
             row = rows.get(str(b))
             cells.append("not run" if row is None else
                          f"{'/'.join(map(str, row['jobs']))} jobs {row['seconds']:6.2f} s")
-        lines.append(f"{name:36s}" + "".join(f"{c:>22s}" for c in cells))
+        lines.append(table_row(name, cells, 36, 22))
     lines.append(f"target (qnn_torch one-job: exactly 1 job per step): {'met' if met else 'MISSED'}")
-    text = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=3, help="steps per batch size (median reported)")
+    parser.add_argument("--stock-repeat", type=int, default=1,
+                        help="steps per batch size of the stock device")
+    parser.add_argument("--out", default=str(RESULTS_DIR / "hardware"), help="writes OUT.json and OUT.txt")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+
+    cases = [
+        ("qnn_torch one-job (default)", partial(qnn_torch_model, jobs_per_step=1), BATCHES, args.repeat),
+        ("qnn_torch two-job (jobs_per_step=2)", partial(qnn_torch_model, jobs_per_step=2), BATCHES,
+         args.repeat),
+        ("qiskit-machine-learning 0.9 (V2)", qiskit_ml_model, BATCHES, args.repeat),
+        ("pennylane-qiskit qiskit.remote", partial(qnn_torch_model, jobs_per_step=None), STOCK_BATCHES,
+         args.stock_repeat),
+    ]
+    print(f"== one training step on FakeManilaV2 ({SHOTS} shots, input and weight gradients) ==", flush=True)
+    results = {name: measure(name, make, batches, repeat) for name, make, batches, repeat in cases}
+
+    met = all(row["jobs"] == [1] for row in results["qnn_torch one-job (default)"].values())
+    report = {
+        "benchmark": "one training step of a 2-qubit EstimatorQNN on FakeManilaV2",
+        "shots": SHOTS,
+        "results": results,
+        "target": "qnn_torch one-job mode: exactly 1 primitive job per step",
+        "target_met": met,
+        "versions": versions(),
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+    }
+    text = render(results, met, args.repeat, args.stock_repeat)
     print(text)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ Every measurement is a fresh interpreter (median of ``--repeat`` runs). Targets:
 at most 0.3 s to torch and PennyLane; ``--help`` and ``--version`` answer in under 1 s. Exits with 1
 when a target is missed.
 
-    python benchmarks/bench_imports.py [--repeat 5] [--json PATH]
+    python -m benchmarks.bench_imports [--repeat 5] [--json PATH]
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ sample of forward plus Jacobians in both precisions. Inputs and weights are unif
 
 Usage::
 
-    python benchmarks/bench_precision.py [--json benchmarks/results/precision.json]
+    python -m benchmarks.bench_precision [--json benchmarks/results/precision.json]
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import torch
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, parity
 
+from .internals import values_and_jacobians
+
 
 def _regression(**kwargs):
     def block(params, wires):
@@ -36,20 +38,25 @@ def _regression(**kwargs):
 
 CIRCUITS = {
     "classification-estimator (2 qubits)": lambda **k: EstimatorQNN(2, **k),
-    "classification-sampler (2 qubits, parity)": lambda **k: SamplerQNN(2, interpret=parity, output_shape=2, **k),
+    "classification-sampler (2 qubits, parity)": lambda **k: SamplerQNN(2, interpret=parity, output_shape=2,
+                                                                        **k),
     "regression (1 qubit)": _regression,
-    "mnist-hybrid QNN (2 qubits, reps=1)": lambda **k: EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), **k),
+    "mnist-hybrid QNN (2 qubits, reps=1)": lambda **k: EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1),
+                                                                    **k),
     "12 qubits, ZZFeatureMap(linear) + RealAmplitudes(reps=3)": lambda **k: EstimatorQNN(
         12, feature_map=partial(ZZFeatureMap, entanglement="linear"), **k),
     "12 qubits, ZZFeatureMap(full) + RealAmplitudes(reps=3)": lambda **k: EstimatorQNN(12, **k),
 }
 
 
+KEYS = ("outputs", "input_jacobian", "weight_jacobian")
+
+
 def _timed(qnn, x, w, repeats: int = 3) -> float:
-    qnn.differentiate(x, w)  # traced on the first call
+    values_and_jacobians(qnn, x, w)  # traced on the first call
     start = time.perf_counter()
     for _ in range(repeats):
-        qnn.differentiate(x, w)
+        values_and_jacobians(qnn, x, w)
     return (time.perf_counter() - start) / repeats / x.shape[0]
 
 
@@ -58,10 +65,10 @@ def measure(name: str, make, batch: int, seed: int = 0) -> dict:
     double, single = make(engine="compiled"), make(engine="compiled", precision="single")
     x = torch.tensor(rng.uniform(-np.pi, np.pi, (batch, double.num_inputs)))
     w = torch.tensor(rng.uniform(-np.pi, np.pi, double.num_weights))
-    out64, (jx64, jw64) = double.differentiate(x, w)
-    out32, (jx32, jw32) = single.differentiate(x, w)
+    out64, (jx64, jw64) = values_and_jacobians(double, x, w)
+    out32, (jx32, jw32) = values_and_jacobians(single, x, w)
     row = {"circuit": name, "batch": batch}
-    for key, a, b in (("outputs", out32, out64), ("input_jacobian", jx32, jx64), ("weight_jacobian", jw32, jw64)):
+    for key, a, b in zip(KEYS, (out32, jx32, jw32), (out64, jx64, jw64)):
         error = float((a.double() - b).abs().max())
         row[key] = {"max_abs_error": error, "relative": error / float(b.abs().max())}
     row["seconds_per_sample"] = {"double": _timed(double, x, w), "single": _timed(single, x, w)}
@@ -80,14 +87,14 @@ def main() -> None:
     for name, make in CIRCUITS.items():
         row = measure(name, make, args.batch)
         rows.append(row)
-        cells = " ".join(f"{row[k]['max_abs_error']:9.1e}" for k in ("outputs", "input_jacobian", "weight_jacobian"))
-        relative = " ".join(f"{row[k]['relative']:.0e}" for k in ("outputs", "input_jacobian", "weight_jacobian"))
+        cells = " ".join(f"{row[k]['max_abs_error']:9.1e}" for k in KEYS)
+        relative = " ".join(f"{row[k]['relative']:.0e}" for k in KEYS)
         times = row["seconds_per_sample"]
         print(f"{name:58s} {cells}  ({relative})  {times['double']:12.2e} {times['single']:8.2e}", flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"machine": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                       "rows": rows}, fh, indent=1)
+            json.dump({"machine": platform.platform(), "torch": torch.__version__,
+                       "threads": torch.get_num_threads(), "rows": rows}, fh, indent=1)
 
 
 if __name__ == "__main__":

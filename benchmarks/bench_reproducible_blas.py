@@ -7,7 +7,7 @@ starts two fresh processes, one on MKL's compatible path and one on its default 
 the command runs them (mnist-hybrid: 10 epochs), a 1024 x 1024 float32 matrix product, and one
 forward + backward step of a 16-qubit network at batch 8. Medians over the rounds.
 
-    python benchmarks/bench_reproducible_blas.py [--rounds 5] [--quick]
+    python -m benchmarks.bench_reproducible_blas [--rounds 5] [--quick]
 
 Results: ``benchmarks/results/reproducible-blas.{txt,json}`` (``--quick``: 2 rounds, 2 epochs,
 ``*-quick.*``).
@@ -22,10 +22,9 @@ import platform
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from .process import ROOT
+from .report import RESULTS_DIR
 
 WORKER = """
 import json, sys, time
@@ -79,7 +78,8 @@ def _run(mode: str, epochs: int) -> dict:
 
 
 def _report(records: dict, rounds: int, epochs: int) -> str:
-    lines = [f"MKL's compatible path vs its default path: medians of {rounds} rounds, fresh processes in turns",
+    lines = [f"MKL's compatible path vs its default path: medians of {rounds} rounds, "
+             "fresh processes in turns",
              f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; mnist-hybrid: "
              f"{epochs} epochs", "",
              f"{'measure':<28}{'default':>12}{'compatible':>12}{'ratio':>8}"]
@@ -87,11 +87,12 @@ def _report(records: dict, rounds: int, epochs: int) -> str:
         default = statistics.median(r[name] for r in records["default"])
         compatible = statistics.median(r[name] for r in records["compatible"])
         lines.append(f"{name:<28}{default:>11.4f}s{compatible:>11.4f}s{compatible / default:>8.2f}")
-    total = {mode: sum(statistics.median(r[p] for r in records[mode]) for p in MEASURES[:4]) for mode in records}
+    total = {mode: sum(statistics.median(r[p] for r in records[mode]) for p in MEASURES[:4])
+             for mode in records}
     lines.append(f"{'tutorial, four parts':<28}{total['default']:>11.4f}s{total['compatible']:>11.4f}s"
                  f"{total['compatible'] / total['default']:>8.2f}")
-    lines += ["", "classification-sampler's last loss: "
-              + ", ".join(f"{mode} {records[mode][0]['classification-sampler last loss']:.4f}" for mode in records)]
+    last = {mode: records[mode][0]["classification-sampler last loss"] for mode in records}
+    lines += ["", "classification-sampler's last loss: " + ", ".join(f"{m} {v:.4f}" for m, v in last.items())]
     return "\n".join(lines)
 
 
@@ -106,12 +107,13 @@ def main() -> None:
         for mode in (("default", "compatible") if k % 2 == 0 else ("compatible", "default")):
             records[mode].append(_run(mode, epochs))
             print(f"round {k + 1}/{rounds}: {mode} done", file=sys.stderr)
-    report = _report(records, rounds, epochs)
-    print(report)
+    text = _report(records, rounds, epochs)
+    print(text)
     stem = "reproducible-blas" + ("-quick" if args.quick else "")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{stem}.txt").write_text(report + "\n")
-    (RESULTS / f"{stem}.json").write_text(json.dumps({"rounds": rounds, "epochs": epochs, **records}, indent=2))
+    RESULTS_DIR.mkdir(exist_ok=True)
+    (RESULTS_DIR / f"{stem}.txt").write_text(text + "\n")
+    data = {"rounds": rounds, "epochs": epochs, **records}
+    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(data, indent=2))
 
 
 if __name__ == "__main__":

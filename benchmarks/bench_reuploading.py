@@ -1,7 +1,7 @@
 """Data re-uploading with trainable input scaling, side by side: qnn_torch against
 qiskit-machine-learning 0.9, PennyLane's ``TorchLayer`` and qiskit-torch-module 1.0.1 (issue #12).
 
-The circuit is qiskit-torch-module's benchmark circuit (``benchmarks/_reuploading.py``: H layer;
+The circuit is qiskit-torch-module's benchmark circuit (``benchmarks/reuploading_circuit.py``: H layer;
 per layer RZ/RY variational rotations, a CX ring, RY/RZ encodings scaled by trainable weights; a
 final variational layer; ``<Z_q>`` on every qubit), depth 3, batch 48. One step is what that
 project's ``examples/benchmark.py`` times: the forward pass of a batch of ``torch.rand`` inputs,
@@ -11,48 +11,45 @@ gradients (qiskit-torch-module's ``encoding_gradients_flag`` and qiskit-machine-
 ``--input-gradients`` times the step with input gradients as well. The agreement check always
 covers outputs, weight gradients and input gradients.
 
-Contenders (each size of each one runs in its own fresh process, under ``--timeout``):
+Contenders (each size of each one runs in its own fresh process, under ``--timeout``:
+:mod:`benchmarks.worker`):
 
 * ``qnn_torch (Qiskit circuit)``: ``EstimatorQNN(circuit=qc, input_params=..., weight_params=...,
   observables=[Z_q], input_gradients=...)`` + ``TorchConnector``, default device, ``engine="auto"``
-  (``--engines`` adds rows for other engines; ``all`` takes every name in
-  ``qnn_torch.engines.ALIASES`` at run time);
+  (``--engines`` adds rows for other engines; ``all`` takes every ``engine=`` value at run
+  time);
 * ``qnn_torch (PennyLane function)``: the same gates as ``circuit=fn(inputs, weights)``;
 * ``qiskit-ml 0.9``: its ``EstimatorQNN`` (default estimator and gradient: parameter shift on the
   exact reference estimator) + its ``TorchConnector``;
 * ``PennyLane lightning.qubit adjoint`` and ``PennyLane default.qubit backprop``: a ``QNode`` of the
   same gates in ``qml.qnn.TorchLayer``;
 * ``qiskit-torch-module 1.0.1``: its ``QuantumModule`` with all its threads (reverse-mode
-  gradients), run by ``bench_reuploading_qtm.py`` in a Python 3.12 environment (``--qtm-python``,
-  default ``/work/venv312/bin/python``; see ``benchmarks/README.md``).
+  gradients), its worker run by a Python 3.12 interpreter (``--qtm-python``, default
+  ``/work/venv312/bin/python``; see ``benchmarks/README.md``).
 
-Every process: builds its model (``setup``), times the first step (``first call``), computes the
-agreement check, and only if it passes times up to ``--repeats`` further steps (median reported;
-fewer, but at least one, when they would take more than ``--step-budget`` seconds; none when not
-even one fits in the time-out, and then the first call stands in for a step, marked as such).
+Every process builds its model (``setup``), times the first step (``first call``), runs the
+agreement check, and only if it passes times up to ``--repeats`` further steps (median; fewer, at
+least one, within ``--step-budget``; none when not even one fits in the time-out: the first call
+then stands in for a step, marked as such).
 
-The check compares, on fixed inputs and weights, the outputs ``(B, n)`` and the gradients of
-``mean(sum(outputs))`` with respect to weights and inputs with a reference computed here first:
-outputs by Qiskit's ``Statevector`` and gradients by PennyLane's ``default.qubit`` with adjoint
-differentiation, both in float64 (the two outputs are checked against each other to 1e-10, which
-also proves the PennyLane function is the Qiskit circuit). The tolerance is 1e-6; for contenders
-whose torch modules work in float32 only (qiskit-machine-learning's and qiskit-torch-module's)
-their own NumPy network API (``forward``/``backward``) is held to 1e-6 and the torch module to
-``FLOAT32_ATOL``. (qiskit-torch-module's network API rounds to float32 too: its worker processes
-return results in ``multiprocessing.Array('f')``; PennyLane's torch interface returns
-``lightning.qubit``'s results as float32 even for float64 inputs; both stay far inside 1e-6.) A
-contender that fails the check is reported as ``WRONG`` with no time and the script exits with
-status 1.
+The check holds, on fixed inputs and weights, the outputs ``(B, n)`` and the gradients of
+``mean(sum(outputs))`` to the reference (:mod:`benchmarks.reference`; its two outputs agree to
+1e-10, which also proves the PennyLane function is the Qiskit circuit) to 1e-6; torch modules
+that work in float32 only (qiskit-machine-learning's and qiskit-torch-module's) to
+``FLOAT32_ATOL``, and their own NumPy network API (``forward``/``backward``) to 1e-6.
+(PennyLane's torch interface returns ``lightning.qubit``'s results as float32 even for float64
+inputs, far inside 1e-6.) A contender that fails is reported ``WRONG`` with no time and the
+script exits with status 1.
 
 A contender that times out at a size is reported ``timeout``, with a lower bound on its step time
 (its first call, or how long that call ran before the kill), and is not run at larger sizes except
 the sizes the targets name (12 qubits), where the bound still bounds the speed-up.
 
-Usage::
+Usage (from the repository root)::
 
-    python benchmarks/bench_reuploading.py                      # 4..16 qubits, full run
-    python benchmarks/bench_reuploading.py --quick              # 4 and 6 qubits, 2 repeats
-    python benchmarks/bench_reuploading.py --qubits 12 --timeout 1200
+    python -m benchmarks.bench_reuploading                      # 4..16 qubits, full run
+    python -m benchmarks.bench_reuploading --quick              # 4 and 6 qubits, 2 repeats
+    python -m benchmarks.bench_reuploading --qubits 12 --timeout 1200
 
 Results: ``benchmarks/results/reuploading.txt`` and ``.json`` (``--out`` to change the stem).
 """
@@ -62,33 +59,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-import time
+from abc import abstractmethod
 from pathlib import Path
 
-_START = time.perf_counter()
-
-# the qnn_torch of the checkout this script belongs to (as bench_tutorial.py), then its helpers
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench_common import (  # noqa: E402
-    RESULTS_DIR,
-    available_memory_bytes,
-    check_agreement,
-    emit,
-    first_call,
-    format_seconds,
-    load_average,
-    load_warning,
-    machine_info,
-    mean_sum_step,
-    median_steps,
-    pennylane_gradients,
-    qiskit_outputs,
-    run_worker,
-    set_threads,
-    thread_env,
-)
+from .contender import (Contender, Model, check_agreement, engine_in, network_gradients, torch_gradients,
+                        torch_layer)
+from .internals import engine_values
+from .process import stop_note
+from .reference import check_data, reference
+from .report import format_seconds, load_average, load_warning, table_row, write_report
+from .reuploading_circuit import num_weights, observables, pennylane_function, qiskit_circuit
+from .worker import Runner, add_arguments, command
 
 DEPTH = 3
 BATCH = 48
@@ -99,262 +80,272 @@ FLOAT32_ATOL = 2e-5
 """Tolerance for torch modules that compute in float32: outputs carry float32 rounding (6e-8
 relative) and the weight gradient sums ``CHECK_BATCH * n`` such terms in float32."""
 
-QTM_WORKER = Path(__file__).resolve().parent / "bench_reuploading_qtm.py"
 DEFAULT_QTM_PYTHON = "/work/venv312/bin/python"
+QTM = "qiskit-torch-module 1.0.1"
 
 # the speed-up targets of issue #12 (qnn_torch with the Qiskit circuit, engine="auto")
 TARGETS = [
     {"qubits": 12, "baseline": "qiskit-ml 0.9", "at_least": 100.0},
-    {"qubits": 12, "baseline": "qiskit-torch-module 1.0.1", "at_least": 10.0},
+    {"qubits": 12, "baseline": QTM, "at_least": 10.0},
     {"qubits": "all", "baseline": "PennyLane lightning.qubit adjoint", "at_least": 1.0},
     {"qubits": "all", "baseline": "PennyLane default.qubit backprop", "at_least": 1.0},
 ]
 OURS = "qnn_torch[auto] (Qiskit circuit)"
 
 
-# ---------------------------------------------------------------- data shared by all contenders
-
-
-def check_data(n: int, depth: int):
-    """Fixed check inputs ``(CHECK_BATCH, n)`` in [0, 1) and weights in [-1, 1), float64 values
-    that float32 holds exactly (qiskit-torch-module casts to float32)."""
-    import numpy as np
-
-    from _reuploading import num_weights
-
-    rng = np.random.default_rng(SEED + n)
-    x = rng.uniform(0, 1, (CHECK_BATCH, n)).astype(np.float32).astype(np.float64)
-    w = rng.uniform(-1, 1, sum(num_weights(n, depth))).astype(np.float32).astype(np.float64)
-    return x, w
-
-
-def timed_data(n: int, depth: int, batch: int):
-    """The benchmark's inputs ``(batch, n)`` (``torch.rand``-like, float32) and weights (uniform in
-    [-1, 1), as qiskit-torch-module's benchmark initialises them), the same for every contender."""
-    import numpy as np
-
-    from _reuploading import num_weights
-
-    rng = np.random.default_rng(SEED + 1000 + n)
-    return (rng.random((batch, n), dtype=np.float32),
-            rng.uniform(-1, 1, sum(num_weights(n, depth))).astype(np.float32))
-
-
-def reference(n: int, depth: int) -> dict:
-    """Outputs by Qiskit's Statevector and gradients of mean(sum(outputs)) by PennyLane's
-    default.qubit (adjoint), float64, on :func:`check_data`; the two outputs agree to 1e-10."""
+def data(n: int, depth: int, batch: int) -> dict:
+    """The data file of one size (:mod:`benchmarks.worker`): check samples, the reference on them,
+    and the timed inputs (``torch.rand``-like, float32) and weights (uniform in [-1, 1), as
+    qiskit-torch-module's benchmark initialises them), the same for every contender."""
     import numpy as np
     import pennylane as qml
 
-    from _reuploading import observables, pennylane_function, qiskit_circuit
-
-    x, w = check_data(n, depth)
+    x, w = check_data(SEED + n, CHECK_BATCH, n, sum(num_weights(n, depth)))
     qc, xi, wi = qiskit_circuit(n, depth)
-    out_qiskit = qiskit_outputs(qc, xi + wi, np.hstack([x, np.tile(w, (len(x), 1))]), observables(n))
-    ref = pennylane_gradients(n, pennylane_function(n, depth),
-                              lambda: [qml.expval(qml.Z(q)) for q in range(n)], x, w)
-    err = float(np.max(np.abs(ref["outputs"] - out_qiskit)))
-    if err > 1e-10:
-        raise AssertionError(f"the PennyLane function and the Qiskit circuit differ by {err:.2e} at n={n}")
-    return {**ref, "outputs": out_qiskit}
+
+    def measure_all():
+        return [qml.expval(qml.Z(q)) for q in range(n)]
+
+    ref = reference((qc, xi, wi, observables(n)), (pennylane_function(n, depth), measure_all), x, w)
+    rng = np.random.default_rng(SEED + 1000 + n)
+    x_timed = rng.random((batch, n), dtype=np.float32)
+    w_timed = rng.uniform(-1, 1, sum(num_weights(n, depth))).astype(np.float32)
+    return {**ref, "x": x, "w": w, f"timed_inputs_{batch}": x_timed, "timed_weights": w_timed}
 
 
-def gradients_from_jacobians(jac_x, jac_w, batch: int) -> dict:
-    """Gradients of mean(sum(outputs)) from per-sample Jacobians ``(B, K, I)`` and ``(B, K, P)``."""
-    import numpy as np
-
-    return {"grad_inputs": np.asarray(jac_x).sum(axis=1) / batch,
-            "grad_weights": np.asarray(jac_w).sum(axis=1).mean(axis=0)}
+# ---------------------------------------------------------------- the contenders
 
 
-def torch_check(make_module, x, w, double: bool) -> dict:
-    """Outputs and gradients of mean(sum(outputs)) of the torch module ``make_module(w)`` on ``x``."""
-    import torch
+class ReuploadingContender(Contender):
+    """A contender of this benchmark: :meth:`network` builds its torch module from the circuit
+    (Qiskit's, or the PennyLane function: ``circuit_form``) that :meth:`prepare` builds untimed.
 
-    dtype = torch.float64 if double else torch.float32
-    model = make_module(w)
-    if double:
-        model = model.double()
-    xt = torch.tensor(x, dtype=dtype, requires_grad=True)
-    out = model(xt)
-    out.sum(1).mean().backward()
-    params = [p for p in model.parameters() if p.requires_grad]
-    grad_w = torch.cat([p.grad.reshape(-1) for p in params])
-    return {"outputs": out.detach().double().numpy(), "grad_weights": grad_w.double().numpy(),
-            "grad_inputs": xt.grad.double().numpy() if xt.grad is not None else None}
-
-
-# ---------------------------------------------------------------- the contenders (Python 3.11 side)
-
-
-def build(contender: str, n: int, depth: int, input_gradients: bool):
-    """``(make_module(weights) -> torch.nn.Module, network_check(x, w) -> dict or None, double)``.
-
-    ``network_check`` is the contender's own float64 network API for those whose torch module is
-    float32 only; ``double`` says whether its torch module computes in float64 after ``.double()``.
+    The check holds the torch module (``"torch"``) to 1e-6 when it computes in float64 after
+    ``.double()`` (``double``), to ``FLOAT32_ATOL`` otherwise, and then also the contender's own
+    float64 network API (``"network"``, :meth:`network_gradients`) to 1e-6.
     """
-    import pennylane as qml
-    import torch
 
-    from _reuploading import num_weights, observables, pennylane_function, qiskit_circuit
+    double = True
+    circuit_form = staticmethod(qiskit_circuit)
+    libraries = ("torch", "pennylane")
 
-    num_w = sum(num_weights(n, depth))
-    if contender.startswith("qnn_torch["):
+    def __init__(self, name: str, qubits: int, depth: int, input_gradients: bool):
+        super().__init__(name, qubits)
+        self.depth, self.input_gradients = depth, input_gradients
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.circuit = self.circuit_form(self.qubits, self.depth)
+
+    @abstractmethod
+    def network(self, weights, input_gradients: bool) -> Model:
+        """The torch module with ``weights`` (a torch tensor), inputs differentiated or not."""
+
+    def network_gradients(self, x, w) -> dict | None:
+        """Outputs and gradients by the contender's own float64 network API (None: it has none)."""
+        return None
+
+    def setup(self, weights) -> Model:
+        import torch
+
+        return self.network(torch.tensor(weights), self.input_gradients)
+
+    def check(self, x, w, reference: dict) -> dict:
+        import torch
+
+        got = torch_gradients(self.network(torch.tensor(w), True), x, double=self.double)
+        checks = {"torch": check_agreement(got, reference, ATOL if self.double else FLOAT32_ATOL)}
+        network = self.network_gradients(x, w)
+        if network is not None:
+            checks["network"] = check_agreement(network, reference, ATOL)
+        return checks
+
+
+class QnnTorchCircuit(ReuploadingContender):
+    """``qnn_torch[<engine>] (Qiskit circuit)``: ``EstimatorQNN(circuit=qc, ...)`` and
+    ``TorchConnector``."""
+
+    libraries = ("torch", "pennylane", "qnn_torch")
+
+    def network(self, weights, input_gradients: bool) -> Model:
         from qnn_torch import EstimatorQNN, TorchConnector
 
-        engine = contender[len("qnn_torch["):contender.index("]")]
-        if contender.endswith("(Qiskit circuit)"):
-            qc, xi, wi = qiskit_circuit(n, depth)
-
-            def make(w, ig=input_gradients):
-                qnn = EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi, observables=observables(n),
-                                   input_gradients=ig, engine=engine)
-                return TorchConnector(qnn, initial_weights=w)
-        else:
-            fn = pennylane_function(n, depth)
-
-            def make(w, ig=input_gradients):
-                qnn = EstimatorQNN(n, circuit=fn, num_inputs=n, num_weights=num_w,
-                                   observables=[qml.Z(q) for q in range(n)], input_gradients=ig,
-                                   engine=engine)
-                return TorchConnector(qnn, initial_weights=w)
-
-        return make, None, True
-
-    if contender == "qiskit-ml 0.9":
-        from qiskit_machine_learning.connectors import TorchConnector as QkTorchConnector
-        from qiskit_machine_learning.neural_networks import EstimatorQNN as QkEstimatorQNN
-
-        qc, xi, wi = qiskit_circuit(n, depth)
-
-        def network(ig):
-            return QkEstimatorQNN(circuit=qc, observables=observables(n), input_params=xi, weight_params=wi,
-                                input_gradients=ig)
-
-        def make(w, ig=input_gradients):
-            return QkTorchConnector(network(ig), initial_weights=w)
-
-        def network_check(x, w):
-            qnn = network(True)
-            out = qnn.forward(x, w)
-            jac_x, jac_w = qnn.backward(x, w)
-            return {"outputs": out, **gradients_from_jacobians(jac_x, jac_w, len(x))}
-
-        return make, network_check, False
-
-    if contender.startswith("PennyLane "):
-        device, diff_method = {"PennyLane lightning.qubit adjoint": ("lightning.qubit", "adjoint"),
-                               "PennyLane default.qubit backprop": ("default.qubit", "backprop")}[contender]
-        fn = pennylane_function(n, depth)
-
-        def make(w, ig=input_gradients):
-            @qml.qnode(qml.device(device, wires=n), diff_method=diff_method, interface="torch")
-            def qnode(inputs, weights):
-                fn(inputs, weights)
-                return [qml.expval(qml.Z(q)) for q in range(n)]
-
-            layer = qml.qnn.TorchLayer(qnode, {"weights": num_w})
-            with torch.no_grad():
-                layer.qnode_weights["weights"].copy_(torch.as_tensor(w))
-            return layer
-
-        return make, None, True
-
-    raise ValueError(f"unknown contender {contender!r}")
+        qc, xi, wi = self.circuit
+        qnn = EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi, input_gradients=input_gradients,
+                           observables=observables(self.qubits), engine=engine_in(self.name))
+        return Model.of(TorchConnector(qnn, initial_weights=weights))
 
 
-def worker(spec: dict) -> int:
-    """Measure one contender at one size (run in a fresh process); reports with :func:`emit`."""
-    set_threads(spec.get("threads"))
-    import numpy as np
-    import torch
+class QnnTorchFunction(ReuploadingContender):
+    """``qnn_torch[<engine>] (PennyLane function)``: the same gates as ``circuit=fn(inputs,
+    weights)``."""
 
-    n, depth, batch = spec["qubits"], spec["depth"], spec["batch"]
-    record = {"contender": spec["contender"], "qubits": n, "batch": batch}
-    make, network_check, double = build(spec["contender"], n, depth, spec["input_gradients"])
-    ref = dict(np.load(spec["reference"]))
-    x_np, w_np, x_c, w_c = (ref.pop(k) for k in ("x_timed", "w_timed", "x", "w"))
+    circuit_form = staticmethod(pennylane_function)
+    libraries = ("torch", "pennylane", "qnn_torch")
 
-    start = time.perf_counter()
-    model = make(torch.tensor(w_np))
-    record["setup_s"] = time.perf_counter() - start
-    x = torch.tensor(x_np, requires_grad=spec["input_gradients"])
-    params = [p for p in model.parameters() if p.requires_grad]
-    forward, backward = mean_sum_step(model, x, params)
-    first_call(forward, backward, record, _START)
+    def network(self, weights, input_gradients: bool) -> Model:
+        import pennylane as qml
 
-    checks = {"torch": check_agreement(torch_check(lambda w: make(torch.tensor(w), True), x_c, w_c, double),
-                                       ref, ATOL if double else FLOAT32_ATOL)}
-    if network_check is not None:
-        checks["network"] = check_agreement(network_check(x_c, w_c), ref, ATOL)
-    record["check"] = checks
-    if not all(c["ok"] for c in checks.values()):
-        emit({**record, "stage": "wrong"})
-        return 1
-    remaining = spec["budget_s"] - (time.perf_counter() - _START)
-    first = record["first_call_s"] if record["first_call_s"] > remaining else None
-    record.update(median_steps(forward, backward, spec["repeats"], min(spec["step_budget_s"], remaining),
-                               first_s=first))
-    if hasattr(model, "neural_network") and hasattr(model.neural_network, "engine"):
-        record["engine_ran"] = model.neural_network.engine
-    emit({**record, "stage": "done"})
-    return 0
+        from qnn_torch import EstimatorQNN, TorchConnector
+
+        n = self.qubits
+        qnn = EstimatorQNN(n, circuit=self.circuit, num_inputs=n,
+                           num_weights=sum(num_weights(n, self.depth)),
+                           observables=[qml.Z(q) for q in range(n)], input_gradients=input_gradients,
+                           engine=engine_in(self.name))
+        return Model.of(TorchConnector(qnn, initial_weights=weights))
 
 
-# ---------------------------------------------------------------- the parent
+class QiskitML(ReuploadingContender):
+    """``qiskit-ml 0.9``: its ``EstimatorQNN`` (default estimator and gradient: parameter shift on
+    the exact reference estimator) + its ``TorchConnector`` (float32)."""
+
+    double = False
+    libraries = ("torch", "pennylane", "qiskit_machine_learning.connectors",
+                 "qiskit_machine_learning.neural_networks")
+
+    def qnn(self, input_gradients: bool):
+        from qiskit_machine_learning.neural_networks import EstimatorQNN
+
+        qc, xi, wi = self.circuit
+        return EstimatorQNN(circuit=qc, observables=observables(self.qubits), input_params=xi,
+                            weight_params=wi, input_gradients=input_gradients)
+
+    def network(self, weights, input_gradients: bool) -> Model:
+        from qiskit_machine_learning.connectors import TorchConnector
+
+        return Model.of(TorchConnector(self.qnn(input_gradients), initial_weights=weights))
+
+    def network_gradients(self, x, w) -> dict:
+        qnn = self.qnn(True)
+        return network_gradients(qnn.forward(x, w), *qnn.backward(x, w))
+
+
+class PennyLaneLayer(ReuploadingContender):
+    """``PennyLane <device> <diff_method>``: a QNode of the same gates in ``qml.qnn.TorchLayer``."""
+
+    DEVICES = {"PennyLane lightning.qubit adjoint": ("lightning.qubit", "adjoint"),
+               "PennyLane default.qubit backprop": ("default.qubit", "backprop")}
+    circuit_form = staticmethod(pennylane_function)
+
+    def network(self, weights, input_gradients: bool) -> Model:
+        import pennylane as qml
+
+        n, fn = self.qubits, self.circuit
+
+        def circuit(inputs, weights):
+            fn(inputs, weights)
+            return [qml.expval(qml.Z(q)) for q in range(n)]
+
+        return Model.of(torch_layer(n, *self.DEVICES[self.name], circuit, weights))
+
+
+class QiskitTorchModule(ReuploadingContender):
+    """qiskit-torch-module 1.0.1's ``QuantumModule`` as in its ``examples/benchmark.py`` (one
+    weight set: variational then scaling weights), all CPU threads unless ``threads`` is given;
+    its worker runs in a Python 3.12 environment (``--qtm-python``). Its torch module and its
+    network API compute in float32 (its processes return results in ``multiprocessing.Array('f')``)."""
+
+    double = False
+    libraries = ("torch", "qiskit_torch_module")
+
+    def __init__(self, name: str, qubits: int, depth: int, input_gradients: bool, threads: int | None):
+        super().__init__(name, qubits, depth, input_gradients)
+        self.threads = threads or 0  # 0: all available, the project's default
+
+    def network(self, weights, input_gradients: bool) -> Model:
+        import torch
+        from qiskit_torch_module import QuantumModule
+
+        qc, xi, wi = self.circuit
+        model = QuantumModule(qc, encoding_params=xi, variational_params=wi,
+                              observables=observables(self.qubits), num_threads_forward=self.threads,
+                              num_threads_backward=self.threads, encoding_gradients_flag=input_gradients)
+        with torch.no_grad():
+            model.variational_[0].copy_(torch.as_tensor(weights, dtype=torch.float32))
+        return Model.of(model)
+
+    def network_gradients(self, x, w) -> dict:
+        qnn = self.network(w, True).module.qnn
+        jac_x, jac_w = qnn.backward(x, [w], encoding_gradients=True, variational_gradients=True)
+        return network_gradients(qnn.forward(x, [w]), jac_x, jac_w)
+
+    def facts(self, model: Model) -> dict:
+        return {"threads": self.threads}
+
+
+def contender_named(spec: dict) -> ReuploadingContender:
+    """The contender of a worker's ``spec``."""
+    name = spec["contender"]
+    shape = (name, spec["qubits"], spec["depth"], spec["input_gradients"])
+    if name == QTM:
+        return QiskitTorchModule(*shape, spec.get("threads"))
+    if name.startswith("qnn_torch["):
+        return (QnnTorchCircuit if name.endswith("(Qiskit circuit)") else QnnTorchFunction)(*shape)
+    if name == "qiskit-ml 0.9":
+        return QiskitML(*shape)
+    return PennyLaneLayer(*shape)
 
 
 def contenders(engines: list[str], with_qtm: bool) -> list[str]:
-    names = []
-    for engine in engines:
-        names += [f"qnn_torch[{engine}] (Qiskit circuit)", f"qnn_torch[{engine}] (PennyLane function)"]
-    names += ["qiskit-ml 0.9", "PennyLane lightning.qubit adjoint", "PennyLane default.qubit backprop"]
-    if with_qtm:
-        names.append("qiskit-torch-module 1.0.1")
-    return names
+    """The contenders' names: qnn_torch's for each engine and circuit form, then the others."""
+    ours = [f"qnn_torch[{e}] ({form})" for e in engines for form in ("Qiskit circuit", "PennyLane function")]
+    return ours + ["qiskit-ml 0.9", *PennyLaneLayer.DEVICES] + ([QTM] if with_qtm else [])
 
 
 def engine_names(requested: str) -> list[str]:
-    """``auto`` by default; ``all``: "auto" and every ``engine=`` value qnn_torch knows now."""
+    """``auto`` by default; ``all``: every ``engine=`` value qnn_torch knows now."""
     if requested != "all":
         return [e.strip() for e in requested.split(",") if e.strip()]
-    from qnn_torch.engines import ALIASES
+    return engine_values()
 
-    return ["auto", *ALIASES]
+
+# ---------------------------------------------------------------- the parent: one row per contender and size
 
 
 def summarise(result: dict, timeout: float) -> dict:
     """One table cell from a worker's run: status, seconds per step, first call, steps, check."""
-    done = [r for r in result["records"] if r.get("stage") == "done"]
-    first = [r for r in result["records"] if r.get("stage") == "first_call"]
-    started = [r for r in result["records"] if r.get("stage") == "first_start"]
-    wrong = [r for r in result["records"] if r.get("stage") == "wrong"]
+    last = {r.get("stage"): r for r in result["records"]}  # the last record of each stage
     row = {"status": result["status"], "wall_s": result["wall_s"], "peak_rss_bytes": result["peak_rss_bytes"]}
-    if done:
-        row.update(done[-1])
-        row["status"] = "ok"
-    elif wrong:
-        row.update(wrong[-1])
-        row["status"] = "WRONG"
+    row.update(last.get("setup", {}))
+    if "batch" in last:
+        row.update(last["batch"])
     else:
-        if first:
-            row.update(first[-1])
+        first, started = last.get("first_step"), last.get("first_start")
+        row.update(first or {})
+        row["note"] = stop_note(result, f"timeout (> {timeout:.0f} s)")
         if result["status"] == "timeout":
-            row["note"] = f"timeout (> {timeout:.0f} s)"
             # a lower bound on one step: the first call itself, or the time it ran before the kill
             if first:
-                row["step_lower_bound_s"] = first[-1]["first_call_s"]
-                row["note"] += f"; the first call took {first[-1]['first_call_s']:.1f} s"
+                row["step_lower_bound_s"] = first["first_call_s"]
+                row["note"] += f"; the first call took {first['first_call_s']:.1f} s"
             elif started:
-                row["step_lower_bound_s"] = timeout - started[-1]["started_s"] - 1.0
+                row["step_lower_bound_s"] = timeout - started["started_s"] - 1.0
                 row["note"] += f"; the first call ran {row['step_lower_bound_s']:.0f} s without finishing"
-        elif result["status"] == "memory":
-            row["note"] = "killed: memory limit"
-        else:
-            lines = [ln for ln in result["stderr_tail"].strip().splitlines() if ln.strip()]
-            row["note"] = "error: " + (lines[-1] if lines else f"exit status {result['returncode']}")
+        elif result["status"] != "memory":
             row["stderr_tail"] = result["stderr_tail"]
     row.pop("stage", None)
+    return row
+
+
+def measure_row(runner: Runner, name: str, n: int, path: str, dead: dict) -> dict:
+    """Contender ``name`` at ``n`` qubits, unless it stopped at a smaller size (``dead``: {contender:
+    size}, which it updates) and ``n`` is not a target's size; prints a line."""
+    args = runner.args
+    target_sizes = {t["qubits"] for t in TARGETS if t["qubits"] != "all"}  # measured even so
+    if name in dead and n not in target_sizes:
+        return {"status": "skipped", "note": f"skipped: stopped at {dead[name]} qubits (timeout or memory)"}
+    result = runner.run(name, n, path, [args.batch], python=args.qtm_python if name == QTM else None,
+                        depth=args.depth, input_gradients=args.input_gradients)
+    row = {**summarise(result, args.timeout), "timeout_s": args.timeout}
+    if row["status"] in ("timeout", "memory"):
+        dead[name] = n
+    if row["status"] == "ok":
+        shown = (format_seconds(row["step_s"]) + f" per step ({row['steps']} steps), first call "
+                 + format_seconds(row["first_call_s"]))
+    else:
+        shown = row.get("note", "WRONG")
+    print(f"  {name:42s} {shown}", flush=True)
     return row
 
 
@@ -398,56 +389,51 @@ def evaluate_targets(speedups: dict, sizes: list[int]) -> list[dict]:
     return verdicts
 
 
+# ---------------------------------------------------------------- the report
+
+
+def show(row: dict | None, key: str) -> str:
+    """A cell of the ``step_s`` or ``first_call_s`` table."""
+    if row is None:
+        return "-"
+    if row["status"] == "ok" or (key == "first_call_s" and key in row):
+        return format_seconds(row.get(key)) + ("*" if key == "step_s" and row.get("steps") == 0 else "")
+    if row["status"] == "timeout" and key == "step_s" and row.get("step_lower_bound_s"):
+        return f">{row['step_lower_bound_s']:.0f} s"
+    return row["status"]
+
+
+def ratio_text(r: dict | None) -> str:
+    """``12.3x``, ``>12.3x`` for a bound, ``-`` for none."""
+    return "-" if r is None else f"{'>' if r['bound'] == '>' else ''}{r['ratio']:.1f}x"
+
+
 def render(rows: dict, names: list[str], sizes: list[int], speedups: dict, verdicts: list[dict],
            meta: dict) -> str:
+    machine = meta["machine"]
     lines = [f"Data re-uploading with trainable input scaling, depth {meta['depth']}, batch {meta['batch']}: "
              f"seconds per step (forward + backward of mean(sum(outputs)); "
              f"input gradients {'on' if meta['input_gradients'] else 'off'})",
-             f"machine: {meta['machine'].get('cpus')} CPUs, Python {meta['machine'].get('python')}, "
-             f"torch {meta['machine'].get('torch')}, qnn_torch {meta['machine'].get('qnn_torch')}",
+             f"machine: {machine.get('cpus')} CPUs, Python {machine.get('python')}, "
+             f"torch {machine.get('torch')}, qnn_torch {machine.get('qnn_torch')}",
              f"timeout {meta['timeout_s']:.0f} s per contender and size; "
              f"median of up to {meta['repeats']} steps after the first call", ""] + load_warning(meta)
     width = max(len(n) for n in names) + 2
     header = f"{'contender':{width}s}" + "".join(f"{f'{n} qubits':>16s}" for n in sizes)
     for title, key in [("median seconds per step", "step_s"), ("first call (fresh process)", "first_call_s")]:
         lines += [f"== {title} ==", header]
-        for name in names:
-            cells = []
-            for n in sizes:
-                row = rows.get((name, n))
-                if row is None:
-                    cells.append("-")
-                elif row["status"] == "ok" or (key == "first_call_s" and key in row):
-                    star = "*" if key == "step_s" and row.get("steps") == 0 else ""
-                    cells.append(format_seconds(row.get(key)) + star)
-                elif row["status"] == "WRONG":
-                    cells.append("WRONG")
-                elif row["status"] == "timeout" and key == "step_s" and row.get("step_lower_bound_s"):
-                    cells.append(f">{row['step_lower_bound_s']:.0f} s")
-                elif row["status"] == "timeout":
-                    cells.append("timeout")
-                elif row["status"] == "skipped":
-                    cells.append("skipped")
-                else:
-                    cells.append(row["status"])
-            lines.append(f"{name:{width}s}" + "".join(f"{c:>16s}" for c in cells))
+        lines += [table_row(name, [show(rows.get((name, n)), key) for n in sizes], width, 16)
+                  for name in names]
         lines.append("")
     if any(row.get("steps") == 0 for row in rows.values()):
         lines += ["* the first call stands in for a step: not even one more step fitted in the time-out", ""]
     lines += [f"== speed-up of {OURS} (their time / ours; '>' where they timed out) ==", header]
-    for name in names:
-        if name == OURS:
-            continue
-        cells = []
-        for n in sizes:
-            r = speedups.get(n, {}).get(name)
-            cells.append("-" if r is None else f"{'>' if r['bound'] == '>' else ''}{r['ratio']:.1f}x")
-        lines.append(f"{name:{width}s}" + "".join(f"{c:>16s}" for c in cells))
+    lines += [table_row(name, [ratio_text(speedups.get(n, {}).get(name)) for n in sizes], width, 16)
+              for name in names if name != OURS]
     lines += ["", "== targets of issue #12 =="]
     for v in verdicts:
-        ratio = "-" if v["ratio"] is None else f"{'>' if v['bound'] == '>' else ''}{v['ratio']:.1f}x"
         lines.append(f"  {v['qubits']:>2} qubits vs {v['baseline']:34s} at least {v['at_least']:g}x: "
-                     f"{ratio:>10s}  {v['verdict']}")
+                     f"{ratio_text(v if v['ratio'] is not None else None):>10s}  {v['verdict']}")
     notes = [(name, n, row) for (name, n), row in rows.items() if row.get("note") or row["status"] == "WRONG"]
     if notes:
         lines += ["", "== notes =="]
@@ -457,114 +443,54 @@ def render(rows: dict, names: list[str], sizes: list[int], speedups: dict, verdi
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> int:
+# ---------------------------------------------------------------- the command
+
+
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--qubits", default="4,6,8,10,12,14,16",
-                        help="comma-separated sizes (default 4..16, even)")
+    add_arguments(parser, stem="reuploading", qubits="4,6,8,10,12,14,16", step_budget=60.0, timeout=900.0,
+                  quick=("4,6", 300.0, "4 and 6 qubits, 2 repeats, timeout 300 s"))
     parser.add_argument("--depth", type=int, default=DEPTH)
     parser.add_argument("--batch", type=int, default=BATCH)
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps after the first call (median)")
-    parser.add_argument("--step-budget", type=float, default=60.0,
-                        help="seconds for the timed steps after the first call: fewer than --repeats steps "
-                             "(at least one) when they would take longer (default 60)")
-    parser.add_argument("--timeout", type=float, default=900.0,
-                        help="seconds for one contender at one size, start-up included (default 900)")
-    parser.add_argument("--quick", action="store_true", help="4 and 6 qubits, 2 repeats, timeout 300 s")
     parser.add_argument("--engines", default="auto",
                         help="qnn_torch engines, comma-separated, or 'all' (every engine= value at run time)")
-    parser.add_argument("--contenders", default=None,
-                        help="comma-separated subset of the contenders' names (default: all)")
     parser.add_argument("--input-gradients", action="store_true",
                         help="time steps with input gradients too (the published benchmark has none)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="threads for every contender (default: each library's own default)")
     parser.add_argument("--qtm-python", default=DEFAULT_QTM_PYTHON,
                         help="Python 3.12 interpreter with qiskit-torch-module 1.0.1 ('' to leave it out)")
-    parser.add_argument("--memory-limit-gb", type=float, default=None,
-                        help="kill a contender whose processes hold more (default: 60%% of available memory)")
-    parser.add_argument("--out", default=None,
-                        help="output path without extension (default results/reuploading; "
-                             "results/reuploading-quick with --quick)")
-    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.worker is not None:
-        return worker(json.loads(args.worker))
+    return parser
 
-    if args.out is None:
-        args.out = str(RESULTS_DIR / ("reuploading-quick" if args.quick else "reuploading"))
-    if args.quick:
-        args.qubits = "4,6" if args.qubits == parser.get_default("qubits") else args.qubits
-        args.repeats, args.timeout = 2, min(args.timeout, 300.0)
-    sizes = sorted({int(q) for q in args.qubits.split(",")})
+
+def main(argv=None) -> int:
+    return command(arguments(), argv, __spec__.name, contender_named, run)
+
+
+def run(runner: Runner) -> int:
+    """Every contender at every size, the speed-ups and the targets."""
+    args = runner.args
     with_qtm = bool(args.qtm_python) and Path(args.qtm_python).exists()
-    names = contenders(engine_names(args.engines), with_qtm)
-    if args.contenders:
-        wanted = [c.strip() for c in args.contenders.split(",")]
-        names = [n for n in names if n in wanted or n.split(" (")[0] in wanted]
-    available = available_memory_bytes()
-    memory_limit = (int(args.memory_limit_gb * 2**30) if args.memory_limit_gb
-                    else (int(0.6 * available) if available else None))
-    meta = {"depth": args.depth, "batch": args.batch, "repeats": args.repeats, "timeout_s": args.timeout,
-            "input_gradients": args.input_gradients, "check_batch": CHECK_BATCH, "atol": ATOL,
-            "float32_atol": FLOAT32_ATOL, "step_budget_s": args.step_budget,
-            "memory_limit_bytes": memory_limit,
-            "machine": machine_info()}
+    names = runner.selected(contenders(engine_names(args.engines), with_qtm), lambda n: [n, n.split(" (")[0]])
+    meta = runner.meta(depth=args.depth, batch=args.batch, input_gradients=args.input_gradients,
+                       check_batch=CHECK_BATCH, atol=ATOL, float32_atol=FLOAT32_ATOL)
     if args.qtm_python and not with_qtm:
         meta["qtm_missing"] = f"{args.qtm_python} not found: qiskit-torch-module left out"
         print(meta["qtm_missing"], flush=True)
-    env = thread_env(args.threads)
     rows: dict = {}
     dead: dict[str, int] = {}  # contender -> size at which it timed out or ran out of memory
-    target_sizes = {t["qubits"] for t in TARGETS if t["qubits"] != "all"}  # measured even so
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in sizes:
-            start = time.perf_counter()
-            import numpy as np
-
-            ref = reference(n, args.depth)
-            x_c, w_c = check_data(n, args.depth)
-            ref_path = str(Path(tmp) / f"reference_{n}.npz")
-            x_t, w_t = timed_data(n, args.depth, args.batch)
-            np.savez(ref_path, x=x_c, w=w_c, x_timed=x_t, w_timed=w_t, **ref)
-            print(f"== {n} qubits (reference in {time.perf_counter() - start:.1f} s) ==", flush=True)
-            for name in names:
-                if name in dead and n not in target_sizes:
-                    rows[(name, n)] = {"status": "skipped",
-                                       "note": f"skipped: stopped at {dead[name]} qubits (timeout or memory)"}
-                    continue
-                spec = {"contender": name, "qubits": n, "depth": args.depth, "batch": args.batch,
-                        "repeats": args.repeats, "input_gradients": args.input_gradients,
-                        "reference": ref_path, "threads": args.threads,
-                        "budget_s": 0.9 * args.timeout - 5, "step_budget_s": args.step_budget}
-                if name.startswith("qiskit-torch-module"):
-                    cmd = [args.qtm_python, str(QTM_WORKER), json.dumps(spec)]
-                else:
-                    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
-                result = run_worker(cmd, args.timeout, memory_limit, env=env)
-                row = summarise(result, args.timeout)
-                row["timeout_s"] = args.timeout
-                rows[(name, n)] = row
-                if row["status"] in ("timeout", "memory"):
-                    dead[name] = n
-                if row["status"] == "ok":
-                    shown = (format_seconds(row["step_s"]) + f" per step ({row['steps']} steps), first call "
-                             + format_seconds(row["first_call_s"]))
-                else:
-                    shown = row.get("note", "WRONG")
-                print(f"  {name:42s} {shown}", flush=True)
+    for n, path in runner.sizes(lambda n: data(n, args.depth, args.batch)):
+        for name in names:
+            rows[(name, n)] = measure_row(runner, name, n, path, dead)
     meta["load_average_end"] = load_average()
+    sizes = runner.qubits
     speedups = ratios(rows, sizes, OURS)
     verdicts = evaluate_targets(speedups, sizes)
     text = render(rows, names, sizes, speedups, verdicts, meta)
     print("\n" + text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".txt").write_text(text)
     report = {"meta": meta, "contenders": names, "qubits": sizes,
               "rows": [{"contender": name, "qubits": n, **row} for (name, n), row in rows.items()],
               "speedups": {str(n): v for n, v in speedups.items()}, "targets": verdicts}
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
-    print(f"wrote {out.with_suffix('.txt')} and {out.with_suffix('.json')}")
+    txt, js = write_report(Path(args.out), text, report)
+    print(f"wrote {txt} and {js}")
     return 1 if any(row["status"] == "WRONG" for row in rows.values()) else 0
 
 

@@ -1,21 +1,28 @@
 """Side-by-side speed of qnn_torch and qiskit-machine-learning on the tutorial's experiments.
 
-Runs, in one process:
+Runs, in one process, the sections asked for (``--sections``, all by default):
 
-1. the four tutorial parts with the seed's hyper-parameters on qnn_torch (default device) and on
-   qiskit-machine-learning 0.9 (EstimatorQNN/SamplerQNN + TorchConnector, default primitives),
-   printing seconds, the ratio and the final metric of each. The two mnist-hybrid runs take
-   turns, an epoch each, each with its own random state, so that a slow spell of the machine
-   falls on both;
-2. forward+backward time of an EstimatorQNN (ZZFeatureMap + RealAmplitudes(reps=1)) for a grid
-   of qubit counts and batch sizes on each simulator path;
-3. the mnist-hybrid training step next to the same CNN with the QNN replaced by Linear(2, 1).
+1. ``parts``: the four tutorial parts with the seed's hyper-parameters on qnn_torch (default
+   device) and on qiskit-machine-learning 0.9 (EstimatorQNN/SamplerQNN + TorchConnector, default
+   primitives), printing seconds, the ratio and the final metric of each. The two mnist-hybrid
+   runs take turns, an epoch each, each with its own random state, so that a slow spell of the
+   machine falls on both;
+2. ``step``: the mnist-hybrid training step next to the same CNN with the QNN replaced by
+   Linear(2, 1);
+3. ``batch``: forward + backward of the mnist-hybrid QNN (2 qubits, ZZFeatureMap +
+   RealAmplitudes(reps=1), default device, ``engine="adjoint"``) at batch sizes 1 to 256, and how
+   much lower the per-sample time is at the largest batch than at batch 1;
+4. ``aer``: a mnist-hybrid epoch on exact Aer, pennylane-qiskit's ``qiskit.aer`` device against
+   qnn_torch's.
 
-Usage (needs the bench extra: ``pip install ".[bench]"``)::
+Larger registers on every engine are measured by ``bench_scaling``, training steps on a fake IBM
+backend by ``bench_hardware``.
 
-    python benchmarks/bench_tutorial.py [--quick] [--json results.json] [--plot scaling.png]
+Usage (from the repository root; needs the bench extra: ``pip install ".[bench]"``)::
 
-``--quick`` uses 1 mnist epoch and a smaller scaling grid.
+    python -m benchmarks.bench_tutorial [--quick] [--sections parts,step] [--json results.json]
+
+``--quick`` uses 1 mnist epoch, batch sizes 1, 16 and 256 and fewer Aer steps.
 """
 
 from __future__ import annotations
@@ -23,19 +30,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import sys
 import warnings
 from functools import partial
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
-
-# the Qiskit reference circuits are the test suite's (tests/qiskit_reference.py): one definition
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 # ---------------------------------------------------------------- qiskit-machine-learning side
@@ -46,9 +48,9 @@ def qiskit_parts() -> dict:
     from qiskit_machine_learning.connectors import TorchConnector
     from qiskit_machine_learning.neural_networks import EstimatorQNN, SamplerQNN
 
+    from qnn_torch import parity
     from qnn_torch.data import tutorial_random
     from tests.qiskit_reference import ry_ry_circuit, zz_ra_circuit
-    from qnn_torch.qnn import parity
 
     r = tutorial_random()
     X = torch.tensor(r.X, dtype=torch.float32)
@@ -70,7 +72,8 @@ def qiskit_parts() -> dict:
 
     start = time.perf_counter()
     qc, xi, wi = zz_ra_circuit(2, 2, 3)
-    model = TorchConnector(EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi), initial_weights=r.w_estimator)
+    model = TorchConnector(EstimatorQNN(circuit=qc, input_params=xi, weight_params=wi),
+                           initial_weights=r.w_estimator)
     y = torch.tensor(r.y, dtype=torch.float32).reshape(-1, 1)
     losses = lbfgs(model, lambda: nn.MSELoss(reduction="sum")(model(X), y))
     with torch.no_grad():
@@ -79,8 +82,8 @@ def qiskit_parts() -> dict:
 
     start = time.perf_counter()
     qc, xi, wi = zz_ra_circuit(2, 2, 1, "linear")
-    model = TorchConnector(SamplerQNN(circuit=qc, input_params=xi, weight_params=wi, interpret=parity, output_shape=2),
-                           initial_weights=r.w_sampler)
+    qnn = SamplerQNN(circuit=qc, input_params=xi, weight_params=wi, interpret=parity, output_shape=2)
+    model = TorchConnector(qnn, initial_weights=r.w_sampler)
     y01 = torch.tensor(r.y01)
     losses = lbfgs(model, lambda: nn.CrossEntropyLoss()(model(X), y01))
     with torch.no_grad():
@@ -202,7 +205,7 @@ def qnn_torch_parts() -> dict:
     return results
 
 
-# ---------------------------------------------------------------- scaling and step cost
+# ---------------------------------------------------------------- the mnist-hybrid step, batches, Aer
 
 
 def _warm_up():
@@ -223,41 +226,6 @@ def _time(fn, repeat):
     for _ in range(repeat):
         fn()
     return (time.perf_counter() - start) / repeat
-
-
-def scaling(qubits, batches, budget_s=2.0) -> list[dict]:
-    """Forward+backward seconds per call for each path, qubit count and batch size."""
-    from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector
-
-    from qnn_torch.engines import MAX_QUBITS
-
-    paths = {
-        "default.qubit (adjoint, NumPy)": dict(device="default.qubit", engine="adjoint"),
-        "default.qubit (compiled)": dict(device="default.qubit", engine="compiled"),
-        "default.qubit (QNode, backprop)": dict(device="default.qubit", engine="qnode"),
-        "lightning.qubit (adjoint)": dict(device="lightning.qubit"),
-    }
-    rows = []
-    for label, kwargs in paths.items():
-        for n in qubits:
-            if kwargs.get("engine") == "adjoint" and n > MAX_QUBITS:
-                continue
-            model = TorchConnector(EstimatorQNN(n, ansatz=partial(RealAmplitudes, reps=1), **kwargs))
-            for b in batches:
-                x = torch.rand(b, n, requires_grad=True)
-
-                def step():
-                    model.zero_grad()
-                    model(x).sum().backward()
-
-                once = _time(step, 1)
-                repeat = max(1, min(20, int(budget_s / max(once, 1e-4))))
-                seconds = _time(step, repeat)
-                rows.append({"path": label, "qubits": n, "batch": b, "seconds": seconds,
-                             "per_sample": seconds / b})
-                print(f"  {label:34s} n={n:2d} batch={b:3d}: {seconds * 1e3:9.2f} ms/step "
-                      f"({seconds / b * 1e3:8.3f} ms/sample)", flush=True)
-    return rows
 
 
 def mnist_step_cost(rounds=9, block=40) -> dict:
@@ -293,44 +261,6 @@ def mnist_step_cost(rounds=9, block=40) -> dict:
     return {label: float(np.median(t)) for label, t in times.items()}
 
 
-def hardware_step(batch: int) -> dict:
-    """Seconds and primitive jobs of one training step on FakeManilaV2: stock vs qnn_torch."""
-    import pennylane as qml
-    from qiskit_ibm_runtime import EstimatorV2, SamplerV2
-    from qiskit_ibm_runtime.fake_provider import FakeManilaV2
-
-    from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector
-
-    counts = {"jobs": 0}
-    originals = {cls: cls.run for cls in (EstimatorV2, SamplerV2)}
-
-    def counting(original):
-        def run(self, *args, **kwargs):
-            counts["jobs"] += 1
-            return original(self, *args, **kwargs)
-        return run
-
-    for cls, original in originals.items():
-        cls.run = counting(original)
-    out = {}
-    try:
-        for label, device in [("stock qiskit.remote", qml.device("qiskit.remote", wires=2, backend=FakeManilaV2())),
-                              ("qnn_torch (batched)", FakeManilaV2())]:
-            qnn = EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), device=device, shots=1024)
-            model = TorchConnector(qnn)
-            x = torch.rand(batch, 2, requires_grad=True)
-            counts["jobs"] = 0
-            start = time.perf_counter()
-            model(x).sum().backward()
-            out[label] = {"seconds": time.perf_counter() - start, "jobs": counts["jobs"]}
-            print(f"  {label:22s} batch {batch}: {out[label]['seconds']:7.2f} s, {out[label]['jobs']:4d} jobs",
-                  flush=True)
-    finally:
-        for cls, original in originals.items():
-            cls.run = original
-    return out
-
-
 def aer_epoch(steps_stock: int = 5, steps_ours: int = 20) -> dict:
     """Seconds per mnist-hybrid epoch (200 steps, extrapolated) on exact Aer: stock vs qnn_torch."""
     import pennylane as qml
@@ -341,7 +271,8 @@ def aer_epoch(steps_stock: int = 5, steps_ours: int = 20) -> dict:
     split = load_mnist01("data", 100, 50)
     out = {}
     for label, device, steps in [
-        ("stock qiskit.aer (statevector)", lambda: qml.device("qiskit.aer", wires=2, method="statevector"), steps_stock),
+        ("stock qiskit.aer (statevector)", lambda: qml.device("qiskit.aer", wires=2, method="statevector"),
+         steps_stock),
         ("qnn_torch qiskit.aer", lambda: "qiskit.aer", steps_ours),
     ]:
         torch.manual_seed(0)
@@ -365,99 +296,112 @@ def aer_epoch(steps_stock: int = 5, steps_ours: int = 20) -> dict:
     return out
 
 
+def batch_gain(batches: list[int], budget_s: float = 2.0) -> tuple[list[dict], float]:
+    """Forward+backward seconds per call of the mnist-hybrid QNN at each batch size, and the
+    per-sample time at the smallest batch over that at the largest."""
+    from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector
+
+    label, n = "default.qubit (adjoint, NumPy)", 2
+    model = TorchConnector(EstimatorQNN(n, ansatz=partial(RealAmplitudes, reps=1), device="default.qubit",
+                                        engine="adjoint"))
+    rows = []
+    for b in batches:
+        x = torch.rand(b, n, requires_grad=True)
+
+        def step():
+            model.zero_grad()
+            model(x).sum().backward()
+
+        once = _time(step, 1)
+        repeat = max(1, min(20, int(budget_s / max(once, 1e-4))))
+        seconds = _time(step, repeat)
+        rows.append({"path": label, "qubits": n, "batch": b, "seconds": seconds, "per_sample": seconds / b})
+        print(f"  {label:34s} n={n:2d} batch={b:3d}: {seconds * 1e3:9.2f} ms/step "
+              f"({seconds / b * 1e3:8.3f} ms/sample)", flush=True)
+    per_sample = {r["batch"]: r["per_sample"] for r in rows}
+    return rows, per_sample[min(per_sample)] / per_sample[max(per_sample)]
+
+
+# ---------------------------------------------------------------- the sections
+
+
+def parts_section(args: argparse.Namespace) -> dict:
+    """The four tutorial parts on both libraries, side by side."""
+    epochs = args.epochs or (1 if args.quick else 10)
+    print(f"== tutorial parts (mnist {epochs} epochs) ==", flush=True)
+    _warm_up()
+    from qnn_torch.tutorial import HybridNet, make_mnist_qnn
+
+    ours = qnn_torch_parts()
+    theirs = {} if args.skip_qiskit else qiskit_parts()
+    makers = {"ours": lambda: HybridNet(make_mnist_qnn())}
+    if not args.skip_qiskit:
+        makers["theirs"] = qiskit_mnist_model
+    mnist = mnist_side_by_side(epochs, makers)  # interleaved by epoch
+    ours["mnist-hybrid"] = mnist["ours"]
+    if "theirs" in mnist:
+        theirs["mnist-hybrid"] = mnist["theirs"]
+    print(f"{'part':26s} {'qnn_torch s':>12s} {'qiskit-ml s':>12s} {'ratio':>7s}  metric (ours / qiskit-ml)")
+    total_ours = total_theirs = 0.0
+    table = []
+    for part, (sec, metric, _) in ours.items():
+        t_sec, t_metric, _ = theirs.get(part, (float("nan"), float("nan"), None))
+        total_ours += sec
+        total_theirs += t_sec
+        table.append({"part": part, "qnn_torch_s": sec, "qiskit_ml_s": t_sec, "ratio": t_sec / sec,
+                      "metric": metric, "qiskit_ml_metric": t_metric})
+        print(f"{part:26s} {sec:12.2f} {t_sec:12.2f} {t_sec / sec:7.1f}  {metric:.4f} / {t_metric:.4f}")
+    print(f"{'total':26s} {total_ours:12.2f} {total_theirs:12.2f} {total_theirs / total_ours:7.1f}")
+    return {"parts": table, "total_ratio": total_theirs / total_ours}
+
+
+def step_section(args: argparse.Namespace) -> dict:
+    """The mnist-hybrid training step against the classical CNN's."""
+    print("== mnist-hybrid step cost ==", flush=True)
+    steps = mnist_step_cost()
+    for label, sec in steps.items():
+        print(f"  {label:26s} {sec * 1e3:7.2f} ms/step")
+    ratio = steps["hybrid (qnn_torch QNN)"] / steps["classical Linear(2, 1)"]
+    print(f"  hybrid / classical: {ratio:.2f}")
+    return {"mnist_step": steps, "mnist_step_ratio": ratio}
+
+
+def batch_section(args: argparse.Namespace) -> dict:
+    """The mnist-hybrid QNN's per-sample cost by batch size."""
+    print("== forward+backward by batch size ==", flush=True)
+    rows, gain = batch_gain([1, 16, 256] if args.quick else [1, 4, 16, 64, 256])
+    print(f"  default device, 2 qubits: per-sample time at batch {rows[-1]['batch']} is {gain:.1f}x lower "
+          "than at batch 1")
+    return {"scaling": rows, "batch_gain": gain}
+
+
+def aer_section(args: argparse.Namespace) -> dict:
+    """A mnist-hybrid epoch on exact Aer, both devices."""
+    print("== mnist-hybrid on exact qiskit.aer ==")
+    return {"aer_epoch": aer_epoch(2 if args.quick else 5, 5 if args.quick else 20)}
+
+
+SECTIONS = {"parts": parts_section, "step": step_section, "batch": batch_section, "aer": aer_section}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 mnist epoch, small scaling grid")
+    parser.add_argument("--quick", action="store_true", help="1 mnist epoch, 3 batch sizes, fewer Aer steps")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--skip-qiskit", action="store_true", help="only qnn_torch (no ratios)")
-    parser.add_argument("--sections", default="parts,step,scaling,hardware,aer",
-                        help="comma-separated subset of parts,step,scaling,hardware,aer")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--json", default=None)
-    parser.add_argument("--plot", default=None)
     args = parser.parse_args(argv)
-    epochs = args.epochs or (1 if args.quick else 10)
-    qubits = [2, 4, 6] if args.quick else [2, 4, 6, 8, 10, 12]
-    batches = [1, 16, 256] if args.quick else [1, 4, 16, 64, 256]
-
-    sections = set(args.sections.split(","))
+    asked = set(args.sections.split(","))
     report = {}
-    if "parts" in sections:
-        print(f"== tutorial parts (mnist {epochs} epochs) ==", flush=True)
-        _warm_up()
-        from qnn_torch.tutorial import HybridNet, make_mnist_qnn
-
-        ours = qnn_torch_parts()
-        theirs = {} if args.skip_qiskit else qiskit_parts()
-        makers = {"ours": lambda: HybridNet(make_mnist_qnn())}
-        if not args.skip_qiskit:
-            makers["theirs"] = qiskit_mnist_model
-        mnist = mnist_side_by_side(epochs, makers)  # interleaved by epoch
-        ours["mnist-hybrid"] = mnist["ours"]
-        if "theirs" in mnist:
-            theirs["mnist-hybrid"] = mnist["theirs"]
-        print(f"{'part':26s} {'qnn_torch s':>12s} {'qiskit-ml s':>12s} {'ratio':>7s}  metric (ours / qiskit-ml)")
-        total_ours = total_theirs = 0.0
-        table = []
-        for part, (sec, metric, _) in ours.items():
-            t_sec, t_metric, _ = theirs.get(part, (float("nan"), float("nan"), None))
-            total_ours += sec
-            total_theirs += t_sec
-            table.append({"part": part, "qnn_torch_s": sec, "qiskit_ml_s": t_sec, "ratio": t_sec / sec,
-                          "metric": metric, "qiskit_ml_metric": t_metric})
-            print(f"{part:26s} {sec:12.2f} {t_sec:12.2f} {t_sec / sec:7.1f}  {metric:.4f} / {t_metric:.4f}")
-        print(f"{'total':26s} {total_ours:12.2f} {total_theirs:12.2f} {total_theirs / total_ours:7.1f}")
-        report.update(parts=table, total_ratio=total_theirs / total_ours)
-    if "step" in sections:
-        print("== mnist-hybrid step cost ==", flush=True)
-        steps = mnist_step_cost()
-        for label, sec in steps.items():
-            print(f"  {label:26s} {sec * 1e3:7.2f} ms/step")
-        ratio = steps["hybrid (qnn_torch QNN)"] / steps["classical Linear(2, 1)"]
-        print(f"  hybrid / classical: {ratio:.2f}")
-        report.update(mnist_step=steps, mnist_step_ratio=ratio)
-    if "scaling" in sections:
-        print("== forward+backward scaling ==", flush=True)
-        rows = scaling(qubits, batches)
-        default = {r["batch"]: r["per_sample"] for r in rows  # what default.qubit runs for 2 qubits
-                   if r["path"] == "default.qubit (adjoint, NumPy)" and r["qubits"] == 2}
-        gain = default[min(default)] / default[max(default)]
-        print(f"  default device, 2 qubits: per-sample time at batch {max(default)} is {gain:.1f}x lower than at batch 1")
-        report.update(scaling=rows, batch_gain=gain)
-        if args.plot:
-            _plot(rows, args.plot)
-    if "hardware" in sections:
-        print("== one training step on a fake IBM backend (FakeManilaV2, 1024 shots, input gradients on) ==")
-        report["hardware_step"] = hardware_step(2 if args.quick else 8)
-    if "aer" in sections:
-        print("== mnist-hybrid on exact qiskit.aer ==")
-        report["aer_epoch"] = aer_epoch(2 if args.quick else 5, 5 if args.quick else 20)
-
+    for name, section in SECTIONS.items():
+        if name in asked:
+            report.update(section(args))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)
     return 0
-
-
-def _plot(rows, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for label in dict.fromkeys(r["path"] for r in rows):
-        mine = [r for r in rows if r["path"] == label]
-        batches = sorted({r["batch"] for r in mine})
-        smallest = min(r["qubits"] for r in mine)
-        b1 = sorted((r["qubits"], r["seconds"]) for r in mine if r["batch"] == 1)
-        axes[0].semilogy(*zip(*b1), "o-", label=label)
-        per = sorted((r["batch"], r["per_sample"]) for r in mine if r["qubits"] == smallest)
-        axes[1].loglog(*zip(*per), "o-", label=label)
-    axes[0].set(title="forward+backward, batch 1", xlabel="qubits", ylabel="seconds per step")
-    axes[1].set(title="per-sample cost vs batch (2 qubits)", xlabel="batch size", ylabel="seconds per sample")
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
 
 
 if __name__ == "__main__":

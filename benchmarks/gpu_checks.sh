@@ -20,7 +20,7 @@ if [ "$MODE" != bench ]; then
   status=${PIPESTATUS[0]}
 fi
 if [ "$MODE" != tests ]; then
-  timeout "${BENCH_TIMEOUT:-600}" python3 benchmarks/bench_scaling.py --qubits "${QUBITS:-12,14,16,18,20}" \
+  timeout "${BENCH_TIMEOUT:-600}" python3 -m benchmarks.bench_scaling --qubits "${QUBITS:-12,14,16,18,20}" \
     --batches "${BATCHES:-1,8,64}" --repeats 3 --step-budget "${STEP_BUDGET:-6}" --timeout "${TIMEOUT:-60}" \
     --no-plot --contenders "${CONTENDERS:-qnn_torch[auto] cuda,default.qubit backprop cuda,lightning.qubit adjoint}" \
     --out "$OUT/scaling-gpu" 2>&1 | tee "$OUT/gpu-bench.log" | tail -75

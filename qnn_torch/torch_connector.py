@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from pennylane.qnn import TorchLayer
 
-from .qnn.neural_network import QuantumNeuralNetwork, check_real, check_weight_shape
+from .qnn.neural_network import QuantumNeuralNetwork
+from .qnn.validation import check_real_dtype, check_weight_shape
 
 __all__ = ["TorchConnector"]
 
@@ -35,7 +36,7 @@ class _QNNFunction(torch.autograd.Function):
         if weight.shape != (layer.qnn.num_weights,):  # e.g. weight.data replaced by a wrong-size tensor
             check_weight_shape(weight, layer.qnn.num_weights)
         if weight.is_complex() or weight.dtype == torch.bool:
-            check_real(weight, "weight")
+            check_real_dtype(weight, "weight")
         if weight.device != x.device:
             raise ValueError(f"inputs must be on the TorchConnector's device {weight.device} (where its "
                              f"weight is); got inputs on {x.device}. Move the model with "
@@ -160,7 +161,7 @@ class TorchConnector(TorchLayer):
         if initial_weights is None:
             init = lambda tensor: torch.nn.init.uniform_(tensor, -1.0, 1.0)  # noqa: E731
         else:
-            check_real(initial_weights.detach() if isinstance(initial_weights, torch.Tensor) else initial_weights,
+            check_real_dtype(initial_weights.detach() if isinstance(initial_weights, torch.Tensor) else initial_weights,
                        "initial_weights")
             values = np.asarray(
                 initial_weights.detach().cpu() if isinstance(initial_weights, torch.Tensor) else initial_weights,
@@ -180,9 +181,9 @@ class TorchConnector(TorchLayer):
 
     def _check_inputs(self, inputs) -> torch.Tensor:
         if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(check_real(np.asarray(inputs), "inputs"), dtype=torch.get_default_dtype())
+            inputs = torch.as_tensor(check_real_dtype(np.asarray(inputs), "inputs"), dtype=torch.get_default_dtype())
         elif inputs.is_complex() or inputs.dtype == torch.bool:
-            check_real(inputs, "inputs")
+            check_real_dtype(inputs, "inputs")
         n = self.qnn.num_inputs
         if inputs.ndim == 0 or inputs.shape[-1] != n:
             raise ValueError(

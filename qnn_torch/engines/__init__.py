@@ -36,36 +36,34 @@ in :mod:`.base`; an engine overrides what it does better):
   most :data:`~.base.SHAPE_CACHE_SIZE` shapes, least recently used dropped) hold now; the QNN
   takes it from the budget before the samples share the rest.
 
-**The engines** (:data:`ENGINES`; a new engine is one module and one line here):
+**The engines** (:data:`ENGINES`; a new engine is one module and one line in :mod:`.registry`):
 
-=================  ==================  =========================================================
-``name``           ``engine=`` value   what it is
-=================  ==================  =========================================================
-``numpy-adjoint``  ``"adjoint"``       NumPy state vector; Jacobians by one adjoint sweep
-                                       (:mod:`.numpy_adjoint`, angles by :mod:`.angles`)
-``torch-adjoint``  ``"torch-adjoint"`` torch state vector, gates fused into blocks of a few
-                                       wires (:mod:`.fusion`); Jacobians by one adjoint sweep
-                                       (:mod:`.torch_adjoint`)
-``torch-traced``   ``"compiled"``      the circuit traced once per shape through the torch
-                                       state-vector simulator (:mod:`.statevector`); autograd
-``qnode``          ``"qnode"``         PennyLane's QNode on any device, any ``diff_method``
-=================  ==================  =========================================================
+=================  =========================================================================
+``engine=``        what it is
+=================  =========================================================================
+``"adjoint"``      NumPy state vector; Jacobians by one adjoint sweep (:mod:`.numpy_adjoint`)
+``"torch-adjoint"`` torch state vector, gates fused into blocks of a few wires (:mod:`.fusion`);
+                   Jacobians by one adjoint sweep (:mod:`.torch_adjoint`)
+``"compiled"``     the circuit traced once per shape through the torch state-vector simulator
+                   (:mod:`.statevector`, :mod:`.torch_traced`); autograd
+``"qnode"``        PennyLane's QNode on any device, any ``diff_method`` (:mod:`.qnode`)
+=================  =========================================================================
 
-**Choice and hand-over** (``QuantumNeuralNetwork``). ``engine="auto"`` on exact
-``default.qubit`` (no shots) builds the chain ``numpy-adjoint`` (up to
-:data:`~.numpy_adjoint.AUTO_MAX_QUBITS` qubits, :data:`~.numpy_adjoint.MAX_QUBITS_PROBABILITIES`
-for probabilities, and no ``diff_method`` given), then ``torch-adjoint`` (unless a ``diff_method``
-other than ``"adjoint"`` is given, or the outputs are more than
-:data:`~.torch_adjoint.MAX_OUTPUTS`: probabilities of a large register without ``interpret``),
-then ``torch-traced`` (unless a ``diff_method`` other than ``"backprop"`` is given), then
-``qnode``; other devices use ``qnode`` alone. Any other ``engine=`` puts that engine first,
-before ``qnode``, and makes its :class:`EngineUnavailable` an error instead of a hand-over. Each
-call runs the first engine of the chain; a call that needs an autograd graph (second
-derivatives) skips engines without one, and a call on tensors outside the CPU takes the first
-engine that computes on their device (when none does, the first engine, on CPU copies). When an engine raises :class:`EngineUnavailable` it
-leaves the chain for good, a ``RuntimeWarning`` names it and its successor, and
-``qnn.engine_fallback`` keeps the reason. ``qnn.engine`` is the ``engine=`` value of the chain's
-first engine (the one CPU calls take).
+**Choice and hand-over** (:class:`~.chain.EngineChain`). ``engine="auto"`` chains, in their
+:attr:`~.base.Engine.order`, the engines that :meth:`~.base.Engine.accepts` the circuit: on exact
+``default.qubit`` (no shots) ``"adjoint"`` (up to :data:`~.numpy_adjoint.AUTO_MAX_QUBITS` qubits,
+:data:`~.numpy_adjoint.MAX_QUBITS_PROBABILITIES` for probabilities, and no ``diff_method``
+given), ``"torch-adjoint"`` (unless a ``diff_method`` other than ``"adjoint"`` is given, or the
+outputs are more than :data:`~.torch_adjoint.MAX_OUTPUTS`: probabilities of a large register
+without ``interpret``), ``"compiled"`` (unless a ``diff_method`` other than ``"backprop"`` is
+given); ``"qnode"`` ends every chain, and is the whole chain on other devices. Any other
+``engine=`` puts that engine first, before ``"qnode"``, and makes its :class:`EngineUnavailable`
+an error instead of a hand-over. Each call runs the first engine of the chain; a call that needs
+an autograd graph (second derivatives) skips engines without one, and a call on tensors outside
+the CPU takes the first engine that computes on their device (when none does, the first engine,
+on CPU copies). When an engine raises :class:`EngineUnavailable` it leaves the chain for good, a
+``RuntimeWarning`` names it and its successor, and ``qnn.engine_fallback`` keeps the reason.
+``qnn.engine`` is the name of the chain's first engine (the one CPU calls take).
 
 **Bit order.** Qiskit's qubit ``i`` is PennyLane's wire ``i``, and Qiskit is little-endian: qubit
 0 is the least significant bit of a basis-state index, while PennyLane's wire 0 is the most
@@ -75,34 +73,28 @@ label is read right to left (``"ZI"`` is Z on qubit 1). The engines' simulators 
 order internally.
 """
 
-from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
+
+from .base import Engine, EngineUnavailable, VJPEngine
+from .chain import PRECISIONS, EngineChain
 from .numpy_adjoint import AUTO_MAX_QUBITS, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
 from .qnode import QNodeEngine
+from .registry import ENGINE_CHOICES, ENGINES
 from .torch_adjoint import TorchAdjointEngine
 from .torch_traced import TorchTracedEngine
 
 __all__ = [
-    "ALIASES",
-    "ENGINES",
     "AUTO_MAX_QUBITS",
+    "ENGINES",
+    "ENGINE_CHOICES",
     "MAX_QUBITS",
     "MAX_QUBITS_PROBABILITIES",
-    "PENNYLANE_LOCK",
+    "PRECISIONS",
     "Engine",
+    "EngineChain",
     "EngineUnavailable",
     "NumpyAdjointEngine",
     "QNodeEngine",
     "TorchAdjointEngine",
     "TorchTracedEngine",
+    "VJPEngine",
 ]
-
-ENGINES: dict[str, type[Engine]] = {
-    "numpy-adjoint": NumpyAdjointEngine,
-    "torch-adjoint": TorchAdjointEngine,
-    "torch-traced": TorchTracedEngine,
-    "qnode": QNodeEngine,
-}
-"""dict: every engine by its descriptive name, in the order ``engine="auto"`` prefers them."""
-
-ALIASES: dict[str, str] = {cls.label: name for name, cls in ENGINES.items()}
-"""dict: the user-facing ``engine=`` values (``"adjoint"``, ``"compiled"``, ``"qnode"``) -> names."""

@@ -13,7 +13,10 @@ from __future__ import annotations
 import torch
 
 from .angles import numpy_program
-from .base import PENNYLANE_LOCK, EngineUnavailable, ShapeCache, trace
+from ..circuits import PENNYLANE_LOCK
+from .base import EngineUnavailable
+from .shape_cache import ShapeCache
+from .tracing import trace
 
 __all__ = ["AnglePrograms", "circuit_leaves"]
 

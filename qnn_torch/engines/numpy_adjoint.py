@@ -29,7 +29,8 @@ import numpy as np
 import pennylane as qml
 import torch
 
-from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
+from ..circuits import PENNYLANE_LOCK, CircuitDescription
+from .base import EngineUnavailable, VJPEngine, exact_simulation
 from .leaves import AnglePrograms, circuit_leaves
 
 __all__ = ["AUTO_MAX_QUBITS", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
@@ -128,7 +129,7 @@ class AdjointPlan:
     scales: np.ndarray | None
 
 
-class NumpyAdjointEngine(Engine):
+class NumpyAdjointEngine(VJPEngine):
     """A circuit simulated in NumPy, with Jacobians by one adjoint sweep.
 
     Args:
@@ -140,10 +141,23 @@ class NumpyAdjointEngine(Engine):
             this engine cannot handle.
     """
 
-    name = "numpy-adjoint"
-    label = "adjoint"
+    name = "adjoint"
+    order = 0
     builds_graph = False
-    supports_vjp = True
+
+    @classmethod
+    def accepts(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> bool:
+        """Small registers (:data:`AUTO_MAX_QUBITS`, :data:`MAX_QUBITS_PROBABILITIES` for
+        probabilities) on exact ``default.qubit``, when no ``diff_method`` is asked for."""
+        limit = MAX_QUBITS_PROBABILITIES if circuit.probabilities else AUTO_MAX_QUBITS
+        return exact_simulation(spec) and diff_method is None and circuit.num_qubits <= limit
+
+    @classmethod
+    def refusal(cls, circuit: CircuitDescription, spec) -> str | None:
+        refusal = super().refusal(circuit, spec)
+        if refusal is None and circuit.num_qubits > MAX_QUBITS:
+            refusal = f"engine 'adjoint' takes at most {MAX_QUBITS} qubits; got num_qubits={circuit.num_qubits}."
+        return refusal
 
     def __init__(self, circuit):
         if circuit.num_qubits > MAX_QUBITS:

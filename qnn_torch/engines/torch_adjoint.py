@@ -41,7 +41,8 @@ import pennylane as qml
 import torch
 
 from .allocator import keep_freed_memory
-from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
+from ..circuits import PENNYLANE_LOCK, CircuitDescription
+from .base import EngineUnavailable, VJPEngine, exact_simulation
 from .fusion import CompiledBlock, compile_block, fuse, local_gate, simplify
 from .leaves import AnglePrograms, circuit_leaves
 
@@ -154,7 +155,7 @@ class _Plan:
         self.first = min((i for i, step in enumerate(steps) if step.block.angles), default=len(steps))
 
 
-class TorchAdjointEngine(Engine):
+class TorchAdjointEngine(VJPEngine):
     """Fused gate blocks on a batched torch state, with Jacobians by one adjoint sweep.
 
     Args:
@@ -165,10 +166,16 @@ class TorchAdjointEngine(Engine):
     """
 
     name = "torch-adjoint"
-    label = "torch-adjoint"
+    order = 1
     builds_graph = False
-    supports_vjp = True
     devices = frozenset({"cpu", "cuda"})
+
+    @classmethod
+    def accepts(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> bool:
+        """Exact ``default.qubit`` without a ``diff_method`` other than ``"adjoint"``, and at most
+        :data:`MAX_OUTPUTS` outputs (bras to sweep)."""
+        return (exact_simulation(spec) and diff_method in (None, "adjoint")
+                and circuit.output_size <= MAX_OUTPUTS)
 
     def __init__(self, circuit):
         super().__init__(circuit)

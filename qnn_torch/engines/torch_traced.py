@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import torch
 
-from .base import PENNYLANE_LOCK, Engine, ShapeCache, autograd_jacobians, graph_inputs, trace
+from ..circuits import PENNYLANE_LOCK, CircuitDescription
+from .base import Engine, exact_simulation
+from .jacobians import autograd_jacobians, graph_inputs
+from .shape_cache import ShapeCache
+from .tracing import trace
 from .statevector import KERNEL_GATES, StateVector, UnsupportedOperation
 
 __all__ = ["TorchTracedEngine"]
@@ -30,11 +34,16 @@ class TorchTracedEngine(Engine):
         circuit (CircuitDescription): the circuit to run.
     """
 
-    name = "torch-traced"
-    label = "compiled"
+    name = "compiled"
+    order = 2
     builds_graph = True
     devices = frozenset({"cpu", "cuda", "meta"})
     dtypes = (torch.float64, torch.float32)
+
+    @classmethod
+    def accepts(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> bool:
+        """Exact ``default.qubit`` without a ``diff_method`` other than ``"backprop"``."""
+        return exact_simulation(spec) and diff_method in (None, "backprop")
 
     def __init__(self, circuit):
         super().__init__(circuit)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from qnn_torch.engines import allocator
-from qnn_torch.qnn import memory
+from qnn_torch.engines import memory
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 

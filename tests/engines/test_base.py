@@ -7,7 +7,7 @@ import torch
 from qnn_torch import EstimatorQNN
 from qnn_torch.engines import ENGINES
 from qnn_torch.engines import torch_adjoint
-from qnn_torch.engines.base import SHAPE_CACHE_SIZE, ShapeCache
+from qnn_torch.engines.shape_cache import SHAPE_CACHE_SIZE, ShapeCache
 
 
 def test_shape_cache_drops_the_least_recently_used():
@@ -33,7 +33,7 @@ def test_shape_cache_counts_the_arrays_of_programs_and_the_constants_of_graphs()
     assert cache.nbytes() == 4 * 8 * 8 + 6 * 8
 
 
-@pytest.mark.parametrize("name", ["numpy-adjoint", "torch-adjoint", "torch-traced"])
+@pytest.mark.parametrize("name", ["adjoint", "torch-adjoint", "compiled"])
 def test_every_batch_size_is_not_kept_for_ever(name, monkeypatch, rng):
     """Compiled programs and traced graphs are kept for at most SHAPE_CACHE_SIZE batch sizes (each
     new one was kept for good: 3 to 17 MiB at 14 to 18 qubits), and what they hold is reported."""
@@ -43,8 +43,8 @@ def test_every_batch_size_is_not_kept_for_ever(name, monkeypatch, rng):
     w = torch.tensor(rng.uniform(-1, 1, qnn.num_weights))
     for batch in range(1, SHAPE_CACHE_SIZE + 4):
         engine.values_and_jacobians(torch.tensor(rng.uniform(-1, 1, (batch, 3))), w, True, True)
-    caches = {"numpy-adjoint": lambda: engine._angles._programs, "torch-adjoint": lambda: engine._plan.angles._programs,
-              "torch-traced": lambda: engine._graphs}
+    caches = {"adjoint": lambda: engine._angles._programs, "torch-adjoint": lambda: engine._plan.angles._programs,
+              "compiled": lambda: engine._graphs}
     cache = caches[name]()
-    assert len(cache) == SHAPE_CACHE_SIZE and (SHAPE_CACHE_SIZE + 3, 3) in {key[0] for key in cache._entries}
+    assert len(cache) == SHAPE_CACHE_SIZE and (SHAPE_CACHE_SIZE + 3, 3) in {key[0] for key in cache.keys()}
     assert engine.cache_bytes() == cache.nbytes() > 0

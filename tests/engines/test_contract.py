@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
-from qnn_torch.engines import ALIASES, ENGINES, Engine, EngineUnavailable, NumpyAdjointEngine, QNodeEngine
+from qnn_torch.engines import ENGINE_CHOICES, ENGINES, Engine, EngineUnavailable, NumpyAdjointEngine, VJPEngine
 from qnn_torch.engines.angles import UnsupportedGraph
-from qnn_torch.engines.base import trace
+from qnn_torch.engines.tracing import trace
 from qnn_torch.engines.statevector import UnsupportedOperation
 from tests.engines.vjp_check import check_vjp_contracts_jacobians
 
@@ -27,17 +27,15 @@ NETWORKS = {
 
 
 def make_engine(name, qnn) -> Engine:
-    """Engine ``name`` on ``qnn``'s circuit description (the QNode one on exact default.qubit)."""
-    if name == "qnode":
-        return QNodeEngine(qnn.description, qnn.spec, "backprop", False)
-    return ENGINES[name](qnn.description)
+    """Engine ``name`` on ``qnn``'s circuit description and device (exact default.qubit: backprop)."""
+    return ENGINES[name].build(qnn.description, qnn.spec, None)
 
 
-def test_registry_names_and_aliases():
-    assert list(ENGINES) == ["numpy-adjoint", "torch-adjoint", "torch-traced", "qnode"]
-    assert ALIASES == {"adjoint": "numpy-adjoint", "torch-adjoint": "torch-adjoint", "compiled": "torch-traced",
-                       "qnode": "qnode"}
+def test_registry_names_are_the_engine_argument():
+    assert list(ENGINES) == ["adjoint", "torch-adjoint", "compiled", "qnode"]
+    assert ENGINE_CHOICES == ("auto", "adjoint", "torch-adjoint", "compiled", "qnode")
     assert all(issubclass(cls, Engine) and cls.name == name for name, cls in ENGINES.items())
+    assert [cls.order for cls in ENGINES.values()] == sorted(cls.order for cls in ENGINES.values())
     assert [cls.builds_graph for cls in ENGINES.values()] == [False, False, True, True]
 
 
@@ -122,7 +120,8 @@ def test_engine_unavailable_hands_over_with_a_warning(monkeypatch, rng):
     qnn = EstimatorQNN(2)
     model = TorchConnector(qnn, initial_weights=np.full(8, 0.3))
     assert qnn.engine == "adjoint"
-    with pytest.warns(RuntimeWarning, match=r"adjoint path unavailable, using the torch-adjoint path \(cannot run this one\)"):
+    with pytest.warns(RuntimeWarning, match=r"EstimatorQNN: the adjoint engine is unavailable, using the torch-adjoint engine "
+                                             r"\(cannot run this one\)"):
         got = _train_step(model, x)
     assert qnn.engine == "torch-adjoint" and qnn.engine_fallback == "cannot run this one"
     for a, b in zip(got, expected):
@@ -156,7 +155,7 @@ def test_any_other_exception_propagates(monkeypatch, method, recwarn):
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-@pytest.mark.parametrize("name", [n for n, cls in ENGINES.items() if cls.supports_vjp])
+@pytest.mark.parametrize("name", [n for n, cls in ENGINES.items() if issubclass(cls, VJPEngine)])
 @pytest.mark.parametrize("network", list(NETWORKS))
 @pytest.mark.parametrize("batched_weights", [False, True])
 def test_vector_jacobian_products_contract_the_jacobians(name, network, batched_weights, rng):

@@ -64,8 +64,9 @@ def test_value_dependent_circuit_falls_back_to_the_qnode(rng):
     with pytest.warns(RuntimeWarning) as record:
         out = model(torch.tensor([[0.5]]))
     messages = [str(r.message) for r in record]
-    assert any("adjoint path unavailable, using the compiled path" in m for m in messages)
-    assert any("compiled path unavailable, using the QNode" in m for m in messages)
+    assert any("the adjoint engine is unavailable, using the torch-adjoint engine" in m for m in messages)
+    assert any("the torch-adjoint engine is unavailable, using the compiled engine" in m for m in messages)
+    assert any("the compiled engine is unavailable, using the qnode engine" in m for m in messages)
     assert qnn.engine == "qnode" and qnn.engine_fallback
     assert torch.allclose(out, torch.cos(torch.tensor([[0.5]])), atol=1e-6)
 

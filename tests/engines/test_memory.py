@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from qnn_torch import EstimatorQNN, SamplerQNN, TorchConnector
-from qnn_torch.qnn import memory
+from qnn_torch.engines import memory
 from qnn_torch.engines.statevector import StateVector
 
 STATE_20 = 16 * 2**20  # bytes of one complex128 state vector on 20 qubits

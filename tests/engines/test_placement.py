@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, parity
-from qnn_torch.engines import ENGINES, Engine, QNodeEngine
+from qnn_torch.engines import ENGINES, Engine
 from qnn_torch.engines.statevector import StateVector
 
 NETWORKS = {
@@ -19,9 +19,7 @@ CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GP
 
 
 def make_engine(name, qnn) -> Engine:
-    if name == "qnode":
-        return QNodeEngine(qnn.description, qnn.spec, "backprop", False)
-    return ENGINES[name](qnn.description)
+    return ENGINES[name].build(qnn.description, qnn.spec, None)
 
 
 def _inputs(qnn, rng, dtype=torch.float64, device="cpu"):

@@ -11,8 +11,8 @@ import torch
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
 from qnn_torch.engines import ENGINES, QNodeEngine
-from qnn_torch.qnn import memory
-from qnn_torch.qnn.memory import SMALL_CALL_BYTES, check_budget, chunk_size, format_bytes
+from qnn_torch.engines import memory
+from qnn_torch.engines.memory import SMALL_CALL_BYTES, check_budget, chunk_size, format_bytes
 
 BATCH = 7
 SMALL = {"feature_map": partial(ZZFeatureMap, reps=1), "ansatz": partial(RealAmplitudes, reps=1)}
@@ -52,7 +52,7 @@ class _Spy:
 
 
 def _engine_of(qnn):
-    return qnn._engine(qnn._chain[0])
+    return qnn._engines.instance(qnn.engine)
 
 
 def _budget_for(qnn, call: str, samples: int) -> int:
@@ -199,7 +199,7 @@ def test_hardware_is_not_budgeted():
     assert qnn.simulated_locally
     qnn.spec = qnn.spec.__class__(qnn.spec.device, "parameter-shift", 1024, "fake:FakeManilaV2", True)
     assert not qnn.simulated_locally
-    assert qnn._chunk(_engine_of(qnn), torch.zeros(4, 2, dtype=torch.float64), "jacobians") == 4
+    assert qnn._engines.chunk_size(_engine_of(qnn), torch.zeros(4, 2, dtype=torch.float64), "jacobians") == 4
 
 
 # ---------------------------------------------------------------- the first call, and caches in the budget
@@ -212,7 +212,7 @@ def test_a_budget_that_fits_is_accepted_on_the_first_call(monkeypatch, rng):
     gate before the first call, and refused it: "not even one sample fits")."""
     qnn = EstimatorQNN(14)
     engine = _engine_of(qnn)
-    assert engine.label == "torch-adjoint"
+    assert engine.name == "torch-adjoint"
     per_sample = engine.bytes_per_sample(torch.float64, "jacobians")
     assert per_sample < 16 * 2**14 * 60  # one kept state per fused block, not per gate (700 here)
     qnn.memory_budget = 2 * per_sample + 1
@@ -233,9 +233,9 @@ def test_cached_programs_count_in_the_budget(rng):
     cached = engine.cache_bytes()
     assert cached > 0
     per_sample = engine.bytes_per_sample(torch.float64, "jacobians")
-    assert qnn._chunk(engine, x, "jacobians") == BATCH
+    assert qnn._engines.chunk_size(engine, x, "jacobians") == BATCH
     qnn.memory_budget = cached + 2 * per_sample
-    assert qnn._chunk(engine, x, "jacobians") == 2
+    assert qnn._engines.chunk_size(engine, x, "jacobians") == 2
     qnn.memory_budget = cached
     expected = (rf"memory budget is 0 B \(memory_budget less the {format_bytes(cached)} of the engine's "
                 r"cached programs\): not even one sample fits")

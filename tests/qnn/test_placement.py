@@ -30,7 +30,7 @@ class _Received:
                 original = getattr(cls, method)
 
                 def spied(engine, x, w, *args, _original=original, **kwargs):
-                    self.calls.append((engine.label, x.device.type, x.dtype, w.device.type, w.dtype))
+                    self.calls.append((engine.name, x.device.type, x.dtype, w.device.type, w.dtype))
                     return _original(engine, x, w, *args, **kwargs)
 
                 monkeypatch.setattr(cls, method, spied)
@@ -67,7 +67,7 @@ def test_torch_connector_moved_to_meta_trains_there(make):
     out.sum().backward()
     assert x.grad.device.type == model.weight.grad.device.type == "meta"
     torch.optim.SGD(model.parameters(), lr=0.1).step()
-    assert qnn.engine == ("compiled" if qnn._required else "adjoint")  # the chain for CPU calls is unchanged
+    assert qnn.engine == ("compiled" if qnn.precision == "single" else "adjoint")  # the chain for CPU calls is unchanged
 
 
 def test_hybrid_cnn_moved_to_meta_trains_there():
@@ -225,16 +225,16 @@ def test_single_precision_on_cuda(rng):
 
 @CUDA
 def test_memory_budget_on_cuda_follows_the_gpu(monkeypatch, rng):
-    from qnn_torch.qnn import memory
+    from qnn_torch.engines import memory
 
     free = memory.available_memory("cuda")
     assert 0 < free <= torch.cuda.get_device_properties(0).total_memory
     qnn = EstimatorQNN(14, engine="compiled", **SMALL)
-    engine = qnn._engine("torch-traced")
+    engine = qnn._engines.instance("compiled")
     per_sample = engine.bytes_per_sample(torch.float64, "jacobians")
     assert per_sample * 64 > memory.SMALL_CALL_BYTES
     asked = []
     monkeypatch.setattr(memory, "available_memory", lambda device=None: asked.append(device) or 10 * per_sample)
     x = torch.tensor(rng.uniform(-1, 1, (64, 14)), device="cuda")
-    assert qnn._chunk(engine, x, "jacobians") == 5  # half of 10 samples' worth
+    assert qnn._engines.chunk_size(engine, x, "jacobians") == 5  # half of 10 samples' worth
     assert [torch.device(d).type for d in asked] == ["cuda"]

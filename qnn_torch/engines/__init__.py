@@ -30,10 +30,10 @@ in :mod:`.base`; an engine overrides what it does better):
   ``call`` (``"values"``, ``"graph"``, ``"jacobians"``); default eight state vectors, plus two
   per gate with an autograd graph (``num_gates()`` counts the decomposed gates), plus one per
   output for an adjoint sweep. The QNN splits a batch into chunks that fit its
-  ``memory_budget`` (:mod:`qnn_torch.qnn.memory`) and refuses a call of which not even one
+  ``memory_budget`` (:mod:`qnn_torch.engines.memory`) and refuses a call of which not even one
   sample fits, before any engine runs.
 * ``cache_bytes()`` -- what the engine's per-shape caches (compiled programs, traced graphs; at
-  most :data:`~.base.SHAPE_CACHE_SIZE` shapes, least recently used dropped) hold now; the QNN
+  most :data:`~.shape_cache.SHAPE_CACHE_SIZE` shapes, least recently used dropped) hold now; the QNN
   takes it from the budget before the samples share the rest.
 
 **The engines** (:data:`ENGINES`; a new engine is one module and one line in :mod:`.registry`):
@@ -74,7 +74,8 @@ order internally.
 """
 
 
-from .base import Engine, EngineUnavailable, VJPEngine
+from .base import Engine, VJPEngine
+from .errors import EngineUnavailable
 from .chain import PRECISIONS, EngineChain
 from .numpy_adjoint import AUTO_MAX_QUBITS, MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
 from .qnode import QNodeEngine

@@ -21,9 +21,9 @@ into chunks.
 Each engine class says where it stands in the chain: :attr:`Engine.order` (its place, the
 fastest first), :meth:`Engine.accepts` (whether ``engine="auto"`` chains it for a circuit, a
 device and the ``diff_method`` asked for) and :meth:`Engine.refusal` (why ``engine=<name>``
-cannot be asked for). An engine that cannot run a circuit raises :class:`EngineUnavailable` (at
-construction or on a call) and the chain hands over to the next engine; any other exception is a
-bug and propagates.
+cannot be asked for). An engine that cannot run a circuit raises
+:class:`~qnn_torch.engines.errors.EngineUnavailable` (at construction or on a call) and the chain
+hands over to the next engine; any other exception is a bug and propagates.
 """
 
 from __future__ import annotations
@@ -34,18 +34,21 @@ from typing import Any, ClassVar
 import torch
 
 from ..circuits import PENNYLANE_LOCK, CircuitDescription
+from .decomposition import decompose
 
-__all__ = ["Engine", "EngineUnavailable", "VJPEngine", "exact_simulation"]
-
-
-class EngineUnavailable(RuntimeError):
-    """This engine cannot run this circuit: hand over to the next engine."""
+__all__ = ["Engine", "VJPEngine", "exact_simulation"]
 
 
 def exact_simulation(spec) -> bool:
     """Whether a device spec is ``default.qubit`` without shots, where the engines of this package
     compute instead of the device."""
     return spec.label == "default.qubit" and spec.shots is None
+
+
+def _small_gate(op) -> str | None:
+    """The leaf rule of the gate count: a gate with a matrix on at most two wires, or an operation
+    that does not decompose."""
+    return "gate" if (op.has_matrix and len(op.wires) <= 2) or not op.has_decomposition else None
 
 
 class Engine(ABC):
@@ -125,14 +128,7 @@ class Engine(ABC):
             with PENNYLANE_LOCK:  # decomposing queues: PennyLane's queue is global, not per thread
                 ops, _ = c.queue(torch.zeros(1, c.num_inputs, dtype=torch.float64),
                                  torch.zeros(c.num_weights, dtype=torch.float64))
-                count, todo = 0, list(ops)
-                while todo:
-                    op = todo.pop()
-                    if (op.has_matrix and len(op.wires) <= 2) or not op.has_decomposition:
-                        count += 1
-                    else:
-                        todo += op.decomposition()
-            self._num_gates = count
+                self._num_gates = len(decompose(ops, _small_gate))
         return self._num_gates
 
     def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:

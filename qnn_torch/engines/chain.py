@@ -8,7 +8,7 @@ an :class:`EngineChain` with the user's run options. The chain
   the circuit, the device and the ``diff_method`` asked for, in their
   :attr:`~qnn_torch.engines.base.Engine.order`; ``engine=<name>`` chains that engine (refused
   at once with a ``ValueError`` when :meth:`~qnn_torch.engines.base.Engine.refusal` says why) and
-  makes its :class:`~qnn_torch.engines.base.EngineUnavailable` an error. The QNode engine ends
+  makes its :class:`~qnn_torch.engines.errors.EngineUnavailable` an error. The QNode engine ends
   every chain.
 * **runs** each call (:meth:`EngineChain.run`) on the first engine in play: a call that needs an
   autograd graph skips engines without one, and a call on tensors outside the CPU takes the
@@ -31,7 +31,8 @@ import torch
 
 from ..circuits import PENNYLANE_LOCK, CircuitDescription
 from ..devices import DeviceSpec, device_request, resolve_device
-from .base import Engine, EngineUnavailable, VJPEngine, exact_simulation
+from .base import Engine, VJPEngine, exact_simulation
+from .errors import EngineUnavailable
 from .batches import split_batch
 from .memory import check_budget, chunk_size
 from .placement import order_for_device, place

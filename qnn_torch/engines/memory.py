@@ -14,7 +14,7 @@ from numbers import Real
 
 import torch
 
-from .allocator import free_heap_bytes
+from .glibc_malloc import free_heap_bytes
 
 __all__ = ["DEFAULT_BUDGET_FRACTION", "SMALL_CALL_BYTES", "available_memory", "check_budget",
            "check_state_fits", "chunk_size", "format_bytes"]
@@ -45,7 +45,7 @@ def available_memory(device: torch.device | str | None = None) -> int | None:
 
     On the CPU (the default): ``psutil`` if installed, else ``MemAvailable`` of
     ``/proc/meminfo``, else ``os.sysconf``'s free pages, plus the freed memory this process's C
-    library keeps for reuse (:func:`~qnn_torch.engines.allocator.free_heap_bytes`). On a CUDA
+    library keeps for reuse (:func:`~qnn_torch.engines.glibc_malloc.free_heap_bytes`). On a CUDA
     device: the free memory ``torch.cuda.mem_get_info`` reports. Other devices (``"meta"``, which
     holds no data): None.
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import torch
 
-from .base import Engine, EngineUnavailable
+from .base import Engine
+from .errors import EngineUnavailable
 
 __all__ = ["order_for_device", "place"]
 

@@ -115,9 +115,11 @@ class QNodeEngine(Engine):
             yield
             return
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Cached execution with finite shots", category=UserWarning)
+            warnings.filterwarnings("ignore", message="Cached execution with finite shots",
+                                    category=UserWarning)
             if getattr(self.spec.device, "exact_without_shots", False):
-                warnings.filterwarnings("ignore", message="Expected an integer number of shots", category=UserWarning)
+                warnings.filterwarnings("ignore", message="Expected an integer number of shots",
+                                        category=UserWarning)
             yield
 
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

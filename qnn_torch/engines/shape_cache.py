@@ -12,8 +12,8 @@ __all__ = ["SHAPE_CACHE_SIZE", "ShapeCache"]
 
 SHAPE_CACHE_SIZE = 4
 """int: the most input shapes (batch sizes) whose generated programs or traced graphs an engine
-keeps; a new shape beyond them drops the least recently used (a program holds 1 to 15 MiB of
-tables at 14 to 18 qubits and batch 8 to 64)."""
+keeps; a new shape beyond them drops the least recently used (a program's tables grow with the
+register and the batch: megabytes at 14 to 18 qubits)."""
 
 
 class ShapeCache:

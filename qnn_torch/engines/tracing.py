@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from .base import EngineUnavailable
+from .errors import EngineUnavailable
 
 __all__ = ["trace"]
 

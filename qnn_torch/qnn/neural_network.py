@@ -7,16 +7,33 @@ from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import numpy as np
-import pennylane as qml
 import torch
 
 from ..circuits import CircuitDescription
 from ..engines import EngineChain
-from .blocks import CircuitBlock
 from .circuit_form import FORM_ARGUMENTS, CircuitForm, resolve_form
 from .validation import check_real_dtype, input_rows, weight_vector
 
 __all__ = ["QuantumNeuralNetwork"]
+
+
+class _Part:
+    """An attribute of a network that one of its parts holds: ``name = _Part("_form", doc)`` reads
+    ``network._form.name``, and writes it too when ``settable``."""
+
+    def __init__(self, part: str, doc: str, settable: bool = False):
+        self.part, self.__doc__, self.settable = part, doc, settable
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, network, owner=None):
+        return self if network is None else getattr(getattr(network, self.part), self.name)
+
+    def __set__(self, network, value) -> None:
+        if not self.settable:
+            raise AttributeError(f"{self.name} cannot be set")
+        setattr(getattr(network, self.part), self.name, value)
 
 
 class QuantumNeuralNetwork(ABC):
@@ -116,45 +133,22 @@ class QuantumNeuralNetwork(ABC):
 
     # ------------------------------------------------------------------ the circuit
 
-    @property
-    def num_qubits(self) -> int:
-        """int: the number of qubits."""
-        return self._form.num_qubits
-
-    @property
-    def feature_map(self) -> CircuitBlock:
-        """CircuitBlock: the input block."""
-        return self._form.feature_map
-
-    @property
-    def ansatz(self) -> CircuitBlock:
-        """CircuitBlock: the weight block."""
-        return self._form.ansatz
+    num_qubits = _Part("_form", "int: the number of qubits.")
+    feature_map = _Part("_form", "CircuitBlock: the input block.")
+    ansatz = _Part("_form", "CircuitBlock: the weight block.")
+    qiskit_circuit = _Part("_form", "QuantumCircuit or None: the Qiskit circuit the network was built from.")
+    input_params = _Part("_form", "list[Parameter] or None: the Qiskit circuit's input parameters.")
+    weight_params = _Part("_form", "list[Parameter] or None: the Qiskit circuit's weight parameters.")
 
     @property
     def num_inputs(self) -> int:
         """int: the number of input features."""
-        return self._form.feature_map.num_params
+        return self.feature_map.num_params
 
     @property
     def num_weights(self) -> int:
         """int: the number of trainable weights."""
-        return self._form.ansatz.num_params
-
-    @property
-    def qiskit_circuit(self):
-        """QuantumCircuit or None: the Qiskit circuit the network was built from, if it was."""
-        return self._form.qiskit_circuit
-
-    @property
-    def input_params(self) -> list | None:
-        """list[Parameter] or None: the Qiskit circuit's input parameters (None for other forms)."""
-        return self._form.input_params
-
-    @property
-    def weight_params(self) -> list | None:
-        """list[Parameter] or None: the Qiskit circuit's weight parameters (None for other forms)."""
-        return self._form.weight_params
+        return self.ansatz.num_params
 
     @property
     def circuit(self):
@@ -175,14 +169,24 @@ class QuantumNeuralNetwork(ABC):
 
     # ------------------------------------------------------------------ how it runs
 
-    @property
-    def spec(self):
-        """DeviceSpec: the resolved device, its shots and differentiation method; settable."""
-        return self._engines.spec
-
-    @spec.setter
-    def spec(self, spec) -> None:
-        self._engines.spec = spec
+    spec = _Part("_engines", "DeviceSpec: the resolved device, its shots and differentiation method; "
+                 "settable.", settable=True)
+    memory_budget = _Part("_engines", "int or None: bytes one call may use for its state vectors (None: half "
+                          "the memory available on the device the engine computes on); settable.",
+                          settable=True)
+    precision = _Part("_engines", "str: ``\"double\"`` or ``\"single\"`` (see the class docstring).")
+    dtype = _Part("_engines", "torch.dtype: the real dtype of :attr:`precision` (float64 or float32).")
+    simulated_locally = _Part("_engines", "bool: whether the state vectors live in this process (not on IBM "
+                              "hardware or a fake IBM backend), so that memory budgets apply.")
+    differentiable_twice = _Part("_engines", "bool: whether every engine that builds a graph gives correct "
+                                 "higher derivatives.")
+    engine = _Part("_engines", "str: ``\"adjoint\"``, ``\"torch-adjoint\"``, ``\"compiled\"`` or "
+                   "``\"qnode\"``, the engine the next call takes (a call that needs an autograd graph, for "
+                   "second derivatives, skips the adjoint engines).")
+    engine_fallback = _Part("_engines", "str or None: why the preferred engine was abandoned for the next "
+                            "one, if it was.")
+    qnode = _Part("_engines", "qml.QNode: ``qnode(inputs, weight)`` on the resolved device, torch "
+                  "interface.")
 
     @property
     def device(self):
@@ -198,54 +202,6 @@ class QuantumNeuralNetwork(ABC):
     def shots(self) -> int | None:
         """int or None: the shots the QNode runs with."""
         return self.spec.shots
-
-    @property
-    def memory_budget(self) -> int | None:
-        """int or None: bytes one call may use for its state vectors (None: half the memory
-        available on the device the engine computes on); settable."""
-        return self._engines.memory_budget
-
-    @memory_budget.setter
-    def memory_budget(self, value) -> None:
-        self._engines.memory_budget = value
-
-    @property
-    def precision(self) -> str:
-        """str: ``"double"`` or ``"single"`` (see the class docstring)."""
-        return self._engines.precision
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """torch.dtype: the real dtype of :attr:`precision` (float64 or float32)."""
-        return self._engines.dtype
-
-    @property
-    def simulated_locally(self) -> bool:
-        """bool: whether the state vectors live in this process (not on IBM hardware or a fake
-        IBM backend), so that memory budgets apply."""
-        return self._engines.simulated_locally
-
-    @property
-    def differentiable_twice(self) -> bool:
-        """bool: whether every engine that builds a graph gives correct higher derivatives."""
-        return self._engines.differentiable_twice
-
-    @property
-    def engine(self) -> str:
-        """str: ``"adjoint"``, ``"torch-adjoint"``, ``"compiled"`` or ``"qnode"``, the engine the
-        next call takes (a call that needs an autograd graph, for second derivatives, skips the
-        adjoint engines)."""
-        return self._engines.engine
-
-    @property
-    def engine_fallback(self) -> str | None:
-        """str or None: why the preferred engine was abandoned for the next one, if it was."""
-        return self._engines.engine_fallback
-
-    @property
-    def qnode(self) -> qml.QNode:
-        """qml.QNode: ``qnode(inputs, weight)`` on the resolved device, torch interface."""
-        return self._engines.qnode
 
     # ------------------------------------------------------------------ tensors in, tensors out
 

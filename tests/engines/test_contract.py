@@ -11,7 +11,7 @@ import torch
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
 from qnn_torch.engines import ENGINE_CHOICES, ENGINES, Engine, EngineUnavailable, NumpyAdjointEngine, VJPEngine
-from qnn_torch.engines.angles import UnsupportedGraph
+from qnn_torch.engines.numpy_codegen import UnsupportedGraph
 from qnn_torch.engines.tracing import trace
 from qnn_torch.engines.statevector import UnsupportedOperation
 from tests.engines.vjp_check import check_vjp_contracts_jacobians

@@ -15,7 +15,9 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, parity
 from qnn_torch.engines import EngineUnavailable, QNodeEngine, TorchAdjointEngine
 from qnn_torch.engines import torch_adjoint
-from qnn_torch.engines.fusion import Gate, fuse, simplify
+from qnn_torch.engines import fused_kernels
+from qnn_torch.engines.fusion import Gate, group_gates
+from qnn_torch.engines.sandwiches import diagonal_sandwich, merge_sandwiches
 from tests.engines.vjp_check import check_vjp_contracts_jacobians
 from tests.qiskit_reference import reuploading_circuit
 
@@ -89,10 +91,10 @@ def test_paths_are_exercised(rng):
     engine.values(torch.zeros(1, 9, dtype=torch.float64), torch.zeros(qnn.num_weights, dtype=torch.float64))
     steps = engine.plan(None, None).steps
     assert {step.mode for step in steps} == {"diagonal", "row", "column", "einsum"}
-    assert any(step.block.real for step in steps)
-    assert any(step.mode == "einsum" and step.block.real for step in steps)  # real einsum products
-    trailing = [2 ** (9 - step.block.wires[0] - len(step.block.wires)) for step in steps if step.mode == "column"]
-    assert max(trailing) >= torch_adjoint._MIN_PRODUCT_COLUMNS > min(trailing)  # both transition forms
+    assert any(step.gate.real for step in steps)
+    assert any(step.mode == "einsum" and step.gate.real for step in steps)  # real einsum products
+    trailing = [2 ** (9 - step.gate.wires[0] - len(step.gate.wires)) for step in steps if step.mode == "column"]
+    assert max(trailing) >= fused_kernels._MIN_PRODUCT_COLUMNS > min(trailing)  # both transition forms
 
 
 @pytest.mark.parametrize("network", ["zz-linear-ra-10", "qiskit-reuploading-9", "gates"])
@@ -142,15 +144,15 @@ def test_too_many_outputs_is_refused_when_asked_for():
 def test_sandwich_fusion_and_blocks():
     cnot = qml.matrix(qml.CNOT([0, 1]))
     rz = Gate((1,), angle=0, generator=np.diag([-0.5, 0.5]).astype(complex))
-    merged = simplify([Gate((0, 1), matrix=cnot), rz, Gate((0, 1), matrix=cnot)])
+    merged = list(merge_sandwiches([Gate((0, 1), matrix=cnot), rz, Gate((0, 1), matrix=cnot)], diagonal_sandwich))
     assert len(merged) == 1 and merged[0].diagonal and merged[0].angle == 0
     assert np.allclose(np.diag(merged[0].generator), [-0.5, 0.5, 0.5, -0.5])  # -Z Z / 2
     hadamard = Gate((0,), matrix=qml.matrix(qml.Hadamard(0)))
-    assert len(simplify([Gate((0, 1), matrix=cnot), hadamard, Gate((0, 1), matrix=cnot)])) == 3  # not diagonal
+    assert len(list(merge_sandwiches([Gate((0, 1), matrix=cnot), hadamard, Gate((0, 1), matrix=cnot)], diagonal_sandwich))) == 3  # not diagonal
     # dense blocks stay on consecutive wires; diagonal gates join diagonal blocks across the register
     gates = [Gate((w,), matrix=qml.matrix(qml.Hadamard(0))) for w in range(6)]
     gates += [Gate((0, 5), angle=0, generator=np.diag([1.0, -1, -1, 1]).astype(complex))]
-    blocks = fuse(gates, 4, 10)
+    blocks = group_gates(gates, 4, 10)
     assert [sorted(b.wires) for b in blocks] == [[0, 1, 2, 3], [4, 5], [0, 5]]
     assert [b.diagonal for b in blocks] == [False, False, True]
 
@@ -186,7 +188,7 @@ def test_torch_connector_backward_through_the_sweep(rng):
 def test_large_registers_compile_their_angles_after_the_first_eager_call(rng, monkeypatch):
     """From EAGER_ANGLES_QUBITS, the first call of an input shape queues the circuit (no trace) and
     the next one compiles the angle program, which later calls reuse: the same numbers each time."""
-    from qnn_torch.engines.leaves import AnglePrograms
+    from qnn_torch.engines.angle_programs import AnglePrograms
 
     counts = {"eager": 0, "compiled": 0}
     eager, compile_ = AnglePrograms.eager, AnglePrograms.__call__

@@ -6,7 +6,7 @@ import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.func import jacrev, vmap
 
-from qnn_torch.engines.angles import UnsupportedGraph, numpy_program
+from qnn_torch.engines.numpy_codegen import UnsupportedGraph, numpy_program
 
 CONSTANT = torch.tensor([0.25, -1.5, 2.0], dtype=torch.float64)
 

@@ -214,3 +214,61 @@ def test_constant_circuit_has_zero_gradients():
     x = torch.rand(3, 1, requires_grad=True)
     model(x).sum().backward()
     assert torch.equal(x.grad, torch.zeros(3, 1)) and torch.equal(model.weight.grad, torch.zeros(1))
+
+
+# ---------------------------------------------------------------- what the layer is, and what it saves
+
+
+def test_a_torch_layer_without_a_qnode(monkeypatch):
+    """TorchLayer gives isinstance and the weights' view; no QNode is built unless the QNode engine runs."""
+    import pennylane as qml
+
+    def no_qnode(*args, **kwargs):
+        raise AssertionError("a QNode was built")
+
+    monkeypatch.setattr(qml.QNode, "__init__", no_qnode)
+    model = TorchConnector(EstimatorQNN(2), initial_weights=np.zeros(8))
+    model(torch.rand(3, 2, requires_grad=True)).sum().backward()
+    assert model.qnode_weights == {"weight": model.weight}
+    assert "qnode" not in vars(model) and not hasattr(model, "qnode")
+
+
+@pytest.mark.parametrize("observables, saved", [(1, "jacobians"), (3, "sweep")])
+def test_saved_tensor_hooks_see_what_the_backward_pass_needs(observables, saved):
+    """Every tensor the backward pass reads goes through save_for_backward: the hooks pack the
+    inputs, the weight and the Jacobians (one or two outputs) or the engine's sweep state (three or
+    more), and the gradients through the hooks equal those without."""
+    import pennylane as qml
+
+    qnn = EstimatorQNN(2, observables=[qml.Z(0), qml.X(1), qml.Y(0) @ qml.Z(1)][:observables])
+    model = TorchConnector(qnn, initial_weights=np.linspace(-1, 1, 8))
+    x = torch.rand(4, 2, requires_grad=True, generator=torch.Generator().manual_seed(0))
+    model(x).sum().backward()
+    expected = (x.grad.clone(), model.weight.grad.clone())
+    x.grad, model.weight.grad = None, None
+    packed = []
+
+    def pack(tensor):
+        packed.append(tensor)
+        return tensor.clone()  # a copy: the backward pass must read what unpack gives back
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = model(x)
+    out.sum().backward()
+    assert any(t is x for t in packed) and any(t is model.weight for t in packed)
+    shapes = [tuple(t.shape) for t in packed]
+    if saved == "jacobians":
+        assert (4, 1, 2) in shapes and (4, 1, 8) in shapes
+    else:
+        assert len(packed) > 2 and any(t.is_complex() for t in packed)  # the states of the sweep
+    assert torch.equal(x.grad, expected[0]) and torch.equal(model.weight.grad, expected[1])
+
+
+def test_checkpointed_layer_gives_the_same_gradients():
+    model = TorchConnector(EstimatorQNN(2), initial_weights=np.linspace(-1, 1, 8))
+    x = torch.rand(3, 2, requires_grad=True, generator=torch.Generator().manual_seed(1))
+    model(x).sum().backward()
+    expected = (x.grad.clone(), model.weight.grad.clone())
+    x.grad, model.weight.grad = None, None
+    torch.utils.checkpoint.checkpoint(model, x, use_reentrant=False).sum().backward()
+    assert torch.equal(x.grad, expected[0]) and torch.equal(model.weight.grad, expected[1])

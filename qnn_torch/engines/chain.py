@@ -24,7 +24,7 @@ an :class:`EngineChain` with the user's run options. The chain
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -38,6 +38,7 @@ from .memory import check_budget, chunk_size
 from .placement import order_for_device, place
 from .qnode import QNodeEngine
 from .registry import ENGINE_CHOICES, ENGINES
+from .saved_tensors import put_tensors, take_tensors
 from .tracking import active_tracker, circuit_resources, report
 
 __all__ = ["KINDS", "PRECISIONS", "EngineChain", "PendingVJP"]
@@ -53,18 +54,28 @@ engines that build graphs), outputs with per-sample Jacobians, or outputs with a
 
 @dataclass
 class PendingVJP:
-    """A vector-Jacobian product waiting for its ``grad_output``: what a :class:`VJPEngine`'s
-    forward pass kept, and where the gradients go."""
+    """A vector-Jacobian product waiting for its ``grad_output``: what a :class:`VJPEngine`'s forward
+    pass kept (its tensors apart, for ``ctx.save_for_backward``), and where the gradients go."""
 
     chain: EngineChain
     engine: VJPEngine
-    saved: Any
+    layout: Any  # the engine's saved state, its tensors replaced by slots (saved_tensors.take_tensors)
+    tensors: tuple[torch.Tensor, ...] | None
     device: torch.device
+
+    def without_tensors(self) -> PendingVJP:
+        """This product without its tensors (saved elsewhere, and given back to :meth:`with_tensors`)."""
+        return replace(self, tensors=None)
+
+    def with_tensors(self, tensors) -> PendingVJP:
+        """This product with ``tensors`` (those of :attr:`tensors`, as saved and given back)."""
+        return replace(self, tensors=tuple(tensors))
 
     def __call__(self, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
         """The gradients ``grad_output^T J`` with respect to the inputs ``(B, I)`` and/or the
         weights ``(P,)``, on the inputs' device."""
-        grads = self.engine.vjp(self.saved, grad_output, want_x, want_w)
+        saved = put_tensors(self.layout, self.tensors)
+        grads = self.engine.vjp(saved, grad_output, want_x, want_w)
         self.chain.track(self.engine, "vjp", grad_output.shape[0])
         return [g.to(self.device) for g in grads]
 
@@ -238,7 +249,9 @@ class EngineChain:
                 return None  # a batch over the memory budget: chunked eager Jacobians instead
             out, saved = engine.forward_for_vjp(xe, we)
             self.track(engine, "values", batch, out)
-            return out.to(x.device), PendingVJP(self, engine, saved, x.device)
+            tensors: list[torch.Tensor] = []
+            layout = take_tensors(saved, tensors)
+            return out.to(x.device), PendingVJP(self, engine, layout, tuple(tensors), x.device)
         if kind == "values":
             parts = [engine.values(xc, wc) for xc, wc in self._pieces(xe, we, size)]
             out = parts[0] if len(parts) == 1 else torch.cat(parts)

@@ -30,8 +30,8 @@ def _run(env_value):
     env = {k: v for k, v in os.environ.items() if k != glibc_malloc.ENV_VARIABLE}
     if env_value is not None:
         env[glibc_malloc.ENV_VARIABLE] = env_value
-    done = subprocess.run([sys.executable, "-c", _PROGRAM], env=env, capture_output=True, text=True, timeout=120,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", _PROGRAM], env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

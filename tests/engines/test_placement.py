@@ -45,6 +45,15 @@ class _Received:
 
 # ---------------------------------------------------------------- engines: what they declare
 
+def _on_the_cpu(name, network, engine_for, rng):
+    """The engine ``name`` on a network of :data:`ENGINE_NETWORKS`, inputs and weights for it, and its
+    float64 values and Jacobians on the CPU."""
+    qnn = ENGINE_NETWORKS[network]()
+    engine = engine_for(name, qnn)
+    x, w = _inputs(qnn, rng)
+    return engine, x, w, engine.values_and_jacobians(x, w, True, True)
+
+
 def _inputs(qnn, rng, dtype=torch.float64, device="cpu"):
     x = torch.tensor(rng.uniform(-1, 1, (3, qnn.num_inputs)), dtype=dtype, device=device)
     w = torch.tensor(rng.uniform(-1, 1, qnn.num_weights), dtype=dtype, device=device)
@@ -69,10 +78,7 @@ def test_engines_on_meta_keep_every_tensor_there(name, network, engine_for, rng)
 @pytest.mark.parametrize("name", [n for n, cls in ENGINES.items() if torch.float32 in cls.dtypes])
 @pytest.mark.parametrize("network", list(ENGINE_NETWORKS))
 def test_single_precision_is_close_to_double(name, network, engine_for, rng):
-    qnn = ENGINE_NETWORKS[network]()
-    engine = engine_for(name, qnn)
-    x, w = _inputs(qnn, rng)
-    out64, jac64 = engine.values_and_jacobians(x, w, True, True)
+    engine, x, w, (out64, jac64) = _on_the_cpu(name, network, engine_for, rng)
     out32, jac32 = engine.values_and_jacobians(x.float(), w.float(), True, True)
     assert out32.dtype == torch.float32 and all(j.dtype == torch.float32 for j in jac32)
     # relative errors up to 1e-4 (benchmarks/results/precision.txt)
@@ -98,10 +104,7 @@ def test_statevector_state_and_tables_follow_device_and_dtype(dtype):
 @pytest.mark.parametrize("name", [n for n, cls in ENGINES.items() if "cuda" in cls.devices])
 @pytest.mark.parametrize("network", list(ENGINE_NETWORKS))
 def test_engines_on_cuda_equal_the_cpu(name, network, engine_for, rng):
-    qnn = ENGINE_NETWORKS[network]()
-    engine = engine_for(name, qnn)
-    x, w = _inputs(qnn, rng)
-    out, jacobians = engine.values_and_jacobians(x, w, True, True)
+    engine, x, w, (out, jacobians) = _on_the_cpu(name, network, engine_for, rng)
     out_gpu, jacobians_gpu = engine.values_and_jacobians(x.cuda(), w.cuda(), True, True)
     assert out_gpu.device.type == "cuda" and all(j.device.type == "cuda" for j in jacobians_gpu)
     assert torch.allclose(out_gpu.cpu(), out, atol=1e-10, rtol=0)

@@ -231,6 +231,8 @@ def test_a_torch_layer_without_a_qnode(monkeypatch):
     model(torch.rand(3, 2, requires_grad=True)).sum().backward()
     assert model.qnode_weights == {"weight": model.weight}
     assert "qnode" not in vars(model) and not hasattr(model, "qnode")
+    # what the layer relies on: TorchLayer forwards attributes to a QNode only once initialised
+    assert qml.qnn.TorchLayer._initialized is False and not model._initialized
 
 
 @pytest.mark.parametrize("observables, saved", [(1, "jacobians"), (3, "sweep")])

@@ -13,9 +13,9 @@ __all__ = ["engine_values", "values_and_jacobians"]
 
 def engine_values() -> list[str]:
     """``"auto"`` and every other ``engine=`` value qnn_torch knows now."""
-    from qnn_torch.engines import ALIASES
+    from qnn_torch.engines import ENGINE_CHOICES
 
-    return ["auto", *ALIASES]
+    return list(ENGINE_CHOICES)
 
 
 def values_and_jacobians(qnn, x, weights):

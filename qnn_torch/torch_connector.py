@@ -1,4 +1,4 @@
-"""``TorchConnector``: a QNN as a ``torch.nn.Module``, built on ``qml.qnn.TorchLayer``."""
+"""``TorchConnector``: a QNN as a ``torch.nn.Module`` whose one parameter is its weight vector."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from pennylane.qnn import TorchLayer
 
-from .qnn.neural_network import QuantumNeuralNetwork, check_real, check_weight_shape
+from .qnn.neural_network import QuantumNeuralNetwork
+from .qnn.validation import check_real_dtype, check_weight_shape
 
 __all__ = ["TorchConnector"]
 
@@ -21,38 +22,35 @@ class _QNNFunction(torch.autograd.Function):
     pass takes the per-sample Jacobians, casts them to the output's dtype and contracts them
     with ``grad_output`` by ``einsum``, exactly as Qiskit's ``TorchConnector`` does; in float32
     this reproduces Qiskit's numbers to the last bit. Engines that compute vector-Jacobian
-    products themselves (the torch adjoint engine of large registers) skip the Jacobians: the
+    products themselves (the adjoint engines, for three outputs or more) skip the Jacobians: the
     backward pass sweeps once with the outputs weighted by ``grad_output``, in float64.
+
+    Every tensor the backward pass needs (the inputs, the weight, the Jacobians or what the
+    engine's sweep needs) goes through ``ctx.save_for_backward``, so that saved-tensor hooks and
+    checkpointing see them all.
     """
 
     @staticmethod
     def forward(ctx, x, weight, layer, grad_enabled):  # pylint: disable=arguments-differ
+        qnn = layer.qnn
         want_x, want_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        if want_x and not layer.qnn.input_gradients:  # qiskit-machine-learning's behaviour, and its pitfall
+        if want_x and not qnn.input_gradients:  # qiskit-machine-learning's behaviour, and its pitfall
             layer._warn_inputs_blocked()
             want_x = False
-        ctx.want = (want_x, want_w)
-        if weight.shape != (layer.qnn.num_weights,):  # e.g. weight.data replaced by a wrong-size tensor
-            check_weight_shape(weight, layer.qnn.num_weights)
-        if weight.is_complex() or weight.dtype == torch.bool:
-            check_real(weight, "weight")
-        if weight.device != x.device:
-            raise ValueError(f"inputs must be on the TorchConnector's device {weight.device} (where its "
-                             f"weight is); got inputs on {x.device}. Move the model with "
-                             f"model.to({str(x.device)!r}) or the inputs with inputs.to({str(weight.device)!r}).")
-        x64 = x.detach().to(torch.float64)
-        w64 = weight.detach().to(torch.float64)
+        _check_weight(weight, x, qnn.num_weights)
+        ctx.want, ctx.qnn, ctx.weight_dtype = (want_x, want_w), qnn, weight.dtype
+        x64, w64 = x.detach().to(torch.float64), weight.detach().to(torch.float64)
         if not (grad_enabled and (want_x or want_w)):
-            ctx.jacobians = None
-            return layer.qnn.evaluate(x64, w64).to(x.dtype)
-        ctx.weight_dtype = weight.dtype
-        ctx.qnn = layer.qnn
-        ctx.save_for_backward(x, weight)  # for a differentiable backward (create_graph=True)
-        ctx.vjp = layer.qnn.forward_for_vjp(x64, w64)  # large registers: one sweep in backward
-        if ctx.vjp is not None:
-            out, ctx.vjp = ctx.vjp
+            return qnn.evaluate(x64, w64).to(x.dtype)
+        pending = qnn.forward_for_vjp(x64, w64)  # three outputs or more: one sweep in backward
+        if pending is not None:
+            out, pending = pending
+            ctx.pending = pending.without_tensors()
+            ctx.save_for_backward(x, weight, *pending.tensors)
             return out.to(x.dtype)
-        out, ctx.jacobians = layer.qnn.differentiate(x64, w64, want_x, want_w)
+        out, jacobians = qnn.differentiate(x64, w64, want_x, want_w)
+        ctx.pending = None
+        ctx.save_for_backward(x, weight, *jacobians)  # x and weight also for create_graph=True
         return out.to(x.dtype)
 
     @staticmethod
@@ -62,32 +60,21 @@ class _QNNFunction(torch.autograd.Function):
             return None, None, None, None
         if torch.is_grad_enabled():  # create_graph=True: the gradient must be differentiable itself
             return _QNNFunction._differentiable_backward(ctx, grad_output)
-        if ctx.vjp is not None:  # the engine's own vector-Jacobian product, in float64
-            x, weight = ctx.saved_tensors
-            grads = iter(ctx.qnn.vjp(ctx.vjp, grad_output.to(torch.float64), want_x, want_w))
+        x, weight, *saved = ctx.saved_tensors
+        if ctx.pending is not None:  # the engine's own vector-Jacobian product, in float64
+            grads = iter(ctx.qnn.vjp(ctx.pending.with_tensors(saved), grad_output.to(torch.float64),
+                                     want_x, want_w))
             grad_x = next(grads).to(x.dtype) if want_x else None
             grad_w = next(grads).to(ctx.weight_dtype) if want_w else None
             return grad_x, grad_w, None, None
-        jacobians = [j.to(grad_output.dtype) for j in ctx.jacobians]  # each (B, K, P)
-        grad_x = grad_w = None
-        if grad_output.shape == (1, 1):  # one sample, one output: a product, bit for bit the einsum
-            if want_x:
-                grad_x = grad_output * jacobians.pop(0)[:, 0]
-            if want_w:
-                grad_w = (grad_output[0, 0] * jacobians.pop(0)[0, 0]).to(ctx.weight_dtype)
-            return grad_x, grad_w, None, None
-        if want_x:
-            grad_x = torch.einsum("ab,abc->ac", grad_output, jacobians.pop(0))
-        if want_w:
-            grad_w = torch.einsum("ab,abc->c", grad_output, jacobians.pop(0)).to(ctx.weight_dtype)
-        return grad_x, grad_w, None, None
+        return (*_contract(saved, grad_output, want_x, want_w, ctx.weight_dtype), None, None)
 
     @staticmethod
     def _differentiable_backward(ctx, grad_output):
         """The vector-Jacobian product as a graph, for second derivatives: the QNN is evaluated
-        again by autograd on a path that builds a torch graph, and differentiated with
+        again by autograd on an engine that builds a torch graph, and differentiated with
         ``create_graph``. The Jacobians of the first pass are constants and would give zero
-        second derivatives, so devices without such a path refuse instead."""
+        second derivatives, so devices without such an engine refuse instead."""
         qnn = ctx.qnn
         if not qnn.differentiable_twice:
             raise RuntimeError(
@@ -96,12 +83,43 @@ class _QNNFunction(torch.autograd.Function):
                 "gradgradcheck) need exact simulation on device 'default.qubit' (shots=None), "
                 "whose engines, engine='qnode' included, differentiate twice."
             )
-        x, weight = ctx.saved_tensors
+        x, weight = ctx.saved_tensors[:2]
         wanted = [t for t, want in zip((x, weight), ctx.want) if want]
         out = qnn.evaluate(x.to(torch.float64), weight.to(torch.float64))
         grads = iter(torch.autograd.grad(out, wanted, grad_output.to(out.dtype), create_graph=True,
                                          allow_unused=True, materialize_grads=True))
         return tuple(next(grads) if want else None for want in ctx.want) + (None, None)
+
+
+def _check_weight(weight: torch.Tensor, x: torch.Tensor, num_weights: int) -> None:
+    """The weight's shape, dtype and device, checked as cheaply as the usual case allows."""
+    if weight.shape != (num_weights,):  # e.g. weight.data replaced by a wrong-size tensor
+        check_weight_shape(weight, num_weights)
+    if weight.is_complex() or weight.dtype == torch.bool:
+        check_real_dtype(weight, "weight")
+    if weight.device != x.device:
+        raise ValueError(f"inputs must be on the TorchConnector's device {weight.device} (where its "
+                         f"weight is); got inputs on {x.device}. Move the model with "
+                         f"model.to({str(x.device)!r}) or the inputs with inputs.to({str(weight.device)!r}).")
+
+
+def _contract(jacobians: list[torch.Tensor], grad_output: torch.Tensor, want_x: bool, want_w: bool,
+              weight_dtype: torch.dtype) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``grad_output^T J`` for the input and weight Jacobians ``(B, K, I)``, ``(B, K, P)``, in the
+    output's dtype, as qiskit-machine-learning's ``TorchConnector`` contracts them."""
+    jacobians = [j.to(grad_output.dtype) for j in jacobians]
+    grad_x = grad_w = None
+    if grad_output.shape == (1, 1):  # one sample, one output: a product, bit for bit the einsum
+        if want_x:
+            grad_x = grad_output * jacobians.pop(0)[:, 0]
+        if want_w:
+            grad_w = (grad_output[0, 0] * jacobians.pop(0)[0, 0]).to(weight_dtype)
+        return grad_x, grad_w
+    if want_x:
+        grad_x = torch.einsum("ab,abc->ac", grad_output, jacobians.pop(0))
+    if want_w:
+        grad_w = torch.einsum("ab,abc->c", grad_output, jacobians.pop(0)).to(weight_dtype)
+    return grad_x, grad_w
 
 
 class TorchConnector(TorchLayer):
@@ -110,17 +128,24 @@ class TorchConnector(TorchLayer):
     The module has one trainable parameter, ``weight``, of shape ``(qnn.num_weights,)``: weight
     ``k`` is Qiskit's ``θ[k]``. Inputs of shape ``(batch, num_inputs)`` give outputs of shape
     ``(batch, *qnn.output_shape)``; a single ``(num_inputs,)`` input gives
-    ``(*qnn.output_shape,)``. A batch runs as one broadcast execution. Gradients flow to the
-    inputs and the weights on every device, so the layer can sit inside a larger network.
+    ``(*qnn.output_shape,)``. A batch runs as one call of the network's engine chain. Gradients
+    flow to the inputs and the weights on every device, so the layer can sit inside a larger
+    network.
 
     The module moves like any other: after ``model.to("cuda")`` its inputs, outputs and
-    gradients live on the GPU. The compiled engine computes there; the other engines receive
+    gradients live on the GPU. The torch engines compute there; the other engines receive
     copies on the CPU and their results come back to the inputs' device (see
     :class:`~qnn_torch.qnn.neural_network.QuantumNeuralNetwork`). Under
     ``torch.nn.parallel.DistributedDataParallel`` it trains like any module with parameters.
 
     State dicts have qiskit-machine-learning's key layout (``weight`` and its alias
     ``_weights``): checkpoints of either library's ``TorchConnector`` load into the other.
+
+    **What TorchLayer gives.** The class is a ``qml.qnn.TorchLayer`` so that code written for
+    PennyLane's layers (``isinstance(layer, qml.qnn.TorchLayer)``, ``layer.qnode_weights``) takes
+    it. It shares nothing else with one: it registers its weight itself, evaluates through the
+    network's engine chain (which builds a QNode only when the QNode engine runs), and has no
+    ``qnode`` attribute; use ``qnn.qnode`` for the network's QNode.
 
     Args:
         neural_network (QuantumNeuralNetwork): the network to wrap (also accepted as ``qnn=``).
@@ -131,11 +156,14 @@ class TorchConnector(TorchLayer):
     True: always for template and function networks, and for Qiskit circuits when asked for,
     as in qiskit-machine-learning (a warning says when inputs ask for gradients they will not get).
 
+    Inputs on the CPU are checked to be finite; on other devices the check is left out (it would
+    wait for the device on every call), and non-finite inputs give non-finite outputs.
+
     Raises:
         TypeError: if ``qnn`` is not a qnn_torch network, or inputs, ``initial_weights`` or
             ``weight`` hold complex or bool values.
         ValueError: if ``initial_weights`` (or a replaced ``weight``) has the wrong length, or
-            ``initial_weights`` or the inputs hold non-finite values.
+            ``initial_weights`` or inputs on the CPU hold non-finite values.
 
     **Example**
 
@@ -149,50 +177,38 @@ class TorchConnector(TorchLayer):
     def __init__(self, neural_network: QuantumNeuralNetwork | None = None, initial_weights=None, *,
                  qnn: QuantumNeuralNetwork | None = None):
         if (neural_network is None) == (qnn is None):
-            raise TypeError("TorchConnector takes one network: neural_network (qiskit-machine-learning's name) "
-                            f"or qnn; got {'neither' if qnn is None else 'both'}.")
+            raise TypeError("TorchConnector takes one network: neural_network (qiskit-machine-learning's "
+                            f"name) or qnn; got {'neither' if qnn is None else 'both'}.")
         qnn = neural_network if qnn is None else qnn
         if not isinstance(qnn, QuantumNeuralNetwork):
             raise TypeError(
                 f"qnn must be a qnn_torch EstimatorQNN or SamplerQNN; got {type(qnn).__name__}."
             )
-        n = qnn.num_weights
-        if initial_weights is None:
-            init = lambda tensor: torch.nn.init.uniform_(tensor, -1.0, 1.0)  # noqa: E731
-        else:
-            check_real(initial_weights.detach() if isinstance(initial_weights, torch.Tensor) else initial_weights,
-                       "initial_weights")
-            values = np.asarray(
-                initial_weights.detach().cpu() if isinstance(initial_weights, torch.Tensor) else initial_weights,
-                dtype=np.float64,
-            )
-            if values.shape != (n,):
-                raise ValueError(
-                    f"initial_weights must have shape ({n},) (the QNN's num_weights); got shape {values.shape}."
-                )
-            if not np.all(np.isfinite(values)):
-                raise ValueError("initial_weights must be finite; got NaN or infinite values.")
-            init = {"weight": torch.tensor(values, dtype=torch.float32)}
-        super().__init__(qnn.qnode, {"weight": (n,)}, init_method=init)
+        _init_without_qnode(self)
         self.qnn = qnn
+        self.weight = torch.nn.Parameter(_initial_weights(initial_weights, qnn.num_weights))
+
+    @property
+    def qnode_weights(self) -> dict[str, torch.nn.Parameter]:
+        """dict: the weights by name, as a ``TorchLayer`` shows them: ``{"weight": self.weight}``."""
+        return {"weight": self.weight}
 
     # ------------------------------------------------------------------ forward
 
     def _check_inputs(self, inputs) -> torch.Tensor:
         if not isinstance(inputs, torch.Tensor):
-            inputs = torch.as_tensor(check_real(np.asarray(inputs), "inputs"), dtype=torch.get_default_dtype())
+            inputs = torch.as_tensor(check_real_dtype(np.asarray(inputs), "inputs"),
+                                     dtype=torch.get_default_dtype())
         elif inputs.is_complex() or inputs.dtype == torch.bool:
-            check_real(inputs, "inputs")
+            check_real_dtype(inputs, "inputs")
         n = self.qnn.num_inputs
         if inputs.ndim == 0 or inputs.shape[-1] != n:
             raise ValueError(
-                f"inputs must have last dimension {n} (the QNN's num_inputs); got shape {tuple(inputs.shape)}."
+                f"inputs must have last dimension {n} (the QNN's num_inputs); "
+                f"got shape {tuple(inputs.shape)}."
             )
-        values = inputs.detach()
-        if values.device.type == "meta":  # no data to check (shape propagation only)
-            return inputs
-        finite = np.isfinite(values.numpy()).all() if values.device.type == "cpu" else torch.isfinite(values).all()
-        if not finite:
+        # on the CPU only: elsewhere reading the answer would wait for the device on every call
+        if inputs.device.type == "cpu" and not np.isfinite(inputs.detach().numpy()).all():
             raise ValueError("inputs must be finite; got a tensor holding NaN or infinite values.")
         return inputs
 
@@ -207,8 +223,7 @@ class TorchConnector(TorchLayer):
         flat = inputs.ndim == 2  # (batch, num_inputs): no reshaping on the way in or out
         batch_shape = inputs.shape[:-1]
         rows = inputs if flat else inputs.reshape(batch_shape.numel(), self.qnn.num_inputs)
-        out = _QNNFunction.apply(rows, self.weight, self,
-                                 torch.is_grad_enabled())
+        out = _QNNFunction.apply(rows, self.weight, self, torch.is_grad_enabled())
         if flat and len(self.qnn.output_shape) == 1:
             return out
         return out.reshape(*batch_shape, *self.qnn.output_shape)
@@ -241,26 +256,43 @@ class TorchConnector(TorchLayer):
         if not getattr(self, "_inputs_blocked_warned", False):
             self._inputs_blocked_warned = True
             warnings.warn(
-                "TorchConnector: the inputs require gradients, but the network has input_gradients=False, so "
-                "no gradient flows to them or to the layers before this one (qiskit-machine-learning's default "
-                "for circuits); set qnn.input_gradients = True to train them.", UserWarning, stacklevel=4)
-
-    # ------------------------------------------------------------------ pickling
-
-    def __getstate__(self) -> dict:
-        # the QNode is the QNN's (and holds transforms that do not pickle): taken from it again
-        state = self.__dict__.copy()
-        state.pop("qnode", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        self.__dict__["qnode"] = self.qnn.qnode
+                "TorchConnector: the inputs require gradients, but the network has input_gradients=False, "
+                "so no gradient flows to them or to the layers before this one (qiskit-machine-learning's "
+                "default for circuits); set qnn.input_gradients = True to train them.", UserWarning,
+                stacklevel=4)
 
     def extra_repr(self) -> str:
         return repr(self.qnn)
 
-    def __repr__(self) -> str:  # TorchLayer replaces nn.Module's repr; restore it
+    def __repr__(self) -> str:  # TorchLayer describes its QNode; this layer has none
         return torch.nn.Module.__repr__(self)
 
     __str__ = __repr__
+
+
+def _init_without_qnode(layer: TorchLayer) -> None:
+    """Initialise ``layer`` as a plain ``torch.nn.Module``: TorchLayer's constructor wants a QNode,
+    and none is built here. This relies on a detail of PennyLane's ``TorchLayer`` (0.45): its
+    ``__getattr__`` and ``__setattr__`` forward to the QNode only once its own constructor has set
+    ``_initialized``, which is False on the class (tests/test_torch_connector.py checks it)."""
+    torch.nn.Module.__init__(layer)
+
+
+def _initial_weights(initial_weights, num_weights: int) -> torch.Tensor:
+    """The starting weights, float32: ``initial_weights`` checked, or uniform in ``[-1, 1]``."""
+    if initial_weights is None:
+        return torch.nn.init.uniform_(torch.empty(num_weights), -1.0, 1.0)
+    if isinstance(initial_weights, torch.Tensor):
+        check_real_dtype(initial_weights.detach(), "initial_weights")
+        values = np.asarray(initial_weights.detach().cpu(), dtype=np.float64)
+    else:
+        check_real_dtype(initial_weights, "initial_weights")
+        values = np.asarray(initial_weights, dtype=np.float64)
+    if values.shape != (num_weights,):
+        raise ValueError(
+            f"initial_weights must have shape ({num_weights},) (the QNN's num_weights); "
+            f"got shape {values.shape}."
+        )
+    if not np.all(np.isfinite(values)):
+        raise ValueError("initial_weights must be finite; got NaN or infinite values.")
+    return torch.tensor(values, dtype=torch.float32)

@@ -1,4 +1,4 @@
-"""Helpers of the tests ported from qiskit-machine-learning 0.9 (``tests/qnn/test_qiskit_ml_ported.py``,
+"""Helpers of the tests ported from qiskit-machine-learning 0.9 (``tests/qnn/test_qiskit_ml_ported_*.py``,
 ``tests/test_torch_connector_ported.py``).
 
 A ported case is written once, as a function of a :class:`Library` (the three classes a

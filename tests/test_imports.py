@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import itertools
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +179,47 @@ def test_command_line_help_loads_neither_torch_nor_pennylane(flag):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+# ---------------------------------------------------------------- the layers docs/design.md names
+
+DESIGN = PACKAGE.parent / "docs" / "design.md"
+
+
+def _design_layers(heading: str) -> dict[str, int]:
+    """The layer of every name in backticks in the table under ``## heading`` of docs/design.md."""
+    section = DESIGN.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    layers = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and cells[0].isdigit():
+            layers.update({name: int(cells[0]) for name in re.findall(r"`([^`]+)`", cells[1])})
+    return layers
+
+
+def test_the_design_note_orders_the_units_as_the_code():
+    named = _design_layers("The layers")
+    assert {"templates", "engines", "qnn", "torch_connector"} <= set(named)
+
+    def order(layers, a, b):
+        return (layers[a] > layers[b]) - (layers[a] < layers[b])
+
+    for a, b in itertools.combinations(named, 2):
+        assert order(named, a, b) == order(LAYERS, a, b), f"docs/design.md and LAYERS disagree on {a}, {b}"
+
+
+def test_the_engines_import_down_the_layers_of_the_design_note():
+    layers = _design_layers("Inside `engines/`")
+    modules = {path.stem for path in (PACKAGE / "engines").glob("*.py")} - {"__init__"}
+    assert set(layers) == modules, (f"not in docs/design.md: {sorted(modules - set(layers))}; "
+                                    f"named there but absent: {sorted(set(layers) - modules)}")
+    upward = []
+    for module, targets in import_graph().items():
+        if not module.startswith("qnn_torch.engines.") or module.count(".") != 2:
+            continue
+        source = module.rsplit(".", 1)[1]
+        for target in targets:
+            name = target.split(".")[2] if target.startswith("qnn_torch.engines.") else None
+            if name in layers and layers[name] > layers[source]:
+                upward.append(f"{source} -> {name}")
+    assert not upward, "engines/ modules importing up the design note's layers: " + ", ".join(sorted(upward))

@@ -102,8 +102,9 @@ def test_two_and_three_qubit_models_together(engine):
     def work(i, n):
         def run():
             torch.manual_seed(10 + i)
+            sampler_engine = "auto" if engine == "adjoint" else engine
             qnn = (EstimatorQNN(n, engine=engine) if i % 2 == 0
-                   else SamplerQNN(n, interpret=parity, output_shape=2, engine="auto" if engine == "adjoint" else engine))
+                   else SamplerQNN(n, interpret=parity, output_shape=2, engine=sampler_engine))
             models[i] = TorchConnector(qnn)
             steps(models[i], 10 + i, records[i])
         return run

@@ -4,8 +4,10 @@ import io
 from functools import partial
 
 import numpy as np
+import pennylane as qml
 import pytest
 import torch
+from qiskit.quantum_info import SparsePauliOp
 from qiskit_machine_learning.connectors import TorchConnector as QkTorchConnector
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, parity
@@ -19,8 +21,6 @@ def qnn():
 
 
 def test_is_a_torch_layer(qnn):
-    import pennylane as qml
-
     model = TorchConnector(qnn)
     assert isinstance(model, qml.qnn.TorchLayer) and isinstance(model, torch.nn.Module)
     assert [name for name, _ in model.named_parameters()] == ["weight"]
@@ -30,7 +30,7 @@ def test_is_a_torch_layer(qnn):
     "make, out",
     [
         (lambda: EstimatorQNN(2), (1,)),
-        (lambda: EstimatorQNN(2, observables=[__import__("pennylane").Z(0), __import__("pennylane").Z(1)]), (2,)),
+        (lambda: EstimatorQNN(2, observables=[qml.Z(0), qml.Z(1)]), (2,)),
         (lambda: SamplerQNN(2, interpret=parity, output_shape=2), (2,)),
         (lambda: SamplerQNN(2), (4,)),
     ],
@@ -81,7 +81,8 @@ def test_loads_qiskit_machine_learning_state_dict(rng):
     state = torch.load(buffer, weights_only=True)
     assert {"weight", "_weights"} <= set(state)  # what Qiskit writes
 
-    ours = TorchConnector(EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1)), initial_weights=np.zeros(4))
+    ours = TorchConnector(EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1)),
+                          initial_weights=np.zeros(4))
     ours.load_state_dict(state)  # strict: both keys are understood
     x = torch.tensor(rng.uniform(-1, 1, (5, 2)), dtype=torch.float32)
     with torch.no_grad():
@@ -174,17 +175,20 @@ def test_not_a_qnn():
         (lambda: SamplerQNN(2, interpret=lambda i: i, output_shape=2), ValueError,
          r"interpret must return an index within output_shape \(2,\); interpret\(2\) returned 2"),
         (lambda: SamplerQNN(2, interpret=lambda i: -1, output_shape=2), ValueError, "returned -1"),
-        (lambda: SamplerQNN(2, interpret=parity, output_shape=0), ValueError, "output_shape must be a positive"),
-        (lambda: SamplerQNN(2, interpret="parity", output_shape=2), TypeError, "interpret must be a callable"),
+        (lambda: SamplerQNN(2, interpret=parity, output_shape=0), ValueError,
+         "output_shape must be a positive"),
+        (lambda: SamplerQNN(2, interpret="parity", output_shape=2), TypeError,
+         "interpret must be a callable"),
         (lambda: EstimatorQNN(0), ValueError, "num_qubits must be a positive integer; got 0"),
-        (lambda: EstimatorQNN(2, ansatz=lambda w, wires: None), TypeError, "give its parameter count.*num_weights"),
+        (lambda: EstimatorQNN(2, ansatz=lambda w, wires: None), TypeError,
+         "give its parameter count.*num_weights"),
         (lambda: EstimatorQNN(2, ansatz=partial(RealAmplitudes, reps=1), num_weights=5), ValueError,
          "num_weights must be 4 for ansatz RealAmplitudes on 2 qubits; got 5"),
         (lambda: EstimatorQNN(2, ansatz=3), TypeError, "ansatz must be a template class"),
         (lambda: EstimatorQNN(2, observables="ZZ"), TypeError, "observables must be PennyLane operators"),
-        (lambda: EstimatorQNN(2, observables=__import__("pennylane").Z(5)), ValueError,
+        (lambda: EstimatorQNN(2, observables=qml.Z(5)), ValueError,
          r"observables must act on wires 0..1"),
-        (lambda: EstimatorQNN(2, observables=__import__("qiskit.quantum_info", fromlist=["x"]).SparsePauliOp("ZZZ")),
+        (lambda: EstimatorQNN(2, observables=SparsePauliOp("ZZZ")),
          ValueError, "observables must act on 2 qubits; got a SparsePauliOp on 3"),
     ],
 )
@@ -206,11 +210,65 @@ def test_our_state_dict_loads_into_qiskit_machine_learning(qnn, rng):
 
 def test_constant_circuit_has_zero_gradients():
     """A network whose output depends on nothing trainable still backpropagates (zeros)."""
-    import pennylane as qml
-
     qnn = EstimatorQNN(1, feature_map=lambda x, wires: None, num_inputs=1,
                        ansatz=lambda w, wires: qml.Identity(wires[0]), num_weights=1)
     model = TorchConnector(qnn, initial_weights=[0.5])
     x = torch.rand(3, 1, requires_grad=True)
     model(x).sum().backward()
     assert torch.equal(x.grad, torch.zeros(3, 1)) and torch.equal(model.weight.grad, torch.zeros(1))
+
+
+# ---------------------------------------------------------------- what the layer is, and what it saves
+
+
+def test_a_torch_layer_without_a_qnode(monkeypatch):
+    """TorchLayer gives isinstance and the weights' view; no QNode is built unless the QNode engine runs."""
+    def no_qnode(*args, **kwargs):
+        raise AssertionError("a QNode was built")
+
+    monkeypatch.setattr(qml.QNode, "__init__", no_qnode)
+    model = TorchConnector(EstimatorQNN(2), initial_weights=np.zeros(8))
+    model(torch.rand(3, 2, requires_grad=True)).sum().backward()
+    assert model.qnode_weights == {"weight": model.weight}
+    assert "qnode" not in vars(model) and not hasattr(model, "qnode")
+    # what the layer relies on: TorchLayer forwards attributes to a QNode only once initialised
+    assert qml.qnn.TorchLayer._initialized is False and not model._initialized
+
+
+@pytest.mark.parametrize("observables, saved", [(1, "jacobians"), (3, "sweep")])
+def test_saved_tensor_hooks_see_what_the_backward_pass_needs(observables, saved):
+    """Every tensor the backward pass reads goes through save_for_backward: the hooks pack the
+    inputs, the weight and the Jacobians (one or two outputs) or the engine's sweep state (three or
+    more), and the gradients through the hooks equal those without."""
+    qnn = EstimatorQNN(2, observables=[qml.Z(0), qml.X(1), qml.Y(0) @ qml.Z(1)][:observables])
+    model = TorchConnector(qnn, initial_weights=np.linspace(-1, 1, 8))
+    x = torch.rand(4, 2, requires_grad=True, generator=torch.Generator().manual_seed(0))
+    model(x).sum().backward()
+    expected = (x.grad.clone(), model.weight.grad.clone())
+    x.grad, model.weight.grad = None, None
+    packed = []
+
+    def pack(tensor):
+        packed.append(tensor)
+        return tensor.clone()  # a copy: the backward pass must read what unpack gives back
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        out = model(x)
+    out.sum().backward()
+    assert any(t is x for t in packed) and any(t is model.weight for t in packed)
+    shapes = [tuple(t.shape) for t in packed]
+    if saved == "jacobians":
+        assert (4, 1, 2) in shapes and (4, 1, 8) in shapes
+    else:
+        assert len(packed) > 2 and any(t.is_complex() for t in packed)  # the states of the sweep
+    assert torch.equal(x.grad, expected[0]) and torch.equal(model.weight.grad, expected[1])
+
+
+def test_checkpointed_layer_gives_the_same_gradients():
+    model = TorchConnector(EstimatorQNN(2), initial_weights=np.linspace(-1, 1, 8))
+    x = torch.rand(3, 2, requires_grad=True, generator=torch.Generator().manual_seed(1))
+    model(x).sum().backward()
+    expected = (x.grad.clone(), model.weight.grad.clone())
+    x.grad, model.weight.grad = None, None
+    torch.utils.checkpoint.checkpoint(model, x, use_reentrant=False).sum().backward()
+    assert torch.equal(x.grad, expected[0]) and torch.equal(model.weight.grad, expected[1])

@@ -8,7 +8,7 @@ from typing import Callable
 import pennylane as qml
 import torch
 
-from ..templates._validation import skip_value_checks
+from ..templates import skip_value_checks
 from .lock import PENNYLANE_LOCK
 
 __all__ = ["CircuitDescription"]

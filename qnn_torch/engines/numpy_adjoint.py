@@ -5,14 +5,14 @@ every torch operation costs microseconds whatever its size. This path does the w
 a handful of NumPy operations on ``(batch, 2**n)`` arrays:
 
 1. **Structure, once.** The circuit is queued and decomposed until every gate whose angle
-   depends on the inputs or weights has a generator, :math:`U(\\theta) = e^{i\\theta H}`.
-   Gates without such angles are multiplied into constant matrices, which are moved past
-   later gates when that keeps those gates' generators diagonal or Pauli-like
-   (:math:`U F = F\\, e^{i\\theta F^\\dagger H F}`), and the last one is absorbed into the
-   observables. Consecutive diagonal gates become one complex exponential.
+   depends on the inputs or weights has a generator, :math:`U(\\theta) = e^{i\\theta H}`
+   (:mod:`~qnn_torch.engines.decomposition`). Gates without such angles are multiplied into
+   constant matrices, which are moved past later gates when that keeps those gates' generators
+   diagonal or Pauli-like (:math:`U F = F\\, e^{i\\theta F^\\dagger H F}`), and the last one is
+   absorbed into the observables. Consecutive diagonal gates become one complex exponential.
 2. **Angles, per call.** The angles and their derivatives with respect to every input and
-   weight come from the traced template code, compiled to NumPy by
-   :func:`~qnn_torch.engines.angles.numpy_program`.
+   weight come from the traced template code, as NumPy programs
+   (:mod:`~qnn_torch.engines.angle_programs`).
 3. **Simulation and adjoint sweep.** One forward pass through the segments, then one
    backward pass of the observables' bra vectors gives the derivative of every output with
    respect to every angle (adjoint differentiation), and the chain rule gives the Jacobians
@@ -29,27 +29,33 @@ import numpy as np
 import pennylane as qml
 import torch
 
-from .base import PENNYLANE_LOCK, Engine, EngineUnavailable
-from .leaves import AnglePrograms, circuit_leaves
+from ..circuits import PENNYLANE_LOCK, CircuitDescription
+from .base import VJPEngine, exact_simulation
+from .errors import EngineUnavailable
+from .angle_programs import AnglePrograms
+from .bit_order import probability_index
+from .decomposition import circuit_leaves
+from .jacobians import split_jacobian, split_vjp
 
 __all__ = ["AUTO_MAX_QUBITS", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
 
 MAX_QUBITS = 8
-"""int: the largest register the NumPy adjoint engine takes: beyond it, its dense ``2**n`` matrices cost
-more than the torch engines (see the benchmark's scaling section)."""
+"""int: the largest register the NumPy adjoint engine takes: beyond it, its dense ``2**n`` matrices
+cost more than the torch engines (benchmarks/bench_scaling.py)."""
 
 AUTO_MAX_QUBITS = 6
-"""int: the largest register for which ``engine="auto"`` takes the NumPy adjoint engine for expectation
-values. Above it the torch adjoint engine is faster whenever gates cannot be kept diagonal or
-Pauli-like (re-uploading circuits: 3-11x at 7-8 qubits), and at most 2-4x slower otherwise."""
+"""int: the largest register for which ``engine="auto"`` takes the NumPy adjoint engine for
+expectation values. Above it the torch adjoint engine is faster whenever gates cannot be kept
+diagonal or Pauli-like (re-uploading circuits), and not much slower otherwise
+(benchmarks/bench_reuploading.py)."""
 
 MAX_QUBITS_PROBABILITIES = 5
-"""int: the largest register for which ``engine="auto"`` takes the NumPy adjoint engine for probability
-outputs (one bra vector per basis state makes the sweep grow as ``4**n``; the torch adjoint engine
+"""int: the largest register for which ``engine="auto"`` takes the NumPy adjoint engine for
+probability outputs (one bra vector per basis state makes the sweep grow as ``4**n``; the torch adjoint engine
 folds ``interpret`` into its bras)."""
 
 _TOL = 1e-12
-_MAX_ABSORBED = 2**20  # entries of the observables' matrices worth absorbing the last constant block
+_MAX_ABSORBED = 2**20  # entries of the observables' matrices worth absorbing the last constant matrix
 
 
 @dataclass
@@ -108,10 +114,10 @@ class AdjointPlan:
     """A circuit's structure, analysed once by :meth:`NumpyAdjointEngine._analyse`.
 
     Attributes:
-        replay (list[str]): the decomposition decisions (``"angle"``, ``"fixed"``,
+        decisions (list[str]): the decomposition decisions (``"angle"``, ``"fixed"``,
             ``"decompose"``), to collect the same angles again while tracing.
         segments (list): ``_Fixed``, ``_Diagonal``, ``_Pauli`` and ``_Dense`` steps, in order.
-        state (numpy.ndarray): the initial state ``(D,)`` (a leading constant block applied).
+        state (numpy.ndarray): the initial state ``(D,)`` (a leading constant matrix applied).
         observables (numpy.ndarray): ``(K, D)`` real diagonals or ``(K, D, D)`` matrices.
         diagonal (bool): which of the two forms ``observables`` has.
         num_angles (int): the number of parametrised gate angles.
@@ -119,7 +125,7 @@ class AdjointPlan:
             by angle index (zero elsewhere), or None without Pauli rotations.
     """
 
-    replay: list
+    decisions: list
     segments: list
     state: np.ndarray
     observables: np.ndarray
@@ -128,7 +134,7 @@ class AdjointPlan:
     scales: np.ndarray | None
 
 
-class NumpyAdjointEngine(Engine):
+class NumpyAdjointEngine(VJPEngine):
     """A circuit simulated in NumPy, with Jacobians by one adjoint sweep.
 
     Args:
@@ -140,10 +146,24 @@ class NumpyAdjointEngine(Engine):
             this engine cannot handle.
     """
 
-    name = "numpy-adjoint"
-    label = "adjoint"
+    name = "adjoint"
+    order = 0
     builds_graph = False
-    supports_vjp = True
+
+    @classmethod
+    def accepts(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> bool:
+        """Small registers (:data:`AUTO_MAX_QUBITS`, :data:`MAX_QUBITS_PROBABILITIES` for
+        probabilities) on exact ``default.qubit``, when no ``diff_method`` is asked for."""
+        limit = MAX_QUBITS_PROBABILITIES if circuit.probabilities else AUTO_MAX_QUBITS
+        return exact_simulation(spec) and diff_method is None and circuit.num_qubits <= limit
+
+    @classmethod
+    def refusal(cls, circuit: CircuitDescription, spec) -> str | None:
+        refusal = super().refusal(circuit, spec)
+        if refusal is None and circuit.num_qubits > MAX_QUBITS:
+            refusal = (f"engine 'adjoint' takes at most {MAX_QUBITS} qubits; "
+                       f"got num_qubits={circuit.num_qubits}.")
+        return refusal
 
     def __init__(self, circuit):
         if circuit.num_qubits > MAX_QUBITS:
@@ -162,9 +182,8 @@ class NumpyAdjointEngine(Engine):
 
     def values_and_jacobians(self, x, w, want_x, want_w):
         out, jac = self(x, w, jacobian=True)
-        split = x.shape[-1]
-        parts = ((jac[..., :split], want_x), (jac[..., split:], want_w))
-        return torch.from_numpy(out), [torch.from_numpy(j) for j, want in parts if want]
+        jacobians = split_jacobian(jac, x.shape[-1], want_x, want_w)
+        return torch.from_numpy(out), [torch.from_numpy(j) for j in jacobians]
 
     # ------------------------------------------------------------------ structure
 
@@ -184,11 +203,8 @@ class NumpyAdjointEngine(Engine):
                 mats.append(matrix)
                 diagonals.append(np.real(np.diag(matrix)) if _is_diagonal(matrix) else None)
             elif isinstance(mp, qml.measurements.ProbabilityMP) and mp.obs is None:
-                wires = [int(wire) for wire in mp.wires]
-                index = np.zeros(self.dim, dtype=np.int64)
-                for j, wire in enumerate(wires):
-                    index |= ((np.arange(self.dim) >> (self.n - 1 - wire)) & 1) << (len(wires) - 1 - j)
-                for k in range(2 ** len(wires)):
+                index = probability_index(self.n, mp.wires)
+                for k in range(2 ** len(mp.wires)):
                     diagonals.append((index == k).astype(np.float64))
                     mats.append(None)  # built only if needed
             else:
@@ -200,8 +216,8 @@ class NumpyAdjointEngine(Engine):
 
     def _segments(self, leaves):
         """Step 2: the angle gates as segments; the fixed gates between them are multiplied into
-        constant blocks, moved past the next generator when that keeps it diagonal or Pauli-like.
-        Returns the segments, the pending last constant block (or None) and the angle count."""
+        constant matrices, moved past the next generator when that keeps it diagonal or Pauli-like.
+        Returns the segments, the pending last constant matrix (or None) and the angle count."""
         segments: list = []
         pending = np.eye(self.dim, dtype=np.complex128)  # fixed gates applied since the last flush
         identity = True
@@ -244,7 +260,7 @@ class NumpyAdjointEngine(Engine):
             segments.append(_Dense(index, generator, vectors, values))
 
     def _absorb(self, obs, diagonal: bool, pending, segments: list):
-        """Step 3: absorb the last constant block F into the observables, F^dagger O F (or keep
+        """Step 3: absorb the last constant matrix F into the observables, F^dagger O F (or keep
         it as a segment when the observables are too many to transform)."""
         if pending is None:
             return obs, diagonal
@@ -259,7 +275,7 @@ class NumpyAdjointEngine(Engine):
         return obs, diagonal
 
     def _initial_state(self, segments: list) -> np.ndarray:
-        """Step 4: the first constant block acting on |0...0> is just its first column."""
+        """Step 4: the first constant matrix acting on |0...0> is just its first column."""
         state = np.zeros(self.dim, dtype=np.complex128)
         state[0] = 1.0
         if segments and isinstance(segments[0], _Fixed):
@@ -283,17 +299,17 @@ class NumpyAdjointEngine(Engine):
 
     def _analyse(self, x, w) -> AdjointPlan:
         """The plan: steps 1 to 5."""
-        replay, leaves, measurements = circuit_leaves(self.circuit, x, w)
+        decisions, leaves, measurements = circuit_leaves(self.circuit, x, w)
         segments, pending, count = self._segments(leaves)
         obs, diagonal = self._observables(measurements)
         obs, diagonal = self._absorb(obs, diagonal, pending, segments)
         state = self._initial_state(segments)
         scales = self._tidy(segments, count)
-        return AdjointPlan(replay, segments, state, obs, diagonal, count, scales)
+        return AdjointPlan(decisions, segments, state, obs, diagonal, count, scales)
 
     def cache_bytes(self) -> int:
         """Bytes of the tables of the angle programs kept (at most
-        :data:`~.base.SHAPE_CACHE_SIZE` input shapes)."""
+        :data:`~.shape_cache.SHAPE_CACHE_SIZE` input shapes)."""
         return 0 if self._angles is None else self._angles.nbytes()
 
     def plan(self, x, w) -> AdjointPlan:
@@ -302,7 +318,7 @@ class NumpyAdjointEngine(Engine):
             with PENNYLANE_LOCK:
                 if self._plan is None:
                     plan = self._analyse(x, w)
-                    self._angles = AnglePrograms(self.circuit, plan.replay, plan.num_angles)
+                    self._angles = AnglePrograms(self.circuit, plan.decisions, plan.num_angles)
                     self._plan = plan
         return self._plan
 
@@ -360,12 +376,7 @@ class NumpyAdjointEngine(Engine):
         combined = np.einsum("bk,kbd->bd", g, bra)[None]
         grads = self._adjoint_sweep(plan, combined, states, cache, g.shape[0])[0]  # (B, G)
         total = np.matmul(grads[:, None, :], dtheta)[:, 0]  # (B, I + P)
-        result = []
-        if want_x:
-            result.append(torch.from_numpy(total[:, :split]))
-        if want_w:
-            result.append(torch.from_numpy(total[:, split:].sum(0) if weight_dims == 1 else total[:, split:]))
-        return result
+        return [torch.from_numpy(g) for g in split_vjp(total, split, weight_dims == 1, want_x, want_w)]
 
     @staticmethod
     def _forward(plan: AdjointPlan, theta):

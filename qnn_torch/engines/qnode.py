@@ -15,7 +15,9 @@ import pennylane as qml
 import torch
 from cachetools import LRUCache
 
-from .base import PENNYLANE_LOCK, Engine, autograd_jacobians, graph_inputs
+from ..circuits import PENNYLANE_LOCK, CircuitDescription
+from .base import Engine
+from .jacobians import autograd_jacobians, graph_inputs
 
 __all__ = ["QNodeEngine"]
 
@@ -45,9 +47,35 @@ class QNodeEngine(Engine):
     """
 
     name = "qnode"
-    label = "qnode"
+    order = 3
     builds_graph = True
     runs_on_device = True
+
+    @classmethod
+    def accepts(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> bool:
+        """Every circuit on every device: the QNode engine ends every chain."""
+        return True
+
+    @classmethod
+    def refusal(cls, circuit: CircuitDescription, spec) -> str | None:
+        return None
+
+    @classmethod
+    def build(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> QNodeEngine:
+        return cls(circuit, spec, *cls.diff_method_for(circuit, spec, diff_method))
+
+    @staticmethod
+    def diff_method_for(circuit: CircuitDescription, spec, diff_method: str | None) -> tuple[str, bool]:
+        """PennyLane's differentiation method for the QNode, and whether a batch is split into one
+        tape per sample: the ``diff_method`` asked for, else the device's; PennyLane's adjoint
+        method takes expectation values only (probabilities get parameter shifts), and every method
+        but backprop and adjoint needs the batch split (PennyLane #4462)."""
+        method, expand = diff_method or spec.diff_method, spec.broadcast_expand
+        if method == "adjoint" and circuit.probabilities:
+            method, expand = "parameter-shift", True
+        if method not in ("backprop", "adjoint"):
+            expand = True
+        return method, expand
 
     def __init__(self, circuit, spec, diff_method: str, broadcast_expand: bool):
         super().__init__(circuit)
@@ -87,9 +115,11 @@ class QNodeEngine(Engine):
             yield
             return
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Cached execution with finite shots", category=UserWarning)
+            warnings.filterwarnings("ignore", message="Cached execution with finite shots",
+                                    category=UserWarning)
             if getattr(self.spec.device, "exact_without_shots", False):
-                warnings.filterwarnings("ignore", message="Expected an integer number of shots", category=UserWarning)
+                warnings.filterwarnings("ignore", message="Expected an integer number of shots",
+                                        category=UserWarning)
             yield
 
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

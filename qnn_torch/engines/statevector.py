@@ -16,7 +16,10 @@ import numpy as np
 import pennylane as qml
 import torch
 
-from .base import EngineUnavailable
+from .errors import EngineUnavailable
+from .bit_order import probability_index, wire_bits
+from .pauli import word_grid, word_permutation
+from .sandwiches import ParityPhase, cnot_phase_cnot, merge_sandwiches
 
 __all__ = ["KERNEL_GATES", "StateVector", "UnsupportedOperation"]
 
@@ -71,8 +74,7 @@ class StateVector:
         self.device = torch.device("cpu" if device is None else device)
         self.dtype = dtype
         self.real_dtype = torch.float64 if dtype == torch.complex128 else torch.float32
-        shift = lambda q: num_wires - 1 - q  # noqa: E731 - wire 0 is the most significant bit
-        self._bits = _PerQubit(lambda q: (np.arange(self.dim) >> shift(q)) & 1)
+        self._bits = _PerQubit(lambda q: wire_bits(num_wires, q))
         self._bit_t = _PerQubit(lambda q: self._real(self._bits[q]))
         self._sign_t = _PerQubit(lambda q: self._real(2.0 * self._bits[q] - 1.0))  # -1 for bit 0, +1 for 1
         self._constants: dict = {}  # tensors built on first use, before any trace
@@ -191,7 +193,9 @@ class StateVector:
         return torch.einsum("bij,bj->bi", matrix, state)
 
     def _phase_term(self, op):
-        """The phase-angle vector of a diagonal gate (PhaseShift, RZ), or None."""
+        """The phase-angle vector of a diagonal gate (PhaseShift, RZ, a :class:`ParityPhase`), or None."""
+        if isinstance(op, ParityPhase):
+            return self._angle(op.phase_shift) * self._parity_mask(op.control, op.target)
         if op.name == "PhaseShift":
             return self._angle(op) * self._bit(int(op.wires[0]))
         if op.name == "RZ":
@@ -205,8 +209,8 @@ class StateVector:
     def run(self, ops, state: torch.Tensor) -> torch.Tensor:
         """Apply a sequence of operations, fusing what can be fused.
 
-        Consecutive ``PhaseShift``/``RZ`` gates, and the pattern ``CNOT(a, b) PhaseShift(b)
-        CNOT(a, b)`` (a ZZ-type phase), are accumulated as one phase-angle vector and applied
+        Consecutive ``PhaseShift``/``RZ`` gates, and the sandwiches ``CNOT(a, b) PhaseShift(b)
+        CNOT(a, b)`` (:mod:`.sandwiches`), are accumulated as one phase-angle vector and applied
         with a single complex exponential. On small registers, consecutive parameter-free gates
         are multiplied into one constant matrix.
         """
@@ -221,17 +225,8 @@ class StateVector:
                 state, fixed = self._apply_fixed(fixed, state), None
             return state
 
-        i = 0
-        while i < len(ops):
-            op = ops[i]
-            step = 1
+        for op in merge_sandwiches(ops, cnot_phase_cnot):
             term = self._phase_term(op)
-            if term is None and op.name == "CNOT" and i + 2 < len(ops):
-                mid, last = ops[i + 1], ops[i + 2]
-                if (mid.name == "PhaseShift" and last.name == "CNOT" and last.wires == op.wires
-                        and mid.wires[0] == op.wires[1]):
-                    term = self._angle(mid) * self._parity_mask(int(op.wires[0]), int(op.wires[1]))
-                    step = 3
             if term is not None:
                 if fixed is not None:
                     state = flush(state)
@@ -243,7 +238,6 @@ class StateVector:
                 fixed = matrix if fixed is None else matrix @ fixed
             else:
                 state = self.apply(op, flush(state))
-            i += step
         return flush(state)
 
     def _apply_fixed(self, matrix, state):
@@ -261,7 +255,7 @@ class StateVector:
             return self._expval(mp.obs, state)
         if isinstance(mp, qml.measurements.ProbabilityMP) and mp.obs is None:
             return self._probs([int(w) for w in mp.wires], state)
-        raise UnsupportedOperation(f"measurement {mp} is not supported by the compiled simulator")
+        raise UnsupportedOperation(f"measurement {mp} is not supported by the torch state-vector simulator")
 
     def _expval(self, obs, state):
         try:
@@ -280,19 +274,10 @@ class StateVector:
         return result
 
     def _pauli_word_expval(self, word, state):
-        """<psi|P|psi> for a Pauli word: P is a signed permutation with phases."""
-        perm = np.arange(self.dim)
-        phase = np.ones(self.dim, dtype=np.complex128)
-        for wire, pauli in word.items():
-            q = int(wire)
-            bit = self._bits[q]
-            if pauli in ("X", "Y"):
-                perm = perm ^ (1 << (self.n - 1 - q))
-            if pauli == "Z":
-                phase = phase * (1 - 2 * bit)
-            elif pauli == "Y":  # Y|0> = i|1>, Y|1> = -i|0>: row r takes column r^flip with phase
-                phase = phase * np.where(bit == 1, 1j, -1j)
-        if np.array_equal(perm, np.arange(self.dim)):
+        """<psi|P|psi> for a Pauli word: P is a permutation with phases (:mod:`.pauli`)."""
+        phase = (np.ones([2] * self.n, dtype=np.complex128) * word_grid(word, self.n)).reshape(-1)
+        perm = word_permutation(word, self.n)
+        if perm is None:  # a diagonal word: the phases weigh the probabilities
             return torch.sum((state.real**2 + state.imag**2) * self._real(phase.real), dim=-1)
         applied = self._complex(phase) * state[:, self._index(perm)]
         return torch.real(torch.sum(state.conj() * applied, dim=-1))
@@ -300,9 +285,7 @@ class StateVector:
     def _probs(self, wires, state):
         probs = state.real**2 + state.imag**2
         k = len(wires)
-        index = np.zeros(self.dim, dtype=np.int64)
-        for j, w in enumerate(wires):
-            index |= self._bits[w] << (k - 1 - j)
+        index = probability_index(self.n, wires)
         if k == self.n and np.array_equal(np.sort(index), np.arange(self.dim)):
             inverse = np.empty(self.dim, dtype=np.int64)
             inverse[index] = np.arange(self.dim)

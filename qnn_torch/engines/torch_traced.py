@@ -1,4 +1,5 @@
-"""The traced torch engine: a circuit traced once into an ATen graph and replayed on every call.
+"""The traced torch engine (``engine="compiled"``): a circuit traced once into an ATen graph and
+replayed on every call.
 
 A QNode rebuilds its tape, runs transforms and validates on every call, which costs
 milliseconds even for two qubits. The structure of a QNN's circuit does not change between
@@ -10,17 +11,34 @@ exact, differentiable by ordinary autograd, and free of PennyLane's per-call ove
 
 Tracing refuses circuits whose gates depend on parameter *values* (data-dependent Python
 control flow reads a tensor's value); those, and operations or measurements the simulator does
-not support, raise :class:`~qnn_torch.engines.base.EngineUnavailable`.
+not support, raise :class:`~qnn_torch.engines.errors.EngineUnavailable`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .base import PENNYLANE_LOCK, Engine, ShapeCache, autograd_jacobians, graph_inputs, trace
+from ..circuits import PENNYLANE_LOCK, CircuitDescription
+from .base import Engine, exact_simulation
+from .jacobians import autograd_jacobians, graph_inputs
+from .shape_cache import ShapeCache
+from .tracing import trace
+from .decomposition import decompose
 from .statevector import KERNEL_GATES, StateVector, UnsupportedOperation
 
 __all__ = ["TorchTracedEngine"]
+
+
+def _kernel_or_matrix(op) -> str | None:
+    """The simulator's leaf rule: a gate it has a kernel for, else (when ``op`` does not decompose)
+    an operation with a matrix."""
+    if op.name in KERNEL_GATES:
+        return "kernel"
+    if op.has_decomposition:
+        return None
+    if op.has_matrix:
+        return "matrix"
+    raise UnsupportedOperation(f"operation {op.name} has neither a decomposition nor a matrix")
 
 
 class TorchTracedEngine(Engine):
@@ -30,11 +48,16 @@ class TorchTracedEngine(Engine):
         circuit (CircuitDescription): the circuit to run.
     """
 
-    name = "torch-traced"
-    label = "compiled"
+    name = "compiled"
+    order = 2
     builds_graph = True
     devices = frozenset({"cpu", "cuda", "meta"})
     dtypes = (torch.float64, torch.float32)
+
+    @classmethod
+    def accepts(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> bool:
+        """Exact ``default.qubit`` without a ``diff_method`` other than ``"backprop"``."""
+        return exact_simulation(spec) and diff_method in (None, "backprop")
 
     def __init__(self, circuit):
         super().__init__(circuit)
@@ -50,25 +73,10 @@ class TorchTracedEngine(Engine):
             sim = self._sims[key] = StateVector(self.circuit.num_qubits, device=device, dtype=complex_dtype)
         return sim
 
-    def _flatten(self, op, out: list) -> list:
-        """Decompose ``op`` until every operation has a kernel or a matrix."""
-        if op.name in KERNEL_GATES:
-            out.append(op)
-        elif op.has_decomposition:
-            for sub in op.decomposition():
-                self._flatten(sub, out)
-        elif op.has_matrix:
-            out.append(op)
-        else:
-            raise UnsupportedOperation(f"operation {op.name} has neither a decomposition nor a matrix")
-        return out
-
     def program(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """The untraced computation: ``(batch, num_inputs)``, weights -> ``(batch, outputs)``."""
         queued, measurements = self.circuit.queue(x, w)
-        ops = []
-        for op in queued:
-            self._flatten(op, ops)
+        ops = [op for _, op in decompose(queued, _kernel_or_matrix)]
         sim = self.simulator(x.device, x.dtype)
         state = sim.run(ops, sim.zero_state(x.shape[0]))
         results = [sim.measure(mp, state).reshape(x.shape[0], -1) for mp in measurements]
@@ -95,7 +103,7 @@ class TorchTracedEngine(Engine):
 
     def cache_bytes(self) -> int:
         """Bytes of the constants of the traced graphs kept (at most
-        :data:`~.base.SHAPE_CACHE_SIZE` shapes)."""
+        :data:`~.shape_cache.SHAPE_CACHE_SIZE` shapes)."""
         return self._graphs.nbytes()
 
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

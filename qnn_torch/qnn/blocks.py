@@ -51,7 +51,8 @@ class _TemplateCall:
 
     def __call__(self, params, wires):
         batch = params.shape[:-1]
-        return self.template(params.reshape(*batch, *self.shape), *self.args, wires=wires, **dict(self.keywords))
+        return self.template(params.reshape(*batch, *self.shape), *self.args, wires=wires,
+                             **dict(self.keywords))
 
 
 def _unwrap(spec):
@@ -148,7 +149,8 @@ def _no_gates(params, wires) -> None:
     """The feature-map and ansatz blocks of a network given as one circuit function."""
 
 
-def whole_circuit(circuit, num_inputs, num_weights, feature_map, ansatz) -> tuple[Callable, CircuitBlock, CircuitBlock]:
+def whole_circuit(circuit, num_inputs, num_weights, feature_map,
+                  ansatz) -> tuple[Callable, CircuitBlock, CircuitBlock]:
     """Check a whole-circuit function ``circuit(inputs, weights)`` and its parameter counts.
 
     Returns:

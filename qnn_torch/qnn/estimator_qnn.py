@@ -1,4 +1,4 @@
-"""Expectation-value networks: Qiskit's ``EstimatorQNN`` (formerly ``TwoLayerQNN``)."""
+"""Expectation-value networks: qiskit-machine-learning's ``EstimatorQNN``."""
 
 from __future__ import annotations
 
@@ -39,13 +39,13 @@ class EstimatorQNN(QuantumNeuralNetwork):
     """
 
     def __init__(self, num_qubits: int | None = None, *, observables=None, **kwargs):
-        super().__init__(num_qubits, **kwargs)
-        if observables is None and self._converted is not None:
-            observables = _logical_z(self.num_qubits, self._converted.logical_qubits)
+        form = self._circuit_form(num_qubits, kwargs)
+        if observables is None and form.converted is not None:
+            observables = _logical_z(form.num_qubits, form.converted.logical_qubits)
         self._observables = None if observables is None else (
             observables if isinstance(observables, (list, tuple)) else (observables,))
-        self._pennylane_observables = to_pennylane_observables(observables, self.num_qubits)
-        self.output_shape = (len(self._pennylane_observables),)
+        self._pennylane_observables = to_pennylane_observables(observables, form.num_qubits)
+        super().__init__(form, output_shape=(len(self._pennylane_observables),), **kwargs)
 
     @property
     def observables(self):
@@ -58,6 +58,9 @@ class EstimatorQNN(QuantumNeuralNetwork):
     def _measure(self):
         # a list, not a tuple: tuples of expectations get a wrong batched shape (PennyLane <= 0.45.1)
         return [qml.expval(o) for o in self._pennylane_observables]
+
+    def _head(self) -> None:
+        return None  # the outputs are the expectation values
 
 
 def _logical_z(num_qubits: int, logical_qubits):

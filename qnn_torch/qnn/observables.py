@@ -56,7 +56,8 @@ def check_hermitian(obs) -> None:
             return
         if not obs.is_verified_hermitian:
             raise ValueError(f"observables must be Hermitian; got {obs}, which could not be verified "
-                             f"Hermitian (no Pauli form, and a matrix on more than {_MAX_MATRIX_WIRES} wires).")
+                             f"Hermitian (no Pauli form, and a matrix on more than {_MAX_MATRIX_WIRES} "
+                             "wires).")
 
 
 @_locked

@@ -1,4 +1,4 @@
-"""Probability networks: Qiskit's ``SamplerQNN`` (formerly ``CircuitQNN``)."""
+"""Probability networks: qiskit-machine-learning's ``SamplerQNN``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pennylane as qml
 import torch
 
 from .interpret import interpret_matrix, outcome_matrix
+from .circuit_form import CircuitForm
 from .neural_network import QuantumNeuralNetwork
 
 __all__ = ["SamplerQNN"]
@@ -47,66 +48,73 @@ class SamplerQNN(QuantumNeuralNetwork):
     (2,)
     """
 
-    _supports_adjoint_diff = False  # PennyLane's diff_method="adjoint" takes expectations only
     _probabilities = True
 
     def __init__(self, num_qubits: int | None = None, *, interpret=None, output_shape=None, **kwargs):
-        super().__init__(num_qubits, **kwargs)
-        outcomes, size = None, 2**self.num_qubits
-        if self._converted is not None:  # a Qiskit circuit: what its classical bits read
-            size = 2**self._converted.num_virtual_qubits
-            outcomes = self._converted.outcomes()
-            if size == 2**self.num_qubits and np.array_equal(outcomes, np.arange(size)):
-                outcomes = None  # every qubit measured into its own bit: the probabilities as they are
-        beyond = self._beyond(outcomes, size)
-        if interpret is None:
-            if output_shape is not None:
-                raise ValueError(
-                    "output_shape is only meaningful with interpret: without interpret the output "
-                    f"is the {size} probabilities; got output_shape={output_shape!r}."
-                )
-            if beyond:
-                warnings.warn(f"SamplerQNN: the circuit's {beyond}, but without interpret the output holds "
-                              f"the {size} outcomes below 2**{size.bit_length() - 1} (as in "
-                              "qiskit-machine-learning): the probability of the others is dropped and rows "
-                              "can sum to less than 1. "
-                              f"{self._how_to_keep()}", UserWarning, stacklevel=2)
-            self.interpret = None
-            self.output_shape = (size,)
-            self._head = None if outcomes is None else torch.as_tensor(
-                outcome_matrix(outcomes, self.num_qubits, size), dtype=torch.float64)
-        else:
-            if output_shape is None:
-                raise ValueError(
-                    "output_shape is required with interpret (the number of classes interpret "
-                    "returns), as in Qiskit; got output_shape=None."
-                )
-            # every outcome the bits can read goes through interpret, also those at or above
-            # 2**num_qubits (qiskit-machine-learning's forward pass drops those, its gradients not)
-            note = f"The circuit's {beyond}. {self._how_to_keep()}" if beyond else None
-            matrix, self.output_shape = interpret_matrix(interpret, output_shape, self.num_qubits, outcomes,
-                                                         note)
-            self.interpret = interpret
-            self._head = torch.as_tensor(matrix, dtype=torch.float64)
-
-    def _beyond(self, outcomes, size: int) -> str | None:
-        """What the classical bits read when they can read an outcome of ``size`` or more, else None."""
-        if outcomes is None or outcomes.max() < size:
-            return None
-        return f"{self._converted.num_clbits} classical bits read outcomes up to {outcomes.max()}"
-
-    def _how_to_keep(self) -> str:
-        bits = self._converted.num_clbits
-        return (f"To keep every outcome, pass interpret=lambda b: b, output_shape=2**{bits} ({2**bits} "
-                "outputs, qiskit-machine-learning's documented form), or an interpret that maps every "
-                "outcome to a class.")
+        form = self._circuit_form(num_qubits, kwargs)
+        self.interpret = interpret
+        shape, self._interpret_head = _outputs(form, interpret, output_shape)
+        super().__init__(form, output_shape=shape, **kwargs)
 
     def _measure(self):
         # reversed wires: PennyLane's wire 0 is the most significant bit, Qiskit's the least
         return qml.probs(wires=list(reversed(range(self.num_qubits))))
 
-    def postprocess(self, result: torch.Tensor) -> torch.Tensor:
-        """Sum the probabilities into the classes of ``interpret``."""
-        if self._head is None:
-            return result
-        return result @ self._head.to(result)
+    def _head(self) -> torch.Tensor | None:
+        return self._interpret_head
+
+
+def _outputs(form: CircuitForm, interpret, output_shape) -> tuple[tuple[int, ...], torch.Tensor | None]:
+    """The output shape and the head of a sampler network on ``form``'s circuit.
+
+    The outcomes are the basis states, or for a Qiskit circuit what its classical bits read; with
+    ``interpret`` the head sums the probabilities of the outcomes into classes, without it the head
+    keeps the outcomes below ``2**k`` (``k`` the logical qubits), or there is no head when the
+    outcomes are the basis states themselves.
+    """
+    outcomes, size = None, 2**form.num_qubits
+    if form.converted is not None:  # a Qiskit circuit: what its classical bits read
+        size = 2**form.converted.num_virtual_qubits
+        outcomes = form.converted.outcomes()
+        if size == 2**form.num_qubits and np.array_equal(outcomes, np.arange(size)):
+            outcomes = None  # every qubit measured into its own bit: the probabilities as they are
+    beyond = _beyond(form, outcomes, size)
+    if interpret is None:
+        if output_shape is not None:
+            raise ValueError(
+                "output_shape is only meaningful with interpret: without interpret the output "
+                f"is the {size} probabilities; got output_shape={output_shape!r}."
+            )
+        if beyond:
+            warnings.warn(f"SamplerQNN: the circuit's {beyond}, but without interpret the output holds "
+                          f"the {size} outcomes below 2**{size.bit_length() - 1} (as in "
+                          "qiskit-machine-learning): the probability of the others is dropped and rows "
+                          "can sum to less than 1. "
+                          f"{_how_to_keep(form)}", UserWarning, stacklevel=3)
+        head = None if outcomes is None else torch.as_tensor(
+            outcome_matrix(outcomes, form.num_qubits, size), dtype=torch.float64)
+        return (size,), head
+    if output_shape is None:
+        raise ValueError(
+            "output_shape is required with interpret (the number of classes interpret "
+            "returns), as in Qiskit; got output_shape=None."
+        )
+    # every outcome the bits can read goes through interpret, also those at or above
+    # 2**num_qubits (qiskit-machine-learning's forward pass drops those, its gradients not)
+    note = f"The circuit's {beyond}. {_how_to_keep(form)}" if beyond else None
+    matrix, shape = interpret_matrix(interpret, output_shape, form.num_qubits, outcomes, note)
+    return shape, torch.as_tensor(matrix, dtype=torch.float64)
+
+
+def _beyond(form: CircuitForm, outcomes, size: int) -> str | None:
+    """What the classical bits read when they can read an outcome of ``size`` or more, else None."""
+    if outcomes is None or outcomes.max() < size:
+        return None
+    return f"{form.converted.num_clbits} classical bits read outcomes up to {outcomes.max()}"
+
+
+def _how_to_keep(form: CircuitForm) -> str:
+    bits = form.converted.num_clbits
+    return (f"To keep every outcome, pass interpret=lambda b: b, output_shape=2**{bits} ({2**bits} "
+            "outputs, qiskit-machine-learning's documented form), or an interpret that maps every "
+            "outcome to a class.")

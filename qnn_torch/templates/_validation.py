@@ -9,7 +9,7 @@ from numbers import Integral, Real
 
 from pennylane import math
 
-__all__ = ["check_reps", "check_last_dim", "check_finite", "skip_value_checks"]
+__all__ = ["check_finite", "check_last_dim", "check_real_number", "check_reps", "skip_value_checks"]
 
 _VALUE_CHECKS = ContextVar("qnn_torch_value_checks", default=True)
 
@@ -54,7 +54,7 @@ def check_finite(tensor, name: str) -> None:
         raise ValueError(f"{name} must be finite; got a tensor holding NaN or infinite values.")
 
 
-def check_real(value, name: str) -> float:
+def check_real_number(value, name: str) -> float:
     """Return ``value`` as a float, or raise if it is not a finite real number."""
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number; got {value!r} ({type(value).__name__}).")

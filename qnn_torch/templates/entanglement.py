@@ -125,7 +125,7 @@ def entangler_map(num_wires: int, block_size: int, entanglement, offset: int = 0
     blocks = _circular(n, k)
     if entanglement == "sca":
         shift = offset % len(blocks) if blocks else 0
-        blocks = blocks[len(blocks) - shift :] + blocks[: len(blocks) - shift]
+        blocks = blocks[len(blocks) - shift:] + blocks[: len(blocks) - shift]
         if offset % 2 == 1:
             blocks = [tuple(reversed(block)) for block in blocks]
     return tuple(blocks)

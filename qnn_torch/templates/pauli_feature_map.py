@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from pennylane import math
-from pennylane.operation import Operation
 from pennylane.ops import CNOT, RX, Hadamard, PhaseShift
 
-from ._validation import check_finite, check_last_dim, check_real, check_reps
+from ._validation import check_finite, check_last_dim, check_real_number, check_reps
 from .entanglement import entangler_map, validate_entanglement
+from .vector_template import VectorTemplate
 
 __all__ = ["PauliFeatureMap"]
 
@@ -54,6 +53,7 @@ def _pauli_evolution(word, angle, block_wires):
     if not active:
         return []
     # operators queue when built, so build them in the order they are applied
+
     def basis_change(inverse):
         for w, p in active:
             if p == "X":
@@ -71,7 +71,7 @@ def _pauli_evolution(word, angle, block_wires):
     return ops
 
 
-class PauliFeatureMap(Operation):
+class PauliFeatureMap(VectorTemplate):
     r"""Encodes features with Pauli-word evolutions, exactly as Qiskit's ``pauli_feature_map``.
 
     Each of the ``reps`` repetitions applies a Hadamard to every wire and then, for every word
@@ -112,8 +112,6 @@ class PauliFeatureMap(Operation):
     1: ──H──Rϕ(0.40)──H─╰X──Rϕ(17.89)─╰X──H─┤ ╰State
     """
 
-    grad_method = None
-
     def __init__(self, features, wires, reps=2, paulis=("Z", "ZZ"), entanglement="full", alpha=2.0):
         super().__init__(features, wires=wires)
         n = len(self.wires)
@@ -123,21 +121,14 @@ class PauliFeatureMap(Operation):
             "reps": check_reps(reps, 1),
             "paulis": _check_paulis(paulis, n),
             "entanglement": validate_entanglement(entanglement, n),
-            "alpha": check_real(alpha, "alpha"),
+            "alpha": check_real_number(alpha, "alpha"),
         }
         for word in self._hyperparameters["paulis"]:  # a pattern that cannot serve a word fails now
             entangler_map(n, len(word), self._hyperparameters["entanglement"])
 
-    @property
-    def num_params(self):
-        return 1
-
-    @property
-    def ndim_params(self):
-        return (1,)
-
     @staticmethod
-    def compute_decomposition(features, wires, reps, paulis, entanglement, alpha):  # pylint: disable=arguments-differ
+    def compute_decomposition(features, wires, reps, paulis, entanglement,
+                              alpha):  # pylint: disable=arguments-differ
         r"""The gates of the feature map, in Qiskit's order.
 
         Args:

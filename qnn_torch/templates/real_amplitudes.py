@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from numbers import Integral
 
-from pennylane import math
-from pennylane.operation import Operation
 from pennylane.ops import CNOT, RY
 
 from ._validation import check_finite, check_last_dim, check_reps
 from .entanglement import entangler_map, validate_entanglement
+from .vector_template import VectorTemplate
 
 __all__ = ["RealAmplitudes"]
 
 
-class RealAmplitudes(Operation):
+class RealAmplitudes(VectorTemplate):
     r"""Qiskit's ``RealAmplitudes`` ansatz: layers of ``RY`` rotations and ``CNOT`` entanglers.
 
     Each of the ``reps`` repetitions applies ``RY`` on every wire and then a ``CNOT`` for every
@@ -51,9 +50,8 @@ class RealAmplitudes(Operation):
     1: ──RY(0.20)─╰X──RY(0.40)─┤
     """
 
-    grad_method = None
-
-    def __init__(self, weights, wires, reps=3, entanglement="reverse_linear", skip_final_rotation_layer=False):
+    def __init__(self, weights, wires, reps=3, entanglement="reverse_linear",
+                 skip_final_rotation_layer=False):
         super().__init__(weights, wires=wires)
         n = len(self.wires)
         reps = check_reps(reps, 0)
@@ -74,16 +72,9 @@ class RealAmplitudes(Operation):
             "skip_final_rotation_layer": skip_final_rotation_layer,
         }
 
-    @property
-    def num_params(self):
-        return 1
-
-    @property
-    def ndim_params(self):
-        return (1,)
-
     @staticmethod
-    def compute_decomposition(weights, wires, reps, entanglement, skip_final_rotation_layer):  # pylint: disable=arguments-differ
+    def compute_decomposition(weights, wires, reps, entanglement,
+                              skip_final_rotation_layer):  # pylint: disable=arguments-differ
         r"""The gates of the ansatz, in Qiskit's order.
 
         Args:

@@ -43,7 +43,8 @@ class ZZFeatureMap(PauliFeatureMap):
         # hyperparameters (copy, map_wires); they are fixed for this feature map.
         kwargs.setdefault("paulis", ("Z", "ZZ"))
         kwargs.setdefault("alpha", 2.0)
-        if tuple(kwargs["paulis"]) != ("Z", "ZZ") or kwargs["alpha"] != 2.0 or set(kwargs) - {"paulis", "alpha"}:
+        fixed = tuple(kwargs["paulis"]) == ("Z", "ZZ") and kwargs["alpha"] == 2.0
+        if not fixed or set(kwargs) - {"paulis", "alpha"}:
             raise TypeError(
                 "ZZFeatureMap takes features, wires, reps and entanglement; use PauliFeatureMap "
                 f"for other words or alpha; got {kwargs!r}."

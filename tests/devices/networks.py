@@ -186,7 +186,7 @@ def noise_scale(qnn, x, w):
     for xb in x:
         xt = torch.tensor(xb[None], requires_grad=True)
         wt = torch.tensor(w, requires_grad=True)
-        ops, _ = qnn.queued(xt, wt)
+        ops, _ = qnn.description.queue(xt, wt)
         angles = [(g.data[0], v) for op in ops for g, v in _gates(op)
                   if isinstance(g.data[0], torch.Tensor) and g.data[0].requires_grad]
         s = torch.zeros(qnn.num_inputs + qnn.num_weights, dtype=torch.float64)

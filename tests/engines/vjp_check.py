@@ -4,9 +4,11 @@ Jacobians (``grad_output^T J``), for weights shared by the batch or given per sa
 import torch
 
 
-def check_vjp_contracts_jacobians(engine, qnn, batched_weights: bool, rng, batch: int = 3, spread: float = 1.0):
+def check_vjp_contracts_jacobians(engine, qnn, batched_weights: bool, rng, batch: int = 3,
+                                  spread: float = 1.0):
     x = torch.tensor(rng.uniform(-spread, spread, (batch, qnn.num_inputs)))
-    w = torch.tensor(rng.uniform(-spread, spread, (batch, qnn.num_weights) if batched_weights else qnn.num_weights))
+    shape = (batch, qnn.num_weights) if batched_weights else qnn.num_weights
+    w = torch.tensor(rng.uniform(-spread, spread, shape))
     out, (jx, jw) = engine.values_and_jacobians(x, w, True, True)
     g = torch.tensor(rng.normal(size=tuple(out.shape)))
     values, saved = engine.forward_for_vjp(x, w)

@@ -31,10 +31,12 @@ def _queued(block, params, n):
 def test_template_counts_come_from_their_shape(spec, n, count):
     block = resolve_block(spec, n, None, "ansatz", "num_weights")
     assert block.num_params == count
-    assert resolve_block(spec, n, count, "ansatz", "num_weights").num_params == count  # a matching count is fine
+    # a matching count is fine
+    assert resolve_block(spec, n, count, "ansatz", "num_weights").num_params == count
 
 
-@pytest.mark.parametrize("spec, n", [(RealAmplitudes, 2), (partial(RealAmplitudes, reps=1, entanglement="linear"), 3)])
+@pytest.mark.parametrize("spec, n", [(RealAmplitudes, 2),
+                                     (partial(RealAmplitudes, reps=1, entanglement="linear"), 3)])
 def test_a_batch_passes_through_reshaped_to_the_template(spec, n):
     block = resolve_block(spec, n, None, "ansatz", "num_weights")
     params = torch.rand(5, block.num_params, dtype=torch.float64)
@@ -48,7 +50,8 @@ def test_plain_function_needs_and_keeps_its_count():
     def ry(params, wires):
         qml.RY(params[..., 0], wires=wires[0])
 
-    with pytest.raises(TypeError, match="ry is a plain function: give its parameter count explicitly with num_inputs"):
+    with pytest.raises(TypeError, match="ry is a plain function: give its parameter count explicitly with "
+                                        "num_inputs"):
         resolve_block(ry, 2, None, "feature_map", "num_inputs")
     block = resolve_block(ry, 2, 1, "feature_map", "num_inputs")
     assert block.num_params == 1 and block.name == "ry"
@@ -70,7 +73,9 @@ def test_bad_blocks_name_the_argument(spec, count, error, message):
 
 
 def test_template_blocks_pickle():
-    block = resolve_block(partial(RealAmplitudes, reps=1, entanglement="linear"), 3, None, "ansatz", "num_weights")
+    block = resolve_block(partial(RealAmplitudes, reps=1, entanglement="linear"), 3, None, "ansatz",
+                          "num_weights")
     clone = pickle.loads(pickle.dumps(block))
     params = torch.linspace(-1, 1, block.num_params)
-    np.testing.assert_array_equal(qml.matrix(_queued(clone, params, 3)[0]), qml.matrix(_queued(block, params, 3)[0]))
+    np.testing.assert_array_equal(qml.matrix(_queued(clone, params, 3)[0]),
+                                  qml.matrix(_queued(block, params, 3)[0]))

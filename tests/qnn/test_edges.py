@@ -44,7 +44,8 @@ def test_empty_batch(kind, kwargs):
     assert model.weight.grad.shape == (qnn.num_weights,) and not model.weight.grad.any()
     with torch.no_grad():
         assert model(torch.zeros(0, qnn.num_inputs)).shape == (0, *qnn.output_shape)
-    assert qnn.forward(np.zeros((0, qnn.num_inputs)), np.zeros(qnn.num_weights)).shape == (0, *qnn.output_shape)
+    out = qnn.forward(np.zeros((0, qnn.num_inputs)), np.zeros(qnn.num_weights))
+    assert out.shape == (0, *qnn.output_shape)
     assert qnn.engine == engine and qnn.engine_fallback is None  # nothing given up
 
 
@@ -83,7 +84,8 @@ def test_non_hermitian_observables_refused_at_construction(obs, engine):
 
 
 @pytest.mark.parametrize("obs", [qml.Z(0), qml.X(0) @ qml.Y(1), qml.dot([0.5, -2.0], [qml.Z(0), qml.X(1)]),
-                                 qml.Hermitian(np.array([[1, 1j], [-1j, 0]]), wires=1), qml.Projector([1], 0)],
+                                 qml.Hermitian(np.array([[1, 1j], [-1j, 0]]), wires=1),
+                                 qml.Projector([1], 0)],
                          ids=["Z", "XY", "sum", "Hermitian", "Projector"])
 def test_hermitian_observables_accepted(obs):
     qnn = EstimatorQNN(2, observables=obs)

@@ -70,8 +70,8 @@ def test_network_without_inputs_trains_through_the_connector(device):
     assert model(torch.zeros(3, 0)).shape == (3, 1)
 
 
-@pytest.mark.parametrize("kwargs", [{"engine": e} for e in ENGINES] + [{"device": "lightning.qubit"},
-                                                                     {"device": "qiskit.aer"}])
+@pytest.mark.parametrize("kwargs", [{"engine": e} for e in ENGINES]
+                         + [{"device": "lightning.qubit"}, {"device": "qiskit.aer"}])
 @pytest.mark.parametrize("grad", [False, True])
 def test_network_without_inputs_gives_every_sample_every_output(kwargs, grad):
     """A batch of empty inputs: each row holds all outputs (the QNode runs once, unbroadcast)."""
@@ -145,12 +145,14 @@ def test_interpret_may_return_numpy_integers_tuples_and_arrays(interpret, shape,
 
 @pytest.mark.parametrize("bad", [lambda i: True, lambda i: 0.5, lambda i: np.array([[0]]), lambda i: "0"])
 def test_interpret_returning_no_integer_is_refused(bad):
-    with pytest.raises(ValueError, match=r"interpret must return an index within output_shape \(2,\); interpret\(0\) returned"):
+    with pytest.raises(ValueError, match=r"interpret must return an index within output_shape \(2,\); "
+                                         r"interpret\(0\) returned"):
         SamplerQNN(2, interpret=bad, output_shape=2)
 
 
 @pytest.mark.parametrize("observable", [
-    Pauli("XZ"), Pauli("-YY"), SparseObservable("ZX"), SparseObservable.from_list([("XX", 0.5), ("ZI", -2.0)]),
+    Pauli("XZ"), Pauli("-YY"), SparseObservable("ZX"),
+    SparseObservable.from_list([("XX", 0.5), ("ZI", -2.0)]),
 ])
 def test_qiskit_pauli_and_sparse_observable(observable):
     circuit, inputs, weights = ref.zz_ra_circuit(2)
@@ -169,7 +171,8 @@ def test_non_hermitian_pauli_is_refused():
 
 
 @pytest.mark.parametrize("ansatz, message", [
-    (partial(RealAmplitudes, entanglement="diagonal"), "ansatz RealAmplitudes on 2 qubits: entanglement must be"),
+    (partial(RealAmplitudes, entanglement="diagonal"),
+     "ansatz RealAmplitudes on 2 qubits: entanglement must be"),
     (partial(RealAmplitudes, reps=-1), "reps must be an integer >= 0; got -1"),
 ])
 def test_template_options_are_checked_at_construction(ansatz, message):
@@ -186,7 +189,8 @@ def test_feature_map_options_are_checked_at_construction():
 
 def _hybrid(qnn):
     torch.manual_seed(3)
-    return torch.nn.Sequential(torch.nn.Linear(3, 2), TorchConnector(qnn), torch.nn.Linear(qnn.output_shape[0], 2))
+    return torch.nn.Sequential(torch.nn.Linear(3, 2), TorchConnector(qnn),
+                               torch.nn.Linear(qnn.output_shape[0], 2))
 
 
 NETWORKS = {

@@ -1,4 +1,4 @@
-"""QuantumNeuralNetwork: what a network shows of itself, what it saves, and qml.Tracker on any device."""
+"""QuantumNeuralNetwork: what a network shows of itself and of its parts, and what it saves."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import pickle
 import traceback
 
 import numpy as np
-import pennylane as qml
 import pytest
 import torch
 from qiskit.providers.fake_provider import GenericBackendV2
 
 from qnn_torch import EstimatorQNN, SamplerQNN, TorchConnector, parity
+from qnn_torch.qnn import QuantumNeuralNetwork
 from qnn_torch.devices import FakeJobService, credentials
 
 
@@ -78,80 +78,26 @@ def test_a_model_on_another_backend_is_saved_with_it():
     assert loaded.spec.device.backend.name == qnn.spec.device.backend.name
 
 
-# ---------------------------------------------------------------- qml.Tracker
-
-BATCH = 3
+# ---------------------------------------------------------------- a description and its parts
 
 
-def _step(qnn, no_grad=False):
-    """One forward (and backward) pass of a TorchConnector on ``BATCH`` samples, tracked."""
-    model = TorchConnector(qnn)
-    x = torch.rand(BATCH, qnn.num_inputs, requires_grad=True)
-    with qml.Tracker(qnn.device) as tracker:
-        if no_grad:
-            with torch.no_grad():
-                model(x)
-        else:
-            model(x).sum().backward()
-    return tracker
-
-
-FAST_ENGINES = ["adjoint", "torch-adjoint", "compiled", "qnode"]
-
-
-@pytest.mark.parametrize("engine", FAST_ENGINES)
-@pytest.mark.parametrize("outputs", [1, 3], ids=["one-output", "three-outputs"])
-def test_every_engine_reports_to_the_tracker(engine, outputs):
-    observables = [qml.Z(0), qml.Z(1), qml.Z(2)][:outputs]
-    qnn = EstimatorQNN(3, engine=engine, observables=observables)
-    assert qnn.engine == engine
-    forward = _step(qnn, no_grad=True)
-    assert forward.totals == {"batches": 1, "simulations": 1, "executions": BATCH}
-    assert len(forward.history["results"]) == 1
-    if engine != "qnode":  # PennyLane's results are per measurement
-        assert forward.history["results"][0].shape == (BATCH, outputs)
-    training = _step(qnn)
-    assert training.totals["executions"] == BATCH
-    # the fast engines report how they differentiated; the QNode's backprop is a torch graph
-    differentiated = {"derivatives", "vjps"} & set(training.totals)
-    assert differentiated or engine in ("qnode", "compiled")
-    for key in differentiated:
-        assert training.totals[key] == BATCH
-    resources = training.history["resources"][0]
-    assert resources.gate_types and resources.num_allocs == 3
-
-
-def test_sampler_networks_report_too():
+def test_a_network_is_an_abstract_description():
+    with pytest.raises(TypeError, match="abstract"):
+        QuantumNeuralNetwork(None, output_shape=(1,))
     qnn = SamplerQNN(2, interpret=parity, output_shape=2)
-    tracker = _step(qnn)
-    assert tracker.totals["executions"] == BATCH and tracker.totals["derivatives"] == BATCH
+    description = qnn.description
+    assert (description.num_qubits, description.num_inputs, description.num_weights) == (2, 2, 8)
+    assert description.probabilities and description.output_size == 2 and description.head.shape == (4, 2)
+    assert description.circuit == qnn.qfunc
+    assert EstimatorQNN(2).description.head is None and not EstimatorQNN(2).description.probabilities
 
 
-def test_a_device_object_of_the_user_is_tracked():
-    device = qml.device("default.qubit")
-    qnn = EstimatorQNN(2, device=device)
-    assert qnn.device is device and qnn.engine == "adjoint"
-    with qml.Tracker(device) as tracker:
-        TorchConnector(qnn)(torch.rand(BATCH, 2))
-    assert tracker.totals["executions"] == BATCH
-
-
-def test_an_inactive_tracker_records_nothing():
-    qnn = EstimatorQNN(2)
-    tracker = qml.Tracker(qnn.device)
-    TorchConnector(qnn)(torch.rand(BATCH, 2)).sum().backward()
-    assert tracker.totals == {}
-
-
-@pytest.mark.parametrize("device, shots", [
-    ("default.qubit", 100),
-    ("lightning.qubit", None),
-    ("qiskit.aer", None),
-    ("fake:FakeManilaV2", 64),
-])
-def test_every_device_reports_to_the_tracker(device, shots):
-    qnn = EstimatorQNN(2, device=device, shots=shots)
-    tracker = _step(qnn)
-    assert tracker.totals["executions"] >= BATCH
-    if shots is not None and device == "default.qubit":
-        assert tracker.totals["shots"] >= BATCH * shots
+def test_the_run_options_are_the_chains():
+    qnn = EstimatorQNN(2, memory_budget=2**30)
+    assert (qnn.engine, qnn.precision, qnn.memory_budget, qnn.shots) == ("adjoint", "double", 2**30, None)
+    assert qnn.device is qnn.spec.device and qnn.simulated_locally and qnn.differentiable_twice
+    qnn.memory_budget = None
+    assert qnn.memory_budget is None and qnn._engines.memory_budget is None
+    with pytest.raises(AttributeError, match="engine cannot be set"):
+        qnn.engine = "qnode"
+    assert type(qnn).engine.__doc__.startswith("str: ")

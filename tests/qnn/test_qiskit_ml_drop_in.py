@@ -51,7 +51,8 @@ def test_num_qubits_comes_from_the_circuit():
     assert qnn.input_gradients is False  # qiskit-machine-learning's default
     assert qnn.qiskit_circuit is not None and qnn.input_params == list(feature_map.parameters)
     template_network = qnn_torch.EstimatorQNN(2)
-    assert template_network.qiskit_circuit is template_network.input_params is template_network.weight_params is None
+    assert template_network.qiskit_circuit is template_network.input_params is None
+    assert template_network.weight_params is None
     with pytest.raises(ValueError, match="num_qubits must be the circuit's 3 qubits"):
         qnn_torch.EstimatorQNN(2, circuit=feature_map.compose(ansatz), input_params=feature_map.parameters,
                                weight_params=ansatz.parameters)
@@ -110,7 +111,7 @@ def test_qiskit_circuits_on_every_engine_and_device(kwargs, rng):
     from qnn_torch import EstimatorQNN as Ours
 
     from .. import qiskit_reference as ref
-    from .test_qiskit_ml_parity import assert_parity, float32_weights
+    from .parity_check import assert_parity, float32_weights
 
     x, w = ParameterVector("x", 3), ParameterVector("w", 6)
     qc = QuantumCircuit(3)

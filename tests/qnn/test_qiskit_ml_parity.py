@@ -11,8 +11,7 @@ from qiskit.quantum_info import SparsePauliOp
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
 
 from .. import qiskit_reference as ref
-
-ATOL = 1e-6
+from .parity_check import assert_parity, float32_weights
 
 # default.qubit runs on the adjoint path by default; "/compiled" and "/qnode" force the others
 DEVICES = ["default.qubit", "default.qubit/compiled", "default.qubit/qnode", "lightning.qubit"]
@@ -21,34 +20,6 @@ DEVICES = ["default.qubit", "default.qubit/compiled", "default.qubit/qnode", "li
 def device_kwargs(device):
     name, _, engine = device.partition("/")
     return {"device": name, "engine": engine or "auto"}
-
-
-def ours(model, x):
-    """Outputs (B, K), input Jacobian (B, K, I) and weight Jacobian summed over the batch."""
-    xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    out = model(xt)
-    out2 = out.reshape(out.shape[0], -1)
-    gin, gw = [], []
-    for k in range(out2.shape[1]):
-        gx, gwk = torch.autograd.grad(out2[:, k].sum(), (xt, model.weight), retain_graph=True)
-        gin.append(gx)
-        gw.append(gwk)
-    return (out2.detach().numpy(), torch.stack(gin, 1).numpy(),
-            torch.stack(gw, 0).double().numpy())
-
-
-def float32_weights(rng, n):
-    # our weights are float32 parameters, as qiskit-machine-learning's TorchConnector's
-    return rng.uniform(-1, 1, n).astype(np.float32).astype(np.float64)
-
-
-def assert_parity(model, qk_qnn, x, w):
-    out, gin, gw = ours(model, x)
-    r_out, r_gin, r_gw = ref.reference(qk_qnn, x, w)
-    r_out = r_out.reshape(out.shape)
-    assert np.allclose(out, r_out, atol=ATOL)
-    assert np.allclose(gin, r_gin.reshape(gin.shape), atol=ATOL)
-    assert np.allclose(gw, r_gw.reshape(r_gw.shape[0], out.shape[1], -1).sum(0), atol=ATOL)
 
 
 ESTIMATOR_CASES = [
@@ -66,7 +37,8 @@ ESTIMATOR_CASES = [
 def test_estimator_matches_qiskit(device, n, fm_reps, ra_reps, ent, labels, rng):
     qk_obs = None
     if labels is not None:
-        qk_obs = [SparsePauliOp.from_list(l) if isinstance(l, list) else SparsePauliOp(l) for l in labels]
+        qk_obs = [SparsePauliOp.from_list(label) if isinstance(label, list) else SparsePauliOp(label)
+                  for label in labels]
     circuit, inputs, weights = ref.zz_ra_circuit(n, fm_reps, ra_reps, ent)
     qk = ref.estimator(circuit, inputs, weights, qk_obs)
     qnn = EstimatorQNN(
@@ -85,7 +57,8 @@ def test_pennylane_observables_equal_sparse_pauli_ops(rng):
     """qml.Z(1) is Qiskit's 'ZI' (little-endian), and sums convert with their coefficients."""
     x, w = rng.uniform(-1, 1, (3, 2)), float32_weights(rng, 8)
     pl = EstimatorQNN(2, observables=[qml.Z(1), 0.5 * qml.X(0) @ qml.Y(1) - qml.Z(0)])
-    qk = EstimatorQNN(2, observables=[SparsePauliOp("ZI"), SparsePauliOp.from_list([("YX", 0.5), ("IZ", -1)])])
+    qk = EstimatorQNN(2, observables=[SparsePauliOp("ZI"),
+                                      SparsePauliOp.from_list([("YX", 0.5), ("IZ", -1)])])
     a = TorchConnector(pl, initial_weights=w)(torch.tensor(x))
     b = TorchConnector(qk, initial_weights=w)(torch.tensor(x))
     assert torch.allclose(a, b, atol=1e-12)

@@ -1,8 +1,8 @@
-"""Memory: what a device has available, a network's budget, and batches split to fit it.
+"""Memory: what a device has available, a call's budget, and the chunks a batch is split into.
 
 A local simulation of ``n`` qubits holds ``2**n`` amplitudes per state vector and per sample,
 and an engine keeps several such states per sample at once (one per gate while an autograd
-graph is kept; see :meth:`qnn_torch.engines.Engine.bytes_per_sample`). A network therefore runs
+graph is kept; see :meth:`qnn_torch.engines.Engine.bytes_per_sample`). An engine chain runs
 a batch in chunks of at most ``budget // bytes_per_sample`` samples, and refuses a register of
 which not even one sample fits before anything is allocated.
 """
@@ -14,7 +14,7 @@ from numbers import Real
 
 import torch
 
-from ..engines.allocator import free_heap_bytes
+from .glibc_malloc import free_heap_bytes
 
 __all__ = ["DEFAULT_BUDGET_FRACTION", "SMALL_CALL_BYTES", "available_memory", "check_budget",
            "check_state_fits", "chunk_size", "format_bytes"]
@@ -45,8 +45,9 @@ def available_memory(device: torch.device | str | None = None) -> int | None:
 
     On the CPU (the default): ``psutil`` if installed, else ``MemAvailable`` of
     ``/proc/meminfo``, else ``os.sysconf``'s free pages, plus the freed memory this process's C
-    library keeps for reuse (:func:`~qnn_torch.engines.allocator.free_heap_bytes`). On a CUDA device: the free memory
-    ``torch.cuda.mem_get_info`` reports. Other devices (``"meta"``, which holds no data): None.
+    library keeps for reuse (:func:`~qnn_torch.engines.glibc_malloc.free_heap_bytes`). On a CUDA
+    device: the free memory ``torch.cuda.mem_get_info`` reports. Other devices (``"meta"``, which
+    holds no data): None.
 
     Args:
         device (torch.device or str or None): the device; None for the CPU.

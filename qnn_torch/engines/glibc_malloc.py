@@ -1,17 +1,18 @@
-"""Freed memory kept for reuse: large state vectors without a page fault per pass.
+"""glibc's ``malloc`` tuned to keep freed memory for reuse: large state vectors without a page
+fault per pass.
 
 A simulation of a large register allocates a state vector (megabytes to gigabytes) at every
-block and frees it soon after. glibc's ``malloc`` by default maps every allocation above 32 MiB
-afresh with ``mmap`` and returns freed memory to the system, so each new state pays a page fault
-for every 4 KiB it touches: at 20 qubits, batch 8, that was half of a training step's time
-(600 ms per sample; 280 ms when the memory is reused). PyTorch's CPU tensors use ``malloc``.
+gate it applies and frees it soon after. glibc's ``malloc`` by default maps every allocation
+above 32 MiB afresh with ``mmap`` and returns freed memory to the system, so each new state pays
+a page fault for every 4 KiB it touches, a large part of a training step's time at 20 qubits
+(benchmarks/results/scaling.txt). PyTorch's CPU tensors use ``malloc``.
 
 :func:`keep_freed_memory`, called by the engines when they first run a large register on the CPU,
 asks glibc (``mallopt``) to serve allocations below :data:`MMAP_THRESHOLD` from its heap (or below
 32 MiB, where a glibc refuses more) and to give freed memory at the top of its heap back to the
 system only beyond :data:`TRIM_THRESHOLD`. A training loop's next step then reuses the memory of
 the last one, and the process holds up to about that much freed memory between steps
-(:func:`~qnn_torch.qnn.memory.available_memory` counts it as available). The settings concern the
+(:func:`~qnn_torch.engines.memory.available_memory` counts it as available). The settings concern the
 main heap, which the thread calling the model uses in a plain training loop; allocations of other
 threads above 64 MiB are still mapped afresh. It is a setting of the whole process: set the
 environment variable :data:`ENV_VARIABLE` to ``0`` to leave ``malloc`` as it is. Elsewhere than
@@ -27,7 +28,8 @@ import platform
 import sys
 import threading
 
-__all__ = ["ENV_VARIABLE", "FALLBACK_MMAP_THRESHOLD", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "free_heap_bytes", "keep_freed_memory"]
+__all__ = ["ENV_VARIABLE", "FALLBACK_MMAP_THRESHOLD", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "free_heap_bytes",
+           "keep_freed_memory"]
 
 ENV_VARIABLE = "QNN_TORCH_KEEP_FREED_MEMORY"
 """str: the environment variable that, set to ``0`` (or ``false``, ``no``, ``off``), stops
@@ -69,7 +71,7 @@ def keep_freed_memory() -> bool:
 
     **Example**
 
-    >>> from qnn_torch.engines.allocator import keep_freed_memory
+    >>> from qnn_torch.engines.glibc_malloc import keep_freed_memory
     >>> isinstance(keep_freed_memory(), bool)
     True
     """
@@ -91,14 +93,15 @@ def _tune() -> bool:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     trimmed = bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    mapped = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) or mallopt(_M_MMAP_THRESHOLD, FALLBACK_MMAP_THRESHOLD))
+    mapped = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+                  or mallopt(_M_MMAP_THRESHOLD, FALLBACK_MMAP_THRESHOLD))
     return trimmed and mapped
 
 
 class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
-                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
-                 "keepcost")]
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+                 "fordblks", "keepcost")]
 
 
 def free_heap_bytes() -> int:
@@ -106,7 +109,7 @@ def free_heap_bytes() -> int:
 
     **Example**
 
-    >>> from qnn_torch.engines.allocator import free_heap_bytes
+    >>> from qnn_torch.engines.glibc_malloc import free_heap_bytes
     >>> free_heap_bytes() >= 0
     True
     """

@@ -9,14 +9,14 @@ import sys
 
 import pytest
 
-from qnn_torch.engines import allocator
-from qnn_torch.qnn import memory
+from qnn_torch.engines import glibc_malloc
+from qnn_torch.engines import memory
 
 GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
 
 _PROGRAM = """
 import ctypes, json, torch
-from qnn_torch.engines.allocator import MMAP_THRESHOLD, free_heap_bytes, keep_freed_memory
+from qnn_torch.engines.glibc_malloc import MMAP_THRESHOLD, free_heap_bytes, keep_freed_memory
 kept = keep_freed_memory()
 large = kept and bool(ctypes.CDLL(None).mallopt(-3, MMAP_THRESHOLD))  # this glibc takes a 1 GiB threshold
 state = torch.ones(2**23, dtype=torch.complex128)  # 128 MiB: above glibc's largest default mmap threshold
@@ -27,11 +27,11 @@ print(json.dumps({"kept": kept, "again": keep_freed_memory(), "large": large, "f
 
 
 def _run(env_value):
-    env = {k: v for k, v in os.environ.items() if k != allocator.ENV_VARIABLE}
+    env = {k: v for k, v in os.environ.items() if k != glibc_malloc.ENV_VARIABLE}
     if env_value is not None:
-        env[allocator.ENV_VARIABLE] = env_value
-    done = subprocess.run([sys.executable, "-c", _PROGRAM], env=env, capture_output=True, text=True, timeout=120,
-                          check=True)
+        env[glibc_malloc.ENV_VARIABLE] = env_value
+    done = subprocess.run([sys.executable, "-c", _PROGRAM], env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -55,10 +55,10 @@ def test_the_environment_variable_leaves_malloc_alone(value):
 
 
 def test_without_glibc_nothing_changes(monkeypatch):
-    monkeypatch.setattr(allocator, "_libc", lambda: None)
-    monkeypatch.setattr(allocator, "_state", {})
-    assert allocator.keep_freed_memory() is False
-    assert allocator.free_heap_bytes() == 0
+    monkeypatch.setattr(glibc_malloc, "_libc", lambda: None)
+    monkeypatch.setattr(glibc_malloc, "_state", {})
+    assert glibc_malloc.keep_freed_memory() is False
+    assert glibc_malloc.free_heap_bytes() == 0
 
 
 def test_available_memory_counts_the_heap_kept_for_reuse(monkeypatch):

@@ -1,28 +1,27 @@
-"""Gate angles as NumPy code: a traced ATen graph turned into forward-mode differentiated NumPy.
+"""NumPy code generated from a traced ATen graph, with forward-mode derivatives.
 
 The gate angles of a QNN are small expressions of its inputs and weights (``2 * x0``,
-``2 * (pi - x0) * (pi - x1)``, ``w3``), written by the templates in torch. They are traced
-once with ``make_fx``; :func:`numpy_program` then generates a NumPy function from the graph
-that returns the angles and, optionally, their derivatives with respect to every input and
-weight (forward mode: each value carries a trailing axis of tangents). Repeated
-sub-expressions are computed once and operations on constants are folded at build time.
+``2 * (pi - x0) * (pi - x1)``, ``w3``), written by the templates in torch. Traced once with
+``make_fx``, they are an ATen graph; :func:`numpy_program` generates a NumPy function from the
+graph that returns the angles and, optionally, their derivatives with respect to every input and
+weight (forward mode: each value carries a trailing axis of tangents). Repeated sub-expressions
+are computed once and operations on constants are folded when the program is generated.
 
 Only the elementwise and shape operations that such expressions use are supported; anything
-else raises :class:`UnsupportedGraph` (an :class:`~qnn_torch.engines.base.EngineUnavailable`) and
+else raises :class:`UnsupportedGraph` (an :class:`~qnn_torch.engines.errors.EngineUnavailable`) and
 the engine hands over. (``detach`` is traced as an alias, so it is invisible here, as it is to
 any replay of a ``make_fx`` graph.)
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
 import re
+from typing import Callable
 
 import numpy as np
 import torch
 
-from .base import EngineUnavailable
+from .errors import EngineUnavailable
 
 __all__ = ["UnsupportedGraph", "numpy_program"]
 
@@ -144,7 +143,7 @@ def _norm(dim: int, ndim: int) -> int:
 
 
 def _fold(node, writer: _Writer):
-    """Evaluate a node whose arguments are all constants, in torch, at build time."""
+    """Evaluate a node whose arguments are all constants, in torch, while generating the program."""
 
     def conv(a):
         if isinstance(a, torch.fx.Node):
@@ -456,7 +455,7 @@ def _translate_graph(graph: torch.fx.GraphModule, w: _Writer):
 
 
 def _generate(w: _Writer, placeholders: list, output, tangents: bool) -> Callable:
-    """Step 3: the Python source of the program, compiled."""
+    """Step 3: the Python source of the program, turned into a function."""
     if output in w.const:
         value = w.constant(w.const[output])
         tangent = w.zeros_tangent(output) if tangents else None

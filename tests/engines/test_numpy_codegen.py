@@ -6,7 +6,7 @@ import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 from torch.func import jacrev, vmap
 
-from qnn_torch.engines.angles import UnsupportedGraph, numpy_program
+from qnn_torch.engines.numpy_codegen import UnsupportedGraph, numpy_program
 
 CONSTANT = torch.tensor([0.25, -1.5, 2.0], dtype=torch.float64)
 
@@ -18,12 +18,15 @@ EXPRESSIONS = {
                                             torch.add(x[:, 1], x[:, 2], alpha=-0.5), -x[:, 1] * w[2],
                                             x[:, 0] ** 3 + w[3] / w[0]], dim=1),
     "unary": lambda x, w: torch.stack([torch.cos(x[:, 0]), torch.sin(x[:, 1]) * torch.exp(w[0]),
-                                       torch.sqrt(1.5 + x[:, 2]), torch.tanh(x[:, 0]), torch.arccos(x[:, 1] / 3),
-                                       torch.arctan(x[:, 2]), torch.abs(x[:, 0] - 0.1), torch.sigmoid(w[1] * x[:, 1]),
-                                       torch.log(2 + x[:, 0]), torch.arcsin(x[:, 2] / 4)], dim=1),
+                                       torch.sqrt(1.5 + x[:, 2]), torch.tanh(x[:, 0]),
+                                       torch.arccos(x[:, 1] / 3), torch.arctan(x[:, 2]),
+                                       torch.abs(x[:, 0] - 0.1), torch.sigmoid(w[1] * x[:, 1]),
+                                       torch.log(2 + x[:, 0]),
+                                       torch.arcsin(x[:, 2] / 4)], dim=1),
     "shapes": lambda x, w: torch.cat([(x.unsqueeze(-1) * w[:3].reshape(1, 3, 1)).squeeze(-1),
                                       x.t().t()[:, 1:3], x.permute(1, 0).transpose(0, 1)[:, ::2],
-                                      x.sum(dim=1, keepdim=True), (x * CONSTANT).sum(-1).unsqueeze(1)], dim=1),
+                                      x.sum(dim=1, keepdim=True), (x * CONSTANT).sum(-1).unsqueeze(1)],
+                                     dim=1),
     "constants": lambda x, w: torch.stack([x[:, 0] * CONSTANT[1] + torch.tensor(3.0, dtype=torch.float64),
                                            x[:, 1] * torch.arange(1, 4, dtype=torch.float64).sum(),
                                            torch.zeros(x.shape[0], dtype=torch.float64) + w[2]], dim=1),

@@ -1,0 +1,122 @@
+"""A circuit decomposed into leaf gates: each engine says which operations are leaves for it.
+
+Templates and composite gates decompose into smaller operations, and those again, until every
+operation is one an engine applies directly. :func:`decompose` walks the operations depth first,
+in circuit order, and asks a *leaf rule* of each: a leaf's kind, or None to decompose it further.
+The engines differ only in their rule:
+
+* the adjoint engines (:func:`circuit_leaves`): *angle gates*, whose single angle depends on the
+  inputs or weights and that have a generator, :math:`U(\\theta) = e^{i\\theta H}`
+  (``"angle"``), and *fixed gates*, which depend on neither and have a matrix (``"fixed"``);
+* the torch state-vector simulator: gates it has a kernel for, and other operations with a
+  matrix (:mod:`~qnn_torch.engines.torch_traced`);
+* the memory estimate: gates with a matrix on at most two wires
+  (:meth:`~qnn_torch.engines.base.Engine.num_gates`).
+
+The adjoint engines record the walk's decisions (``"angle"``, ``"fixed"`` or ``"decompose"``)
+so that :func:`replay_angles` collects the same angles again while the angle expressions are
+traced (:mod:`~qnn_torch.engines.angle_programs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..circuits import CircuitDescription
+from .errors import EngineUnavailable
+
+__all__ = ["angle_or_fixed", "circuit_leaves", "decompose", "replay_angles"]
+
+
+def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | None = None) -> list[tuple]:
+    """``ops`` decomposed depth first, in order, into ``(kind, op)`` leaves.
+
+    Args:
+        ops (Iterable[Operator]): the operations.
+        leaf_kind (Callable): ``leaf_kind(op)`` gives a leaf's kind, or None for an operation to
+            decompose (it must then have a decomposition); it may raise
+            :class:`~qnn_torch.engines.errors.EngineUnavailable` for an operation it cannot take.
+        decisions (list or None): if given, every operation's kind, or ``"decompose"``, is appended
+            in the order of the walk.
+    """
+    leaves: list[tuple] = []
+
+    def walk(op):
+        kind = leaf_kind(op)
+        if decisions is not None:
+            decisions.append("decompose" if kind is None else kind)
+        if kind is None:
+            for sub in op.decomposition():
+                walk(sub)
+        else:
+            leaves.append((kind, op))
+
+    for op in ops:
+        walk(op)
+    return leaves
+
+
+def angle_or_fixed(op) -> str | None:
+    """The adjoint engines' leaf rule: ``"angle"``, ``"fixed"``, or None to decompose ``op`` (whose
+    parameters that depend on inputs or weights are tensors that require grad).
+
+    Raises:
+        EngineUnavailable: for an operation with neither a generator, a matrix nor a decomposition.
+    """
+    depends = any(isinstance(d, torch.Tensor) and d.requires_grad for d in op.data)
+    if depends and op.num_params == 1 and op.has_generator:
+        return "angle"
+    if not depends and op.has_matrix:
+        return "fixed"
+    if op.has_decomposition:
+        return None
+    raise EngineUnavailable(f"operation {op.name} has neither a generator, a matrix nor a decomposition")
+
+
+def circuit_leaves(circuit: CircuitDescription, x: torch.Tensor, w: torch.Tensor) -> tuple[list, list, list]:
+    """Queue ``circuit`` with tracked inputs and weights (the angles that depend on them are those
+    autograd tracks) and decompose it into angle and fixed gates.
+
+    Returns:
+        tuple: ``(decisions, leaves, measurements)``; ``leaves`` is a list of ``("angle", op)`` and
+        ``("fixed", op)`` in circuit order.
+
+    Raises:
+        EngineUnavailable: for an operation with neither a generator, a matrix nor a decomposition.
+    """
+    with torch.enable_grad():
+        x = x.detach().clone().requires_grad_(True)
+        w = w.detach().clone().requires_grad_(True)
+        ops, measurements = circuit.queue(x, w)
+        decisions: list = []
+        leaves = decompose(ops, angle_or_fixed, decisions)
+    return decisions, leaves, measurements
+
+
+def replay_angles(ops, decisions: list) -> list:
+    """The angle of every angle gate of ``ops``, following the ``decisions`` of
+    :func:`circuit_leaves` instead of deciding again (the angles may be traced tensors).
+
+    Raises:
+        EngineUnavailable: if the operations end before the decisions do.
+    """
+    angles: list = []
+    position = 0
+
+    def walk(op):
+        nonlocal position
+        action = decisions[position]
+        position += 1
+        if action == "angle":
+            angles.append(op.data[0])
+        elif action == "decompose":
+            for sub in op.decomposition():
+                walk(sub)
+
+    for op in ops:
+        walk(op)
+    if position != len(decisions):
+        raise EngineUnavailable("the circuit's structure changed between calls")
+    return angles

@@ -1,0 +1,44 @@
+"""Decomposition into leaf gates by an engine's rule, and the replay of the adjoint engines'
+decisions."""
+
+import pennylane as qml
+import pytest
+import torch
+
+from qnn_torch import EstimatorQNN, RealAmplitudes
+from qnn_torch.engines import EngineUnavailable
+from qnn_torch.engines.decomposition import angle_or_fixed, circuit_leaves, decompose, replay_angles
+
+
+def test_decompose_walks_depth_first_in_order():
+    ops = [qml.Hadamard(0), qml.Rot(0.1, 0.2, 0.3, wires=1), qml.CNOT([0, 1])]
+    decisions = []
+    leaves = decompose(ops, lambda op: None if op.name == "Rot" else "gate", decisions)
+    assert [op.name for _, op in leaves] == ["Hadamard", "RZ", "RY", "RZ", "CNOT"]
+    assert decisions == ["gate", "decompose", "gate", "gate", "gate", "gate"]
+
+
+def test_angle_gates_are_those_that_depend_on_inputs_or_weights():
+    w = torch.tensor([0.3, 0.4], requires_grad=True)
+    assert angle_or_fixed(qml.RX(w[0], 0)) == "angle"
+    assert angle_or_fixed(qml.RX(0.3, 0)) == "fixed"
+    assert angle_or_fixed(qml.Rot(w[0], 0.1, w[1], wires=0)) is None  # three angles: decomposed
+
+    class Opaque(qml.operation.Operation):
+        num_wires = 1
+
+    with pytest.raises(EngineUnavailable, match="Opaque has neither a generator, a matrix nor a "):
+        angle_or_fixed(Opaque(w[0], wires=0))
+
+
+def test_circuit_leaves_and_their_replay():
+    qnn = EstimatorQNN(2, ansatz=lambda w, wires: RealAmplitudes(w, wires=wires, reps=1), num_weights=4)
+    x, w = torch.tensor([[0.1, 0.2]], dtype=torch.float64), torch.linspace(0, 1, 4, dtype=torch.float64)
+    decisions, leaves, measurements = circuit_leaves(qnn.description, x, w)
+    angles = [op for kind, op in leaves if kind == "angle"]
+    assert len(measurements) == 1 and len(angles) == 2 * (2 + 1) + 4  # two reps of phases and a ZZ phase; RY
+    ops, _ = qnn.description.queue(x, w)
+    replayed = replay_angles(ops, decisions)
+    assert [float(a.detach()) for a in replayed] == [float(op.data[0].detach()) for op in angles]
+    with pytest.raises(EngineUnavailable, match="structure changed"):
+        replay_angles(ops, decisions + ["fixed"])

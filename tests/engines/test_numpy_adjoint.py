@@ -1,0 +1,88 @@
+"""The NumPy adjoint engine: the QNode engine's numbers on every kind of gate and measurement, the
+structure it finds, and the registers it takes."""
+
+from functools import partial
+
+import numpy as np
+import pennylane as qml
+import pytest
+import torch
+
+from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap
+from qnn_torch.devices import resolve_device
+from qnn_torch.engines import numpy_adjoint
+from qnn_torch.engines.numpy_adjoint import AUTO_MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
+from tests.engines.cases import CASES, assert_equals_the_qnode_engine
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("batch", [1, 5])
+def test_equals_the_qnode_engine(case, batch, rng):
+    assert_equals_the_qnode_engine("adjoint", case, batch, rng)
+
+
+def _ansatz_then_hadamards(w, wires):
+    RealAmplitudes(w, wires=wires, reps=1)
+    for wire in wires:  # a last constant matrix that is not a permutation: it cannot fold into probabilities
+        qml.Hadamard(wire)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", [EstimatorQNN, SamplerQNN])
+@pytest.mark.parametrize("ansatz", ["real-amplitudes", "then-hadamards"])
+def test_eight_qubits_equal_the_compiled_engine(kind, ansatz, rng):
+    """The largest register the engine takes, with many outputs for probabilities."""
+    block = partial(RealAmplitudes, reps=1) if ansatz == "real-amplitudes" else _ansatz_then_hadamards
+    make = partial(kind, 8, feature_map=partial(ZZFeatureMap, reps=1), ansatz=block, num_weights=16
+                   if ansatz == "then-hadamards" else None)
+    adjoint, compiled = make(engine="adjoint"), make(engine="compiled")
+    w = rng.uniform(-1, 1, adjoint.num_weights)
+    x = torch.tensor(rng.uniform(-1, 1, (3, 8)))
+    outs = []
+    for qnn in (adjoint, compiled):
+        out, jacobians = qnn.differentiate(x, torch.tensor(w))
+        outs.append([out, *jacobians])
+    for a, b in zip(*outs):
+        assert torch.allclose(a, b, atol=1e-10)
+
+
+def test_batched_weights(rng):
+    qnn = CASES["custom-gates"](engine="adjoint")
+    x = torch.tensor(rng.uniform(-1, 1, (4, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-1, 1, (4, qnn.num_weights)))
+    with torch.no_grad():
+        together = qnn.evaluate(x, w)
+        alone = torch.cat([qnn.evaluate(x[i:i + 1], w[i]) for i in range(4)])
+    assert torch.allclose(together, alone, atol=1e-12)
+
+
+@pytest.mark.parametrize("op, kind", [
+    (qml.RZ(0.1, 0), "diagonal"), (qml.RX(0.1, 0), "pauli"), (qml.IsingXX(0.1, [0, 1]), "pauli"),
+    (qml.RY(0.1, 0), "pauli"), (qml.Hermitian(np.array([[1.0, 0.5], [0.5, -1.0]]), 0), "dense"),
+])
+def test_generators_are_classified(op, kind):
+    if isinstance(op, qml.Hermitian):
+        h = op.matrix()
+    else:
+        h = qml.matrix(qml.generator(op, format="observable"), wire_order=[0, 1])
+    assert numpy_adjoint._kind(np.asarray(h, dtype=np.complex128))[0] == kind
+
+
+def test_zz_feature_map_keeps_its_phases_diagonal(rng):
+    """The ZZ feature map's phases (and the CNOT sandwiches around them) stay one diagonal segment
+    per layer of phases, and no dense generator is needed for ZZFeatureMap + RealAmplitudes."""
+    qnn = EstimatorQNN(3, feature_map=partial(ZZFeatureMap, reps=1), ansatz=partial(RealAmplitudes, reps=1))
+    engine = NumpyAdjointEngine(qnn.description)
+    plan = engine.plan(torch.zeros(1, 3, dtype=torch.float64), torch.zeros(6, dtype=torch.float64))
+    kinds = [type(segment).__name__ for segment in plan.segments]
+    assert "_Dense" not in kinds and "_Diagonal" in kinds and "_Pauli" in kinds
+    assert plan.num_angles == 3 + 3 + 6  # phases, ZZ phases, RY angles
+
+
+@pytest.mark.parametrize("kind, limit", [(EstimatorQNN, AUTO_MAX_QUBITS),
+                                         (SamplerQNN, MAX_QUBITS_PROBABILITIES)])
+def test_auto_takes_it_up_to_its_limit(kind, limit):
+    spec = resolve_device("default.qubit", limit + 1)
+    small = kind(limit, feature_map=qml.AngleEmbedding).description
+    large = kind(limit + 1, feature_map=qml.AngleEmbedding).description
+    assert NumpyAdjointEngine.accepts(small, spec, None) and not NumpyAdjointEngine.accepts(large, spec, None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from ._version import __version__
+from ._version import __version__  # noqa: F401 - in __all__
 
 # name -> the module that defines it
 _EXPORTS = {

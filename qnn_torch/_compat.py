@@ -12,8 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["expression_replay", "ibm_service", "mkl_cbwr_branch", "pennylane_queue_lock", "primitive_options",
-           "transpile_options"]
+__all__ = ["expression_replay", "ibm_service", "init_torch_layer_without_qnode", "mkl_cbwr_branch",
+           "pennylane_queue_lock", "primitive_options", "transpile_options"]
 
 _MKL_CBWR_BRANCH = 1  # mkl_cbwr.h: ask mkl_cbwr_get for the branch in use
 
@@ -51,6 +51,18 @@ def mkl_cbwr_branch() -> int | None:
         return None
     get.restype, get.argtypes = ctypes.c_int, [ctypes.c_int]
     return int(get(_MKL_CBWR_BRANCH)) & 0xFFFF  # without the STRICT flag
+
+
+def init_torch_layer_without_qnode(layer) -> None:
+    """Initialise a ``qml.qnn.TorchLayer`` subclass instance as a plain ``torch.nn.Module``.
+
+    Tested: PennyLane 0.45.1. ``TorchLayer.__init__`` wants a QNode; skipping it relies on a
+    detail of the class: its ``__getattr__`` and ``__setattr__`` forward to the QNode only once its
+    own constructor has set ``_initialized``, which is False on the class.
+    """
+    import torch
+
+    torch.nn.Module.__init__(layer)
 
 
 def pennylane_queue_lock() -> threading.RLock:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from pennylane.qnn import TorchLayer
 
+from ._compat import init_torch_layer_without_qnode
 from .qnn.neural_network import QuantumNeuralNetwork
 from .qnn.validation import check_real_dtype, check_weight_shape
 
@@ -184,7 +185,7 @@ class TorchConnector(TorchLayer):
             raise TypeError(
                 f"qnn must be a qnn_torch EstimatorQNN or SamplerQNN; got {type(qnn).__name__}."
             )
-        _init_without_qnode(self)
+        init_torch_layer_without_qnode(self)
         self.qnn = qnn
         self.weight = torch.nn.Parameter(_initial_weights(initial_weights, qnn.num_weights))
 
@@ -268,14 +269,6 @@ class TorchConnector(TorchLayer):
         return torch.nn.Module.__repr__(self)
 
     __str__ = __repr__
-
-
-def _init_without_qnode(layer: TorchLayer) -> None:
-    """Initialise ``layer`` as a plain ``torch.nn.Module``: TorchLayer's constructor wants a QNode,
-    and none is built here. This relies on a detail of PennyLane's ``TorchLayer`` (0.45): its
-    ``__getattr__`` and ``__setattr__`` forward to the QNode only once its own constructor has set
-    ``_initialized``, which is False on the class (tests/test_torch_connector.py checks it)."""
-    torch.nn.Module.__init__(layer)
 
 
 def _initial_weights(initial_weights, num_weights: int) -> torch.Tensor:

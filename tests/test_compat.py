@@ -152,3 +152,18 @@ def test_qiskit_replays_a_parameter_expression_step_by_step():
         assert _replayed(expression, values) == pytest.approx(want, abs=1e-12), expression
     assert [op for op, _, _ in _compat.expression_replay((2 * x).sin())] == ["MUL", "SIN"]
     assert _compat.expression_replay(0 * x + 1) == []  # simplified to a number
+
+
+def test_a_torch_layer_initialised_without_a_qnode_is_a_plain_module():
+    """TorchLayer forwards attributes to its QNode only once its own constructor ran (PennyLane 0.45)."""
+    import pennylane as qml
+
+    class Layer(qml.qnn.TorchLayer):
+        def __init__(self):
+            _compat.init_torch_layer_without_qnode(self)
+            self.weight = torch.nn.Parameter(torch.zeros(2))
+
+    assert qml.qnn.TorchLayer._initialized is False
+    layer = Layer()
+    assert isinstance(layer, torch.nn.Module) and not layer._initialized
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]

@@ -9,7 +9,7 @@ import pennylane as qml
 import torch
 
 from ..templates import skip_value_checks
-from .lock import PENNYLANE_LOCK
+from .pennylane_lock import PENNYLANE_LOCK
 
 __all__ = ["CircuitDescription"]
 

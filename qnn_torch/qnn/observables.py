@@ -8,7 +8,7 @@ from functools import wraps
 import numpy as np
 import pennylane as qml
 
-from ..circuits.lock import PENNYLANE_LOCK
+from ..circuits import PENNYLANE_LOCK
 
 __all__ = ["check_hermitian", "default_observable", "to_pennylane_observables"]
 

@@ -7,11 +7,11 @@ import pennylane as qml
 import pytest
 
 from qnn_torch.circuits import PENNYLANE_LOCK
-from qnn_torch.circuits import lock, pennylane_lock
+from qnn_torch.circuits import pennylane_lock
 
 
 def test_one_lock_under_every_name():
-    assert PENNYLANE_LOCK is pennylane_lock.PENNYLANE_LOCK is lock.PENNYLANE_LOCK
+    assert PENNYLANE_LOCK is pennylane_lock.PENNYLANE_LOCK
 
 
 def test_it_is_reentrant():

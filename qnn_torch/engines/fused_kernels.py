@@ -143,10 +143,13 @@ def _einsum_apply(x: torch.Tensor, left: torch.Tensor, step: Step, n: int) -> to
     return torch.einsum(spec, matrix.reshape(-1, *([2] * (2 * k))), grid).reshape(x.shape)
 
 
-def transition_matrix(psi: torch.Tensor, bras: torch.Tensor, step: Step, n: int) -> torch.Tensor:
+def transition_matrix(psi: torch.Tensor, bras: torch.Tensor, step: Step, n: int,
+                      row_of_batch: bool = False) -> torch.Tensor:
     """``rho = sum_rest psi conj(bra)`` on the gate's wires for the state ``psi`` ``(B, D)`` and the
     ``bras`` ``(K, B, D)``: ``(K, B, d)`` (the diagonal) for a diagonal gate, else ``(K, B, d, d)``
-    indexed ``[c, a]``."""
+    indexed ``[c, a]``. With ``row_of_batch`` (``psi`` and ``bras`` are one sample of a larger
+    batch) the operands of products are laid out as that batch's are, so that the sample's
+    ``rho`` equals the batch's to the last bit."""
     k_out, batch = bras.shape[0], bras.shape[1]
     d = 2 ** len(step.gate.wires)
     if step.mode == "diagonal":
@@ -164,6 +167,8 @@ def transition_matrix(psi: torch.Tensor, bras: torch.Tensor, step: Step, n: int)
             # product, so that the state is not copied once per output
             rows = bras.reshape(k_out, batch, -1, d, trailing).permute(1, 2, 4, 0, 3).conj()
             rows = rows.resolve_conj().reshape(batch, columns.shape[1], trailing, k_out * d)
+            if row_of_batch and k_out > 1:  # a batch's reshape copies (one sample's is a view)
+                rows = rows.contiguous()
             return torch.matmul(columns, rows).sum(1).reshape(batch, d, k_out, d).permute(2, 0, 1, 3)
         return torch.einsum("blcr,kblar->kbca", columns, bras.reshape(k_out, batch, -1, d, trailing).conj())
     wires, k = step.gate.wires, len(step.gate.wires)

@@ -54,6 +54,7 @@ from .fusion import fuse, group_gates, local_gate
 from .glibc_malloc import keep_freed_memory
 from .jacobians import split_jacobian, split_vjp
 from .pauli import flipped_wires, word_grid
+from .sample_threads import map_samples, parallel_samples, sample_slices
 from .sandwiches import diagonal_sandwich, merge_sandwiches
 
 __all__ = ["CACHE_BYTES", "EAGER_ANGLES_QUBITS", "EAGER_CALLS", "FREED_MEMORY_QUBITS", "KEEP_STATES_BYTES",
@@ -106,12 +107,19 @@ def _keep_limit(device: torch.device) -> int:
 
 
 class _Forward(NamedTuple):
-    """What a forward pass leaves for a sweep: the final state, every fused gate's matrix and
-    factors (and the state after it, when kept), and the angles' derivatives."""
+    """What a forward pass leaves for a sweep: the final state, the rows each of its tasks
+    simulated (:func:`~.sample_threads.sample_slices`) and, per task, every fused gate's matrix and
+    moved generators (and the state after it, when kept), and the angles' derivatives."""
 
     psi: torch.Tensor
-    saved: list
+    rows: list[slice]
+    saved: list[list]
     dtheta: torch.Tensor | None
+
+
+def _rows(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    """The tasks' results for rows of a batch (along ``dim``) as one tensor."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
 
 
 class _Plan:
@@ -176,15 +184,23 @@ class TorchAdjointEngine(VJPEngine):
                 [torch.cat(jacobians) for jacobians in zip(*(j for _, j in parts))])
 
     def _values_and_jacobians(self, x, w, want_x, want_w, call):
-        out, forward = self._forward(x, w, True, call)
-        kind, table = self._plan.outputs
-        if kind == "diagonal":
-            bras = self._constant(table, x.device)[:, None, :] * forward.psi[None]
-        else:
-            bras = self._words(forward.psi, table)
-        grads = self._sweep(forward, bras)  # (K, B, G)
-        jac = torch.matmul(grads.permute(1, 0, 2), forward.dtheta)  # (B, K, I + P)
-        return out, split_jacobian(jac, x.shape[-1], want_x, want_w)
+        plan, gates, dtheta = self._prepare(x, w, True, call)
+        kind, table = plan.outputs
+
+        def sweep(rows: slice):  # a forward pass, then a sweep of one bra per output
+            psi, saved = self._states(plan, gates, (x.shape[0], x.device), rows, True)
+            if kind == "diagonal":
+                bras = self._constant(table, x.device)[:, None, :] * psi[None]
+            else:
+                bras = self._words(psi, table)
+            return psi, self._sweep(psi, saved, bras, threads > 0)
+
+        threads = self._threads(x)
+        parts = map_samples(sweep, sample_slices(x.shape[0], threads), threads)
+        psi = _rows([p for p, _ in parts])
+        grads = self._gradients([g for _, g in parts])  # (K, B, G)
+        jac = torch.matmul(grads.permute(1, 0, 2), dtheta)  # (B, K, I + P)
+        return self._outputs_of(plan, psi), split_jacobian(jac, x.shape[-1], want_x, want_w)
 
     def forward_for_vjp(self, x: torch.Tensor, w: torch.Tensor):
         """The outputs ``(B, K)`` and what :meth:`vjp` needs, for a backward pass later."""
@@ -207,7 +223,13 @@ class TorchAdjointEngine(VJPEngine):
                 bra = (g @ self._constant(table, g.device)) * forward.psi
             else:
                 bra = torch.einsum("bk,kbd->bd", g.to(forward.psi.dtype), self._words(forward.psi, table))
-            grads = self._sweep(forward, bra[None])[0]  # (b, G)
+
+            def sweep(task, forward=forward, bra=bra):  # one bra per sample
+                rows, kept = task
+                return self._sweep(forward.psi[rows], kept, bra[None, rows], len(forward.rows) > 1)
+
+            parts = map_samples(sweep, list(zip(forward.rows, forward.saved)), self._threads(bra))
+            grads = self._gradients(parts)[0]  # (b, G)
             totals.append(torch.matmul(grads[:, None, :], forward.dtheta)[:, 0])  # (b, I + P)
         return split_vjp(torch.cat(totals), split, weight_dims == 1, want_x, want_w)
 
@@ -358,28 +380,62 @@ class TorchAdjointEngine(VJPEngine):
             dtheta = dtheta.reshape(batch, plan.num_angles, -1)
         return theta, dtheta
 
+    def _threads(self, x: torch.Tensor) -> int:
+        """Worker threads for the samples of ``x`` (0: the batch in the calling thread)."""
+        return parallel_samples(x.shape[0], 2**self.n, x.device)
+
+    def _prepare(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, call):
+        """The plan; every fused gate's matrix and, with ``tangents``, its angle gates' moved
+        generators (:func:`moved_generators`; None for a diagonal gate), made for the whole batch,
+        whose size decides the order of PyTorch's sums in them; and the angles' derivatives."""
+        plan = self.plan(x, w)
+        if x.device.type == "cpu" and self.n >= FREED_MEMORY_QUBITS:
+            keep_freed_memory()
+        self._load_constants(plan, x.device)
+        theta, dtheta = self._angles(plan, x, w, tangents, call)
+        gates = []
+        for step in plan.steps:
+            u, factors = gate_matrices(step.gate, theta, x.device, self._constant)
+            moved = None
+            if tangents and step.gate.angles and step.mode != "diagonal":
+                moved = moved_generators(step.gate, factors, x.device, self._constant)  # (B, J, d, d)
+            gates.append((u, moved))
+        return plan, gates, dtheta
+
     def _forward(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, call):
         """The outputs ``(B, K)`` and a :class:`_Forward` for a sweep."""
-        plan = self.plan(x, w)
-        device, batch, dim = x.device, x.shape[0], 2**self.n
-        if device.type == "cpu" and self.n >= FREED_MEMORY_QUBITS:
-            keep_freed_memory()
-        self._load_constants(plan, device)
-        theta, dtheta = self._angles(plan, x, w, tangents, call)
-        psi = torch.zeros(batch, dim, dtype=torch.complex128, device=device)
+        plan, gates, dtheta = self._prepare(x, w, tangents, call)
+        keep = tangents and x.shape[0] * 2**self.n * 16 * len(plan.steps) <= _keep_limit(x.device)
+        threads = self._threads(x)
+        rows = sample_slices(x.shape[0], threads)
+        runs = map_samples(lambda part: self._states(plan, gates, (x.shape[0], x.device), part, keep), rows,
+                           threads)
+        psi = _rows([psi for psi, _ in runs])
+        return self._outputs_of(plan, psi), _Forward(psi, rows, [saved for _, saved in runs], dtheta)
+
+    def _states(self, plan: _Plan, gates: list, batch: tuple[int, torch.device], rows: slice, keep: bool):
+        """The final states ``(b, 2**n)`` of the ``rows`` of a batch (its size and device) for
+        the fused gates' matrices ``gates`` of the whole batch, and what a sweep needs: every fused
+        gate's matrix and moved generators for these rows (and the state after it, if ``keep``)."""
+        batch, device = batch
+        psi = torch.zeros(rows.stop - rows.start, 2**self.n, dtype=torch.complex128, device=device)
         psi[:, 0] = 1.0
-        keep = tangents and batch * dim * 16 * len(plan.steps) <= _keep_limit(device)
         saved = []
-        for step in plan.steps:
-            u, factors = gate_matrices(step.gate, theta, device, self._constant)
+        for step, (u, moved) in zip(plan.steps, gates):
+            if (rows.start, rows.stop) != (0, batch):  # the rows' own matrices (constants are shared)
+                u = u[rows] if u.shape[0] == batch else u
+                moved = moved[rows] if moved is not None and moved.shape[0] == batch else moved
             psi = apply_step(psi, u, step, self.n, conj=False)
-            saved.append((u, factors, psi if keep else None))
+            saved.append((u, moved, psi if keep else None))
+        return psi, saved
+
+    def _outputs_of(self, plan: _Plan, psi: torch.Tensor) -> torch.Tensor:
+        """The outputs ``(B, K)`` of the final states ``psi`` ``(B, 2**n)``, for the whole batch at
+        once: PyTorch sums over the amplitudes in an order that depends on the batch's size."""
         kind, table = plan.outputs
         if kind == "diagonal":
-            out = (psi.real**2 + psi.imag**2) @ self._constant(table, device).T
-        else:
-            out = (psi.conj()[None] * self._words(psi, table)).real.sum(-1).T
-        return out, _Forward(psi, saved, dtheta)
+            return (psi.real**2 + psi.imag**2) @ self._constant(table, psi.device).T
+        return (psi.conj()[None] * self._words(psi, table)).real.sum(-1).T
 
     def _words(self, psi: torch.Tensor, sums) -> torch.Tensor:
         """``O_k psi`` ``(K, B, D)`` for observables given as sums of Pauli words."""
@@ -396,30 +452,41 @@ class TorchAdjointEngine(VJPEngine):
             bras.append(bra)
         return torch.stack(bras)
 
-    def _sweep(self, forward: _Forward, bras: torch.Tensor) -> torch.Tensor:
-        """The adjoint sweep of ``bras`` ``(K, B, D)``: ``(K, B, G)`` derivatives of the outputs
-        the bras stand for by every angle."""
+    def _sweep(self, psi: torch.Tensor, saved: list, bras: torch.Tensor,
+               row_of_batch: bool) -> tuple[torch.Tensor, dict]:
+        """The adjoint sweep of ``bras`` ``(K, b, D)`` from the final states ``psi`` ``(b, D)`` and
+        what their forward pass ``saved`` (``row_of_batch``: one sample of a larger batch, see
+        :func:`transition_matrix`): ``(K, b, G)`` derivatives of the outputs the bras stand for by
+        the angles of the dense fused gates, and the transition matrices ``(K, b, d)`` of the
+        diagonal ones by step, for :meth:`_gradients`."""
         plan = self._plan
         k_out, batch = bras.shape[0], bras.shape[1]
         grads = torch.zeros(k_out, batch, plan.num_angles, dtype=torch.float64, device=bras.device)
-        kept = forward.saved[-1][2] is not None
-        states = bras if kept else torch.cat([forward.psi[None], bras])  # undone together
+        diagonal = {}
+        kept = saved[-1][2] is not None
+        states = bras if kept else torch.cat([psi[None], bras])  # undone together
         for index in range(len(plan.steps) - 1, plan.first - 1, -1):
             step = plan.steps[index]
-            u, factors, after = forward.saved[index]
+            u, moved, after = saved[index]
             if step.gate.angles:
                 psi, bras = (after, states) if kept else (states[0], states[1:])
-                grads[:, :, step.gate.angles] = self._angle_gradients(psi, bras, step, factors)
+                rho = transition_matrix(psi, bras, step, self.n, row_of_batch)
+                if step.mode == "diagonal":
+                    diagonal[index] = rho
+                else:  # -2 Im Tr(G_j rho), G_j the angle gates' moved generators (b, J, d, d)
+                    grads[:, :, step.gate.angles] = -2.0 * torch.einsum("bjac,kbca->kbj", moved, rho).imag
             if index > plan.first:
                 states = apply_step(states, u, step, self.n, conj=True)
-        return grads
+        return grads, diagonal
 
-    def _angle_gradients(self, psi, bras, step: Step, factors) -> torch.Tensor:
-        """``-2 Im Tr(G_j rho)`` ``(K, B, J)`` for the fused gate's angle gates, ``rho`` the
-        transition matrix of the state ``psi`` ``(B, D)`` and the ``bras`` ``(K, B, D)``."""
-        rho = transition_matrix(psi, bras, step, self.n)
-        if step.mode == "diagonal":
-            g = self._constant(step.gate.diagonal[1], psi.device)
-            return -2.0 * (rho @ g.T.to(rho.dtype)).imag
-        moved = moved_generators(step.gate, factors, psi.device, self._constant)  # (B, J, d, d)
-        return -2.0 * torch.einsum("bjac,kbca->kbj", moved, rho).imag
+    def _gradients(self, sweeps: list[tuple[torch.Tensor, dict]]) -> torch.Tensor:
+        """The derivatives ``(K, B, G)`` of a batch from the :meth:`_sweep` of each task of its
+        rows: the diagonal gates' ``-2 Im Tr(G_j rho)`` by one product for the whole batch (a
+        product's sums depend on its rows: one row alone is summed in another order)."""
+        grads = _rows([g for g, _ in sweeps], dim=1)
+        for index in sweeps[0][1]:
+            rho = _rows([diagonal[index] for _, diagonal in sweeps], dim=1)
+            gate = self._plan.steps[index].gate
+            g = self._constant(gate.diagonal[1], rho.device)
+            grads[:, :, gate.angles] = -2.0 * (rho @ g.T.to(rho.dtype)).imag
+        return grads

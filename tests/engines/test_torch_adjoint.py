@@ -15,7 +15,7 @@ from qiskit.quantum_info import SparsePauliOp, Statevector
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, parity
 from qnn_torch.engines import EngineUnavailable, QNodeEngine, TorchAdjointEngine
 from qnn_torch.engines import torch_adjoint
-from qnn_torch.engines import fused_kernels
+from qnn_torch.engines import fused_kernels, sample_threads
 from tests.engines.vjp_check import check_vjp_contracts_jacobians
 from tests.qiskit_reference import reuploading_circuit
 
@@ -250,3 +250,51 @@ def test_on_cuda_equals_the_cpu(network, eager, rng, monkeypatch):
         values, saved = gpu.forward_for_vjp(x.cuda(), w.cuda())
         for a, b in zip(gpu.vjp(saved, g.cuda(), True, True), expected_vjp):
             assert a.device.type == "cuda" and torch.allclose(a.cpu(), b, atol=1e-10, rtol=0)
+
+
+@pytest.fixture
+def sample_workers(monkeypatch):
+    """Worker threads for every batch of two samples or more (two torch threads in the test's
+    thread); returns the list of worker counts the engine's calls asked for."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    asked = []
+
+    def recording(task, items, threads):
+        asked.append(threads)
+        return sample_threads.map_samples(task, items, threads)
+
+    monkeypatch.setattr(torch_adjoint, "map_samples", recording)
+    yield asked
+    torch.set_num_threads(before)
+
+
+def _everything(engine, x, w, g):
+    out, jacobians = engine.values_and_jacobians(x, w, True, True)
+    values, saved = engine.forward_for_vjp(x, w)
+    return [engine.values(x, w), out, *jacobians, values, *engine.vjp(saved, g, True, True)]
+
+
+@pytest.mark.parametrize("path", ["kept", "undone", "eager", "sub-batches", "per-sample weights"])
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_samples_on_worker_threads_give_the_batch_s_bits(network, path, sample_workers, rng, monkeypatch):
+    """Each sample on a worker thread gives, to the last bit, what the whole batch gives in the
+    calling thread: the same operations on each row, and the fused matrices, moved generators,
+    outputs and diagonal gates' derivatives made for the whole batch, as one batch makes them."""
+    qnn = NETWORKS[network]()
+    x = torch.tensor(rng.uniform(-2, 2, (5, qnn.num_inputs)))
+    shape = (5, qnn.num_weights) if path == "per-sample weights" else qnn.num_weights
+    w = torch.tensor(rng.uniform(-2, 2, shape))
+    g = torch.tensor(rng.normal(size=(5, qnn.output_shape[0])))
+    monkeypatch.setattr(torch_adjoint, "KEEP_STATES_BYTES", 0 if path == "undone" else 2**31)
+    monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0 if path == "eager" else 14)
+    if path == "sub-batches":
+        monkeypatch.setattr(torch_adjoint, "CACHE_BYTES", 16 * 2**qnn.description.num_qubits * 2)
+    monkeypatch.setattr(sample_threads, "MIN_AMPLITUDES", 2**40)
+    batch = _everything(TorchAdjointEngine(qnn.description), x, w, g)
+    assert set(sample_workers) == {0}
+    monkeypatch.setattr(sample_threads, "MIN_AMPLITUDES", 1)
+    threaded = _everything(TorchAdjointEngine(qnn.description), x, w, g)
+    assert set(sample_workers) == {0, 2}
+    for a, b in zip(threaded, batch, strict=True):
+        assert torch.equal(a, b), float((a - b).abs().max())

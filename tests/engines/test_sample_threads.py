@@ -1,0 +1,98 @@
+"""The worker threads that simulate a batch's samples: order, errors, torch's thread settings on
+them and around them, when they are used, and a child made by ``fork``."""
+
+import multiprocessing
+import threading
+
+import pytest
+import torch
+
+from qnn_torch.engines import sample_threads
+from qnn_torch.engines.sample_threads import MIN_AMPLITUDES, map_samples, parallel_samples, sample_slices
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def two_threads():
+    """torch with two intra-op threads in the test's thread (whatever the machine has)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_results_come_in_the_order_of_the_items(two_threads):
+    items = sample_slices(7, 2)
+    assert map_samples(lambda rows: rows.start * 10, items, 2) == [0, 10, 20, 30, 40, 50, 60]
+    assert map_samples(lambda rows: (rows.start, rows.stop), sample_slices(7, 0), 0) == [(0, 7)]
+
+
+def test_tasks_run_on_workers_with_one_torch_thread(two_threads):
+    caller = threading.get_ident()
+    seen = map_samples(lambda _: (threading.get_ident(), torch.get_num_threads()), range(6), 2)
+    assert all(ident != caller and threads == 1 for ident, threads in seen)
+    assert torch.get_num_threads() == 2  # the caller's setting is its own
+
+
+def test_a_thread_started_later_keeps_torch_s_default(two_threads):
+    """The workers' ``torch.set_num_threads(1)`` also set torch's default for new threads: restored."""
+    sample_threads._forget_pool()  # new workers start now
+    map_samples(lambda _: None, range(4), 2)
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    assert seen == [2]
+
+
+def test_the_first_error_is_raised_and_later_tasks_do_not_start(two_threads):
+    started = []
+
+    def task(index):
+        started.append(index)
+        if index == 0:
+            raise KeyError("sample 0")
+        return index
+
+    with pytest.raises(KeyError, match="sample 0"):
+        map_samples(task, range(50), 1)  # one worker: the tasks run in turn
+    assert started == [0]
+    assert map_samples(lambda i: i, range(3), 2) == [0, 1, 2]  # the workers are still there
+
+
+def test_threads_is_checked():
+    for bad in (-1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match=r"threads must be a non-negative integer; got"):
+            map_samples(lambda i: i, range(3), bad)
+
+
+def test_when_samples_get_threads(two_threads, monkeypatch):
+    assert parallel_samples(8, MIN_AMPLITUDES, CPU) == 2
+    assert parallel_samples(8, MIN_AMPLITUDES // 2, CPU) == 0  # small states: one batch
+    assert parallel_samples(1, MIN_AMPLITUDES, CPU) == 0
+    assert parallel_samples(8, MIN_AMPLITUDES, torch.device("meta")) == 0  # not on the CPU
+    torch.set_num_threads(1)  # the user's one thread: no workers either
+    assert parallel_samples(8, MIN_AMPLITUDES, CPU) == 0
+    torch.set_num_threads(2)
+    on_workers = map_samples(lambda _: parallel_samples(8, MIN_AMPLITUDES, CPU), range(2), 2)
+    assert on_workers == [0, 0]  # a worker has one torch thread: no workers of its own
+
+
+def _child(queue):
+    queue.put(map_samples(lambda i: i * i, range(4), 2))
+
+
+def test_a_forked_child_starts_its_own_workers(two_threads):
+    """A DataLoader worker made by ``fork`` inherits no threads: it must not wait for the parent's."""
+    map_samples(lambda i: i, range(4), 2)  # the parent's workers exist
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+    assert queue.get(timeout=5) == [0, 1, 4, 9]

@@ -24,6 +24,12 @@ pass. This engine makes few, cheap passes, on any torch device:
    derivatives gives the Jacobians. A vector-Jacobian product (:meth:`TorchAdjointEngine.vjp`)
    sweeps one bra per sample, the outputs weighted by the incoming gradient, whatever the number
    of outputs.
+4. **Samples on worker threads.** On the CPU, the forward pass and sweep of each sample of a batch
+   of large registers run as tasks on worker threads that sleep while they wait
+   (:mod:`~qnn_torch.engines.sample_threads`): steady when other processes share the cores, where
+   PyTorch's spinning OpenMP threads are not. What a row's result would depend on the batch's size
+   for (the fused matrices and moved generators, the outputs, the diagonal gates' derivatives) is
+   made for the whole batch in the calling thread, so results do not depend on the threads.
 
 Outputs: expectation values of observables with a Pauli representation or a matrix (decomposed
 into Pauli words, :mod:`~qnn_torch.engines.pauli`), and probabilities (a ``SamplerQNN``'s

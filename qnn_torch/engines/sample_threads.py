@@ -31,21 +31,27 @@ from typing import Any
 
 import torch
 
-__all__ = ["MIN_AMPLITUDES", "map_samples", "parallel_samples", "sample_slices"]
+__all__ = ["MAX_AMPLITUDES", "MIN_AMPLITUDES", "map_samples", "parallel_samples", "sample_slices"]
 
 MIN_AMPLITUDES = 2**12
 """int: the smallest state (amplitudes of one sample) simulated one sample per thread; smaller
 states cost more in per-operation overhead than they gain, and PyTorch runs operations on a few
 thousand elements on one thread anyway (benchmarks/results/threads.txt)."""
 
+MAX_AMPLITUDES = 2**20
+"""int: the largest state simulated one sample per thread (16 MiB). Beyond it, glibc maps a worker
+thread's allocations afresh (its heaps hold at most 64 MiB: a page fault for every 4 KiB of every
+state) and a 22-qubit step was slower on workers; its last bits also differed from the one-batch
+path's, where PyTorch splits sums between its threads (benchmarks/results/threads-22q.txt)."""
+
 
 def parallel_samples(batch: int, amplitudes: int, device: torch.device) -> int:
     """How many worker threads :func:`map_samples` should use for a batch's samples: 0 to compute
     it in the calling thread as one batch.
 
-    Threads are used on the CPU, for at least two samples of at least :data:`MIN_AMPLITUDES`
-    amplitudes each, when the calling thread's ``torch.get_num_threads()`` is at least 2 (so never
-    from a worker, which has one).
+    Threads are used on the CPU, for at least two samples of :data:`MIN_AMPLITUDES` to
+    :data:`MAX_AMPLITUDES` amplitudes each, when the calling thread's ``torch.get_num_threads()``
+    is at least 2 (so never from a worker, which has one).
 
     Args:
         batch (int): samples in the batch.
@@ -64,7 +70,9 @@ def parallel_samples(batch: int, amplitudes: int, device: torch.device) -> int:
     >>> parallel_samples(1, 2**16, torch.device("cpu")), parallel_samples(8, 2**4, torch.device("cpu"))
     (0, 0)
     """
-    if torch.device(device).type != "cpu" or batch < 2 or amplitudes < MIN_AMPLITUDES:
+    if torch.device(device).type != "cpu" or batch < 2:
+        return 0
+    if not MIN_AMPLITUDES <= amplitudes <= MAX_AMPLITUDES:
         return 0
     threads = min(batch, torch.get_num_threads())
     return threads if threads >= 2 else 0
@@ -203,7 +211,7 @@ class _Pool:
             self._jobs.get().run()
 
 
-_state: dict = {"pool": None}
+_state: dict = {"pool": None}  # the workers, made on first use
 _state_lock = threading.Lock()
 
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from qnn_torch.engines import sample_threads
-from qnn_torch.engines.sample_threads import MIN_AMPLITUDES, map_samples, parallel_samples, sample_slices
+from qnn_torch.engines.sample_threads import (MAX_AMPLITUDES, MIN_AMPLITUDES, map_samples, parallel_samples,
+                                              sample_slices)
 
 CPU = torch.device("cpu")
 
@@ -70,6 +71,8 @@ def test_threads_is_checked():
 def test_when_samples_get_threads(two_threads, monkeypatch):
     assert parallel_samples(8, MIN_AMPLITUDES, CPU) == 2
     assert parallel_samples(8, MIN_AMPLITUDES // 2, CPU) == 0  # small states: one batch
+    assert parallel_samples(8, MAX_AMPLITUDES, CPU) == 2
+    assert parallel_samples(8, MAX_AMPLITUDES * 2, CPU) == 0  # huge states: as before
     assert parallel_samples(1, MIN_AMPLITUDES, CPU) == 0
     assert parallel_samples(8, MIN_AMPLITUDES, torch.device("meta")) == 0  # not on the CPU
     torch.set_num_threads(1)  # the user's one thread: no workers either

@@ -9,13 +9,14 @@ shares one of the cores, each barrier waits for the thread that shares a core wi
 its wait policy (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``) once, when it loads, usually before
 ``qnn_torch`` is imported; a passive wait would also slow every call on an idle machine.
 
-:func:`map_samples` runs one task per sample instead, on up to ``torch.get_num_threads()`` worker
-threads (the calling thread's setting, so ``torch.set_num_threads`` still says how many cores a
-process uses). A worker runs torch with one intra-op thread (torch operations release the GIL),
-takes the next sample when it is done with one and sleeps on a queue when there is none: a
-worker slowed by a busy core does fewer samples, and no thread spins for another. Each task
-computes what it would compute as a row of the batch, by the same operations on one row;
-:func:`parallel_samples` says when that pays.
+:func:`map_samples` runs a batch's rows as tasks instead, on up to ``torch.get_num_threads()``
+worker threads (the calling thread's setting, so ``torch.set_num_threads`` still says how many
+cores a process uses), and :func:`sample_slices` makes one task of consecutive samples per
+worker (a task per sample pays PyTorch's per-operation cost, under the GIL, once per sample:
+measured slower). A worker runs torch with one intra-op thread (torch operations release the
+GIL) and sleeps on a queue when it has no task; the calling thread sleeps until the tasks are
+done: no thread spins for another. Each task computes for its rows what the batch computes for
+them, by the same operations; :func:`parallel_samples` says when that pays.
 
 The workers are started on first use and live as long as the process (daemon threads); a child
 made by ``fork`` (DataLoader workers) starts its own if it needs them.
@@ -34,12 +35,12 @@ import torch
 __all__ = ["MAX_AMPLITUDES", "MIN_AMPLITUDES", "map_samples", "parallel_samples", "sample_slices"]
 
 MIN_AMPLITUDES = 2**12
-"""int: the smallest state (amplitudes of one sample) simulated one sample per thread; smaller
+"""int: the smallest state (amplitudes of one sample) simulated on worker threads; smaller
 states cost more in per-operation overhead than they gain, and PyTorch runs operations on a few
 thousand elements on one thread anyway (benchmarks/results/threads.txt)."""
 
 MAX_AMPLITUDES = 2**20
-"""int: the largest state simulated one sample per thread (16 MiB). Beyond it, glibc maps a worker
+"""int: the largest state simulated on worker threads (16 MiB). Beyond it, glibc maps a worker
 thread's allocations afresh (its heaps hold at most 64 MiB: a page fault for every 4 KiB of every
 state) and a 22-qubit step was slower on workers; its last bits also differed from the one-batch
 path's, where PyTorch splits sums between its threads (benchmarks/results/threads-22q.txt)."""
@@ -79,15 +80,18 @@ def parallel_samples(batch: int, amplitudes: int, device: torch.device) -> int:
 
 
 def sample_slices(batch: int, threads: int) -> list[slice]:
-    """The rows of a batch as :func:`map_samples`'s items: one slice per sample with ``threads``,
-    the whole batch as one slice without (``threads`` 0).
+    """The rows of a batch as :func:`map_samples`'s items: ``threads`` slices of consecutive rows
+    (their sizes differ by one at most; no empty one), the whole batch as one slice without
+    (``threads`` 0).
 
     **Example**
 
-    >>> sample_slices(3, 2), sample_slices(3, 0)
-    ([slice(0, 1, None), slice(1, 2, None), slice(2, 3, None)], [slice(0, 3, None)])
+    >>> sample_slices(5, 2), sample_slices(5, 0)
+    ([slice(0, 2, None), slice(2, 5, None)], [slice(0, 5, None)])
     """
-    return [slice(i, i + 1) for i in range(batch)] if threads else [slice(0, batch)]
+    count = max(1, min(threads, batch))
+    bounds = [batch * i // count for i in range(count + 1)]
+    return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
 
 def map_samples(task: Callable[[Any], Any], items: Sequence, threads: int) -> list:
@@ -110,7 +114,7 @@ def map_samples(task: Callable[[Any], Any], items: Sequence, threads: int) -> li
 
     **Example**
 
-    >>> map_samples(lambda rows: (rows.start, rows.stop), sample_slices(3, 2), 2)
+    >>> map_samples(lambda rows: (rows.start, rows.stop), sample_slices(3, 3), 3)
     [(0, 1), (1, 2), (2, 3)]
     >>> map_samples(lambda rows: (rows.start, rows.stop), sample_slices(3, 0), 0)
     [(0, 3)]

@@ -24,8 +24,8 @@ pass. This engine makes few, cheap passes, on any torch device:
    derivatives gives the Jacobians. A vector-Jacobian product (:meth:`TorchAdjointEngine.vjp`)
    sweeps one bra per sample, the outputs weighted by the incoming gradient, whatever the number
    of outputs.
-4. **Samples on worker threads.** On the CPU, the forward pass and sweep of each sample of a batch
-   of 12 to 20 qubits run as tasks on worker threads that sleep while they wait
+4. **Samples on worker threads.** On the CPU, the forward passes and sweeps of a batch of 12 to 20
+   qubits run in groups of samples, one per worker thread; the workers sleep while they wait
    (:mod:`~qnn_torch.engines.sample_threads`): steady when other processes share the cores, where
    PyTorch's spinning OpenMP threads are not. What a row's result would depend on the batch's size
    for (the fused matrices and moved generators, the outputs, the diagonal gates' derivatives) is

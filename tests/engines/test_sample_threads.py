@@ -24,9 +24,19 @@ def two_threads():
 
 
 def test_results_come_in_the_order_of_the_items(two_threads):
-    items = sample_slices(7, 2)
-    assert map_samples(lambda rows: rows.start * 10, items, 2) == [0, 10, 20, 30, 40, 50, 60]
+    assert map_samples(lambda i: i * 10, range(7), 2) == [0, 10, 20, 30, 40, 50, 60]
+    assert map_samples(lambda rows: (rows.start, rows.stop), sample_slices(7, 2), 2) == [(0, 3), (3, 7)]
     assert map_samples(lambda rows: (rows.start, rows.stop), sample_slices(7, 0), 0) == [(0, 7)]
+
+
+def test_slices_cover_the_batch_in_one_group_per_worker():
+    for batch in range(1, 12):
+        for threads in range(0, 5):
+            slices = sample_slices(batch, threads)
+            sizes = [s.stop - s.start for s in slices]
+            assert len(slices) == (max(1, min(threads, batch)) if threads else 1)
+            assert slices[0].start == 0 and slices[-1].stop == batch and min(sizes) >= 1
+            assert all(a.stop == b.start for a, b in zip(slices, slices[1:])) and max(sizes) - min(sizes) <= 1
 
 
 def test_tasks_run_on_workers_with_one_torch_thread(two_threads):

@@ -20,6 +20,7 @@ _EXPORTS = {
     "QuantumNeuralNetwork": ".qnn",
     "RealAmplitudes": ".templates",
     "SamplerQNN": ".qnn",
+    "SPSA": ".qnn",
     "TorchConnector": ".torch_connector",
     "TrainingInterrupted": ".training",
     "blas_mode": ".reproducibility",

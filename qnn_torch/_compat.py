@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 __all__ = ["expression_replay", "ibm_service", "init_torch_layer_without_qnode", "mkl_cbwr_branch",
-           "pennylane_queue_lock", "primitive_options", "transpile_options"]
+           "pennylane_queue_lock", "primitive_options", "qiskit_ml_gradient_state", "transpile_options"]
 
 _MKL_CBWR_BRANCH = 1  # mkl_cbwr.h: ask mkl_cbwr_get for the branch in use
 
@@ -154,3 +154,26 @@ def expression_replay(expression) -> list[tuple[str, object, object]]:
         name = None if op is None else _OPCODE_NAMES.get(int(op))
         steps.append((name or type(step).__name__, getattr(step, "lhs", None), getattr(step, "rhs", None)))
     return steps
+
+
+def qiskit_ml_gradient_state(gradient, kind: str) -> dict:
+    """What a qiskit-machine-learning gradient object holds: its primitive, and for its SPSA
+    gradients ``epsilon``, ``batch_size`` and the random generator of its directions.
+
+    Tested: qiskit-machine-learning 0.9.1, where ``BaseEstimatorGradient`` keeps its estimator as
+    the private ``_estimator`` (``BaseSamplerGradient``: ``_sampler``) and the SPSA gradients keep
+    ``_epsilon``, ``_batch_size`` and ``_seed`` (a ``numpy.random.Generator``, despite its name).
+
+    Args:
+        gradient: a ``qiskit_machine_learning.gradients`` estimator or sampler gradient.
+        kind (str): ``"estimator"`` or ``"sampler"``.
+
+    Returns:
+        dict: ``primitive``, and ``epsilon``, ``batch_size``, ``rng`` (None where absent).
+    """
+    return {
+        "primitive": getattr(gradient, "_estimator" if kind == "estimator" else "_sampler", None),
+        "epsilon": getattr(gradient, "_epsilon", None),
+        "batch_size": getattr(gradient, "_batch_size", None),
+        "rng": getattr(gradient, "_seed", None),
+    }

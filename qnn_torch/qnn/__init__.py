@@ -6,11 +6,13 @@ from .interpret import parity
 from .neural_network import QuantumNeuralNetwork
 from .observables import to_pennylane_observables
 from .sampler_qnn import SamplerQNN
+from .spsa import SPSA
 
 __all__ = [
     "CircuitBlock",
     "EstimatorQNN",
     "QuantumNeuralNetwork",
+    "SPSA",
     "SamplerQNN",
     "parity",
     "resolve_block",

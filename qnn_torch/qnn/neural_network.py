@@ -12,6 +12,8 @@ import torch
 from ..circuits import CircuitDescription
 from ..engines import EngineChain
 from .circuit_form import FORM_ARGUMENTS, CircuitForm, resolve_form
+from .qiskit_arguments import QiskitArguments
+from .spsa import SPSA, spsa_jacobians
 from .validation import check_real_dtype, input_rows, weight_vector
 
 __all__ = ["QuantumNeuralNetwork"]
@@ -97,6 +99,9 @@ class QuantumNeuralNetwork(ABC):
 
     _probabilities: ClassVar[bool] = False
     """bool: whether the circuit measures probabilities (one output per basis state)."""
+
+    _qiskit: QiskitArguments | None = None
+    """QiskitArguments or None: qiskit-machine-learning's run arguments (a subclass sets them)."""
 
     def __init__(self, form: CircuitForm, *, output_shape: tuple[int, ...],
                  input_gradients: bool | None = None, **run_options):
@@ -203,6 +208,17 @@ class QuantumNeuralNetwork(ABC):
         """int or None: the shots the QNode runs with."""
         return self.spec.shots
 
+    @property
+    def gradient(self):
+        """The ``gradient=`` argument as given: None (exact engines, or parameter-shift where the
+        device or primitive samples), :class:`~qnn_torch.SPSA` or a qiskit-machine-learning
+        gradient (see :mod:`qnn_torch.qnn.gradients`)."""
+        return None if self._qiskit is None else self._qiskit.gradient.given
+
+    @property
+    def _spsa(self) -> SPSA | None:
+        return None if self._qiskit is None else self._qiskit.gradient.spsa
+
     # ------------------------------------------------------------------ tensors in, tensors out
 
     def evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -238,12 +254,33 @@ class QuantumNeuralNetwork(ABC):
                 ``num_qubits``, the batch and the memory it would need), or ``weight`` is on
                 another device than ``x``.
         """
+        if self._spsa is not None:
+            return self._spsa_jacobians(x, weight, want_x, want_w)
         return self._engines.run("jacobians", x, weight, want_x, want_w)
+
+    def _spsa_jacobians(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool, want_w: bool):
+        """Outputs and SPSA Jacobians from one call (one job on hardware): the batch, then the
+        perturbed points; two calls where a primitive runs them at another precision."""
+        device = self.spec.device
+
+        def values(rows_x, rows_w):
+            with torch.no_grad():
+                if not getattr(device, "separate_gradient_circuits", False):
+                    return self._engines.run("values", rows_x, rows_w)
+                # forward rows at the forward precision, perturbed rows at the gradient's: two calls
+                b = x.shape[0]
+                out = self._engines.run("values", rows_x[:b], rows_w[:b])
+                with device.gradient_circuits():
+                    return torch.cat([out, self._engines.run("values", rows_x[b:], rows_w[b:])])
+
+        return spsa_jacobians(values, self._spsa, x, weight, self.description.output_size, want_x, want_w)
 
     def forward_for_vjp(self, x: torch.Tensor, weight: torch.Tensor):
         """``(outputs, pending)`` when the engine in play computes vector-Jacobian products itself,
         for :meth:`vjp` in the backward pass; None when eager Jacobians serve (:meth:`differentiate`;
         see :meth:`~qnn_torch.engines.EngineChain.run`)."""
+        if self._spsa is not None:
+            return None
         return self._engines.run("vjp", x, weight)
 
     def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:

@@ -11,6 +11,7 @@ import torch
 from .interpret import interpret_matrix, outcome_matrix
 from .circuit_form import CircuitForm
 from .neural_network import QuantumNeuralNetwork
+from .qiskit_arguments import take_qiskit_arguments
 
 __all__ = ["SamplerQNN"]
 
@@ -34,7 +35,9 @@ class SamplerQNN(QuantumNeuralNetwork):
         output_shape (int or tuple or None): the number of classes; required with ``interpret``,
             as in Qiskit.
         **kwargs: ``feature_map``, ``ansatz``, ``num_inputs``, ``num_weights``, ``device``,
-            ``shots``, ``diff_method`` as for :class:`~qnn_torch.EstimatorQNN`.
+            ``shots``, ``diff_method`` as for :class:`~qnn_torch.EstimatorQNN`; ``sampler`` (a
+            Qiskit V2 sampler, qiskit-machine-learning's argument), ``gradient`` and
+            ``pass_manager`` as ``estimator``, ``gradient`` and ``pass_manager`` there.
 
     Raises:
         ValueError: for ``interpret`` without ``output_shape`` (or the reverse), or an
@@ -51,10 +54,17 @@ class SamplerQNN(QuantumNeuralNetwork):
     _probabilities = True
 
     def __init__(self, num_qubits: int | None = None, *, interpret=None, output_shape=None, **kwargs):
+        self._qiskit = take_qiskit_arguments("sampler", "SamplerQNN", kwargs)
         form = self._circuit_form(num_qubits, kwargs)
+        self._qiskit.run_options(form.num_qubits, kwargs, "SamplerQNN")
         self.interpret = interpret
         shape, self._interpret_head = _outputs(form, interpret, output_shape)
         super().__init__(form, output_shape=shape, **kwargs)
+
+    @property
+    def sampler(self):
+        """The ``sampler=`` argument as given (None: the ``device`` argument decides)."""
+        return self._qiskit.primitive
 
     def _measure(self):
         # reversed wires: PennyLane's wire 0 is the most significant bit, Qiskit's the least

@@ -1,5 +1,7 @@
-"""Both kinds of quantum neural network: expectation values and (interpreted) probabilities."""
+"""Both kinds of quantum neural network (expectation values and (interpreted) probabilities), and
+qiskit-machine-learning's ``NeuralNetwork`` base class they share with networks users write."""
 
+from .base import NeuralNetwork
 from .blocks import CircuitBlock, resolve_block
 from .estimator_qnn import EstimatorQNN
 from .interpret import parity
@@ -10,6 +12,7 @@ from .sampler_qnn import SamplerQNN
 __all__ = [
     "CircuitBlock",
     "EstimatorQNN",
+    "NeuralNetwork",
     "QuantumNeuralNetwork",
     "SamplerQNN",
     "parity",

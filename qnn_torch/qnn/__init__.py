@@ -1,5 +1,7 @@
-"""Both kinds of quantum neural network: expectation values and (interpreted) probabilities."""
+"""Both kinds of quantum neural network (expectation values and (interpreted) probabilities), and
+qiskit-machine-learning's ``NeuralNetwork`` base class they share with networks users write."""
 
+from .base import NeuralNetwork
 from .blocks import CircuitBlock, resolve_block
 from .estimator_qnn import EstimatorQNN
 from .interpret import parity
@@ -11,6 +13,7 @@ from .spsa import SPSA
 __all__ = [
     "CircuitBlock",
     "EstimatorQNN",
+    "NeuralNetwork",
     "QuantumNeuralNetwork",
     "SPSA",
     "SamplerQNN",

@@ -3,7 +3,7 @@ qiskit-machine-learning's NumPy API."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -11,8 +11,10 @@ import torch
 
 from ..circuits import CircuitDescription
 from ..engines import EngineChain
+from .base import NeuralNetwork
 from .circuit_form import FORM_ARGUMENTS, CircuitForm, resolve_form
 from .qiskit_arguments import QiskitArguments
+from .sparse_arrays import require_sparse, to_coo
 from .spsa import SPSA, spsa_jacobians
 from .validation import check_real_dtype, input_rows, weight_vector
 
@@ -38,7 +40,7 @@ class _Part:
         setattr(getattr(network, self.part), self.name, value)
 
 
-class QuantumNeuralNetwork(ABC):
+class QuantumNeuralNetwork(NeuralNetwork):
     """A circuit on ``num_qubits`` wires, measured as a subclass says, run by an engine chain.
 
     A network is a description: its circuit (:class:`~qnn_torch.qnn.circuit_form.CircuitForm`),
@@ -104,22 +106,26 @@ class QuantumNeuralNetwork(ABC):
     """QiskitArguments or None: qiskit-machine-learning's run arguments (a subclass sets them)."""
 
     def __init__(self, form: CircuitForm, *, output_shape: tuple[int, ...],
-                 input_gradients: bool | None = None, **run_options):
+                 input_gradients: bool | None = None, sparse: bool | None = None, **run_options):
         self._form = form
         if input_gradients is not None and not isinstance(input_gradients, bool):
             raise TypeError(f"input_gradients must be True, False or None; got {input_gradients!r}.")
         # qiskit-machine-learning's networks compute no input gradients unless asked
         if input_gradients is None:
             input_gradients = form.qiskit_circuit is None
-        self.input_gradients: bool = input_gradients
-        self.output_shape: tuple[int, ...] = tuple(output_shape)
-        self.description = CircuitDescription(
-            num_qubits=form.num_qubits, num_inputs=self.num_inputs, num_weights=self.num_weights,
+        NeuralNetwork.__init__(self, self.num_inputs, self.num_weights, check_sparse(self, sparse),
+                               tuple(output_shape), input_gradients)
+        self.description = self._describe()
+        """CircuitDescription: the circuit as the engines see it."""
+        self._engines = EngineChain(self.description, owner=type(self).__name__, **run_options)
+
+    def _describe(self) -> CircuitDescription:
+        """The circuit as the engines see it, with the current head and output shape."""
+        return CircuitDescription(
+            num_qubits=self._form.num_qubits, num_inputs=self.num_inputs, num_weights=self.num_weights,
             circuit=self.qfunc, probabilities=self._probabilities, head=self._head(),
             output_size=int(np.prod(self.output_shape, dtype=np.int64)),
         )
-        """CircuitDescription: the circuit as the engines see it."""
-        self._engines = EngineChain(self.description, owner=type(self).__name__, **run_options)
 
     @staticmethod
     def _circuit_form(num_qubits: int | None, options: dict) -> CircuitForm:
@@ -290,55 +296,49 @@ class QuantumNeuralNetwork(ABC):
 
     # ------------------------------------------------------------------ NumPy in, NumPy out
 
-    def forward(self, input_data, weights) -> np.ndarray:
-        """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
-
-        Args:
-            input_data (array_like or None): shape ``(num_inputs,)``, ``(batch, num_inputs)`` or
-                ``(..., num_inputs)``; a number for a network with one input; ``None`` for a
-                network without inputs.
-            weights (array_like or None): shape ``(num_weights,)``; ``None`` for a network
-                without weights.
-
-        Returns:
-            numpy.ndarray: shape ``(batch, *output_shape)`` (a 1-D input counts as batch 1);
-            for inputs of more than two dimensions, ``(*input_data.shape[:-1], *output_shape)``.
-
-        Raises:
-            ValueError: if ``input_data`` or ``weights`` have the wrong shape or non-finite values.
-            TypeError: if ``input_data`` or ``weights`` hold complex or bool values.
-        """
-        x, batch, w = self._numpy_arguments(input_data, weights)
-        with torch.no_grad():
-            out = self.evaluate(x, w)
-        return out.numpy().astype(np.float64, copy=False).reshape(*batch, *self.output_shape)
-
-    def backward(self, input_data, weights) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Per-sample gradients, NumPy in and out, as qiskit-machine-learning's ``backward``.
-
-        Args:
-            input_data (array_like or None): shape ``(num_inputs,)`` or ``(..., num_inputs)``.
-            weights (array_like or None): shape ``(num_weights,)``.
-
-        Returns:
-            tuple: the input gradients ``(batch, *output_shape, num_inputs)`` (None unless
-            ``input_gradients`` and the network has inputs) and the weight gradients
-            ``(batch, *output_shape, num_weights)`` (None without weights). For inputs of more than
-            one dimension the batch is their leading dimensions.
-        """
-        x, batch, w = self._numpy_arguments(input_data, weights)
-        want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
-        _, jacobians = self.differentiate(x, w, want_x, want_w)
-        grads = iter(j.numpy().astype(np.float64, copy=False).reshape(*batch, *self.output_shape, -1)
-                     for j in jacobians)
-        return (next(grads) if want_x else None), (next(grads) if want_w else None)
-
-    def _numpy_arguments(self, input_data, weights) -> tuple[torch.Tensor, tuple[int, ...], torch.Tensor]:
-        """The rows of ``input_data``, the batch shape of the outputs and the weight vector, checked."""
+    def _validate_input(self, input_data) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Rows ``(batch, num_inputs)``, finite, and ``(*batch, num_inputs)``: the leading dimensions
+        the outputs take (``(1,)`` for one sample: a 1-D input, a number for the one input of a
+        network, None for a network without inputs)."""
         check_real_dtype(input_data, "input_data")
-        check_real_dtype(weights, "weights")
         x, batch = input_rows(input_data, self.num_inputs)
-        return x, batch, weight_vector(weights, self.num_weights)
+        return x.numpy(), (*batch, self.num_inputs)
+
+    def _validate_weights(self, weights) -> np.ndarray:
+        check_real_dtype(weights, "weights")
+        return weight_vector(weights, self.num_weights).numpy()
+
+    def _forward(self, input_data: np.ndarray, weights: np.ndarray):
+        """Outputs ``(batch, *output_shape)`` in float64 without gradients, NumPy in and out, through
+        the engine chain; a ``sparse.COO`` array for a sparse network.
+
+        The public :meth:`forward` (qiskit-machine-learning's, from
+        :class:`~qnn_torch.qnn.base.NeuralNetwork`) checks ``input_data`` (finite; shape
+        ``(num_inputs,)``, ``(..., num_inputs)``, a number for one input, None without inputs) and
+        ``weights`` (``(num_weights,)``, None without weights) and gives the outputs the shape
+        ``(batch, *output_shape)``, or ``(*input_data.shape[:-1], *output_shape)`` for inputs of
+        more than two dimensions: a ``QiskitMachineLearningError`` (a ``ValueError``) names a wrong
+        last dimension, a ``ValueError`` wrong weights or non-finite values, a ``TypeError`` complex
+        or bool values.
+        """
+        with torch.no_grad():
+            out = self.evaluate(torch.as_tensor(input_data), torch.as_tensor(weights))
+        out = out.numpy().astype(np.float64, copy=False).reshape(-1, *self.output_shape)
+        return to_coo(out) if self.sparse else out
+
+    def _backward(self, input_data: np.ndarray, weights: np.ndarray):
+        """Per-sample gradients, NumPy in and out, as qiskit-machine-learning's ``backward``: the
+        input gradients ``(batch, *output_shape, num_inputs)`` (None unless ``input_gradients`` and
+        the network has inputs) and the weight gradients ``(batch, *output_shape, num_weights)``
+        (None without weights); ``sparse.COO`` arrays for a sparse network. The public
+        :meth:`backward` checks and shapes as :meth:`forward` does (see :meth:`_forward`)."""
+        want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
+        _, jacobians = self.differentiate(torch.as_tensor(input_data), torch.as_tensor(weights),
+                                          want_x, want_w)
+        grads = iter(j.numpy().astype(np.float64, copy=False).reshape(-1, *self.output_shape, j.shape[-1])
+                     for j in jacobians)
+        grads = [(next(grads) if want else None) for want in (want_x, want_w)]
+        return tuple(to_coo(g) if self.sparse and g is not None else g for g in grads)
 
     def __repr__(self) -> str:
         # never raises, also for a network whose construction failed half way (a traceback with
@@ -355,3 +355,20 @@ class QuantumNeuralNetwork(ABC):
             f"device={part(lambda: repr(self.spec.label))}, shots={part(lambda: self.spec.shots)}, "
             f"engine={part(lambda: repr(self.engine))})"
         )
+
+
+def check_sparse(network: QuantumNeuralNetwork, sparse) -> bool:
+    """Whether ``network`` is sparse: ``sparse`` checked, and the ``sparse`` package there when it is.
+    Only probability networks take the argument, as in qiskit-machine-learning (whose
+    ``EstimatorQNN`` has no ``sparse`` argument)."""
+    if sparse is None:
+        return False
+    name = type(network).__name__
+    if not network._probabilities:
+        raise TypeError(f"{name} takes no sparse argument (its outputs are expectation values, dense, as in "
+                        f"qiskit-machine-learning); got sparse={sparse!r}.")
+    if not isinstance(sparse, (bool, np.bool_)):
+        raise TypeError(f"sparse must be True or False; got {sparse!r}.")
+    if sparse:
+        require_sparse(f"{name}(sparse=True)")
+    return bool(sparse)

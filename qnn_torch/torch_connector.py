@@ -243,7 +243,7 @@ class TorchConnector(TorchLayer):
         n = self.qnn.num_inputs
         if inputs.ndim == 0 or inputs.shape[-1] != n:
             raise machine_learning_error(
-                f"inputs must have last dimension {n} (the QNN's num_inputs); "
+                f"inputs must have last dimension {n} (the network's num_inputs); "
                 f"got shape {tuple(inputs.shape)}."
             )
         # on the CPU only: elsewhere reading the answer would wait for the device on every call

@@ -2,6 +2,7 @@
 
     python scripts/qiskit_ml_upstream_tests.py [--checkout DIR] [--ref stable/0.9]
         [--qnn-torch DIR] [--out /tmp/upstream_tally.txt] [--only qnn_torch|qiskit-ml] [-k EXPR]
+    PYTHONPATH=/work/wt-other python scripts/qiskit_ml_upstream_tests.py --out /tmp/tally_other.txt
 
 The test files (`FILES`) and the test package they import (`SUPPORT`) are taken from a checkout of
 qiskit-machine-learning (default: the local git mirror, branch stable/0.9, read with `git show`; a
@@ -18,12 +19,14 @@ plain directory works too with `--ref ""`) and written into a temporary folder t
   nothing raises). The tally names the stand-ins used.
 * `qiskit-ml/`: unchanged, the reference run.
 
-Each is run by pytest (one process, `--junitxml`), with `--qnn-torch` (default: this checkout) first
-on `PYTHONPATH`. The tally - cases passed, failed and skipped per file, failures grouped by the first
-line of their exception, and the cases qiskit-machine-learning passes and qnn_torch does not - is
-printed and written to `--out`, which is rewritten after each run. GPU cases skip unless
-QISKIT_GPU=true, as upstream. Needs the upstream test dependencies `ddt` and, for the sparse cases,
-`sparse`; the test files themselves are Apache-2.0 and are not copied into this repository.
+Each is run by pytest (one process, `--junitxml`), with `--qnn-torch` first on `PYTHONPATH` when given
+(else the qnn_torch that `PYTHONPATH` and the installed packages give; the tally's header says which).
+The tally - cases passed, failed and skipped per file, failures grouped by the first line of their
+exception, and the cases qiskit-machine-learning passes and qnn_torch does not - is printed and
+written to `--out`, which is rewritten after each run. GPU cases skip unless QISKIT_GPU=true, as
+upstream. Needs the upstream test dependencies `ddt` and, for the sparse cases, `sparse` (0.18 or
+older: with 0.19, three of upstream's sparse cases fail on qiskit-machine-learning itself, as
+`round()` of a 0-d `COO`); the test files themselves are Apache-2.0 and are not copied into this repository.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 MIRROR = Path("/work/.mirror/qiskit-community+qiskit-machine-learning/repo")
 FILES = [
     "test/neural_networks/test_estimator_qnn.py",
@@ -147,11 +149,17 @@ def write_tree(dest: Path, checkout: Path, ref: str, rewrite: bool, stand_ins: b
     return rewritten
 
 
-def run_pytest(dest: Path, qnn_torch: Path, keyword: str | None) -> tuple[Path, str, float]:
-    """Runs `FILES` in `dest` with qnn_torch's checkout first on the path; returns the junit file,
-    the output's tail and the seconds taken."""
+def environment(qnn_torch: Path | None, *extra: Path) -> dict[str, str]:
+    """This process's environment with `qnn_torch` (if given) first on `PYTHONPATH`, `extra` last."""
+    path = [str(qnn_torch)] if qnn_torch else []
+    path += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p] + [str(p) for p in extra]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(path))
+
+
+def run_pytest(dest: Path, qnn_torch: Path | None, keyword: str | None) -> tuple[Path, str, float]:
+    """Runs `FILES` in `dest`; returns the junit file, the output's tail and the seconds taken."""
     junit = dest / "junit.xml"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(qnn_torch), str(dest)]))
+    env = environment(qnn_torch, dest)
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
            f"--junitxml={junit}", "--rootdir", str(dest), *FILES]
     if keyword:
@@ -188,11 +196,10 @@ def _first_line(message: str) -> str:
 def tally(label: str, cases: dict[str, tuple[str, str]], seconds: float) -> list[str]:
     """Counts per file and failures per reason, as text lines."""
     counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
-    reasons: collections.Counter = collections.Counter()
+    reasons: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for case, (outcome, reason) in cases.items():
         counts[case.split("::")[0]][outcome] += 1
-        if outcome == "failed":
-            reasons[reason] += 1
+        reasons[outcome][reason] += 1
     total = collections.Counter()
     for counter in counts.values():
         total.update(counter)
@@ -201,9 +208,10 @@ def tally(label: str, cases: dict[str, tuple[str, str]], seconds: float) -> list
     for file in sorted(counts):
         c = counts[file]
         out.append(f"{file:<52} {c['passed']:>6} {c['failed']:>6} {c['skipped']:>7}")
-    if reasons:
-        out += ["", "failures by reason (first line of the exception):"]
-        out += [f"{n:>4}  {reason}" for reason, n in reasons.most_common()]
+    for outcome, heading in [("failed", "failures by reason (first line of the exception)"),
+                             ("skipped", "skips by reason")]:
+        if reasons[outcome]:
+            out += ["", heading + ":"] + [f"{n:>4}  {why}" for why, n in reasons[outcome].most_common()]
     return out + [""]
 
 
@@ -217,31 +225,40 @@ def differences(ours: dict, theirs: dict) -> list[str]:
     return [f"## cases qiskit-ml passes and qnn_torch does not ({len(lines)})", "", *lines, ""]
 
 
-def missing_names(qnn_torch: Path) -> list[str]:
-    """The `PROVIDED` names the qnn_torch on `qnn_torch`'s path does not have."""
-    code = f"import qnn_torch; print(' '.join(n for n in {PROVIDED!r} if not hasattr(qnn_torch, n)))"
-    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(qnn_torch)),
+def locate(qnn_torch: Path | None) -> tuple[Path, list[str]]:
+    """The checkout of the qnn_torch the tests will import, and the `PROVIDED` names it lacks."""
+    code = ("import pathlib, qnn_torch; print(pathlib.Path(qnn_torch.__file__).parents[1]); "
+            f"print(' '.join(n for n in {PROVIDED!r} if not hasattr(qnn_torch, n)))")
+    proc = subprocess.run([sys.executable, "-c", code], env=environment(qnn_torch), cwd=tempfile.gettempdir(),
                           capture_output=True, text=True, check=True)
-    return proc.stdout.split()
+    where, *missing = proc.stdout.splitlines()
+    return Path(where), " ".join(missing).split()
 
 
 def git_head(path: Path) -> str:
-    proc = subprocess.run(["git", "-C", str(path), "log", "-1", "--format=%h %s"], capture_output=True,
-                          text=True)
-    return proc.stdout.strip()[:90] or "(not a git checkout)"
+    """Branch, commit and whether the working tree has uncommitted changes, for the tally's header."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True).stdout.strip()
+    head = git("log", "-1", "--format=%h %s")[:80]
+    if not head:
+        return "(not a git checkout)"
+    dirty = " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    return f"branch {git('rev-parse', '--abbrev-ref', 'HEAD')}, {head}{dirty}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkout", type=Path, default=MIRROR, help="qiskit-machine-learning checkout")
     parser.add_argument("--ref", default="stable/0.9", help="git ref to read; '' for the working tree")
-    parser.add_argument("--qnn-torch", type=Path, default=ROOT, help="checkout whose qnn_torch is tested")
+    parser.add_argument("--qnn-torch", type=Path, help="checkout whose qnn_torch is tested "
+                        "(default: the one PYTHONPATH and the installed packages give)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/upstream_tally.txt"))
     parser.add_argument("--only", choices=["qnn_torch", "qiskit-ml"], help="run one side only")
     parser.add_argument("-k", dest="keyword", help="pytest -k expression")
     args = parser.parse_args(argv)
-    header = [f"# qiskit-ml {args.ref or args.checkout} tests on qnn_torch from {args.qnn_torch}",
-              f"# qnn_torch at: {git_head(args.qnn_torch)}",
+    where, missing_in_ours = locate(args.qnn_torch)
+    header = [f"# qiskit-ml {args.ref or args.checkout} tests on qnn_torch from {where}",
+              f"# qnn_torch at: {git_head(where)}",
               f"# written {time.strftime('%Y-%m-%d %H:%M:%S')} by scripts/qiskit_ml_upstream_tests.py", ""]
     sections: dict[str, list[str]] = {}
     results: dict[str, dict] = {}
@@ -249,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="qiskit_ml_upstream_") as tmp:
         for side in sides:
             dest = Path(tmp) / side.replace("-", "_")
-            missing = missing_names(args.qnn_torch) if side == "qnn_torch" else []
+            missing = missing_in_ours if side == "qnn_torch" else []
             rewritten = write_tree(dest, args.checkout, args.ref, side == "qnn_torch", bool(missing))
             junit, tail, seconds = run_pytest(dest, args.qnn_torch, args.keyword)
             results[side] = parse_junit(junit)

@@ -79,9 +79,13 @@ def ours(device: str = "default.qubit", shots: int | None = None, **options) -> 
 
 
 def as_array(value):
-    """NumPy for a tensor (detached), the value itself otherwise."""
+    """NumPy for a tensor (detached; dense if sparse) or a ``sparse`` array, the value itself
+    otherwise."""
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        return (value.to_dense() if value.is_sparse else value).numpy()
+    if not isinstance(value, np.ndarray) and hasattr(value, "todense"):  # sparse.SparseArray
+        return np.asarray(value.todense())
     return value
 
 

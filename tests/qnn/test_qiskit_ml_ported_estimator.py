@@ -283,9 +283,10 @@ def upstream_primitives(pm):
     return {"estimator": estimator, "gradient": gradient}
 
 
-def exact_primitives(kind):
-    """Exact primitives a qiskit-ml user passes, each with a gradient of the same kind; made anew for
-    each library, so that SPSA's random generator starts from the same seed on both."""
+def exact_primitives(kind, pm):
+    """Exact primitives a qiskit-ml user passes, each with a gradient of the same kind and, as upstream,
+    the pass manager; made anew for each library, so that SPSA's random generator starts from the same
+    seed on both."""
     from qiskit.primitives import StatevectorEstimator
     from qiskit_machine_learning.gradients import (LinCombEstimatorGradient, ParamShiftEstimatorGradient,
                                                    SPSAEstimatorGradient)
@@ -293,13 +294,13 @@ def exact_primitives(kind):
 
     if kind == "QMLEstimator+ParamShift":
         estimator = QMLEstimator()
-        return {"estimator": estimator, "gradient": ParamShiftEstimatorGradient(estimator)}
+        return {"estimator": estimator, "gradient": ParamShiftEstimatorGradient(estimator, pass_manager=pm)}
     if kind == "StatevectorEstimator+LinComb":  # exact only with default_precision=0
-        estimator = StatevectorEstimator()
+        estimator = StatevectorEstimator()  # no pass manager: LinComb's ancilla needs a third qubit
         return {"estimator": estimator, "gradient": LinCombEstimatorGradient(estimator),
                 "default_precision": 0.0}
     estimator = QMLEstimator()
-    gradient = SPSAEstimatorGradient(estimator, epsilon=0.01, batch_size=3, seed=12)
+    gradient = SPSAEstimatorGradient(estimator, epsilon=0.01, batch_size=3, seed=12, pass_manager=pm)
     return {"estimator": estimator, "gradient": gradient}
 
 
@@ -315,7 +316,7 @@ def with_arguments(lib, **kwargs):
 
 
 def primitive_case(lib, build, data, pm, kind):
-    arguments = upstream_primitives(pm) if kind == "runtime" else exact_primitives(kind)
+    arguments = upstream_primitives(pm) if kind == "runtime" else exact_primitives(kind, pm)
     qnn = build(with_arguments(lib, **arguments), pm)
     return network_passes(qnn, data), qnn
 
@@ -377,13 +378,14 @@ def test_estimator_setters_getters_primitives(lib, pass_manager):
 
 
 @pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(*f)) for k, f in EXACT_KINDS.items()])
-@pytest.mark.parametrize("case", [qnn_qc_circuit_construction, binding_order],
-                         ids=lambda f: f"test_{f.__name__}")
-def test_estimator_case_primitives(case, kind, pass_manager):
-    """``test_qnn_qc_circuit_construction`` and ``test_binding_order`` with an exact primitive and a
-    gradient passed in (upstream runs them on its runtime estimator, 0.1 to 0.3 apart)."""
+def test_estimator_binding_order_primitives(kind, pass_manager):
+    """``test_binding_order`` with an exact primitive and a gradient passed in (upstream runs it on
+    its runtime estimator, within 0.1). ``test_qnn_qc_circuit_construction``, which upstream skips
+    as unstable, is not run with gradient objects: qiskit-machine-learning 0.9.1 fails it itself
+    (its gradients of the ISA ``qnn_circuit`` raise "ParameterVectorElement(inputs[0]) is not in
+    list" without the pass manager, and differ from the composed circuit's by 0.3 with it)."""
     def run(lib, pm):
-        return case(with_arguments(lib, **exact_primitives(kind)), pm)
+        return binding_order(with_arguments(lib, **exact_primitives(kind, pm)), pm)
 
-    run.__name__ = case.__name__
-    assert_same(run(imported(), pass_manager), oracle(run, pass_manager))
+    expected = oracle(run, pass_manager)  # first: a failing oracle fails the test
+    assert_same(run(imported(), pass_manager), expected)

@@ -102,7 +102,7 @@ def data_gradients(lib):
     states.append(network.input_gradients)
     states.append(dummy_network(lib.NeuralNetwork)(1, 1, True, 1, True).input_gradients)
     assert states == [False, True, True]
-    return np.array(states)
+    return np.array(states, dtype=float)
 
 
 SHAPE_PARAMS = [pytest.param(config, data, marks=needs("neural_network"), id=f"{config}-{data}")

@@ -24,8 +24,17 @@ Cases upstream (ddt expansions counted one each), 45, of which 24 are ported:
 ``test_sampler_qnn`` (36 = sparse x 3 samplers x 3 interprets x 1 batch size x 2
 input_gradients; the 18 dense ones), ``test_sampler_qnn_gradient`` (6 = sparse x 3 interprets;
 the 3 dense ones), ``test_setters_getters``, ``test_no_parameters``,
-``test_qnn_qc_circuit_construction``. Not ported: the 21 cases with ``sparse=True``: sparse
-outputs are out of scope for qnn_torch.
+``test_qnn_qc_circuit_construction``.
+
+Ported again with the samplers, gradient, ``pass_manager=`` and ``sparse=`` left in (issue 20;
+expected failures by feature, see :func:`tests.qiskit_ml_port.needs`), the same objects given to
+both libraries and qnn_torch's classes as a user imports them: all 36 ``test_sampler_qnn`` cases
+(``QMLSampler()`` and ``QMLSampler(default_shots=100, seed=42)``, both exact in
+qiskit-machine-learning 0.9.1: 1e-6; runtime ``SamplerV2`` on the noisy generic backend with an
+exact ``ParamShiftSamplerGradient``: forward within 5 standard deviations of two 1024-shot
+estimates, gradients 1e-6), 12 more with a sampling ``QMLSampler(shots=100, seed=42)``, the 6
+``test_sampler_qnn_gradient`` cases, and ``test_qnn_qc_circuit_construction`` with ``sampler=`` and
+``pass_manager=`` on the networks. Sparse cases skip without the ``sparse`` package.
 """
 
 from __future__ import annotations
@@ -426,14 +435,15 @@ def sampler_qnn_gradient_sparse(lib, sparse, interpret_id, batch_size=2):
         f_1, f_2 = qnn.forward(input_data + delta, weights), qnn.forward(input_data - delta, weights)
         grad = (f_1 - f_2) / (2 * eps)
         input_grad_ = input_grad.reshape((batch_size, -1, qnn.num_inputs))[:, :, k].reshape(grad.shape)
-        assert round(np.max(np.abs(input_grad_ - grad)), 3) == 0.0  # assertAlmostEqual(places=3)
+        # assertAlmostEqual(places=3); float() since sparse 0.19's np.max of a COO is a 0-d COO
+        assert round(float(np.max(np.abs(input_grad_ - grad))), 3) == 0.0
     for k in range(qnn.num_weights):
         delta = np.zeros(weights.shape)
         delta[k] = eps
         f_1, f_2 = qnn.forward(input_data, weights + delta), qnn.forward(input_data, weights - delta)
         grad = (f_1 - f_2) / (2 * eps)
         weights_grad_ = weights_grad.reshape((batch_size, -1, qnn.num_weights))[:, :, k].reshape(grad.shape)
-        assert round(np.max(np.abs(weights_grad_ - grad)), 3) == 0.0
+        assert round(float(np.max(np.abs(weights_grad_ - grad))), 3) == 0.0
     return input_grad, weights_grad
 
 

@@ -1,5 +1,5 @@
 """Helpers of the tests ported from qiskit-machine-learning 0.9 (``tests/qnn/test_qiskit_ml_ported_*.py``,
-``tests/test_torch_connector_ported.py``).
+``tests/test_torch_connector_ported*.py``, ``tests/test_example_qiskit_ml_primitives.py``).
 
 A ported case is written once, as a function of a :class:`Library` (the classes a
 qiskit-machine-learning user imports), and run twice: with qiskit-machine-learning's classes, the
@@ -9,9 +9,10 @@ qiskit-machine-learning user calls them, with the same primitives, gradients, pa
 
 The cases that pass what qnn_torch gained in issue 20 (primitives, gradients, ``sparse``,
 ``pass_manager``, ``default_precision``, the ``NeuralNetwork`` base class, qiskit-ml's error class)
-carry :func:`needs`, an expected failure keyed by feature in :data:`ISSUE_20` until those features
-are merged; their oracle side runs through :func:`oracle`, so a failing oracle still fails the
-test. ``QNN_TORCH_ISSUE_20=run`` runs them without the marks, to see which pass already.
+carry :func:`needs`, an expected failure while a feature they name is in :data:`PENDING` (the
+features, by key, are :data:`ISSUE_20`); their oracle side runs first, through :func:`oracle`, so
+a failing oracle still fails the test. ``QNN_TORCH_ISSUE_20=run`` runs them without the marks, to
+see which pass already.
 """
 
 from __future__ import annotations
@@ -52,19 +53,27 @@ def theirs() -> Library:
                    QiskitMachineLearningError, NeuralNetwork)
 
 
-class _Missing(Exception):
-    """Stands for a class qnn_torch does not have yet: nothing raises it, nothing subclasses it."""
+class _MissingError(Exception):
+    """Stands for qnn_torch's ``QiskitMachineLearningError`` while it has none: nothing raises it."""
+
+
+class _MissingClass:
+    """Stands for qnn_torch's ``NeuralNetwork`` while it has none: constructing a subclass raises."""
+
+    def __init__(self, *args, **kwargs):
+        raise ImportError("qnn_torch has no NeuralNetwork (issue 20)")
 
 
 def imported() -> Library:
     """qnn_torch's classes as a qiskit-machine-learning user imports them: the same arguments
     (primitives, gradients, ``sparse``, ``pass_manager``), no ``device=``. A class qnn_torch lacks
-    becomes :class:`_Missing`, so that only the cases that use it fail."""
+    becomes a stand-in (:class:`_MissingError`, :class:`_MissingClass`), so that only the cases that
+    use it fail."""
     import qnn_torch
 
     return Library("qnn_torch as imported", qnn_torch.EstimatorQNN, qnn_torch.SamplerQNN,
-                   qnn_torch.TorchConnector, getattr(qnn_torch, "QiskitMachineLearningError", _Missing),
-                   getattr(qnn_torch, "NeuralNetwork", _Missing))
+                   qnn_torch.TorchConnector, getattr(qnn_torch, "QiskitMachineLearningError", _MissingError),
+                   getattr(qnn_torch, "NeuralNetwork", _MissingClass))
 
 
 def ours(device: str = "default.qubit", shots: int | None = None, **options) -> Library:
@@ -223,7 +232,7 @@ class OracleFailed(Exception):
     """qiskit-machine-learning failed a ported case: a broken test, never an expected failure."""
 
 
-def oracle(case: Callable, *args, **kwargs):
+def oracle(case: Callable, *args, **kwargs) -> Any:
     """Runs ``case`` with qiskit-machine-learning (the :func:`theirs` library first); a failure is
     raised as :class:`OracleFailed`, which :func:`needs`' marks do not expect."""
     try:

@@ -19,7 +19,8 @@ import torch
 
 from .fusion import FusedGate
 
-__all__ = ["Step", "apply_step", "gate_matrices", "moved_generators", "step_mode", "transition_matrix"]
+__all__ = ["Step", "angle_tangents", "apply_step", "gate_matrices", "moved_generators", "step_mode",
+           "transition_matrix"]
 
 Constant = Callable[[np.ndarray, torch.device], torch.Tensor]
 """A NumPy table as a tensor on a device, made once (the engine's cache of constants)."""
@@ -174,3 +175,23 @@ def transition_matrix(psi: torch.Tensor, bras: torch.Tensor, step: Step, n: int)
     right = "".join(theirs[wires.index(i)] if i in wires else axes[i] for i in range(n))
     return torch.einsum(f"b{left},ab{right}->ab{mine}{theirs}", psi.reshape(batch, *([2] * n)),
                         bras.reshape(k_out, batch, *([2] * n)).conj()).reshape(k_out, batch, d, d)
+
+
+def angle_tangents(psi: torch.Tensor, step: Step, factors: list | None, dtheta: torch.Tensor, n: int,
+                   constant: Constant) -> torch.Tensor:
+    """What the gate's angles add to the tangents ``d psi / d c``: ``sum_j i G_j psi dtheta_j / dc``
+    ``(C, B, D)`` for the state ``psi`` ``(B, D)`` after the gate and the derivatives ``dtheta``
+    ``(B, J, C)`` of its ``J`` angles by the ``C`` inputs and weights (``U = exp(i theta G)``, with
+    ``G_j`` the generator moved to the gate's end)."""
+    batch = psi.shape[0]
+    if step.mode == "diagonal":  # i (sum_j g_j dtheta_j/dc) psi, elementwise
+        g = constant(step.gate.diagonal[1], psi.device)  # (J, d)
+        phase = torch.matmul(dtheta.transpose(1, 2), g.to(dtheta.dtype))  # (B, C, d)
+        factor = phase.transpose(0, 1).reshape(dtheta.shape[-1], batch, *step.shape)
+        grid = psi.reshape(batch, *([2] * n))
+        return (1j * grid[None] * factor).reshape(-1, *psi.shape)
+    moved = moved_generators(step.gate, factors, psi.device, constant)  # (B, J, d, d)
+    # i G_j is real for a real gate (the derivative of a real matrix), as apply_step's real path needs
+    applied = torch.stack([apply_step(psi, 1j * moved[:, j], step, n, conj=False)
+                           for j in range(moved.shape[1])], dim=1)  # (B, J, D)
+    return torch.matmul(dtheta.transpose(1, 2).to(applied.dtype), applied).transpose(0, 1)

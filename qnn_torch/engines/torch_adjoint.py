@@ -23,13 +23,21 @@ pass. This engine makes few, cheap passes, on any torch device:
    the angle gate's generator moved to the fused gate's end. The chain rule with the angles'
    derivatives gives the Jacobians. A vector-Jacobian product (:meth:`TorchAdjointEngine.vjp`)
    sweeps one bra per sample, the outputs weighted by the incoming gradient, whatever the number
-   of outputs.
+   of outputs: for probabilities ``p_k = |psi_k|**2`` and incoming gradient ``g`` it is the
+   gradient of ``<psi| diag(L g) |psi>`` (``L`` the outcomes and the head,
+   :mod:`~qnn_torch.engines.probabilities`).
+4. **Jacobians through the state**, for diagonal outputs (probabilities, Z-type observables)
+   more numerous than the Jacobians' columns (raw probabilities): the forward pass carries the
+   tangent ``d psi / d c`` of every wanted input or weight ``c`` along (each fused gate applies
+   to the tangents, and adds ``i G_j psi`` times ``d theta_j / d c`` for its angle gates), and
+   ``d p = 2 Re(conj(psi) d psi)`` goes through the outputs' map: ``I + P`` states instead of
+   ``K`` bras.
 
 Outputs: expectation values of observables with a Pauli representation or a matrix (decomposed
 into Pauli words, :mod:`~qnn_torch.engines.pauli`), and probabilities (a ``SamplerQNN``'s
-``interpret`` head is folded into diagonal observables, so a parity network sweeps two bras, not
-``2**n``). The state is ``(batch, 2**n)`` complex128, wire 0 the most significant bit, as in
-PennyLane. Results equal ``default.qubit``'s to round-off.
+``interpret`` head is folded into the diagonal the bras carry, so a parity network sweeps two
+bras, not ``2**n``). The state is ``(batch, 2**n)`` complex128, wire 0 the most significant bit,
+as in PennyLane. Results equal ``default.qubit``'s to round-off.
 """
 
 from __future__ import annotations
@@ -46,14 +54,14 @@ from .angle_programs import AnglePrograms
 from .base import VJPEngine, exact_simulation
 from .errors import EngineUnavailable
 from .batches import split_batch
-from .bit_order import probability_index
 from .decomposition import circuit_leaves
-from .fused_kernels import (Step, apply_step, gate_matrices, moved_generators, step_mode,
+from .fused_kernels import (Step, angle_tangents, apply_step, gate_matrices, moved_generators, step_mode,
                             transition_matrix)
 from .fusion import fuse, group_gates, local_gate
 from .glibc_malloc import keep_freed_memory
 from .jacobians import split_jacobian, split_vjp
 from .pauli import flipped_wires, word_grid
+from .probabilities import ProbabilityMap
 from .sandwiches import diagonal_sandwich, merge_sandwiches
 
 __all__ = ["CACHE_BYTES", "EAGER_ANGLES_QUBITS", "EAGER_CALLS", "FREED_MEMORY_QUBITS", "KEEP_STATES_BYTES",
@@ -66,8 +74,9 @@ MAX_DIAGONAL_WIRES = 10
 """int: the most wires a diagonal fused gate spans (a diagonal of ``2**10`` per sample)."""
 
 MAX_OUTPUTS = 64
-"""int: the most outputs the Jacobian sweep carries a bra for (probabilities without a head beyond
-it hand over to another engine)."""
+"""int: the most expectation values ``engine="auto"`` chains this engine for (each is a bra of the
+Jacobian sweep). Probabilities have no limit: their vector-Jacobian products sweep one bra, and
+their Jacobians go through the state when they outnumber the Jacobians' columns."""
 
 EAGER_ANGLES_QUBITS = 14
 """int: from this many qubits the first :data:`EAGER_CALLS` calls of each input shape compute the
@@ -123,6 +132,7 @@ class _Plan:
         self.angles = angles
         self.num_angles = num_angles
         self.first = min((i for i, step in enumerate(steps) if step.gate.angles), default=len(steps))
+        self.dense = None  # the probabilities' dense table, made when a sweep of one bra each needs it
 
 
 class TorchAdjointEngine(VJPEngine):
@@ -142,10 +152,10 @@ class TorchAdjointEngine(VJPEngine):
 
     @classmethod
     def accepts(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> bool:
-        """Exact ``default.qubit`` without a ``diff_method`` other than ``"adjoint"``, and at most
-        :data:`MAX_OUTPUTS` outputs (bras to sweep)."""
+        """Exact ``default.qubit`` without a ``diff_method`` other than ``"adjoint"``: probabilities
+        with any number of outputs, expectation values up to :data:`MAX_OUTPUTS` of them."""
         return (exact_simulation(spec) and diff_method in (None, "adjoint")
-                and circuit.output_size <= MAX_OUTPUTS)
+                and (circuit.probabilities or circuit.output_size <= MAX_OUTPUTS))
 
     def __init__(self, circuit: CircuitDescription):
         super().__init__(circuit)
@@ -176,12 +186,17 @@ class TorchAdjointEngine(VJPEngine):
                 [torch.cat(jacobians) for jacobians in zip(*(j for _, j in parts))])
 
     def _values_and_jacobians(self, x, w, want_x, want_w, call):
+        if not (want_x or want_w):
+            return self._forward(x, w, False, call)[0], []
+        kind, table = self.plan(x, w).outputs
+        columns = x.shape[-1] * want_x + w.shape[-1] * want_w
+        if kind != "words" and self.circuit.output_size > columns:  # fewer tangents than bras
+            return self._jacobians_through_state(x, w, want_x, want_w, call)
         out, forward = self._forward(x, w, True, call)
-        kind, table = self._plan.outputs
-        if kind == "diagonal":
-            bras = self._constant(table, x.device)[:, None, :] * forward.psi[None]
-        else:
+        if kind == "words":
             bras = self._words(forward.psi, table)
+        else:
+            bras = self._constant(self._table(), x.device)[:, None, :] * forward.psi[None]
         grads = self._sweep(forward, bras)  # (K, B, G)
         jac = torch.matmul(grads.permute(1, 0, 2), forward.dtheta)  # (B, K, I + P)
         return out, split_jacobian(jac, x.shape[-1], want_x, want_w)
@@ -205,6 +220,8 @@ class TorchAdjointEngine(VJPEngine):
             start += forward.psi.shape[0]
             if kind == "diagonal":
                 bra = (g @ self._constant(table, g.device)) * forward.psi
+            elif kind == "probabilities":  # the gradient of <psi| diag(L g) |psi>
+                bra = table.weights(g, self._constant) * forward.psi
             else:
                 bra = torch.einsum("bk,kbd->bd", g.to(forward.psi.dtype), self._words(forward.psi, table))
             grads = self._sweep(forward, bra[None])[0]  # (b, G)
@@ -214,12 +231,19 @@ class TorchAdjointEngine(VJPEngine):
     def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:
         """Eight state vectors; for Jacobians also two per output (the bras and their conjugated
         copies) and the states the forward pass keeps for the sweep: one per fused gate where a
-        sample's fit in :data:`KEEP_STATES_BYTES`. The fused gates are those of the circuit's plan,
-        analysed here if no call has yet (the same before the first call as after it)."""
+        sample's fit in :data:`KEEP_STATES_BYTES`. Diagonal outputs more numerous than the inputs
+        and weights take their Jacobians through the state instead: two states per input and
+        weight (the tangents and their products), and the Jacobians themselves. The fused gates
+        are those of the circuit's plan, analysed here if no call has yet (the same before the
+        first call as after it)."""
         state = self.state_bytes(dtype)
         states = 8
         if call == "jacobians":
-            fused = len(self._structure().steps)
+            plan = self._structure()
+            columns = self.circuit.num_inputs + self.circuit.num_weights
+            if plan.outputs[0] != "words" and self.circuit.output_size > columns:
+                return state * (states + 2 * columns) + 16 * columns * self.circuit.output_size
+            fused = len(plan.steps)
             states += 2 * self.circuit.output_size + (fused if fused * state <= KEEP_STATES_BYTES else 0)
         return state * states
 
@@ -227,6 +251,15 @@ class TorchAdjointEngine(VJPEngine):
         """Bytes of the tables of the angle programs kept (at most
         :data:`~.shape_cache.SHAPE_CACHE_SIZE` input shapes)."""
         return 0 if self._plan is None else self._plan.angles.nbytes()
+
+    def _table(self) -> np.ndarray:
+        """The diagonal outputs as a dense ``(K, 2**n)`` table, one row per bra (made once)."""
+        kind, table = self._plan.outputs
+        if kind == "probabilities":
+            if self._plan.dense is None:
+                self._plan.dense = table.table()
+            return self._plan.dense
+        return table
 
     def _structure(self) -> _Plan:
         """The plan, analysed from the circuit's structure with placeholder values if no call has
@@ -269,10 +302,12 @@ class TorchAdjointEngine(VJPEngine):
         return _Plan(steps, outputs, AnglePrograms(self.circuit, decisions, count), count)
 
     def _outputs(self, measurements):
-        """The outputs as diagonal vectors ``(K, 2**n)`` or as sums of Pauli words."""
+        """The outputs as a :class:`~.probabilities.ProbabilityMap`, as diagonal vectors
+        ``(K, 2**n)`` or as sums of Pauli words."""
         head = None if self.circuit.head is None else self.circuit.head.numpy()
         if all(isinstance(mp, qml.measurements.ProbabilityMP) and mp.obs is None for mp in measurements):
-            return "diagonal", self._probability_table(measurements, head)
+            measured = [[int(w) for w in mp.wires] for mp in measurements]
+            return "probabilities", ProbabilityMap(self.n, measured, head)
         if head is not None:
             raise EngineUnavailable("a head on expectation values")
         sums = [self._pauli_sum(mp) for mp in measurements]
@@ -284,16 +319,6 @@ class TorchAdjointEngine(VJPEngine):
                     table[k] += coeff * sign.reshape(-1)
             return "diagonal", table
         return "words", sums
-
-    def _probability_table(self, measurements, head) -> np.ndarray:
-        """The probabilities, through the head if any, as diagonals ``(K, 2**n)``: one bra each."""
-        columns = [np.eye(2 ** len(mp.wires))[probability_index(self.n, mp.wires)] for mp in measurements]
-        table = np.concatenate(columns, axis=-1)  # (2**n, outputs) one-hot
-        if head is not None:
-            table = table @ head
-        if table.shape[-1] > MAX_OUTPUTS:
-            raise EngineUnavailable(f"{table.shape[-1]} probability outputs are too many bras to sweep")
-        return table.T.copy()
 
     @staticmethod
     def _pauli_sum(mp) -> list[tuple[float, dict]]:
@@ -321,7 +346,11 @@ class TorchAdjointEngine(VJPEngine):
         key = ("loaded", str(device))
         if key in self._constants:
             return
-        arrays = [plan.outputs[1]] if plan.outputs[0] == "diagonal" else []
+        kind, table = plan.outputs
+        arrays = [table] if kind == "diagonal" else []
+        if kind == "probabilities":
+            arrays += [a for a in (table.inverse, table.head, table.head_t, *table.outcomes, *table.columns)
+                       if a is not None]
         for step in plan.steps:
             gate = step.gate
             if gate.diagonal is not None:
@@ -358,16 +387,22 @@ class TorchAdjointEngine(VJPEngine):
             dtheta = dtheta.reshape(batch, plan.num_angles, -1)
         return theta, dtheta
 
-    def _forward(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, call):
-        """The outputs ``(B, K)`` and a :class:`_Forward` for a sweep."""
+    def _start(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, call):
+        """The plan, the angles (and their derivatives, with ``tangents``) and ``|0...0>``."""
         plan = self.plan(x, w)
-        device, batch, dim = x.device, x.shape[0], 2**self.n
+        device = x.device
         if device.type == "cpu" and self.n >= FREED_MEMORY_QUBITS:
             keep_freed_memory()
         self._load_constants(plan, device)
         theta, dtheta = self._angles(plan, x, w, tangents, call)
-        psi = torch.zeros(batch, dim, dtype=torch.complex128, device=device)
+        psi = torch.zeros(x.shape[0], 2**self.n, dtype=torch.complex128, device=device)
         psi[:, 0] = 1.0
+        return plan, theta, dtheta, psi
+
+    def _forward(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, call):
+        """The outputs ``(B, K)`` and a :class:`_Forward` for a sweep."""
+        plan, theta, dtheta, psi = self._start(x, w, tangents, call)
+        device, batch, dim = x.device, x.shape[0], 2**self.n
         keep = tangents and batch * dim * 16 * len(plan.steps) <= _keep_limit(device)
         saved = []
         for step in plan.steps:
@@ -375,11 +410,43 @@ class TorchAdjointEngine(VJPEngine):
             psi = apply_step(psi, u, step, self.n, conj=False)
             saved.append((u, factors, psi if keep else None))
         kind, table = plan.outputs
-        if kind == "diagonal":
-            out = (psi.real**2 + psi.imag**2) @ self._constant(table, device).T
-        else:
+        if kind == "words":
             out = (psi.conj()[None] * self._words(psi, table)).real.sum(-1).T
+        else:
+            out = self._diagonal_outputs(psi.real**2 + psi.imag**2)
         return out, _Forward(psi, saved, dtheta)
+
+    def _jacobians_through_state(self, x, w, want_x: bool, want_w: bool, call):
+        """The outputs and Jacobians of diagonal outputs by forward-mode tangents: ``d psi / d c``
+        for every wanted input or weight ``c``, carried through the gates with the state, then
+        ``d p = 2 Re(conj(psi) d psi)`` through the outputs' map."""
+        plan, theta, dtheta, psi = self._start(x, w, True, call)
+        num_inputs = x.shape[-1]
+        if not (want_x and want_w):
+            dtheta = dtheta[..., :num_inputs] if want_x else dtheta[..., num_inputs:]
+        tangents = None  # (C, B, D): zero before the first angle gate
+        for step in plan.steps:
+            u, factors = gate_matrices(step.gate, theta, x.device, self._constant)
+            psi = apply_step(psi, u, step, self.n, conj=False)
+            if tangents is not None:
+                tangents = apply_step(tangents, u, step, self.n, conj=False)
+            if step.gate.angles:
+                added = angle_tangents(psi, step, factors, dtheta[:, step.gate.angles], self.n,
+                                       self._constant)
+                tangents = added if tangents is None else tangents + added
+        out = self._diagonal_outputs(psi.real**2 + psi.imag**2)
+        if tangents is None:  # no angle depends on the inputs or weights
+            tangents = psi.new_zeros(dtheta.shape[-1], *psi.shape)
+        dp = 2.0 * (psi.conj()[None] * tangents).real  # (C, B, D)
+        jac = self._diagonal_outputs(dp).permute(1, 2, 0)  # (B, K, C)
+        return out, (split_jacobian(jac, num_inputs, True, True) if want_x and want_w else [jac])
+
+    def _diagonal_outputs(self, p: torch.Tensor) -> torch.Tensor:
+        """Diagonal outputs ``(..., K)`` of squared amplitudes (or their derivatives) ``(..., 2**n)``."""
+        kind, table = self._plan.outputs
+        if kind == "probabilities":
+            return table.values(p, self._constant)
+        return p @ self._constant(table, p.device).T
 
     def _words(self, psi: torch.Tensor, sums) -> torch.Tensor:
         """``O_k psi`` ``(K, B, D)`` for observables given as sums of Pauli words."""

@@ -74,6 +74,13 @@ def trace(fn: Callable, *args: torch.Tensor) -> torch.fx.GraphModule:
     Raises:
         EngineUnavailable: for a function whose operations depend on tensor *values*
             (data-dependent Python control flow, which tracing cannot follow).
+
+    Example:
+        >>> graph = trace(lambda x: torch.sin(x) * 2, torch.ones(2))
+        >>> [str(node.target) for node in graph.graph.nodes if node.op == "call_function"]
+        ['aten.sin.default', 'aten.mul.Tensor']
+        >>> graph(torch.zeros(2))
+        tensor([0., 0.])
     """
     try:
         return _Recorder(fn, args).run()

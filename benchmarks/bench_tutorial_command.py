@@ -92,16 +92,18 @@ def summarise(rounds: list[dict]) -> dict:
 
 def render(summary: dict, meta: dict) -> str:
     """The report's text."""
-    lines = [f"# python -m benchmarks.bench_tutorial_command {' '.join(meta['machine']['argv'])}",
-             f"# {meta['machine']['time']}, {meta['machine']['cpus']} CPUs, torch "
-             f"{meta['machine'].get('torch')}, qiskit-machine-learning {meta['machine'].get('qiskit-machine-learning')}",
+    machine = meta["machine"]
+    lines = [f"# python -m benchmarks.bench_tutorial_command {' '.join(machine['argv'])}",
+             f"# {machine['time']}, {machine['cpus']} CPUs, torch {machine.get('torch')}, "
+             f"qiskit-machine-learning {machine.get('qiskit-machine-learning')}",
              *load_warning(meta),
              f"== the tutorial as one command each (mnist {meta['epochs']} epoch(s), median of "
              f"{meta['rounds']} rounds; seconds of each part as the command timed it) ==",
              table_row("part", ["qnn_torch s", "qiskit-ml s", "ratio", "metric ours", "theirs"], 26, 13)]
     for part, p in summary["parts"].items():
-        lines.append(table_row(part, [f"{p['qnn_torch_s']:.3f}", f"{p['qiskit_ml_s']:.2f}", f"{p['ratio']:.1f}",
-                                      f"{p['metric']:.4f}", f"{p['qiskit_ml_metric']:.4f}"], 26, 13))
+        cells = [f"{p['qnn_torch_s']:.3f}", f"{p['qiskit_ml_s']:.2f}", f"{p['ratio']:.1f}",
+                 f"{p['metric']:.4f}", f"{p['qiskit_ml_metric']:.4f}"]
+        lines.append(table_row(part, cells, 26, 13))
     t = summary["total"]
     lines.append(table_row("total of the parts", [f"{t['qnn_torch_s']:.3f}", f"{t['qiskit_ml_s']:.2f}",
                                                   f"{t['ratio']:.1f}", "", ""], 26, 13))

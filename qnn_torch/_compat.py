@@ -178,6 +178,8 @@ def qiskit_ml_gradient_state(gradient, kind: str) -> dict:
         "batch_size": getattr(gradient, "_batch_size", None),
         "rng": getattr(gradient, "_seed", None),
     }
+
+
 _INTERCEPTOR: list = []  # the dispatch mode class, defined on first use
 
 

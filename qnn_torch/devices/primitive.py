@@ -3,7 +3,9 @@
 qiskit-machine-learning chooses where a network runs by the primitive it is given. A primitive that
 computes exactly (qiskit-machine-learning's ``QMLEstimator``/``QMLSampler`` in their exact modes, a
 ``StatevectorEstimator`` asked for precision 0) needs no device: the networks run it on their exact
-engines (:func:`primitive_route`). Every other primitive runs **as given**, through its own ``run``,
+engines (:func:`primitive_route`); Qiskit's sampling statevector primitives mostly run there too, with
+their own random draws added (:mod:`qnn_torch.qnn.statevector_draws`, which decides before this
+module is asked). Every other primitive runs **as given**, through its own ``run``,
 on :class:`PrimitiveDevice`: the batching of :class:`~qnn_torch.devices.remote.BatchedRemoteDevice`
 (each circuit structure converted and transpiled once, a whole training step -- its forward pass
 and every parameter-shift circuit -- in one ``run`` call) with the user's primitive doing the work,

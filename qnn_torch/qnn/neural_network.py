@@ -219,6 +219,11 @@ class QuantumNeuralNetwork(ABC):
     def _spsa(self) -> SPSA | None:
         return None if self._qiskit is None else self._qiskit.gradient.spsa
 
+    @property
+    def _draws(self):
+        """StatevectorDraws or None: a sampling statevector primitive's draws on the exact engines."""
+        return None if self._qiskit is None else self._qiskit.draws
+
     # ------------------------------------------------------------------ tensors in, tensors out
 
     def evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -231,6 +236,8 @@ class QuantumNeuralNetwork(ABC):
         graph of every chunk is kept until it is used, so the budget bounds the memory of calls
         without a graph and of :meth:`differentiate`.
         """
+        if self._draws is not None:
+            return self._draws.outputs(self._exact_run, self.description, x, weight)
         return self._engines.run("values", x, weight)
 
     def differentiate(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True,
@@ -254,9 +261,17 @@ class QuantumNeuralNetwork(ABC):
                 ``num_qubits``, the batch and the memory it would need), or ``weight`` is on
                 another device than ``x``.
         """
-        if self._spsa is not None:
+        if self._draws is not None:
+            return self._draws.differentiate(self._exact_run, self.description, x, weight, want_x, want_w,
+                                             self.input_gradients)
+        return self._exact_run("jacobians", x, weight, want_x, want_w)
+
+    def _exact_run(self, kind: str, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True,
+                   want_w: bool = True):
+        """One call of the engines (Jacobians by the SPSA method where it is the gradient)."""
+        if kind == "jacobians" and self._spsa is not None:
             return self._spsa_jacobians(x, weight, want_x, want_w)
-        return self._engines.run("jacobians", x, weight, want_x, want_w)
+        return self._engines.run(kind, x, weight, want_x, want_w)
 
     def _spsa_jacobians(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool, want_w: bool):
         """Outputs and SPSA Jacobians from one call (one job on hardware): the batch, then the
@@ -279,7 +294,7 @@ class QuantumNeuralNetwork(ABC):
         """``(outputs, pending)`` when the engine in play computes vector-Jacobian products itself,
         for :meth:`vjp` in the backward pass; None when eager Jacobians serve (:meth:`differentiate`;
         see :meth:`~qnn_torch.engines.EngineChain.run`)."""
-        if self._spsa is not None:
+        if self._spsa is not None or self._draws is not None:
             return None
         return self._engines.run("vjp", x, weight)
 
@@ -328,7 +343,11 @@ class QuantumNeuralNetwork(ABC):
         """
         x, batch, w = self._numpy_arguments(input_data, weights)
         want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
-        _, jacobians = self.differentiate(x, w, want_x, want_w)
+        if self._draws is not None:  # as qiskit-ml's backward: no forward pass, so no forward draws
+            _, jacobians = self._draws.differentiate(self._exact_run, self.description, x, w, want_x, want_w,
+                                                     self.input_gradients, outputs=False)
+        else:
+            _, jacobians = self.differentiate(x, w, want_x, want_w)
         grads = iter(j.numpy().astype(np.float64, copy=False).reshape(*batch, *self.output_shape, -1)
                      for j in jacobians)
         return (next(grads) if want_x else None), (next(grads) if want_w else None)

@@ -275,18 +275,16 @@ class QuantumNeuralNetwork(ABC):
 
     def _spsa_jacobians(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool, want_w: bool):
         """Outputs and SPSA Jacobians from one call (one job on hardware): the batch, then the
-        perturbed points; two calls where a primitive runs them at another precision."""
+        perturbed points (their own PUBs where a primitive runs them at another precision)."""
         device = self.spec.device
 
         def values(rows_x, rows_w):
             with torch.no_grad():
                 if not getattr(device, "separate_gradient_circuits", False):
                     return self._engines.run("values", rows_x, rows_w)
-                # forward rows at the forward precision, perturbed rows at the gradient's: two calls
-                b = x.shape[0]
-                out = self._engines.run("values", rows_x[:b], rows_w[:b])
-                with device.gradient_circuits():
-                    return torch.cat([out, self._engines.run("values", rows_x[b:], rows_w[b:])])
+                # the batch's rows at the forward precision, the perturbed ones at the gradient's
+                with device.gradient_circuits(first=x.shape[0]):
+                    return self._engines.run("values", rows_x, rows_w)
 
         return spsa_jacobians(values, self._spsa, x, weight, self.description.output_size, want_x, want_w)
 

@@ -77,7 +77,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     lines = ["one training step (batch 8, forward + backward), median of "
              f"{args.repeats} interleaved repeats, seconds", "",
-             f"{'estimator=':42} {'qnn_torch':>10} {'qiskit-ml':>10} {'speed-up':>9}"]
+             f"{'primitive':42} {'qnn_torch':>10} {'qiskit-ml':>10} {'speed-up':>9}"]
     for name, (make, backend) in _primitives().items():
         ours, theirs = [], []
         for _ in range(args.repeats):

@@ -1,8 +1,9 @@
-"""One training step with a primitive passed in (``estimator=``), qnn_torch against
+"""One training step with a primitive passed in (``estimator=``, ``sampler=``), qnn_torch against
 qiskit-machine-learning 0.9, interleaved: ``python -m benchmarks.bench_primitives [--repeats N]``.
 
-The network: ``zz_feature_map(2)`` + ``real_amplitudes(2, reps=1)``, observable Z on both qubits,
-input gradients on, a batch of 8 through ``TorchConnector``, forward and backward. Each repeat times
+The network: ``zz_feature_map(2)`` + ``real_amplitudes(2, reps=1)``, observable Z on both qubits
+(a sampler: ``SamplerQNN``, the 4 probabilities), input gradients on, a batch of 8 through
+``TorchConnector``, forward and backward. Each repeat times
 qnn_torch then qiskit-ml on the same primitive; the medians go to ``results/primitives.txt``.
 """
 
@@ -18,7 +19,7 @@ import torch
 
 
 def _primitives():
-    from qiskit.primitives import StatevectorEstimator
+    from qiskit.primitives import StatevectorEstimator, StatevectorSampler
     from qiskit_aer.primitives import EstimatorV2 as AerEstimator
     from qiskit_ibm_runtime import EstimatorV2
     from qiskit_ibm_runtime.fake_provider import FakeManilaV2
@@ -28,6 +29,9 @@ def _primitives():
     return {
         "QMLEstimator() (exact)": (QMLEstimator, None),
         "StatevectorEstimator(seed=1)": (lambda: StatevectorEstimator(seed=1), None),
+        "StatevectorEstimator(default_precision>0)": (
+            lambda: StatevectorEstimator(default_precision=0.01, seed=np.random.default_rng(1)), None),
+        "StatevectorSampler(seed=1) (SamplerQNN)": (lambda: StatevectorSampler(seed=1), None),
         "qiskit_aer EstimatorV2": (lambda: AerEstimator(options={"run_options": {"seed": 1}}), None),
         "runtime EstimatorV2(mode=FakeManilaV2)": (lambda: EstimatorV2(mode=backend), backend),
     }
@@ -36,11 +40,13 @@ def _primitives():
 def _step(library: str, make, backend) -> float:
     from qiskit.circuit.library import real_amplitudes, zz_feature_map
 
+    from qiskit.primitives import BaseSamplerV2
+
     if library == "qnn_torch":
-        from qnn_torch import EstimatorQNN, TorchConnector
+        from qnn_torch import EstimatorQNN, SamplerQNN, TorchConnector
     else:
         from qiskit_machine_learning.connectors import TorchConnector
-        from qiskit_machine_learning.neural_networks import EstimatorQNN
+        from qiskit_machine_learning.neural_networks import EstimatorQNN, SamplerQNN
     features, ansatz = zz_feature_map(2), real_amplitudes(2, reps=1)
     circuit = features.compose(ansatz)
     extra = {}
@@ -48,8 +54,15 @@ def _step(library: str, make, backend) -> float:
         from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 
         extra["pass_manager"] = generate_preset_pass_manager(backend=backend, optimization_level=1)
-    qnn = EstimatorQNN(circuit=circuit, input_params=features.parameters, weight_params=ansatz.parameters,
-                       estimator=make(), input_gradients=True, **extra)
+    primitive = make()
+    if isinstance(primitive, BaseSamplerV2):
+        extra["sampler"] = primitive
+        network = SamplerQNN
+    else:
+        extra["estimator"] = primitive
+        network = EstimatorQNN
+    qnn = network(circuit=circuit, input_params=features.parameters, weight_params=ansatz.parameters,
+                  input_gradients=True, **extra)
     model = TorchConnector(qnn, initial_weights=np.linspace(-1, 1, ansatz.num_parameters))
     x = torch.tensor(np.random.default_rng(0).uniform(-1, 1, (8, 2)), dtype=torch.float32, requires_grad=True)
     model(x).sum().backward()  # first call: conversions and transpilation, not timed
@@ -64,7 +77,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     lines = ["one training step (batch 8, forward + backward), median of "
              f"{args.repeats} interleaved repeats, seconds", "",
-             f"{'estimator=':42} {'qnn_torch':>10} {'qiskit-ml':>10} {'speed-up':>9}"]
+             f"{'primitive':42} {'qnn_torch':>10} {'qiskit-ml':>10} {'speed-up':>9}"]
     for name, (make, backend) in _primitives().items():
         ours, theirs = [], []
         for _ in range(args.repeats):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 __all__ = ["aten_interceptor", "autograd_would_decompose", "expression_replay", "ibm_service",
            "init_torch_layer_without_qnode", "mkl_cbwr_branch", "pennylane_queue_lock", "primitive_options",
-           "qiskit_ml_gradient_state", "transpile_options", "written_arguments"]
+           "qiskit_ml_gradient_circuit", "qiskit_ml_gradient_state", "transpile_options", "written_arguments"]
 
 _MKL_CBWR_BRANCH = 1  # mkl_cbwr.h: ask mkl_cbwr_get for the branch in use
 
@@ -276,3 +276,29 @@ def written_arguments(func) -> tuple:
             (i, a.name) for i, a in enumerate(func._schema.arguments)  # pylint: disable=protected-access
             if a.alias_info is not None and a.alias_info.is_write)
     return written
+
+
+def qiskit_ml_gradient_circuit(circuit) -> tuple:
+    """The circuit qiskit-machine-learning's parameter-shift gradients shift, and how its parameters
+    map to ``circuit``'s: every gate angle a parameter of its own.
+
+    Tested: qiskit-machine-learning 0.9.1, where ``ParamShiftEstimatorGradient`` and
+    ``ParamShiftSamplerGradient`` translate a circuit to their ``SUPPORTED_GATES`` with Qiskit's
+    ``TranslateParameterizedGates`` and give each angle a parameter ``__gθ<k>`` with the private
+    ``gradients.utils._assign_unique_parameters`` (which the order of their primitive calls follows).
+
+    Args:
+        circuit (QuantumCircuit): a parameterized circuit (left unchanged).
+
+    Returns:
+        tuple: the gradient circuit, ``{parameter: [(gate parameter, coefficient), ...]}`` (the
+        coefficient a number or a ``ParameterExpression`` of ``circuit``'s parameters), and
+        ``{gate parameter: its angle as an expression of circuit's parameters}``.
+    """
+    from qiskit.transpiler.passes import TranslateParameterizedGates
+    from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
+    from qiskit_machine_learning.gradients.utils import _assign_unique_parameters
+
+    translated = TranslateParameterizedGates(ParamShiftEstimatorGradient.SUPPORTED_GATES)(circuit.copy())
+    unique = _assign_unique_parameters(translated)
+    return unique.gradient_circuit, dict(unique.parameter_map), dict(unique.gradient_parameter_map)

@@ -3,7 +3,9 @@
 qiskit-machine-learning chooses where a network runs by the primitive it is given. A primitive that
 computes exactly (qiskit-machine-learning's ``QMLEstimator``/``QMLSampler`` in their exact modes, a
 ``StatevectorEstimator`` asked for precision 0) needs no device: the networks run it on their exact
-engines (:func:`primitive_route`). Every other primitive runs **as given**, through its own ``run``,
+engines (:func:`primitive_route`); Qiskit's sampling statevector primitives mostly run there too, with
+their own random draws added (:mod:`qnn_torch.qnn.statevector_draws`, which decides before this
+module is asked). Every other primitive runs **as given**, through its own ``run``,
 on :class:`PrimitiveDevice`: the batching of :class:`~qnn_torch.devices.remote.BatchedRemoteDevice`
 (each circuit structure converted and transpiled once, a whole training step -- its forward pass
 and every parameter-shift circuit -- in one ``run`` call) with the user's primitive doing the work,
@@ -20,6 +22,8 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from pennylane.tape import QuantumScript
 
 from .remote import BatchedRemoteDevice
 from .spec import DeviceSpec
@@ -176,7 +180,7 @@ class PrimitiveDevice(BatchedRemoteDevice):
         session = getattr(primitive, "mode", None) if _module(primitive) == "qiskit_ibm_runtime" else None
         self._given_session = session
         self._shifted: dict[int, object] = {}
-        self._all_shifted = False
+        self._shift_from: int | None = None  # executions from this circuit on are gradient circuits
         super().__init__(wires, backend=backend, session=session, **kwargs)
 
     def preprocess(self, execution_config=None):
@@ -239,16 +243,28 @@ class PrimitiveDevice(BatchedRemoteDevice):
         return self.kind == "estimator" and self.precision is not None
 
     @contextmanager
-    def gradient_circuits(self):
-        """Run every circuit executed inside as a gradient circuit (e.g. SPSA's perturbed points)."""
-        self._all_shifted = True
+    def gradient_circuits(self, first: int = 0):
+        """Run the circuits of every execution inside from index ``first`` on as gradient circuits
+        (e.g. SPSA's perturbed points after the batch): their own PUBs, at the primitive's default
+        precision, in the same job as the circuits before them."""
+        self._shift_from = first
         try:
             yield
         finally:
-            self._all_shifted = False
+            self._shift_from = None
+
+    def _execute_circuits(self, circuits):
+        if self._shift_from is None:
+            return super()._execute_circuits(circuits)
+        tapes = [circuits] if isinstance(circuits, QuantumScript) else list(circuits)
+        self._shifted.update({id(tape): tape for tape in tapes[self._shift_from:]})
+        try:
+            return super()._execute_circuits(tapes)
+        finally:
+            self._shifted.clear()
 
     def _group_key(self, tape, kind: str) -> tuple:
-        return (*super()._group_key(tape, kind), self._all_shifted or id(tape) in self._shifted)
+        return (*super()._group_key(tape, kind), id(tape) in self._shifted)
 
     def _pub_precision(self, key: tuple) -> float | None:
         if self.kind == "estimator" and not key[2]:

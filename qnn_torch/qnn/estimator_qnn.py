@@ -50,7 +50,7 @@ class EstimatorQNN(QuantumNeuralNetwork):
     def __init__(self, num_qubits: int | None = None, *, observables=None, **kwargs):
         self._qiskit = take_qiskit_arguments("estimator", "EstimatorQNN", kwargs)
         form = self._circuit_form(num_qubits, kwargs)
-        self._qiskit.run_options(form.num_qubits, kwargs, "EstimatorQNN")
+        self._qiskit = self._qiskit.run_options(form, kwargs, "EstimatorQNN")
         if observables is None and form.converted is not None:
             observables = _logical_z(form.num_qubits, form.converted.logical_qubits)
         self._observables = None if observables is None else (

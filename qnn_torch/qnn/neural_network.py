@@ -225,6 +225,11 @@ class QuantumNeuralNetwork(NeuralNetwork):
     def _spsa(self) -> SPSA | None:
         return None if self._qiskit is None else self._qiskit.gradient.spsa
 
+    @property
+    def _draws(self):
+        """StatevectorDraws or None: a sampling statevector primitive's draws on the exact engines."""
+        return None if self._qiskit is None else self._qiskit.draws
+
     # ------------------------------------------------------------------ tensors in, tensors out
 
     def evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -237,6 +242,8 @@ class QuantumNeuralNetwork(NeuralNetwork):
         graph of every chunk is kept until it is used, so the budget bounds the memory of calls
         without a graph and of :meth:`differentiate`.
         """
+        if self._draws is not None:
+            return self._draws.outputs(self._exact_run, self.description, x, weight)
         return self._engines.run("values", x, weight)
 
     def differentiate(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True,
@@ -260,24 +267,30 @@ class QuantumNeuralNetwork(NeuralNetwork):
                 ``num_qubits``, the batch and the memory it would need), or ``weight`` is on
                 another device than ``x``.
         """
-        if self._spsa is not None:
+        if self._draws is not None:
+            return self._draws.differentiate(self._exact_run, self.description, x, weight, want_x, want_w,
+                                             self.input_gradients)
+        return self._exact_run("jacobians", x, weight, want_x, want_w)
+
+    def _exact_run(self, kind: str, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True,
+                   want_w: bool = True):
+        """One call of the engines (Jacobians by the SPSA method where it is the gradient)."""
+        if kind == "jacobians" and self._spsa is not None:
             return self._spsa_jacobians(x, weight, want_x, want_w)
-        return self._engines.run("jacobians", x, weight, want_x, want_w)
+        return self._engines.run(kind, x, weight, want_x, want_w)
 
     def _spsa_jacobians(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool, want_w: bool):
         """Outputs and SPSA Jacobians from one call (one job on hardware): the batch, then the
-        perturbed points; two calls where a primitive runs them at another precision."""
+        perturbed points (their own PUBs where a primitive runs them at another precision)."""
         device = self.spec.device
 
         def values(rows_x, rows_w):
             with torch.no_grad():
                 if not getattr(device, "separate_gradient_circuits", False):
                     return self._engines.run("values", rows_x, rows_w)
-                # forward rows at the forward precision, perturbed rows at the gradient's: two calls
-                b = x.shape[0]
-                out = self._engines.run("values", rows_x[:b], rows_w[:b])
-                with device.gradient_circuits():
-                    return torch.cat([out, self._engines.run("values", rows_x[b:], rows_w[b:])])
+                # the batch's rows at the forward precision, the perturbed ones at the gradient's
+                with device.gradient_circuits(first=x.shape[0]):
+                    return self._engines.run("values", rows_x, rows_w)
 
         return spsa_jacobians(values, self._spsa, x, weight, self.description.output_size, want_x, want_w)
 
@@ -285,7 +298,7 @@ class QuantumNeuralNetwork(NeuralNetwork):
         """``(outputs, pending)`` when the engine in play computes vector-Jacobian products itself,
         for :meth:`vjp` in the backward pass; None when eager Jacobians serve (:meth:`differentiate`;
         see :meth:`~qnn_torch.engines.EngineChain.run`)."""
-        if self._spsa is not None:
+        if self._spsa is not None or self._draws is not None:
             return None
         return self._engines.run("vjp", x, weight)
 
@@ -333,8 +346,12 @@ class QuantumNeuralNetwork(NeuralNetwork):
         (None without weights); ``sparse.COO`` arrays for a sparse network. The public
         :meth:`backward` checks and shapes as :meth:`forward` does (see :meth:`_forward`)."""
         want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
-        _, jacobians = self.differentiate(torch.as_tensor(input_data), torch.as_tensor(weights),
-                                          want_x, want_w)
+        x, w = torch.as_tensor(input_data), torch.as_tensor(weights)
+        if self._draws is not None:  # as qiskit-ml's backward: no forward pass, so no forward draws
+            _, jacobians = self._draws.differentiate(self._exact_run, self.description, x, w, want_x, want_w,
+                                                     self.input_gradients, outputs=False)
+        else:
+            _, jacobians = self.differentiate(x, w, want_x, want_w)
         grads = iter(j.numpy().astype(np.float64, copy=False).reshape(-1, *self.output_shape, j.shape[-1])
                      for j in jacobians)
         grads = [(next(grads) if want else None) for want in (want_x, want_w)]

@@ -8,11 +8,15 @@ given                                                     runs on
                                                           exact engines), as without these arguments
 ``QMLEstimator()``/``QMLSampler()`` (exact modes),        the exact engines (adjoint gradients)
 ``StatevectorEstimator`` at precision 0
-any other V2 primitive: ``StatevectorEstimator`` at a     :class:`~qnn_torch.devices.primitive.
-precision > 0, ``StatevectorSampler``, ``qiskit_aer``'s   PrimitiveDevice`: the primitive itself,
-``EstimatorV2``/``SamplerV2``, ``qiskit_ibm_runtime``'s   all circuits of a step in one ``run`` call
-(backend, ``Session`` or ``Batch`` mode),                 (one job), parameter-shift gradients in
-``BackendEstimatorV2``/``BackendSamplerV2``, your own     the same call
+``StatevectorEstimator``/``QMLEstimator`` with a          the exact engines, then the primitive's
+precision, ``StatevectorSampler``/``QMLSampler`` with     own draws (:mod:`qnn_torch.qnn.
+shots (no pass manager; parameter-shift gradients, or     statevector_draws`): with its seed,
+any gradient where the estimator's draws cancel)          qiskit-machine-learning's numbers
+any other V2 primitive: ``qiskit_aer``'s                  :class:`~qnn_torch.devices.primitive.
+``EstimatorV2``/``SamplerV2``, ``qiskit_ibm_runtime``'s   PrimitiveDevice`: the primitive itself,
+(backend, ``Session`` or ``Batch`` mode),                 all circuits of a step in one ``run`` call
+``BackendEstimatorV2``/``BackendSamplerV2``, your own,    (one job), parameter-shift gradients in
+and the statevector ones in the cases above not covered   the same call
 ========================================================  =========================================
 
 An ``EstimatorQNN``'s forward pass runs at its ``default_precision`` (qiskit-machine-learning's
@@ -23,7 +27,7 @@ gradients run them; exact primitives ignore it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Real
 
 from .gradients import GradientChoice, resolve_gradient, warn_lin_comb
@@ -54,34 +58,57 @@ class QiskitArguments:
     default_precision: float | None
     pass_manager: object
 
-    def run_options(self, num_qubits: int, options: dict, network: str) -> None:
+    draws: object = None
+    """StatevectorDraws or None: a sampling statevector primitive's draws on the exact engines."""
+
+    def run_options(self, form, options: dict, network: str) -> QiskitArguments:
         """Put the primitive's route into a network's run ``options`` (``device`` and the rest).
+
+        Args:
+            form (CircuitForm): the network's circuit.
+            options (dict): the network's run options (changed in place).
+            network (str): the network's class name, for messages.
+
+        Returns:
+            QiskitArguments: these arguments, with :attr:`draws` where a statevector primitive's
+            draws run on the exact engines.
 
         Raises:
             ValueError: for ``device=``, ``shots=``, ``device_options=`` or ``diff_method=`` given with
                 a primitive that runs elsewhere, or a gradient whose primitive runs elsewhere.
         """
         if self.primitive is None:
-            return
+            return self
         from ..devices.primitive import exact_primitive, primitive_route
+        from .statevector_draws import statevector_draws
 
         theirs = self.gradient.primitive
         gradient_exact = exact_primitive(self.primitive, None) if theirs is None or theirs is self.primitive \
             else exact_primitive(theirs, None)
-        route = primitive_route(self.primitive, self.kind, num_qubits, self.default_precision, gradient_exact)
-        if theirs is not None and theirs is not self.primitive and not (route.exact and gradient_exact):
+        draws = None
+        if not (exact_primitive(self.primitive, self.default_precision) and gradient_exact):
+            draws = statevector_draws(self.primitive, self.kind, self.default_precision, self.gradient, form,
+                                      self.pass_manager)
+        if draws is not None:
+            exact, label = True, f"{type(self.primitive).__name__} (its draws on the exact engines)"
+        else:
+            route = primitive_route(self.primitive, self.kind, form.num_qubits, self.default_precision,
+                                    gradient_exact)
+            exact, label = route.exact, route.label
+        if theirs is not None and theirs is not self.primitive and not (exact and gradient_exact):
             raise ValueError(f"gradient of {network} must use the network's {self.kind} (or both be exact): "
-                             f"a network runs on one route; {self.kind} {route.label}, got a gradient "
+                             f"a network runs on one route; {self.kind} {label}, got a gradient "
                              f"with {type(theirs).__name__}.")
         for name, default in _RUN_OPTIONS.items():
             value = options.get(name, default)
-            if value is default or (route.exact and value == default):
+            if value is default or (exact and value == default):
                 continue
             raise ValueError(f"{network}: give {self.kind}= or {name}=, not both ({self.kind} "
-                             f"{route.label} decides where the network runs); got {name}={value!r}.")
-        if not route.exact:
+                             f"{label} decides where the network runs); got {name}={value!r}.")
+        if not exact:
             options["device"] = route.spec
             warn_lin_comb(self.gradient, network)
+        return replace(self, draws=draws)
 
 
 def take_qiskit_arguments(kind: str, network: str, kwargs: dict) -> QiskitArguments:

@@ -64,7 +64,7 @@ class SamplerQNN(QuantumNeuralNetwork):
                  sparse: bool = False, **kwargs):
         self._qiskit = take_qiskit_arguments("sampler", "SamplerQNN", kwargs)
         form = self._circuit_form(num_qubits, kwargs)
-        self._qiskit.run_options(form.num_qubits, kwargs, "SamplerQNN")
+        self._qiskit = self._qiskit.run_options(form, kwargs, "SamplerQNN")
         self.interpret = interpret
         shape, self._interpret_head = _outputs(form, interpret, output_shape)
         super().__init__(form, output_shape=shape, sparse=sparse, **kwargs)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from qiskit.primitives import StatevectorSampler
+from qiskit.primitives import BaseEstimatorV2, StatevectorSampler
 
 import qnn_torch
+from qnn_torch.devices.primitive import PrimitiveDevice
 
 from .test_primitives import ANSATZ, W, X, build
 
@@ -102,3 +103,33 @@ def test_bad_gradients_are_named():
         qnn_torch.SPSA(batch_size=0)
     with pytest.raises(TypeError, match="seed must be None, an integer or a numpy Generator; got 'x'"):
         qnn_torch.SPSA(seed="x")
+
+
+class _RecordingEstimator(BaseEstimatorV2):
+    """Exact expectation values; records each run call's PUB sizes and precisions."""
+
+    def __init__(self):
+        self.calls, self._inner = [], QMLEstimator()
+
+    def run(self, pubs, *, precision=None):
+        pubs = list(pubs)
+        self.calls.append([(np.asarray(pub[2]).shape[0], pub[3] if len(pub) > 3 else None) for pub in pubs])
+        return self._inner.run(pubs, precision=precision)
+
+
+def test_spsa_on_an_estimator_device_is_one_job_at_both_precisions():
+    """The batch at default_precision, the perturbed points at the estimator's own, in one run call;
+    the estimates those of qnn_torch's SPSA on the exact engines with the same seed."""
+    estimator = _RecordingEstimator()
+    spsa = qnn_torch.SPSA(epsilon=0.01, batch_size=2, seed=4)
+    net = build("estimator", True, estimator=estimator, gradient=spsa, default_precision=0.02)
+    assert isinstance(net.spec.device, PrimitiveDevice)
+    model = qnn_torch.TorchConnector(net, initial_weights=W)
+    x = torch.tensor(X, requires_grad=True)
+    model(x).sum().backward()
+    assert net.spec.device.jobs == 1 and len(estimator.calls) == 1
+    # rows of the batch, then 2 * batch_size perturbed points per sample (every output measured in both)
+    assert estimator.calls[0] == [(len(X), 0.02), (len(X) * 2 * 2, None)]
+    exact = build("estimator", True, gradient=qnn_torch.SPSA(epsilon=0.01, batch_size=2, seed=4))
+    _, grad_w = exact.backward(X, W)
+    np.testing.assert_allclose(model.weight.grad.numpy(), grad_w.sum(axis=(0, 1)), atol=1e-6)

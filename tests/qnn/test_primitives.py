@@ -1,5 +1,6 @@
 """``estimator=`` and ``sampler=``: every primitive a qiskit-machine-learning 0.9 user passes runs, with
-qiskit-machine-learning's results (exact primitives, seeded ones: the same numbers) and statistics.
+qiskit-machine-learning's results (exact primitives: the same numbers) and statistics; the seeded
+statevector primitives are tested in test_statevector_draws.py.
 
 qiskit-machine-learning 0.9, in this process, is the oracle.
 """
@@ -11,7 +12,7 @@ import pennylane as qml
 import pytest
 import torch
 from qiskit.circuit.library import real_amplitudes, zz_feature_map
-from qiskit.primitives import BaseEstimatorV2, StatevectorEstimator, StatevectorSampler
+from qiskit.primitives import BaseEstimatorV2, StatevectorEstimator
 from qiskit.providers.fake_provider import GenericBackendV2
 from qiskit.quantum_info import SparsePauliOp, Statevector
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
@@ -39,8 +40,8 @@ def build(kind: str, ours: bool, **kwargs):
         kwargs.setdefault("observables", OBSERVABLES)
     else:
         cls = qnn_torch.SamplerQNN if ours else qk.SamplerQNN
-    return cls(circuit=CIRCUIT, input_params=FEATURES.parameters, weight_params=ANSATZ.parameters,
-               input_gradients=True, **kwargs)
+    kwargs.setdefault("input_gradients", True)
+    return cls(circuit=CIRCUIT, input_params=FEATURES.parameters, weight_params=ANSATZ.parameters, **kwargs)
 
 
 def exact_outputs(kind: str) -> np.ndarray:
@@ -73,29 +74,6 @@ def test_exact_primitives_run_on_the_exact_engines(kind, make):
     ours = build(kind, True, **{kind: make()}, **precision)
     assert ours.spec.label == "default.qubit" and ours.engine != "qnode"
     assert_same(ours, build(kind, False, **{kind: make()}, **precision))
-
-
-@pytest.mark.parametrize("kind, make", [
-    ("estimator", lambda: StatevectorEstimator(seed=7)),  # noise of default_precision 0.015625
-    ("estimator", lambda: QMLEstimator(default_precision=0.02, seed=7)),
-    ("sampler", lambda: StatevectorSampler(default_shots=300, seed=5)),
-    ("sampler", lambda: QMLSampler(shots=300, seed=5)),
-])
-def test_seeded_sampling_primitives_give_qiskit_ml_numbers(kind, make):
-    """A sampling primitive runs itself, its forward pass and gradient circuits as qiskit-ml runs
-    them: with the same seed, the same numbers. (One observable: qiskit-ml runs one PUB per
-    observable, each restarting an integer seed; qnn_torch one PUB for all, with the same statistics.
-    Likewise qiskit-ml's gradient runs one PUB per shifted point: a QMLEstimator with a precision
-    and an integer seed adds the same noise to every one, which cancels; qnn_torch's shifted points
-    have independent noise, as with seed=None in both.)"""
-    one = {"observables": OBSERVABLES[1]} if kind == "estimator" else {}
-    ours = build(kind, True, **{kind: make()}, **one)
-    theirs = build(kind, False, **{kind: make()}, **one)
-    assert isinstance(ours.spec.device, qnn_torch.devices.primitive.PrimitiveDevice)
-    if isinstance(getattr(ours, "estimator", None), QMLEstimator):
-        np.testing.assert_allclose(ours.forward(X, W), theirs.forward(X, W), atol=1e-6)
-    else:
-        assert_same(ours, theirs)
 
 
 def test_statevector_estimator_adds_the_default_precision_as_noise():

@@ -17,8 +17,10 @@ None                                       exact engines (adjoint) for an exact 
 ``qnn_torch.SPSA(...)``                    SPSA, without qiskit-machine-learning
 =========================================  ===============================================
 
-A qiskit-machine-learning gradient brings its own primitive: it must be the network's (or both
-exact), since a network runs on one route.
+A qiskit-machine-learning gradient brings its own primitive, and its Jacobians run there, as in
+qiskit-machine-learning: on the network's route when it is the network's primitive (or both are
+exact), else on a second route, the network's outputs still from the network's primitive (see
+:mod:`qnn_torch.qnn.qiskit_arguments`).
 """
 
 from __future__ import annotations
@@ -96,10 +98,10 @@ def resolve_gradient(gradient, kind: str, network: str) -> GradientChoice:
     return GradientChoice(gradient, family, state["primitive"], spsa)
 
 
-def warn_lin_comb(choice: GradientChoice, network: str) -> None:
+def warn_lin_comb(choice: GradientChoice, network: str, stacklevel: int = 4) -> None:
     """Say that a linear-combination gradient runs as parameter shifts on a sampling primitive."""
     if choice.family == "LinComb":
         warnings.warn(f"{network}: {type(choice.given).__name__} on a sampling primitive runs as "
                       "parameter-shift circuits through the same primitive: the same expected "
                       "gradient, another variance (the Hadamard-test circuits are not built).",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=stacklevel)

@@ -11,6 +11,7 @@ import torch
 
 from ..circuits import CircuitDescription
 from ..engines import EngineChain
+from ..engines.base import exact_simulation
 from .base import NeuralNetwork
 from .circuit_form import FORM_ARGUMENTS, CircuitForm, resolve_form
 from .qiskit_arguments import QiskitArguments
@@ -105,6 +106,9 @@ class QuantumNeuralNetwork(NeuralNetwork):
     _qiskit: QiskitArguments | None = None
     """QiskitArguments or None: qiskit-machine-learning's run arguments (a subclass sets them)."""
 
+    _gradient_engines: EngineChain | None = None
+    """EngineChain or None: where the Jacobians run when a gradient's primitive is not the network's."""
+
     def __init__(self, form: CircuitForm, *, output_shape: tuple[int, ...],
                  input_gradients: bool | None = None, sparse: bool | None = None, **run_options):
         self._form = form
@@ -118,6 +122,25 @@ class QuantumNeuralNetwork(NeuralNetwork):
         self.description = self._describe()
         """CircuitDescription: the circuit as the engines see it."""
         self._engines = EngineChain(self.description, owner=type(self).__name__, **run_options)
+        self._gradient_engines = self._gradient_chain()
+
+    def _gradient_chain(self) -> EngineChain | None:
+        """A second chain for a gradient whose primitive is not the network's: qiskit-machine-learning
+        runs the Jacobians on the gradient's primitive and the outputs on the network's. None when
+        the network's chain computes both."""
+        owner = type(self).__name__
+        device = None if self._qiskit is None else self._qiskit.gradient_device(
+            self.num_qubits, exact_simulation(self.spec), owner)
+        if device is None:
+            return None
+        return EngineChain(self.description, device, memory_budget=self.memory_budget, owner=owner)
+
+    def _redescribe(self) -> None:
+        """Describe the circuit again (another head or output shape), on the same chains."""
+        self.description = self._describe()
+        self._engines = self._engines.for_circuit(self.description)
+        if self._gradient_engines is not None:
+            self._gradient_engines = self._gradient_engines.for_circuit(self.description)
 
     def _describe(self) -> CircuitDescription:
         """The circuit as the engines see it, with the current head and output shape."""
@@ -270,6 +293,10 @@ class QuantumNeuralNetwork(NeuralNetwork):
         if self._draws is not None:
             return self._draws.differentiate(self._exact_run, self.description, x, weight, want_x, want_w,
                                              self.input_gradients)
+        if self._gradient_engines is not None and self._spsa is None:
+            jacobians = self._gradient_engines.run("jacobians", x, weight, want_x, want_w)[1]
+            with torch.no_grad():  # the outputs from the network's primitive, as qiskit-machine-learning's
+                return self._engines.run("values", x, weight), jacobians
         return self._exact_run("jacobians", x, weight, want_x, want_w)
 
     def _exact_run(self, kind: str, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True,
@@ -279,13 +306,31 @@ class QuantumNeuralNetwork(NeuralNetwork):
             return self._spsa_jacobians(x, weight, want_x, want_w)
         return self._engines.run(kind, x, weight, want_x, want_w)
 
+    def _jacobians(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool, want_w: bool):
+        """The wanted Jacobians alone, as qiskit-machine-learning's ``backward`` computes them: no
+        forward pass (so no forward draws) where the draws or a gradient primitive of its own allow,
+        and nothing where no gradient is wanted."""
+        if not (want_x or want_w):
+            return []
+        if self._draws is not None:
+            return self._draws.differentiate(self._exact_run, self.description, x, weight, want_x, want_w,
+                                             self.input_gradients, outputs=False)[1]
+        if self._gradient_engines is not None and self._spsa is None:
+            return self._gradient_engines.run("jacobians", x, weight, want_x, want_w)[1]
+        return self.differentiate(x, weight, want_x, want_w)[1]
+
     def _spsa_jacobians(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool, want_w: bool):
         """Outputs and SPSA Jacobians from one call (one job on hardware): the batch, then the
-        perturbed points (their own PUBs where a primitive runs them at another precision)."""
-        device = self.spec.device
+        perturbed points (their own PUBs where a primitive runs them at another precision); two
+        calls where the gradient has a primitive of its own."""
+        device, gradient_chain = self.spec.device, self._gradient_engines
 
         def values(rows_x, rows_w):
             with torch.no_grad():
+                if gradient_chain is not None:  # the perturbed points on the gradient's own primitive
+                    out = self._engines.run("values", rows_x[:x.shape[0]], rows_w[:x.shape[0]])
+                    return torch.cat([out, gradient_chain.run("values", rows_x[x.shape[0]:],
+                                                              rows_w[x.shape[0]:]).to(out)])
                 if not getattr(device, "separate_gradient_circuits", False):
                     return self._engines.run("values", rows_x, rows_w)
                 # the batch's rows at the forward precision, the perturbed ones at the gradient's
@@ -300,7 +345,13 @@ class QuantumNeuralNetwork(NeuralNetwork):
         see :meth:`~qnn_torch.engines.EngineChain.run`)."""
         if self._spsa is not None or self._draws is not None:
             return None
-        return self._engines.run("vjp", x, weight)
+        if self._gradient_engines is None:
+            return self._engines.run("vjp", x, weight)
+        pending = self._gradient_engines.run("vjp", x, weight)
+        if pending is None:
+            return None
+        with torch.no_grad():  # the outputs from the network's primitive, as qiskit-machine-learning's
+            return self._engines.run("values", x, weight), pending[1]
 
     def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
         """The gradients ``grad_output^T J`` with respect to the inputs ``(B, I)`` and/or the
@@ -346,12 +397,7 @@ class QuantumNeuralNetwork(NeuralNetwork):
         (None without weights); ``sparse.COO`` arrays for a sparse network. The public
         :meth:`backward` checks and shapes as :meth:`forward` does (see :meth:`_forward`)."""
         want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
-        x, w = torch.as_tensor(input_data), torch.as_tensor(weights)
-        if self._draws is not None:  # as qiskit-ml's backward: no forward pass, so no forward draws
-            _, jacobians = self._draws.differentiate(self._exact_run, self.description, x, w, want_x, want_w,
-                                                     self.input_gradients, outputs=False)
-        else:
-            _, jacobians = self.differentiate(x, w, want_x, want_w)
+        jacobians = self._jacobians(torch.as_tensor(input_data), torch.as_tensor(weights), want_x, want_w)
         grads = iter(j.numpy().astype(np.float64, copy=False).reshape(-1, *self.output_shape, j.shape[-1])
                      for j in jacobians)
         grads = [(next(grads) if want else None) for want in (want_x, want_w)]

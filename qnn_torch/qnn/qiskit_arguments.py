@@ -19,6 +19,12 @@ any other V2 primitive: ``qiskit_aer``'s                  :class:`~qnn_torch.dev
 and the statevector ones in the cases above not covered   the same call
 ========================================================  =========================================
 
+A qiskit-machine-learning gradient with a primitive of its own (``ParamShiftSamplerGradient(
+sampler=QMLSampler())`` beside ``sampler=SamplerV2(mode=session)``) runs as qiskit-machine-learning
+runs it: the network's outputs on the network's primitive, its Jacobians on the gradient's (the
+exact engines for an exact one, else that primitive's own device), two routes and so two jobs per
+step where both sample. With the network's own primitive (or none) a step stays one job.
+
 An ``EstimatorQNN``'s forward pass runs at its ``default_precision`` (qiskit-machine-learning's
 default 0.015625: a ``StatevectorEstimator`` adds Gaussian noise of that standard deviation) and
 its gradient circuits at the estimator's own default precision, as qiskit-machine-learning's
@@ -75,30 +81,27 @@ class QiskitArguments:
 
         Raises:
             ValueError: for ``device=``, ``shots=``, ``device_options=`` or ``diff_method=`` given with
-                a primitive that runs elsewhere, or a gradient whose primitive runs elsewhere.
+                a primitive that runs elsewhere.
         """
         if self.primitive is None:
             return self
         from ..devices.primitive import exact_primitive, primitive_route
         from .statevector_draws import statevector_draws
 
-        theirs = self.gradient.primitive
-        gradient_exact = exact_primitive(self.primitive, None) if theirs is None or theirs is self.primitive \
-            else exact_primitive(theirs, None)
+        own = self.own_gradient_primitive
+        # a gradient on the network's primitive shares its route: sampled gradient circuits put an
+        # exact forward pass on the primitive's device too, so that a step stays one job
+        gradient_exact = own is not None or exact_primitive(self.primitive, None)
         draws = None
         if not (exact_primitive(self.primitive, self.default_precision) and gradient_exact):
             draws = statevector_draws(self.primitive, self.kind, self.default_precision, self.gradient, form,
-                                      self.pass_manager)
+                                      self.pass_manager)  # None beside a gradient primitive of its own
         if draws is not None:
             exact, label = True, f"{type(self.primitive).__name__} (its draws on the exact engines)"
         else:
             route = primitive_route(self.primitive, self.kind, form.num_qubits, self.default_precision,
                                     gradient_exact)
             exact, label = route.exact, route.label
-        if theirs is not None and theirs is not self.primitive and not (exact and gradient_exact):
-            raise ValueError(f"gradient of {network} must use the network's {self.kind} (or both be exact): "
-                             f"a network runs on one route; {self.kind} {label}, got a gradient "
-                             f"with {type(theirs).__name__}.")
         for name, default in _RUN_OPTIONS.items():
             value = options.get(name, default)
             if value is default or (exact and value == default):
@@ -107,8 +110,44 @@ class QiskitArguments:
                              f"{label} decides where the network runs); got {name}={value!r}.")
         if not exact:
             options["device"] = route.spec
-            warn_lin_comb(self.gradient, network)
+            if own is None:
+                warn_lin_comb(self.gradient, network)
         return replace(self, draws=draws)
+
+    @property
+    def own_gradient_primitive(self):
+        """The gradient's primitive where it is not the network's (None: none, or the same object)."""
+        theirs = self.gradient.primitive
+        return None if theirs is None or theirs is self.primitive else theirs
+
+    def gradient_device(self, num_qubits: int, network_exact: bool, network: str):
+        """Where a gradient with a primitive of its own runs, as qiskit-machine-learning runs it: the
+        ``device=`` of a second engine chain for the Jacobians and vector-Jacobian products.
+
+        Args:
+            num_qubits (int): the circuit's qubits.
+            network_exact (bool): whether the network's own chain simulates exactly.
+            network (str): the network's class name, for messages.
+
+        Returns:
+            None when the network's chain computes the gradients too (no primitive of its own, or
+            both exact); ``"default.qubit"`` (the exact engines) for an exact gradient primitive;
+            else the gradient primitive's own device (its circuits at its own default precision or
+            shots, as qiskit-machine-learning's gradients run them).
+
+        Raises:
+            TypeError: for a gradient primitive of the wrong kind.
+        """
+        own = self.own_gradient_primitive
+        if own is None:
+            return None
+        from ..devices.primitive import primitive_route
+
+        route = primitive_route(own, self.kind, num_qubits)
+        if route.exact:
+            return None if network_exact else "default.qubit"
+        warn_lin_comb(self.gradient, network, stacklevel=6)
+        return route.spec
 
 
 def take_qiskit_arguments(kind: str, network: str, kwargs: dict) -> QiskitArguments:

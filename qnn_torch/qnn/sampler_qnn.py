@@ -95,8 +95,7 @@ class SamplerQNN(QuantumNeuralNetwork):
         """
         shape, head = _outputs(self._form, interpret, output_shape)
         self.interpret, self._output_shape, self._interpret_head = interpret, shape, head
-        self.description = self._describe()
-        self._engines = self._engines.for_circuit(self.description)
+        self._redescribe()
 
     @property
     def sampler(self):

@@ -102,6 +102,12 @@ def spsa_jacobians(values: Callable, spsa: SPSA, x: torch.Tensor, weight: torch.
     """
     batch, num_inputs = x.shape
     w = weight.expand(batch, -1) if weight.dim() == 1 else weight
+    if not ((want_x and num_inputs) or (want_w and w.shape[1])):
+        # nothing to estimate (no parameters, or none wanted): no draws, as qiskit-machine-learning
+        # runs no gradient then, and Jacobians without columns
+        out = values(x, w).detach().to(torch.float64)
+        return out, [torch.zeros(batch, output_size, n, dtype=torch.float64, device=x.device)
+                     for n, want in ((num_inputs, want_x), (w.shape[1], want_w)) if want]
     theta = torch.cat([x, w], dim=1).detach().to(torch.float64).cpu().numpy()
     repeats = output_size if spsa.per_output else 1
     groups = np.tile(theta, (repeats, 1))  # output k's samples after output k - 1's

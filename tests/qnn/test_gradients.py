@@ -94,9 +94,6 @@ def test_bad_gradients_are_named():
         build("estimator", True, gradient="adjoint")
     with pytest.raises(TypeError, match="gradient of SamplerQNN must be.*ParamShiftSamplerGradient.*got <"):
         build("sampler", True, gradient=gradient("estimator", "ParamShift", QMLEstimator()))
-    sampled = StatevectorSampler(default_shots=10)
-    with pytest.raises(ValueError, match="gradient of SamplerQNN must use the network's sampler"):
-        build("sampler", True, sampler=QMLSampler(), gradient=gradient("sampler", "ParamShift", sampled))
     with pytest.raises(ValueError, match="epsilon must be a positive number; got 0"):
         qnn_torch.SPSA(epsilon=0)
     with pytest.raises(ValueError, match="batch_size must be a positive integer; got 0"):

@@ -150,8 +150,9 @@ def connector_estimator_qnn_primitives(lib, num_qubits, observables):
     return validate_any(lib, lib.TorchConnector(qnn))
 
 
-@pytest.mark.parametrize("num_qubits, observables", [pytest.param(*case, marks=needs("estimator", "error"))
-                                                     for case in ESTIMATOR_OBSERVABLES], ids=str)
+@pytest.mark.parametrize("num_qubits, observables",
+                         [pytest.param(*case, marks=needs("estimator", "error", "seeded_noise"))
+                          for case in ESTIMATOR_OBSERVABLES], ids=str)
 def test_estimator_qnn_primitives(num_qubits, observables):
     """Upstream's five ``test_estimator_qnn`` cases with its sampling estimator: within 5 standard
     deviations of the difference of two estimates of precision 0.015625 (twice that for the

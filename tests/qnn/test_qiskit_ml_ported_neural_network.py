@@ -11,8 +11,8 @@ the right shapes) and checks the shapes the base class's public ``forward``/``ba
 Here the same subclass is written once as a function of the base class (:func:`dummy_network`) and
 made from qiskit-machine-learning's ``NeuralNetwork`` (the oracle) and from qnn_torch's as a user
 imports it; each case returns what it checks, and the two must agree (values within 1e-6, the same
-shapes, ``None`` where the oracle gives ``None``). Until issue 20's ``NeuralNetwork`` is merged,
-the qnn_torch side is an expected failure (:func:`tests.qiskit_ml_port.needs`).
+shapes, ``None`` where the oracle gives ``None``). The qnn_torch side carries
+:func:`tests.qiskit_ml_port.needs` (``"neural_network"``, merged: no longer an expected failure).
 
 Cases upstream (ddt expansions counted one each), all 21 ported: ``test_forward_shape`` (10),
 ``test_backward_shape`` (10), ``test_data_gradients``.

@@ -203,7 +203,7 @@ ISSUE_20 = {
 }
 """The features of issue 20 the ported cases use, by key (what :func:`needs` takes)."""
 
-PENDING = {"seeded_noise"}
+PENDING: set[str] = set()
 """The features of :data:`ISSUE_20` not merged yet: the cases that need one are expected to fail.
 Remove a key once its feature is merged; an empty set marks nothing."""
 

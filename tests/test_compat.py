@@ -167,3 +167,20 @@ def test_a_torch_layer_initialised_without_a_qnode_is_a_plain_module():
     layer = Layer()
     assert isinstance(layer, torch.nn.Module) and not layer._initialized
     assert [name for name, _ in layer.named_parameters()] == ["weight"]
+
+
+def test_a_graph_module_with_lazy_code_writes_its_code_when_first_needed(monkeypatch):
+    """torch.fx writes a graph module's Python code when it is built; the lazy module writes the same
+    code when it is read or called (torch 2.14.1)."""
+    graph = torch.fx.Graph()
+    x = graph.placeholder("x_1")
+    graph.output(graph.call_function(torch.ops.aten.mul.Tensor, (x, graph.get_attr("_tensor_constant0"))))
+    root = {"_tensor_constant0": torch.tensor([2.0, 3.0])}
+    written = []
+    python_code = torch.fx.Graph.python_code
+    monkeypatch.setattr(torch.fx.Graph, "python_code",
+                        lambda *a, **k: written.append(1) or python_code(*a, **k))
+    module = _compat.graph_module_with_lazy_code(root, graph)
+    assert isinstance(module, torch.fx.GraphModule) and written == []
+    assert module.code == torch.fx.GraphModule(root, graph).code and len(written) == 2
+    assert torch.equal(module(torch.ones(2)), torch.tensor([2.0, 3.0]))

@@ -286,13 +286,25 @@ class TorchAdjointEngine(VJPEngine):
         return "words", sums
 
     def _probability_table(self, measurements, head) -> np.ndarray:
-        """The probabilities, through the head if any, as diagonals ``(K, 2**n)``: one bra each."""
-        columns = [np.eye(2 ** len(mp.wires))[probability_index(self.n, mp.wires)] for mp in measurements]
-        table = np.concatenate(columns, axis=-1)  # (2**n, outputs) one-hot
+        """The probabilities, through the head if any, as diagonals ``(K, 2**n)``: one bra each.
+
+        One measurement through a head takes the head's rows by outcome (what the one-hot table's
+        product with the head gives, without its ``(2**n, 2**n)`` table); the output count is
+        checked before any table is built."""
+        sizes = [2 ** len(mp.wires) for mp in measurements]
+        outputs = sum(sizes) if head is None else head.shape[-1]
+        if outputs > MAX_OUTPUTS:
+            raise EngineUnavailable(f"{outputs} probability outputs are too many bras to sweep")
+        indices = [probability_index(self.n, mp.wires) for mp in measurements]
+        if head is not None and len(indices) == 1:
+            return np.ascontiguousarray(head[indices[0]].T, dtype=np.float64)
+        table = np.zeros((2**self.n, sum(sizes)))  # (2**n, outputs) one-hot
+        rows, offset = np.arange(2**self.n), 0
+        for index, size in zip(indices, sizes):
+            table[rows, offset + index] = 1.0
+            offset += size
         if head is not None:
             table = table @ head
-        if table.shape[-1] > MAX_OUTPUTS:
-            raise EngineUnavailable(f"{table.shape[-1]} probability outputs are too many bras to sweep")
         return table.T.copy()
 
     @staticmethod

@@ -16,6 +16,7 @@ from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, pa
 from qnn_torch.engines import EngineUnavailable, QNodeEngine, TorchAdjointEngine
 from qnn_torch.engines import torch_adjoint
 from qnn_torch.engines import fused_kernels
+from qnn_torch.engines.bit_order import probability_index
 from tests.engines.vjp_check import check_vjp_contracts_jacobians
 from tests.qiskit_reference import reuploading_circuit
 
@@ -139,6 +140,19 @@ def test_too_many_outputs_is_refused_when_asked_for():
     qnn = SamplerQNN(7, engine="torch-adjoint")  # 128 probabilities: 128 bras
     with pytest.raises(EngineUnavailable, match="128 probability outputs are too many bras"):
         qnn.forward(np.zeros(7), np.zeros(qnn.num_weights))
+
+
+@pytest.mark.parametrize("wires, columns", [([[4, 3, 2, 1, 0]], 2), ([[4, 3, 2, 1, 0]], None), ([[3, 1]], 3),
+                                            ([[0, 2], [4]], 2), ([[1], [3, 0]], None)])
+def test_probability_table_is_the_one_hot_table_through_the_head(wires, columns, rng):
+    """Built without the ``(2**n, 2**n)`` one-hot table (1.3 s at 12 qubits), the same numbers."""
+    engine = TorchAdjointEngine(SamplerQNN(5).description)
+    measurements = [qml.probs(wires=w) for w in wires]
+    one_hot = np.concatenate([np.eye(2 ** len(w))[probability_index(5, w)] for w in wires], axis=-1)
+    head = None if columns is None else rng.choice([0.0, 1.0, -0.5, 0.25], size=(one_hot.shape[1], columns))
+    table = engine._probability_table(measurements, head)
+    assert table.flags.c_contiguous and table.dtype == np.float64
+    assert np.array_equal(table, (one_hot if head is None else one_hot @ head).T)
 
 
 @pytest.mark.parametrize("network", ["zz-full-ra-full-9", "qiskit-reuploading-9", "gates",

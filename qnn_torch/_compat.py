@@ -12,9 +12,10 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["aten_interceptor", "autograd_would_decompose", "expression_replay", "ibm_service",
-           "init_torch_layer_without_qnode", "mkl_cbwr_branch", "pennylane_queue_lock", "primitive_options",
-           "qiskit_ml_gradient_circuit", "qiskit_ml_gradient_state", "transpile_options", "written_arguments"]
+__all__ = ["aten_interceptor", "autograd_would_decompose", "expression_replay", "graph_module_with_lazy_code",
+           "ibm_service", "init_torch_layer_without_qnode", "mkl_cbwr_branch", "pennylane_queue_lock",
+           "primitive_options", "qiskit_ml_gradient_circuit", "qiskit_ml_gradient_state", "transpile_options",
+           "written_arguments"]
 
 _MKL_CBWR_BRANCH = 1  # mkl_cbwr.h: ask mkl_cbwr_get for the branch in use
 
@@ -219,6 +220,26 @@ def aten_interceptor(handler):
 
         _INTERCEPTOR.append(_Interceptor)
     return _INTERCEPTOR[0](handler)
+
+
+def graph_module_with_lazy_code(root: dict, graph):
+    """A ``torch.fx.GraphModule`` of ``graph`` whose Python code is generated when it is first
+    needed (``.code``, ``str``, a call), not when it is built: a graph only read node by node (the
+    angle programs' NumPy translation) never pays for it.
+
+    Tested: torch 2.14.1, the private ``torch.fx._lazy_graph_module._LazyGraphModule`` (inductor's
+    pattern graphs), a ``GraphModule`` whose ``recompile`` marks the code stale; its code is then
+    ``GraphModule.recompile``'s. Without it, a plain ``GraphModule``.
+
+    Args:
+        root (dict): attribute name -> tensor (the graph's constants).
+        graph (torch.fx.Graph): the graph.
+    """
+    try:
+        from torch.fx._lazy_graph_module import _LazyGraphModule as module_class
+    except ImportError:  # pragma: no cover - a torch without it
+        from torch.fx import GraphModule as module_class
+    return module_class(root, graph)
 
 
 _COMPOSITE: dict = {}  # operation -> whether it has a CompositeImplicitAutograd kernel

@@ -191,3 +191,20 @@ def test_qiskit_ml_gives_every_gate_angle_a_parameter_of_its_own():
     coefficients = [[(g.name, float(c.bind({x: 0.5, w: 3.0}) if hasattr(c, "bind") else c))
                      for g, c in parameter_map[p]] for p in (x, w)]
     assert coefficients == [[("__gθ0", 2.0), ("__gθ2", 3.0)], [("__gθ1", 1.0), ("__gθ2", 0.5)]]
+
+
+def test_a_graph_module_with_lazy_code_writes_its_code_when_first_needed(monkeypatch):
+    """torch.fx writes a graph module's Python code when it is built; the lazy module writes the same
+    code when it is read or called (torch 2.14.1)."""
+    graph = torch.fx.Graph()
+    x = graph.placeholder("x_1")
+    graph.output(graph.call_function(torch.ops.aten.mul.Tensor, (x, graph.get_attr("_tensor_constant0"))))
+    root = {"_tensor_constant0": torch.tensor([2.0, 3.0])}
+    written = []
+    python_code = torch.fx.Graph.python_code
+    monkeypatch.setattr(torch.fx.Graph, "python_code",
+                        lambda *a, **k: written.append(1) or python_code(*a, **k))
+    module = _compat.graph_module_with_lazy_code(root, graph)
+    assert isinstance(module, torch.fx.GraphModule) and written == []
+    assert module.code == torch.fx.GraphModule(root, graph).code and len(written) == 2
+    assert torch.equal(module(torch.ones(2)), torch.tensor([2.0, 3.0]))

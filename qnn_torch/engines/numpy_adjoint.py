@@ -35,6 +35,8 @@ from .errors import EngineUnavailable
 from .angle_programs import AnglePrograms
 from .bit_order import probability_index
 from .decomposition import circuit_leaves
+from .fusion import embed
+from .leaf_matrices import fixed_matrix, generator_matrix
 from .jacobians import split_jacobian, split_vjp
 
 __all__ = ["AUTO_MAX_QUBITS", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
@@ -193,6 +195,11 @@ class NumpyAdjointEngine(VJPEngine):
             matrix = matrix.detach().numpy()
         return np.asarray(matrix, dtype=np.complex128)
 
+    def _expanded(self, matrix: np.ndarray, op) -> np.ndarray:
+        """A gate's matrix on its own wires as a matrix on the register (the same numbers as
+        ``qml.matrix(op, wire_order=range(n))``: the entries placed, multiplied by ones)."""
+        return embed(matrix, tuple(int(w) for w in op.wires), tuple(range(self.n)))
+
     def _observables(self, measurements) -> tuple[np.ndarray, bool]:
         """Each output as an operator ``O_k``: ``((K, D) real diagonals, True)`` when all are
         diagonal (probabilities, Z-type observables), else ``((K, D, D) matrices, False)``."""
@@ -224,10 +231,10 @@ class NumpyAdjointEngine(VJPEngine):
         count = 0
         for kind, op in leaves:
             if kind == "fixed":
-                pending = self._matrix(op) @ pending
+                pending = self._expanded(fixed_matrix(op), op) @ pending
                 identity = False
                 continue
-            generator = self._matrix(qml.generator(op, format="observable"))
+            generator = self._expanded(generator_matrix(op), op)
             label, info = _kind(generator)
             if not identity:
                 moved = pending.conj().T @ generator @ pending

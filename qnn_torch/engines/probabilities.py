@@ -96,7 +96,12 @@ class ProbabilityMap:
         return parts[0] if len(parts) == 1 else sum(parts[1:], parts[0])
 
     def table(self) -> np.ndarray:
-        """``L^T`` ``(K, 2**n)``, dense: one row per output (for a sweep of one bra each)."""
+        """``L^T`` ``(K, 2**n)``, dense: one row per output (for a sweep of one bra each).
+
+        One measurement through a head takes the head's rows by outcome: the product of the one-hot
+        table with the head, without its ``(2**n, outcomes)`` table."""
+        if self.head is not None and len(self.columns) == 1:
+            return np.ascontiguousarray(self.head[self.columns[0]].T)
         onehot = np.zeros((self.dim, self.measured_size))
         for column in self.columns:
             onehot[np.arange(self.dim), column] += 1.0

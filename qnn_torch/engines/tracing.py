@@ -23,6 +23,9 @@ microseconds per operation.
    tensors from ``torch.tensor`` and what is computed from them alone) runs unrecorded.
 4. Every node's ``meta["val"]`` is a tensor on the ``meta`` device with the value's shape, dtype
    and strides (:mod:`~qnn_torch.engines.numpy_codegen` reads the shapes).
+5. The graph module generates its Python code when it is first called or its ``code`` read
+   (``torch.fx`` writes it at once, a third of a trace's cost): the angle programs only read the
+   nodes.
 
 What the recorder does not follow it refuses, and :func:`trace` gives that function to
 ``make_fx`` instead (the same graph as before, at the cost of the import): an operation whose
@@ -41,7 +44,8 @@ from typing import Callable
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
-from .._compat import aten_interceptor, autograd_would_decompose, written_arguments
+from .._compat import (aten_interceptor, autograd_would_decompose, graph_module_with_lazy_code,
+                       written_arguments)
 from .errors import EngineUnavailable
 
 __all__ = ["trace"]
@@ -179,7 +183,7 @@ class _Recorder:
         if self.refusal is not None:
             raise _Untraceable(f"the function caught a refusal: {self.refusal}")
         self.graph.output(self._output(out))
-        return torch.fx.GraphModule(self.constants, self.graph)
+        return graph_module_with_lazy_code(self.constants, self.graph)
 
     def _output(self, out):
         """The output node's argument: the node of each returned tensor."""

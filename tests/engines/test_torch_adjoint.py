@@ -16,6 +16,8 @@ from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, pa
 from qnn_torch.engines import QNodeEngine, TorchAdjointEngine
 from qnn_torch.engines import torch_adjoint
 from qnn_torch.engines import fused_kernels
+from qnn_torch.engines.bit_order import probability_index
+from qnn_torch.engines.probabilities import ProbabilityMap
 from tests.engines.vjp_check import check_vjp_contracts_jacobians
 from tests.qiskit_reference import reuploading_circuit
 
@@ -185,6 +187,17 @@ def test_jacobians_through_the_state_equal_the_sweep_of_bras(rng, monkeypatch):
     bras_jac = torch.matmul(grads.permute(1, 0, 2), forward.dtheta)
     assert torch.allclose(out, bras_out, atol=1e-12, rtol=0)
     assert torch.allclose(torch.cat(jacobians, -1), bras_jac, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("wires, columns", [([[4, 3, 2, 1, 0]], 2), ([[4, 3, 2, 1, 0]], None), ([[3, 1]], 3),
+                                            ([[0, 2], [4]], 2), ([[1], [3, 0]], None)])
+def test_probability_table_is_the_one_hot_table_through_the_head(wires, columns, rng):
+    """Built without the ``(2**n, 2**n)`` one-hot table (1.3 s at 12 qubits), the same numbers."""
+    one_hot = np.concatenate([np.eye(2 ** len(w))[probability_index(5, w)] for w in wires], axis=-1)
+    head = None if columns is None else rng.choice([0.0, 1.0, -0.5, 0.25], size=(one_hot.shape[1], columns))
+    table = ProbabilityMap(5, wires, head).table()
+    assert table.flags.c_contiguous and table.dtype == np.float64
+    assert np.array_equal(table, (one_hot if head is None else one_hot @ head).T)
 
 
 @pytest.mark.parametrize("network", ["zz-full-ra-full-9", "qiskit-reuploading-9", "gates",

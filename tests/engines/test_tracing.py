@@ -177,13 +177,14 @@ for engine in ("adjoint", "torch-adjoint", "compiled"):
     for make in (EstimatorQNN, SamplerQNN):
         model = TorchConnector(make(3, engine=engine))
         model(torch.rand(2, 3, requires_grad=True)).sum().backward()
-print(sorted(m for m in ("torch._dynamo", "torch._inductor") if m in sys.modules))
+print(sorted(m for m in ("torch._dynamo", "torch._inductor", "psutil") if m in sys.modules))
 """
 
 
 def test_a_network_s_first_call_imports_no_compiler():
     """make_fx's first use imports torch._dynamo and torch._inductor (about a second); the recorder
-    imports neither, on every engine that traces."""
+    imports neither, on every engine that traces; the memory check reads /proc/meminfo, not psutil
+    (about 10 ms to import)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", FIRST_CALL], capture_output=True, text=True, env=env,
                           timeout=300, check=False)

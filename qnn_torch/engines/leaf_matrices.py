@@ -56,7 +56,8 @@ def _key(op, with_parameters: bool):
 def _kept(key, compute) -> np.ndarray:
     matrix = _cache.get(key) if key is not None else None
     if matrix is None:
-        matrix = np.asarray(qml.math.toarray(compute()), dtype=np.complex128)
+        # a copy: PennyLane may hand out its own constant (read-only here, as the copy is shared)
+        matrix = np.array(qml.math.toarray(compute()), dtype=np.complex128, copy=True)
         matrix.setflags(write=False)
         if key is not None:
             if len(_cache) >= CACHE_SIZE:

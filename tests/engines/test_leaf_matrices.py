@@ -61,3 +61,15 @@ def test_the_cache_starts_again_when_full(monkeypatch):
     for angle in (0.1, 0.2, 0.3, 0.4):
         fixed_matrix(qml.RZ(angle, 0))
     assert len(leaf_matrices._cache) == 1
+
+
+@pytest.mark.parametrize("op", [qml.CNOT([0, 1]), qml.Hadamard(0), qml.CZ([0, 1]), qml.SWAP([0, 1]),
+                                qml.S(0)])
+def test_pennylane_keeps_writable_matrices(op, monkeypatch):
+    """The kept matrix is a copy: PennyLane hands out some matrices from its own constants, and
+    lightning.qubit refuses read-only ones (a fixed-gates circuit failed there after the first
+    engine call)."""
+    monkeypatch.setattr(leaf_matrices, "_cache", {})
+    fixed_matrix(op)
+    assert type(op).compute_matrix().flags.writeable
+    assert qml.matrix(op).flags.writeable

@@ -9,20 +9,16 @@ qiskit-machine-learning user calls them, with the same primitives, gradients, pa
 
 The cases that pass what qnn_torch gained in issue 20 (primitives, gradients, ``sparse``,
 ``pass_manager``, ``default_precision``, the ``NeuralNetwork`` base class, qiskit-ml's error class)
-carry :func:`needs`, an expected failure while a feature they name is in :data:`PENDING` (the
-features, by key, are :data:`ISSUE_20`); their oracle side runs first, through :func:`oracle`, so
-a failing oracle still fails the test. ``QNN_TORCH_ISSUE_20=run`` runs them without the marks, to
-see which pass already.
+run their oracle side first, through :func:`oracle`, so that a failure of qiskit-machine-learning
+itself is told apart from one of qnn_torch.
 """
 
 from __future__ import annotations
 
-import os
 from functools import partial
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
-import pytest
 import torch
 
 ATOL = 1e-6
@@ -188,55 +184,13 @@ def shift_rule_sigma(circuit, parameters, values, shots: int) -> np.ndarray:
     return np.sqrt(squares / (8 * shots))
 
 
-ISSUE_20 = {
-    "estimator": "estimator= (a qiskit primitive passed in)",
-    "sampler": "sampler= (a qiskit primitive passed in)",
-    "gradient": "gradient= (a qiskit-machine-learning gradient passed in)",
-    "pass_manager": "pass_manager=",
-    "default_precision": "default_precision (argument and property)",
-    "sparse": "sparse= and .sparse",
-    "neural_network": "the NeuralNetwork base class",
-    "error": "QiskitMachineLearningError raised where qiskit-machine-learning raises it",
-    "seeded_noise": "an integer-seeded QMLEstimator's noise as qiskit-machine-learning draws it (a PUB per "
-                    "observable and per shifted point, each restarting the seed: the same noise in every "
-                    "call, so that finite differences and parameter shifts cancel it)",
-}
-"""The features of issue 20 the ported cases use, by key (what :func:`needs` takes)."""
-
-PENDING: set[str] = set()
-"""The features of :data:`ISSUE_20` not merged yet: the cases that need one are expected to fail.
-Remove a key once its feature is merged; an empty set marks nothing."""
-
-QNN_TORCH_SIDE_ERRORS = (TypeError, AttributeError, ImportError, ValueError, AssertionError,
-                         NotImplementedError, RuntimeError, KeyError, IndexError)
-"""What a missing feature raises on the qnn_torch side; an :class:`OracleFailed` is not among them."""
-
-
-def needs(*features: str) -> list:
-    """The marks of a case that needs ``features`` of :data:`ISSUE_20`: an expected failure (not
-    strict) while any of them is in :data:`PENDING`, nothing once all are merged or under
-    ``QNN_TORCH_ISSUE_20=run``.
-
-    >>> needs("sparse")[0].kwargs["reason"]
-    'issue 20: needs sparse= and .sparse'
-    """
-    unknown = [f for f in features if f not in ISSUE_20]
-    if unknown:
-        raise ValueError(f"features must be keys of ISSUE_20 {sorted(ISSUE_20)}; got {unknown}")
-    pending = [ISSUE_20[f] for f in features if f in PENDING]
-    if not pending or os.environ.get("QNN_TORCH_ISSUE_20") == "run":
-        return []
-    return [pytest.mark.xfail(strict=False, raises=QNN_TORCH_SIDE_ERRORS,
-                              reason="issue 20: needs " + "; ".join(pending))]
-
-
 class OracleFailed(Exception):
-    """qiskit-machine-learning failed a ported case: a broken test, never an expected failure."""
+    """qiskit-machine-learning failed a ported case: the test is broken, not qnn_torch."""
 
 
 def oracle(case: Callable, *args, **kwargs) -> Any:
     """Runs ``case`` with qiskit-machine-learning (the :func:`theirs` library first); a failure is
-    raised as :class:`OracleFailed`, which :func:`needs`' marks do not expect."""
+    raised as :class:`OracleFailed`, so that it reads as a broken test."""
     try:
         return case(theirs(), *args, **kwargs)
     except Exception as error:  # noqa: BLE001 - re-raised with its cause

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from .qiskit_ml_port import needs
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -22,8 +21,7 @@ def run_example(library: str) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("library", ["qiskit-ml", pytest.param("qnn_torch", marks=needs(
-    "estimator", "gradient", "pass_manager"))])
+@pytest.mark.parametrize("library", ["qiskit-ml", "qnn_torch"])
 def test_the_example_runs(library):
     lines = run_example(library)
     names = [line.split(",")[0] for line in lines]

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import torch
 
-from .qiskit_ml_port import assert_same, imported, needs, oracle, precision_tolerance
+from .qiskit_ml_port import assert_same, imported, oracle, precision_tolerance
 from .test_torch_connector_ported import (ESTIMATOR_OBSERVABLES, TORCH_SEED, _circuit, _observables,
                                           hybrid_batch_gradients, parity)
 
@@ -119,8 +119,7 @@ def connector_sampler_qnn_primitives(lib, num_qubits, sparse_connector, sparse_q
 def _connector_sampler_params():
     for sparse_connector in [True, False]:
         for sparse_qnn in [True, False]:
-            features = ("sampler", "error") + (("sparse",) if sparse_connector or sparse_qnn else ())
-            yield pytest.param(sparse_connector, sparse_qnn, marks=needs(*features),
+            yield pytest.param(sparse_connector, sparse_qnn,
                                id=f"connector_sparse={sparse_connector}-qnn_sparse={sparse_qnn}")
 
 
@@ -151,8 +150,7 @@ def connector_estimator_qnn_primitives(lib, num_qubits, observables):
 
 
 @pytest.mark.parametrize("num_qubits, observables",
-                         [pytest.param(*case, marks=needs("estimator", "error", "seeded_noise"))
-                          for case in ESTIMATOR_OBSERVABLES], ids=str)
+                         list(ESTIMATOR_OBSERVABLES), ids=str)
 def test_estimator_qnn_primitives(num_qubits, observables):
     """Upstream's five ``test_estimator_qnn`` cases with its sampling estimator: within 5 standard
     deviations of the difference of two estimates of precision 0.015625 (twice that for the
@@ -176,8 +174,7 @@ def hybrid_batch_gradients_primitives(lib, qnn_type):
     return hybrid_batch_gradients(lib, qnn_type)
 
 
-@pytest.mark.parametrize("qnn_type", [pytest.param("sampler_qnn", marks=needs("sampler")),
-                                      pytest.param("estimator_qnn", marks=needs("estimator"))])
+@pytest.mark.parametrize("qnn_type", ["sampler_qnn", "estimator_qnn"])
 def test_hybrid_batch_gradients_primitives(qnn_type):
     expected = oracle(hybrid_batch_gradients_primitives, qnn_type)  # first: it must pass
     assert_same(hybrid_batch_gradients_primitives(imported(), qnn_type), expected)

@@ -28,18 +28,16 @@ Cases upstream (ddt expansions counted one each), all 12 ported: ``test_estimato
 (skipped upstream as "unstable": its two networks were compared through 1000-shot estimates;
 exact here, it is stable).
 
-Ported again with the primitives left in (issue 20; expected failures by feature, see
-:func:`tests.qiskit_ml_port.needs`), the same objects given to both libraries and qnn_torch's classes
-as a user imports them: the nine network cases as upstream runs them (qiskit-ibm-runtime's
-``EstimatorV2`` in a ``Session`` on the noisy generic backend, ``ParamShiftEstimatorGradient`` with the
-pass manager; within 5 standard deviations of the difference of two estimates, the precision local
-runtime derives from ``default_shots``), and with three exact primitive-gradient pairs
-(``QMLEstimator`` + parameter shift, ``StatevectorEstimator`` + LinComb with ``default_precision=0``,
-``QMLEstimator`` + SPSA with a seed; 1e-6); ``test_setters_getters`` with the primitives and the
-``default_precision`` property; ``test_binding_order`` with the exact pairs.
-``test_qnn_qc_circuit_construction`` is not run with gradient objects: qiskit-machine-learning
-0.9.1 fails it itself (upstream skips it).
-"""
+Ported again with the primitives left in (issue 20), the same objects given to both libraries and
+qnn_torch's classes as a user imports them: the nine network cases as upstream runs them
+(qiskit-ibm-runtime's ``EstimatorV2`` in a ``Session`` on the noisy generic backend,
+``ParamShiftEstimatorGradient`` with the pass manager; within 5 standard deviations of the difference of
+two estimates, the precision local runtime derives from ``default_shots``), and with three exact
+primitive-gradient pairs (``QMLEstimator`` + parameter shift, ``StatevectorEstimator`` + LinComb with
+``default_precision=0``, ``QMLEstimator`` + SPSA with a seed; 1e-6); ``test_setters_getters`` with the
+primitives and the ``default_precision`` property; ``test_binding_order`` with the exact pairs.
+``test_qnn_qc_circuit_construction`` is not run with gradient objects: qiskit-machine-learning 0.9.1
+fails it itself (upstream skips it). """
 
 from __future__ import annotations
 
@@ -54,7 +52,7 @@ from qiskit.quantum_info import SparsePauliOp
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 from qiskit_machine_learning.circuit.library import qnn_circuit
 
-from ..qiskit_ml_port import (DEVICES, assert_same, imported, needs, oracle, ours, precision_tolerance,
+from ..qiskit_ml_port import (DEVICES, assert_same, imported, oracle, ours, precision_tolerance,
                               shift_rule_factor, theirs)
 
 # qiskit-machine-learning measures a transpiled circuit by adding a register to it
@@ -316,9 +314,7 @@ def exact_primitives(kind, pm):
     return {"estimator": estimator, "gradient": gradient}
 
 
-EXACT_KINDS = {"QMLEstimator+ParamShift": ("estimator", "gradient"),
-               "StatevectorEstimator+LinComb": ("estimator", "gradient", "default_precision"),
-               "QMLEstimator+SPSA": ("estimator", "gradient")}
+EXACT_KINDS = ("QMLEstimator+ParamShift", "StatevectorEstimator+LinComb", "QMLEstimator+SPSA")
 
 
 def with_arguments(lib, **kwargs):
@@ -338,7 +334,7 @@ def coefficient_norm(qnn) -> float:
     return max(float(np.sum(np.abs(op.coeffs))) for op in qnn.observables)
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(*f)) for k, f in EXACT_KINDS.items()])
+@pytest.mark.parametrize("kind", list(EXACT_KINDS))
 @pytest.mark.parametrize("case", list(NETWORK_PASSES))
 def test_estimator_network_passes_primitives(case, kind, pass_manager):
     """Upstream's nine network cases with an exact primitive and a gradient passed in: 1e-6."""
@@ -348,8 +344,7 @@ def test_estimator_network_passes_primitives(case, kind, pass_manager):
     assert_same(got, expected)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=needs("estimator", "gradient"))
-                                  for c in NETWORK_PASSES])
+@pytest.mark.parametrize("case", list(NETWORK_PASSES))
 def test_estimator_network_passes_runtime(case, pass_manager):
     """Upstream's nine network cases as upstream runs them (runtime ``EstimatorV2`` on a noisy fake
     backend, parameter shift): both libraries sample the same noisy expectation values, so they agree
@@ -365,9 +360,7 @@ def test_estimator_network_passes_runtime(case, pass_manager):
     assert_same(got, expected, atol=precision_tolerance(sigma * factor))
 
 
-@pytest.mark.parametrize("lib", [pytest.param(imported, marks=needs("estimator", "gradient",
-                                                                    "default_precision")),
-                                 theirs], ids=["qnn_torch", "qiskit-machine-learning"])
+@pytest.mark.parametrize("lib", [imported, theirs], ids=["qnn_torch", "qiskit-machine-learning"])
 def test_estimator_setters_getters_primitives(lib, pass_manager):
     """Upstream's ``test_setters_getters`` with its primitives, and the ``default_precision``
     property (qiskit-machine-learning's default 0.015625, or the argument)."""
@@ -389,7 +382,7 @@ def test_estimator_setters_getters_primitives(lib, pass_manager):
     assert estimator_qnn.default_precision == 0.1
 
 
-@pytest.mark.parametrize("kind", [pytest.param(k, marks=needs(*f)) for k, f in EXACT_KINDS.items()])
+@pytest.mark.parametrize("kind", list(EXACT_KINDS))
 def test_estimator_binding_order_primitives(kind, pass_manager):
     """``test_binding_order`` with an exact primitive and a gradient passed in (upstream runs it on
     its runtime estimator, within 0.1). ``test_qnn_qc_circuit_construction``, which upstream skips

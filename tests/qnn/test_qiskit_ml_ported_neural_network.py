@@ -11,8 +11,7 @@ the right shapes) and checks the shapes the base class's public ``forward``/``ba
 Here the same subclass is written once as a function of the base class (:func:`dummy_network`) and
 made from qiskit-machine-learning's ``NeuralNetwork`` (the oracle) and from qnn_torch's as a user
 imports it; each case returns what it checks, and the two must agree (values within 1e-6, the same
-shapes, ``None`` where the oracle gives ``None``). The qnn_torch side carries
-:func:`tests.qiskit_ml_port.needs` (``"neural_network"``, merged: no longer an expected failure).
+shapes, ``None`` where the oracle gives ``None``).
 
 Cases upstream (ddt expansions counted one each), all 21 ported: ``test_forward_shape`` (10),
 ``test_backward_shape`` (10), ``test_data_gradients``.
@@ -23,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ..qiskit_ml_port import assert_same, imported, needs, oracle
+from ..qiskit_ml_port import assert_same, imported, oracle
 
 # upstream's @data: ((num_inputs, num_weights, sparse, output_shape), input_data)
 SHAPE_CASES = [
@@ -105,7 +104,7 @@ def data_gradients(lib):
     return np.array(states, dtype=float)
 
 
-SHAPE_PARAMS = [pytest.param(config, data, marks=needs("neural_network"), id=f"{config}-{data}")
+SHAPE_PARAMS = [pytest.param(config, data, id=f"{config}-{data}")
                 for config, data in SHAPE_CASES]
 
 
@@ -121,7 +120,7 @@ def test_backward_shape(config, input_data):
     assert_same(backward_shape(imported(), config, input_data), expected)
 
 
-@pytest.mark.parametrize("lib", [pytest.param(imported, marks=needs("neural_network"))], ids=["qnn_torch"])
+@pytest.mark.parametrize("lib", [imported], ids=["qnn_torch"])
 def test_data_gradients(lib):
     expected = oracle(data_gradients)
     assert_same(data_gradients(lib()), expected)

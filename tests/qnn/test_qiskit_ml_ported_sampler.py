@@ -26,16 +26,14 @@ input_gradients; the 18 dense ones), ``test_sampler_qnn_gradient`` (6 = sparse x
 the 3 dense ones), ``test_setters_getters``, ``test_no_parameters``,
 ``test_qnn_qc_circuit_construction``.
 
-Ported again with the samplers, gradient, ``pass_manager=`` and ``sparse=`` left in (issue 20;
-expected failures by feature, see :func:`tests.qiskit_ml_port.needs`), the same objects given to
-both libraries and qnn_torch's classes as a user imports them: all 36 ``test_sampler_qnn`` cases
-(``QMLSampler()`` and ``QMLSampler(default_shots=100, seed=42)``, both exact in
-qiskit-machine-learning 0.9.1: 1e-6; runtime ``SamplerV2`` on the noisy generic backend with an
-exact ``ParamShiftSamplerGradient``: forward within 5 standard deviations of two 1024-shot
-estimates, gradients 1e-6), 12 more with a sampling ``QMLSampler(shots=100, seed=42)``, the 6
+Ported again with the samplers, gradient, ``pass_manager=`` and ``sparse=`` left in (issue 20), the same
+objects given to both libraries and qnn_torch's classes as a user imports them: all 36
+``test_sampler_qnn`` cases (``QMLSampler()`` and ``QMLSampler(default_shots=100, seed=42)``, both exact
+in qiskit-machine-learning 0.9.1: 1e-6; runtime ``SamplerV2`` on the noisy generic backend with an exact
+``ParamShiftSamplerGradient``: forward within 5 standard deviations of two 1024-shot estimates,
+gradients 1e-6), 12 more with a sampling ``QMLSampler(shots=100, seed=42)``, the 6
 ``test_sampler_qnn_gradient`` cases, and ``test_qnn_qc_circuit_construction`` with ``sampler=`` and
-``pass_manager=`` on the networks. Sparse cases skip without the ``sparse`` package.
-"""
+``pass_manager=`` on the networks. Sparse cases skip without the ``sparse`` package. """
 
 from __future__ import annotations
 
@@ -48,7 +46,7 @@ from qiskit.quantum_info import Statevector
 from qiskit.transpiler.preset_passmanagers import generate_preset_pass_manager
 from qiskit_machine_learning.circuit.library import qnn_circuit
 
-from ..qiskit_ml_port import (DEVICES, assert_same, binomial_tolerance, imported, needs, oracle, ours,
+from ..qiskit_ml_port import (DEVICES, assert_same, binomial_tolerance, imported, oracle, ours,
                               shift_rule_sigma, theirs)
 
 # qiskit-machine-learning measures a transpiled circuit by adding a register to it
@@ -374,15 +372,13 @@ def sampler_qnn_primitives(lib, sparse, sampler_type, interpret_type, input_grad
     return results
 
 
-SAMPLER_FEATURES = {"default": ("sampler",), "shots": ("sampler",), "sampled": ("sampler",),
-                    "v2": ("sampler", "gradient")}
+SAMPLER_TYPES = ("default", "shots", "sampled", "v2")
 
 
 def _sampler_params():
     for sparse in [True, False]:
-        for sampler_type, features in SAMPLER_FEATURES.items():
-            marks = needs(*features, *(("sparse",) if sparse else ()))
-            yield pytest.param(sparse, sampler_type, marks=marks, id=f"sparse={sparse}-{sampler_type}")
+        for sampler_type in SAMPLER_TYPES:
+            yield pytest.param(sparse, sampler_type, id=f"sparse={sparse}-{sampler_type}")
 
 
 @pytest.mark.filterwarnings("ignore:Options .* have no effect in local testing mode")
@@ -448,8 +444,7 @@ def sampler_qnn_gradient_sparse(lib, sparse, interpret_id, batch_size=2):
 
 
 @pytest.mark.parametrize("interpret_id", [0, 1, 2])
-@pytest.mark.parametrize("sparse", [pytest.param(True, marks=needs("sampler", "sparse")),
-                                    pytest.param(False, marks=needs("sampler"))], ids=["sparse", "dense"])
+@pytest.mark.parametrize("sparse", [True, False], ids=["sparse", "dense"])
 def test_sampler_qnn_gradient_primitives(sparse, interpret_id):
     """Upstream's six ``test_sampler_qnn_gradient`` cases, exact: 1e-6."""
     expected = oracle(sampler_qnn_gradient_sparse, sparse, interpret_id)  # first: it must pass
@@ -490,7 +485,7 @@ def sampler_qnn_qc_pass_manager(lib):
     return forward_qc, forward_qnn_qc, backward_qc, backward_qnn_qc
 
 
-@pytest.mark.parametrize("lib", [pytest.param(imported, marks=needs("sampler", "pass_manager"))],
+@pytest.mark.parametrize("lib", [imported],
                          ids=["qnn_torch"])
 def test_sampler_qnn_qc_circuit_construction_pass_manager(lib):
     expected = oracle(sampler_qnn_qc_pass_manager)  # first: it must pass

@@ -12,8 +12,10 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["expression_replay", "ibm_service", "init_torch_layer_without_qnode", "mkl_cbwr_branch",
-           "pennylane_queue_lock", "primitive_options", "transpile_options"]
+__all__ = ["aten_interceptor", "autograd_would_decompose", "expression_replay", "graph_module_with_lazy_code",
+           "ibm_service", "init_torch_layer_without_qnode", "mkl_cbwr_branch", "pennylane_queue_lock",
+           "primitive_options", "qiskit_ml_gradient_circuit", "qiskit_ml_gradient_state", "transpile_options",
+           "written_arguments"]
 
 _MKL_CBWR_BRANCH = 1  # mkl_cbwr.h: ask mkl_cbwr_get for the branch in use
 
@@ -154,3 +156,170 @@ def expression_replay(expression) -> list[tuple[str, object, object]]:
         name = None if op is None else _OPCODE_NAMES.get(int(op))
         steps.append((name or type(step).__name__, getattr(step, "lhs", None), getattr(step, "rhs", None)))
     return steps
+
+
+def qiskit_ml_gradient_state(gradient, kind: str) -> dict:
+    """What a qiskit-machine-learning gradient object holds: its primitive, and for its SPSA
+    gradients ``epsilon``, ``batch_size`` and the random generator of its directions.
+
+    Tested: qiskit-machine-learning 0.9.1, where ``BaseEstimatorGradient`` keeps its estimator as
+    the private ``_estimator`` (``BaseSamplerGradient``: ``_sampler``) and the SPSA gradients keep
+    ``_epsilon``, ``_batch_size`` and ``_seed`` (a ``numpy.random.Generator``, despite its name).
+
+    Args:
+        gradient: a ``qiskit_machine_learning.gradients`` estimator or sampler gradient.
+        kind (str): ``"estimator"`` or ``"sampler"``.
+
+    Returns:
+        dict: ``primitive``, and ``epsilon``, ``batch_size``, ``rng`` (None where absent).
+    """
+    return {
+        "primitive": getattr(gradient, "_estimator" if kind == "estimator" else "_sampler", None),
+        "epsilon": getattr(gradient, "_epsilon", None),
+        "batch_size": getattr(gradient, "_batch_size", None),
+        "rng": getattr(gradient, "_seed", None),
+    }
+
+
+_INTERCEPTOR: list = []  # the dispatch mode class, defined on first use
+
+
+def aten_interceptor(handler):
+    """A context manager under which every ATen operation calls ``handler(func, args, kwargs)``.
+
+    Tested: torch 2.14.1, with the private ``torch.utils._python_dispatch.TorchDispatchMode``
+    (what ``make_fx`` records with). Inside ``handler`` the interception is off, so ``func(*args,
+    **kwargs)`` runs the operation; entering the returned mode again (``with mode:``) intercepts the
+    operations ``handler`` calls. Modes are per thread. A subclass of ``TorchDispatchMode`` wraps its
+    ``__torch_dispatch__`` in ``torch._disable_dynamo`` unless its ``_should_skip_dynamo`` says
+    False, and that wrapper imports ``torch._dynamo`` (about a second) on its first call: the
+    interceptor says False, so nothing of the compiler stack is imported.
+
+    Args:
+        handler (Callable): ``handler(func, args, kwargs)`` with ``func`` a
+            ``torch._ops.OpOverload`` (``torch.ops.aten.mul.Tensor``); what it returns is the
+            operation's result.
+
+    Returns:
+        TorchDispatchMode: the mode, entered with ``with``.
+    """
+    if not _INTERCEPTOR:
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        class _Interceptor(TorchDispatchMode):
+            @classmethod
+            def _should_skip_dynamo(cls) -> bool:  # no torch._disable_dynamo wrapper
+                return False
+
+            def __init__(self, handler):
+                super().__init__()
+                self.handler = handler
+
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                return self.handler(func, args, kwargs or {})
+
+        _INTERCEPTOR.append(_Interceptor)
+    return _INTERCEPTOR[0](handler)
+
+
+def graph_module_with_lazy_code(root: dict, graph):
+    """A ``torch.fx.GraphModule`` of ``graph`` whose Python code is generated when it is first
+    needed (``.code``, ``str``, a call), not when it is built: a graph only read node by node (the
+    angle programs' NumPy translation) never pays for it.
+
+    Tested: torch 2.14.1, the private ``torch.fx._lazy_graph_module._LazyGraphModule`` (inductor's
+    pattern graphs), a ``GraphModule`` whose ``recompile`` marks the code stale; its code is then
+    ``GraphModule.recompile``'s. Without it, a plain ``GraphModule``.
+
+    Args:
+        root (dict): attribute name -> tensor (the graph's constants).
+        graph (torch.fx.Graph): the graph.
+    """
+    try:
+        from torch.fx._lazy_graph_module import _LazyGraphModule as module_class
+    except ImportError:  # pragma: no cover - a torch without it
+        from torch.fx import GraphModule as module_class
+    return module_class(root, graph)
+
+
+_COMPOSITE: dict = {}  # operation -> whether it has a CompositeImplicitAutograd kernel
+
+
+def autograd_would_decompose(func, args: tuple, kwargs: dict) -> bool:
+    """Whether ``func`` is a composite operation that autograd would have decomposed before a
+    dispatch mode saw it.
+
+    Tested: torch 2.14.1, ``OpOverload.has_kernel_for_dispatch_key`` and the private
+    ``torch.utils._python_dispatch.autograd_would_have_decomposed``, which ``make_fx`` asks before
+    it records an operation: under ``torch.inference_mode()`` autograd is skipped, and composite
+    operations (``reshape``, ``matmul``) reach a dispatch mode undecomposed.
+    ``func.decompose(*args, **kwargs)`` runs the decomposition.
+
+    Args:
+        func (torch._ops.OpOverload): the operation.
+        args (tuple): its positional arguments.
+        kwargs (dict): its keyword arguments.
+    """
+    composite = _COMPOSITE.get(func)
+    if composite is None:
+        import torch
+
+        composite = _COMPOSITE[func] = func.has_kernel_for_dispatch_key(
+            torch._C.DispatchKey.CompositeImplicitAutograd)
+    if not composite:
+        return False
+    import torch.utils._pytree as pytree
+    from torch.utils._python_dispatch import autograd_would_have_decomposed
+
+    return autograd_would_have_decomposed(func, pytree.tree_leaves((args, kwargs)))
+
+
+_WRITTEN: dict = {}  # operation -> the arguments it writes into
+
+
+def written_arguments(func) -> tuple:
+    """The arguments an ATen operation writes into: ``self`` of an in-place operation (``add_``),
+    ``out`` of an ``out=`` overload.
+
+    Tested: torch 2.14.1, the private ``OpOverload._schema`` (a ``torch._C.FunctionSchema``), whose
+    arguments' ``alias_info.is_write`` marks them.
+
+    Args:
+        func (torch._ops.OpOverload): the operation.
+
+    Returns:
+        tuple[tuple[int, str]]: the position and name of each argument written into (a keyword-only
+        argument's position is past the positional arguments).
+    """
+    written = _WRITTEN.get(func)
+    if written is None:
+        written = _WRITTEN[func] = tuple(
+            (i, a.name) for i, a in enumerate(func._schema.arguments)  # pylint: disable=protected-access
+            if a.alias_info is not None and a.alias_info.is_write)
+    return written
+
+
+def qiskit_ml_gradient_circuit(circuit) -> tuple:
+    """The circuit qiskit-machine-learning's parameter-shift gradients shift, and how its parameters
+    map to ``circuit``'s: every gate angle a parameter of its own.
+
+    Tested: qiskit-machine-learning 0.9.1, where ``ParamShiftEstimatorGradient`` and
+    ``ParamShiftSamplerGradient`` translate a circuit to their ``SUPPORTED_GATES`` with Qiskit's
+    ``TranslateParameterizedGates`` and give each angle a parameter ``__gθ<k>`` with the private
+    ``gradients.utils._assign_unique_parameters`` (which the order of their primitive calls follows).
+
+    Args:
+        circuit (QuantumCircuit): a parameterized circuit (left unchanged).
+
+    Returns:
+        tuple: the gradient circuit, ``{parameter: [(gate parameter, coefficient), ...]}`` (the
+        coefficient a number or a ``ParameterExpression`` of ``circuit``'s parameters), and
+        ``{gate parameter: its angle as an expression of circuit's parameters}``.
+    """
+    from qiskit.transpiler.passes import TranslateParameterizedGates
+    from qiskit_machine_learning.gradients import ParamShiftEstimatorGradient
+    from qiskit_machine_learning.gradients.utils import _assign_unique_parameters
+
+    translated = TranslateParameterizedGates(ParamShiftEstimatorGradient.SUPPORTED_GATES)(circuit.copy())
+    unique = _assign_unique_parameters(translated)
+    return unique.gradient_circuit, dict(unique.parameter_map), dict(unique.gradient_parameter_map)

@@ -9,10 +9,29 @@ import torch
 from pennylane.qnn import TorchLayer
 
 from ._compat import init_torch_layer_without_qnode
+from .exceptions import machine_learning_error
+from .qnn.base import NeuralNetwork
+from .qnn.network_function import NetworkFunction, einsum_signature
 from .qnn.neural_network import QuantumNeuralNetwork
 from .qnn.validation import check_real_dtype, check_weight_shape
 
 __all__ = ["TorchConnector"]
+
+_TorchNNFunction = NetworkFunction
+"""qiskit-machine-learning's name for the autograd function of any network (its private name, for code
+that imports it from ``...connectors.torch_connector``)."""
+
+
+def _get_einsum_signature(n_dimensions: int, for_weights: bool = False) -> str:
+    """qiskit-machine-learning's private helper, for code that imports it: the ``einsum`` of a
+    gradient of ``n_dimensions`` dimensions ``(batch, outputs, parameters)`` with ``grad_output``.
+    Equal to qiskit-machine-learning's for 3 dimensions; beyond, the input signature sums over the
+    output dimensions (qiskit-machine-learning's over the second dimension).
+
+    Raises:
+        RuntimeError: for more than 25 dimensions.
+    """
+    return einsum_signature(n_dimensions - 1, 1, for_weights)
 
 
 class _QNNFunction(torch.autograd.Function):
@@ -40,19 +59,22 @@ class _QNNFunction(torch.autograd.Function):
             want_x = False
         _check_weight(weight, x, qnn.num_weights)
         ctx.want, ctx.qnn, ctx.weight_dtype = (want_x, want_w), qnn, weight.dtype
+        # the outputs take the weight's dtype, as a torch module's do: float32 by default, as
+        # qiskit-machine-learning's (its torch.float), float64 after model.double()
+        dtype = weight.dtype if weight.is_floating_point() else x.dtype
         x64, w64 = x.detach().to(torch.float64), weight.detach().to(torch.float64)
         if not (grad_enabled and (want_x or want_w)):
-            return qnn.evaluate(x64, w64).to(x.dtype)
+            return qnn.evaluate(x64, w64).to(dtype)
         pending = qnn.forward_for_vjp(x64, w64)  # three outputs or more: one sweep in backward
         if pending is not None:
             out, pending = pending
             ctx.pending = pending.without_tensors()
             ctx.save_for_backward(x, weight, *pending.tensors)
-            return out.to(x.dtype)
+            return out.to(dtype)
         out, jacobians = qnn.differentiate(x64, w64, want_x, want_w)
         ctx.pending = None
         ctx.save_for_backward(x, weight, *jacobians)  # x and weight also for create_graph=True
-        return out.to(x.dtype)
+        return out.to(dtype)
 
     @staticmethod
     def backward(ctx, grad_output):  # pylint: disable=arguments-differ
@@ -124,7 +146,8 @@ def _contract(jacobians: list[torch.Tensor], grad_output: torch.Tensor, want_x: 
 
 
 class TorchConnector(TorchLayer):
-    r"""Wrap an :class:`~qnn_torch.EstimatorQNN` or :class:`~qnn_torch.SamplerQNN` as a torch module.
+    r"""Wrap an :class:`~qnn_torch.EstimatorQNN`, a :class:`~qnn_torch.SamplerQNN` or any subclass of
+    :class:`~qnn_torch.NeuralNetwork` as a torch module.
 
     The module has one trainable parameter, ``weight``, of shape ``(qnn.num_weights,)``: weight
     ``k`` is Qiskit's ``θ[k]``. Inputs of shape ``(batch, num_inputs)`` give outputs of shape
@@ -148,10 +171,23 @@ class TorchConnector(TorchLayer):
     network's engine chain (which builds a QNode only when the QNode engine runs), and has no
     ``qnode`` attribute; use ``qnn.qnode`` for the network's QNode.
 
+    **Dtypes.** The outputs take the dtype of the module's weight, as a torch module's do: float32
+    by default, as qiskit-machine-learning's (also for float64 inputs, so that a float32
+    ``nn.Linear`` can follow), float64 after ``model.double()``. The package's networks compute in
+    float64 either way. Sparse outputs hold float64 values, as qiskit-machine-learning's.
+
+    **Networks users write.** A subclass of :class:`~qnn_torch.NeuralNetwork` (NumPy ``_forward``
+    and ``_backward``, no circuit) runs through its public ``forward`` and ``backward``, with the
+    gradients contracted as qiskit-machine-learning's connector contracts them
+    (:class:`~qnn_torch.qnn.network_function.NetworkFunction`); so does a sparse connector.
+
     Args:
-        neural_network (QuantumNeuralNetwork): the network to wrap (also accepted as ``qnn=``).
+        neural_network (NeuralNetwork): the network to wrap (also accepted as ``qnn=``).
         initial_weights (array_like or None): the starting weights; by default uniform in
             ``[-1, 1]``, as in Qiskit.
+        sparse (bool or None): return torch sparse COO tensors (outputs, and the gradients of the
+            inputs and the weight), as qiskit-machine-learning does; None (default) takes the
+            network's ``sparse``. True needs a sparse network (``SamplerQNN(..., sparse=True)``).
 
     Gradients reach the inputs (and earlier layers) when the network's ``input_gradients`` is
     True: always for template and function networks, and for Qiskit circuits when asked for,
@@ -163,6 +199,8 @@ class TorchConnector(TorchLayer):
     Raises:
         TypeError: if ``qnn`` is not a qnn_torch network, or inputs, ``initial_weights`` or
             ``weight`` hold complex or bool values.
+        QiskitMachineLearningError: (a ``ValueError``) for ``sparse=True`` with a network that is not
+            sparse, and inputs whose last dimension is not the network's ``num_inputs``.
         ValueError: if ``initial_weights`` (or a replaced ``weight``) has the wrong length, or
             ``initial_weights`` or inputs on the CPU hold non-finite values.
 
@@ -175,18 +213,18 @@ class TorchConnector(TorchLayer):
     torch.Size([5, 1])
     """
 
-    def __init__(self, neural_network: QuantumNeuralNetwork | None = None, initial_weights=None, *,
-                 qnn: QuantumNeuralNetwork | None = None):
+    def __init__(self, neural_network: NeuralNetwork | None = None, initial_weights=None,
+                 sparse: bool | None = None, *, qnn: NeuralNetwork | None = None):
         if (neural_network is None) == (qnn is None):
             raise TypeError("TorchConnector takes one network: neural_network (qiskit-machine-learning's "
                             f"name) or qnn; got {'neither' if qnn is None else 'both'}.")
         qnn = neural_network if qnn is None else qnn
-        if not isinstance(qnn, QuantumNeuralNetwork):
-            raise TypeError(
-                f"qnn must be a qnn_torch EstimatorQNN or SamplerQNN; got {type(qnn).__name__}."
-            )
+        if not isinstance(qnn, NeuralNetwork):
+            raise TypeError("qnn must be a qnn_torch EstimatorQNN, SamplerQNN or subclass of "
+                            f"qnn_torch.NeuralNetwork; got {type(qnn).__name__}.")
         init_torch_layer_without_qnode(self)
         self.qnn = qnn
+        self._sparse = _check_sparse(sparse, qnn)
         self.weight = torch.nn.Parameter(_initial_weights(initial_weights, qnn.num_weights))
 
     @property
@@ -204,14 +242,20 @@ class TorchConnector(TorchLayer):
             check_real_dtype(inputs, "inputs")
         n = self.qnn.num_inputs
         if inputs.ndim == 0 or inputs.shape[-1] != n:
-            raise ValueError(
-                f"inputs must have last dimension {n} (the QNN's num_inputs); "
+            raise machine_learning_error(
+                f"inputs must have last dimension {n} (the network's num_inputs); "
                 f"got shape {tuple(inputs.shape)}."
             )
         # on the CPU only: elsewhere reading the answer would wait for the device on every call
         if inputs.device.type == "cpu" and not np.isfinite(inputs.detach().numpy()).all():
             raise ValueError("inputs must be finite; got a tensor holding NaN or infinite values.")
         return inputs
+
+    @property
+    def sparse(self) -> bool:
+        """bool: whether the outputs (and the gradients of the inputs and the weight) are torch sparse
+        COO tensors."""
+        return self._sparse
 
     def forward(self, inputs=None):  # pylint: disable=arguments-renamed
         """Evaluate the QNN on ``inputs`` of shape ``(..., num_inputs)`` (``None`` for a network
@@ -221,6 +265,9 @@ class TorchConnector(TorchLayer):
         inputs = self._check_inputs(inputs)
         if not inputs.is_floating_point():
             inputs = inputs.to(torch.get_default_dtype())
+        if self._sparse or not isinstance(self.qnn, QuantumNeuralNetwork):
+            # the network's own NumPy forward and backward, as qiskit-machine-learning's connector
+            return NetworkFunction.apply(inputs, self.weight, self.qnn, self._sparse)
         flat = inputs.ndim == 2  # (batch, num_inputs): no reshaping on the way in or out
         batch_shape = inputs.shape[:-1]
         rows = inputs if flat else inputs.reshape(batch_shape.numel(), self.qnn.num_inputs)
@@ -249,8 +296,8 @@ class TorchConnector(TorchLayer):
                                       unexpected_keys, error_msgs)
 
     @property
-    def neural_network(self) -> QuantumNeuralNetwork:
-        """QuantumNeuralNetwork: the wrapped network (qiskit-machine-learning's name for ``qnn``)."""
+    def neural_network(self) -> NeuralNetwork:
+        """NeuralNetwork: the wrapped network (qiskit-machine-learning's name for ``qnn``)."""
         return self.qnn
 
     def _warn_inputs_blocked(self) -> None:
@@ -269,6 +316,19 @@ class TorchConnector(TorchLayer):
         return torch.nn.Module.__repr__(self)
 
     __str__ = __repr__
+
+
+def _check_sparse(sparse, qnn: NeuralNetwork) -> bool:
+    """The connector's ``sparse``: the network's when None; True only for a sparse network."""
+    if sparse is None:
+        return bool(qnn.sparse)
+    if not isinstance(sparse, (bool, np.bool_)):
+        raise TypeError(f"sparse must be True, False or None (the network's); got {sparse!r}.")
+    if sparse and not qnn.sparse:
+        raise machine_learning_error(
+            "TorchConnector(sparse=True) needs a sparse network (e.g. SamplerQNN(..., sparse=True)); "
+            f"got a {type(qnn).__name__} with sparse=False.")
+    return bool(sparse)
 
 
 def _initial_weights(initial_weights, num_weights: int) -> torch.Tensor:

@@ -1,16 +1,22 @@
 """Helpers of the tests ported from qiskit-machine-learning 0.9 (``tests/qnn/test_qiskit_ml_ported_*.py``,
-``tests/test_torch_connector_ported.py``).
+``tests/test_torch_connector_ported*.py``, ``tests/test_example_qiskit_ml_primitives.py``).
 
-A ported case is written once, as a function of a :class:`Library` (the three classes a
+A ported case is written once, as a function of a :class:`Library` (the classes a
 qiskit-machine-learning user imports), and run twice: with qiskit-machine-learning's classes, the
-oracle, and with qnn_torch's on a given device. The values it returns are compared by
-:func:`assert_same`.
+oracle, and with qnn_torch's, either on a given device (:func:`ours`) or exactly as a
+qiskit-machine-learning user calls them, with the same primitives, gradients, pass managers and
+``sparse=`` (:func:`imported`). The values it returns are compared by :func:`assert_same`.
+
+The cases that pass what qnn_torch gained in issue 20 (primitives, gradients, ``sparse``,
+``pass_manager``, ``default_precision``, the ``NeuralNetwork`` base class, qiskit-ml's error class)
+run their oracle side first, through :func:`oracle`, so that a failure of qiskit-machine-learning
+itself is told apart from one of qnn_torch.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -30,16 +36,40 @@ class Library(NamedTuple):
     SamplerQNN: Any
     TorchConnector: Any
     input_error: type
+    NeuralNetwork: Any = None
 
 
 def theirs() -> Library:
     """qiskit-machine-learning 0.9 with its default, exact primitives: the oracle."""
     from qiskit_machine_learning import QiskitMachineLearningError
     from qiskit_machine_learning.connectors import TorchConnector
-    from qiskit_machine_learning.neural_networks import EstimatorQNN, SamplerQNN
+    from qiskit_machine_learning.neural_networks import EstimatorQNN, NeuralNetwork, SamplerQNN
 
     return Library("qiskit-machine-learning", EstimatorQNN, SamplerQNN, TorchConnector,
-                   QiskitMachineLearningError)
+                   QiskitMachineLearningError, NeuralNetwork)
+
+
+class _MissingError(Exception):
+    """Stands for qnn_torch's ``QiskitMachineLearningError`` while it has none: nothing raises it."""
+
+
+class _MissingClass:
+    """Stands for qnn_torch's ``NeuralNetwork`` while it has none: constructing a subclass raises."""
+
+    def __init__(self, *args, **kwargs):
+        raise ImportError("qnn_torch has no NeuralNetwork (issue 20)")
+
+
+def imported() -> Library:
+    """qnn_torch's classes as a qiskit-machine-learning user imports them: the same arguments
+    (primitives, gradients, ``sparse``, ``pass_manager``), no ``device=``. A class qnn_torch lacks
+    becomes a stand-in (:class:`_MissingError`, :class:`_MissingClass`), so that only the cases that
+    use it fail."""
+    import qnn_torch
+
+    return Library("qnn_torch as imported", qnn_torch.EstimatorQNN, qnn_torch.SamplerQNN,
+                   qnn_torch.TorchConnector, getattr(qnn_torch, "QiskitMachineLearningError", _MissingError),
+                   getattr(qnn_torch, "NeuralNetwork", _MissingClass))
 
 
 def ours(device: str = "default.qubit", shots: int | None = None, **options) -> Library:
@@ -54,9 +84,13 @@ def ours(device: str = "default.qubit", shots: int | None = None, **options) -> 
 
 
 def as_array(value):
-    """NumPy for a tensor (detached), the value itself otherwise."""
+    """NumPy for a tensor (detached; dense if sparse) or a ``sparse`` array, the value itself
+    otherwise."""
     if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy()
+        value = value.detach().cpu()
+        return (value.to_dense() if value.is_sparse else value).numpy()
+    if not isinstance(value, np.ndarray) and hasattr(value, "todense"):  # sparse.SparseArray
+        return np.asarray(value.todense())
     return value
 
 
@@ -148,3 +182,31 @@ def shift_rule_sigma(circuit, parameters, values, shots: int) -> np.ndarray:
                         derivative = derivative.bind({q: values[q] for q in derivative.parameters}).numeric()
                     squares[k] += float(derivative) ** 2
     return np.sqrt(squares / (8 * shots))
+
+
+class OracleFailed(Exception):
+    """qiskit-machine-learning failed a ported case: the test is broken, not qnn_torch."""
+
+
+def oracle(case: Callable, *args, **kwargs) -> Any:
+    """Runs ``case`` with qiskit-machine-learning (the :func:`theirs` library first); a failure is
+    raised as :class:`OracleFailed`, so that it reads as a broken test."""
+    try:
+        return case(theirs(), *args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - re-raised with its cause
+        raise OracleFailed(f"qiskit-machine-learning fails the ported case {case.__name__}: "
+                           f"{type(error).__name__}: {error}") from error
+
+
+def precision_tolerance(precision: float, samples: int = 2):
+    """5 standard deviations of the difference of ``samples`` independent estimates whose standard
+    deviation is at most ``precision`` each (an estimator's precision, or one over the square root of
+    its shots for a Pauli term of coefficient 1, times the sum of the coefficients' magnitudes)."""
+    return 5 * precision * np.sqrt(samples)
+
+
+def shift_rule_factor(circuit, parameters, values) -> np.ndarray:
+    """``sqrt(sum_g (d theta_g / d p)**2)`` per parameter ``p`` over the gates ``g`` whose angle
+    depends on it: a parameter-shift gradient built from estimates of standard deviation ``s`` each
+    has a standard deviation of at most ``s`` times this over the square root of 2."""
+    return shift_rule_sigma(circuit, parameters, values, shots=1) * np.sqrt(8)

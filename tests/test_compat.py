@@ -167,3 +167,44 @@ def test_a_torch_layer_initialised_without_a_qnode_is_a_plain_module():
     layer = Layer()
     assert isinstance(layer, torch.nn.Module) and not layer._initialized
     assert [name for name, _ in layer.named_parameters()] == ["weight"]
+
+
+def test_qiskit_ml_gives_every_gate_angle_a_parameter_of_its_own():
+    """qiskit-ml's parameter-shift gradient circuit: angles ``__gθ<k>`` in gate order, a parameter's
+    angles with the derivative of each angle's expression (the order of its primitive calls)."""
+    pytest.importorskip("qiskit_machine_learning.gradients")
+    from qiskit.circuit import Parameter, QuantumCircuit
+
+    x, w = Parameter("x"), Parameter("w")
+    qc = QuantumCircuit(2)
+    qc.ry(2 * x, 0)
+    qc.cx(0, 1)
+    qc.p(x * w, 1)
+    qc.ry(w, 0)
+    before = qc.copy()
+    circuit, parameter_map, angle_map = _compat.qiskit_ml_gradient_circuit(qc)
+    assert qc == before
+    names = ["__gθ0", "__gθ1", "__gθ2"]
+    assert [p.name for p in circuit.parameters] == names
+    # the translation runs through a DAG: ry(w) on qubit 0 comes before p(x*w) on qubit 1
+    assert [str(angle_map[g]) for g in circuit.parameters] == ["2*x", "w", "w*x"]
+    coefficients = [[(g.name, float(c.bind({x: 0.5, w: 3.0}) if hasattr(c, "bind") else c))
+                     for g, c in parameter_map[p]] for p in (x, w)]
+    assert coefficients == [[("__gθ0", 2.0), ("__gθ2", 3.0)], [("__gθ1", 1.0), ("__gθ2", 0.5)]]
+
+
+def test_a_graph_module_with_lazy_code_writes_its_code_when_first_needed(monkeypatch):
+    """torch.fx writes a graph module's Python code when it is built; the lazy module writes the same
+    code when it is read or called (torch 2.14.1)."""
+    graph = torch.fx.Graph()
+    x = graph.placeholder("x_1")
+    graph.output(graph.call_function(torch.ops.aten.mul.Tensor, (x, graph.get_attr("_tensor_constant0"))))
+    root = {"_tensor_constant0": torch.tensor([2.0, 3.0])}
+    written = []
+    python_code = torch.fx.Graph.python_code
+    monkeypatch.setattr(torch.fx.Graph, "python_code",
+                        lambda *a, **k: written.append(1) or python_code(*a, **k))
+    module = _compat.graph_module_with_lazy_code(root, graph)
+    assert isinstance(module, torch.fx.GraphModule) and written == []
+    assert module.code == torch.fx.GraphModule(root, graph).code and len(written) == 2
+    assert torch.equal(module(torch.ones(2)), torch.tensor([2.0, 3.0]))

@@ -163,7 +163,8 @@ def test_bad_initial_weights(qnn, weights, match):
 
 
 def test_not_a_qnn():
-    with pytest.raises(TypeError, match="qnn must be a qnn_torch EstimatorQNN or SamplerQNN; got int"):
+    with pytest.raises(TypeError, match="qnn must be a qnn_torch EstimatorQNN, SamplerQNN or subclass of "
+                                        "qnn_torch.NeuralNetwork; got int"):
         TorchConnector(3)
 
 
@@ -171,7 +172,6 @@ def test_not_a_qnn():
     "make, error, match",
     [
         (lambda: SamplerQNN(2, interpret=parity), ValueError, "output_shape is required with interpret"),
-        (lambda: SamplerQNN(2, output_shape=2), ValueError, "output_shape is only meaningful with interpret"),
         (lambda: SamplerQNN(2, interpret=lambda i: i, output_shape=2), ValueError,
          r"interpret must return an index within output_shape \(2,\); interpret\(2\) returned 2"),
         (lambda: SamplerQNN(2, interpret=lambda i: -1, output_shape=2), ValueError, "returned -1"),
@@ -272,3 +272,28 @@ def test_checkpointed_layer_gives_the_same_gradients():
     x.grad, model.weight.grad = None, None
     torch.utils.checkpoint.checkpoint(model, x, use_reentrant=False).sum().backward()
     assert torch.equal(x.grad, expected[0]) and torch.equal(model.weight.grad, expected[1])
+
+
+# ---------------------------------------------------------------- output dtypes
+
+
+@pytest.mark.parametrize("kind", ["estimator", "sampler"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_outputs_take_the_weight_dtype_as_qiskit_machine_learning(kind, dtype, rng):
+    """float32 outputs for float64 inputs, as qiskit-machine-learning's connector gives, so that a
+    float32 ``nn.Linear`` can follow; float64 after ``model.double()``."""
+    qc, inputs, weights = ref.zz_ra_circuit(2, fm_reps=1, ra_reps=1)
+    theirs = (ref.estimator if kind == "estimator" else ref.sampler)(qc, inputs, weights)
+    ours = (EstimatorQNN if kind == "estimator" else SamplerQNN)(
+        circuit=qc, input_params=inputs, weight_params=weights, input_gradients=True)
+    w = rng.uniform(-1, 1, 4).astype(np.float32)
+    x = torch.as_tensor(rng.uniform(-1, 1, (3, 2)), dtype=dtype)
+    expected = QkTorchConnector(theirs, initial_weights=w)(x)
+    model = TorchConnector(ours, initial_weights=w)
+    got = model(x)
+    assert got.dtype == expected.dtype == torch.float32
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
+    head = torch.nn.Linear(got.shape[1], 1)
+    torch.nn.Sequential(model, head)(x).sum().backward()  # a float32 layer after it
+    assert model.weight.grad.dtype == torch.float32
+    assert model.double()(x).dtype == torch.float64

@@ -35,9 +35,11 @@ Cases upstream (ddt expansions counted one each, CPU) and what is ported:
 * ``test_torch_networks.py``, 2 cases, both ported: ``test_hybrid_batch_gradients`` for the
   sampler and the estimator network.
 
-Not ported: the 12 cases of ``test_sampler_qnn`` with a sparse connector or network (sparse
-outputs are out of scope); the same 24 cases again on CUDA (``test_gpu_torch_connector.py``,
-``test_gpu_torch_networks.py``: GPUs are out of scope).
+Ported again with upstream's primitives, ``sparse=`` and ``QiskitMachineLearningError`` left in
+(issue 20), including the 12 cases of ``test_sampler_qnn`` with a sparse connector or network:
+``tests/test_torch_connector_ported_primitives.py``. Not ported: the same 24 cases again on CUDA
+(``test_gpu_torch_connector.py``, ``test_gpu_torch_networks.py``; ``scripts/qiskit_ml_upstream_tests.py``
+runs them where ``QISKIT_GPU=true``).
 """
 
 from __future__ import annotations

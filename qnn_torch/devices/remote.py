@@ -239,9 +239,8 @@ class BatchedRemoteDevice(RemoteDevice):
         groups = {"estimator": OrderedDict(), "sampler": OrderedDict()}
         for index, tape in enumerate(circuits):
             kind = self._kind(tape)
-            shots = tape.shots.total_shots
             # one group per structure; its circuit is transpiled by the path that runs it
-            indices, values = groups[kind].setdefault((structure_key(tape, kind), shots), ([], []))
+            indices, values = groups[kind].setdefault(self._group_key(tape, kind), ([], []))
             indices.append(index)
             values.append(gate_values(tape))
         if groups["estimator"]:
@@ -252,11 +251,12 @@ class BatchedRemoteDevice(RemoteDevice):
 
     def _run_estimator(self, circuits, groups, results):
         pubs, sizes, digests, order = [], [], [], []
-        for (_, shots), (indices, values) in groups.items():
+        for key, (indices, values) in groups.items():
+            shots = key[1]
             transpiled = self._transpiled(circuits[indices[0]], "estimator")
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
             observables = [[o] for o in transpiled.observables]  # shape (K, 1): broadcast over rows
-            precision = np.sqrt(1 / shots) if shots else None  # as qiskit.remote; None: the default
+            precision = self._pub_precision(key)
             rows = transpiled.bind(values)
             pubs.append((transpiled.circuit, observables, rows, precision))
             sizes.append((1 if rows is None else len(rows), shots or 1))
@@ -273,7 +273,8 @@ class BatchedRemoteDevice(RemoteDevice):
 
     def _run_sampler(self, circuits, groups, results):
         pubs, sizes, digests, order = [], [], [], []
-        for (_, shots), (indices, values) in groups.items():
+        for key, (indices, values) in groups.items():
+            shots = key[1]
             transpiled = self._transpiled(circuits[indices[0]], "sampler")
             values = np.asarray(values, dtype=float).reshape(len(indices), -1)
             rows = transpiled.bind(values)
@@ -298,6 +299,16 @@ class BatchedRemoteDevice(RemoteDevice):
                 tape = circuits[index]
                 res = [mp.process_samples(samples, wire_order=self.wires) for mp in tape.measurements]
                 results[index] = tuple(res)
+
+    def _group_key(self, tape, kind: str) -> tuple:
+        """The PUB a tape joins: its structure and shots first (a subclass may add more)."""
+        return structure_key(tape, kind), tape.shots.total_shots
+
+    def _pub_precision(self, key: tuple) -> float | None:
+        """The precision of the estimator PUB of group ``key``: ``1/sqrt(shots)`` as ``qiskit.remote``
+        sets it, None (the primitive's default) without shots."""
+        shots = key[1]
+        return np.sqrt(1 / shots) if shots else None
 
     # ------------------------------------------------------------------ PUBs to jobs
 

@@ -134,6 +134,8 @@ def resolve_device(device, num_qubits: int, shots=None, options: dict | None = N
     >>> resolve_device("default.qubit", 2).diff_method
     'backprop'
     """
+    if isinstance(device, DeviceSpec):  # resolved already (a primitive's device)
+        return device
     shots = check_shots(shots)
     if options is not None and not isinstance(options, dict):
         raise TypeError(f"device_options must be a dict of device keyword arguments; got {options!r}.")

@@ -27,7 +27,8 @@ raises :class:`EngineUnavailable`; any other exception is a bug and propagates t
 ``"torch-adjoint"``  torch state vector, gates fused into a few wires each (:mod:`.fusion`);
                      Jacobians by one adjoint sweep (:mod:`.torch_adjoint`)
 ``"compiled"``       the circuit traced once per shape through the torch state-vector simulator
-                     (:mod:`.statevector`, :mod:`.torch_traced`); autograd
+                     (:mod:`.statevector`, :mod:`.torch_traced`); autograd (vector-Jacobian
+                     products: one backward pass through the kept graph)
 ``"qnode"``          PennyLane's QNode on any device, any ``diff_method`` (:mod:`.qnode`)
 ===================  ========================================================================
 
@@ -36,7 +37,7 @@ the engines that accept the circuit: on exact ``default.qubit`` (no shots) ``"ad
 :data:`~.numpy_adjoint.AUTO_MAX_QUBITS` qubits, :data:`~.numpy_adjoint.MAX_QUBITS_PROBABILITIES`
 for probabilities, and no ``diff_method`` given), ``"torch-adjoint"`` (unless a ``diff_method``
 other than ``"adjoint"`` is given, or the outputs are more than
-:data:`~.torch_adjoint.MAX_OUTPUTS`: probabilities of a large register without ``interpret``),
+:data:`~.torch_adjoint.MAX_OUTPUTS` expectation values; probabilities of any count),
 ``"compiled"`` (unless a ``diff_method`` other than ``"backprop"`` is given); ``"qnode"`` ends
 every chain, and is the whole chain on other devices. Any other ``engine=`` puts that engine
 first, before ``"qnode"``, and makes its :class:`EngineUnavailable` an error instead of a

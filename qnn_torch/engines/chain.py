@@ -123,6 +123,7 @@ class EngineChain:
                 f"computes in complex64); got device {self.spec.label!r} with shots={self.spec.shots}. "
                 "Lightning devices take device_options={'c_dtype': numpy.complex64} instead."
             )
+        self._engine_argument = engine  # to choose again for another description (for_circuit)
         self._names: tuple[str, ...] = self._choose(engine)  # the engines still in play
         self._required = None if engine in ("auto", QNodeEngine.name) else engine
         self._engines: dict[str, Engine] = {}  # built on first use
@@ -312,6 +313,16 @@ class EngineChain:
             warnings.warn(f"{self.owner}: the {name} engine is unavailable, using the {self.engine} engine "
                           f"({err})", RuntimeWarning, stacklevel=4)
             self.engine_fallback = str(err)
+
+    def for_circuit(self, circuit: CircuitDescription) -> EngineChain:
+        """This chain (its device, shots, options and memory budget) for another description of the
+        same circuit, e.g. another head after ``SamplerQNN.set_interpret``: the engines are chosen
+        again for it and built on first use."""
+        chain = object.__new__(EngineChain)  # not copy.copy: __getstate__ would drop the device
+        chain.__dict__.update(self.__dict__)
+        chain.circuit, chain._engines, chain._resources, chain.engine_fallback = circuit, {}, None, None
+        chain._names = chain._choose(self._engine_argument)
+        return chain
 
     # ------------------------------------------------------------------ pickling
 

@@ -19,7 +19,8 @@ import torch
 
 from .fusion import FusedGate
 
-__all__ = ["Step", "apply_step", "gate_matrices", "moved_generators", "step_mode", "transition_matrix"]
+__all__ = ["Step", "angle_tangents", "apply_step", "gate_matrices", "moved_generators", "step_mode",
+           "tangent_phases", "transition_matrix"]
 
 Constant = Callable[[np.ndarray, torch.device], torch.Tensor]
 """A NumPy table as a tensor on a device, made once (the engine's cache of constants)."""
@@ -98,9 +99,12 @@ def moved_generators(gate: FusedGate, factors: list, device: torch.device,
     return torch.stack([g.expand(batch, -1, -1) for g in moved[::-1]], dim=1)
 
 
-def apply_step(x: torch.Tensor, u: torch.Tensor, step: Step, n: int, conj: bool) -> torch.Tensor:
+def apply_step(x: torch.Tensor, u: torch.Tensor, step: Step, n: int, conj: bool,
+               row_of_batch: bool = False) -> torch.Tensor:
     """The gate's ``u`` (``(B, d, d)``, or its diagonal ``(B, d)``) on ``x`` (``(..., B, 2**n)``);
-    ``conj`` applies ``u^dagger``."""
+    ``conj`` applies ``u^dagger``. With ``row_of_batch`` (``x`` and ``u`` are one sample of a larger
+    batch, under leading axes) the matrices are laid out as that batch's product lays them out, so
+    that the sample's result equals the batch's to the last bit."""
     shape = x.shape
     if step.mode == "diagonal":
         factor = (u.conj() if conj else u).reshape(u.shape[0], *step.shape)
@@ -110,6 +114,8 @@ def apply_step(x: torch.Tensor, u: torch.Tensor, step: Step, n: int, conj: bool)
     # once per matrix of its batch (thousands of copies for a gate on the middle wires)
     if step.mode == "row":  # x @ U^T, undone by x @ conj(U)
         right = u.conj().resolve_conj() if conj else u.transpose(-1, -2)
+        if row_of_batch and x.dim() > 2:  # a batch's broadcast copies U^T (one sample's is a view)
+            right = right.contiguous()
         return torch.matmul(x.reshape(*shape[:-1], shape[-1] // d, d), right).reshape(shape)
     left = u.mH.resolve_conj().contiguous() if conj else u
     if step.mode == "einsum":
@@ -179,3 +185,31 @@ def transition_matrix(psi: torch.Tensor, bras: torch.Tensor, step: Step, n: int,
     right = "".join(theirs[wires.index(i)] if i in wires else axes[i] for i in range(n))
     return torch.einsum(f"b{left},ab{right}->ab{mine}{theirs}", psi.reshape(batch, *([2] * n)),
                         bras.reshape(k_out, batch, *([2] * n)).conj()).reshape(k_out, batch, d, d)
+
+
+def tangent_phases(step: Step, dtheta: torch.Tensor, device: torch.device,
+                   constant: Constant) -> torch.Tensor:
+    """A diagonal fused gate's phases ``sum_j g_j dtheta_j / dc`` ``(C, B, *step.shape)`` for
+    :func:`angle_tangents`, from the derivatives ``dtheta`` ``(B, J, C)`` of its ``J`` angles by the
+    ``C`` inputs and weights. Made for a whole batch: the product sums in an order that may depend
+    on the batch's size."""
+    g = constant(step.gate.diagonal[1], device)  # (J, d)
+    phase = torch.matmul(dtheta.transpose(1, 2), g.to(dtheta.dtype))  # (B, C, d)
+    return phase.transpose(0, 1).reshape(dtheta.shape[-1], dtheta.shape[0], *step.shape)
+
+
+def angle_tangents(psi: torch.Tensor, step: Step, generators: torch.Tensor, dtheta: torch.Tensor,
+                   n: int) -> torch.Tensor:
+    """What the gate's angles add to the tangents ``d psi / d c``: ``sum_j i G_j psi dtheta_j / dc``
+    ``(C, B, D)`` for the state ``psi`` ``(B, D)`` after the gate and the derivatives ``dtheta``
+    ``(B, J, C)`` of its ``J`` angles by the ``C`` inputs and weights (``U = exp(i theta G)``, with
+    ``G_j`` the generator moved to the gate's end). ``generators`` are a diagonal gate's
+    :func:`tangent_phases`, a dense one's :func:`moved_generators` ``(B, J, d, d)``."""
+    batch = psi.shape[0]
+    if step.mode == "diagonal":  # i (sum_j g_j dtheta_j/dc) psi, elementwise
+        grid = psi.reshape(batch, *([2] * n))
+        return (1j * grid[None] * generators).reshape(-1, *psi.shape)
+    # i G_j is real for a real gate (the derivative of a real matrix), as apply_step's real path needs
+    applied = torch.stack([apply_step(psi, 1j * generators[:, j], step, n, conj=False)
+                           for j in range(generators.shape[1])], dim=1)  # (B, J, D)
+    return torch.matmul(dtheta.transpose(1, 2).to(applied.dtype), applied).transpose(0, 1)

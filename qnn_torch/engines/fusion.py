@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pennylane as qml
+
+from .leaf_matrices import fixed_matrix, generator_matrix
 
 __all__ = ["FusedGate", "Gate", "GateGroup", "embed", "fuse", "group_gates", "local_gate"]
 
@@ -57,10 +58,8 @@ def local_gate(kind: str, op, angle: int | None) -> Gate:
     :class:`Gate` (``angle``: an angle gate's index in the angle vector)."""
     wires = tuple(int(w) for w in op.wires)
     if kind == "fixed":
-        matrix = qml.matrix(op, wire_order=wires)
-        return Gate(wires, matrix=np.asarray(qml.math.toarray(matrix), dtype=np.complex128))
-    generator = qml.matrix(qml.generator(op, format="observable"), wire_order=wires)
-    return Gate(wires, angle=angle, generator=np.asarray(qml.math.toarray(generator), dtype=np.complex128))
+        return Gate(wires, matrix=fixed_matrix(op))
+    return Gate(wires, angle=angle, generator=generator_matrix(op))
 
 
 @dataclass

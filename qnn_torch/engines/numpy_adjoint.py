@@ -35,6 +35,8 @@ from .errors import EngineUnavailable
 from .angle_programs import AnglePrograms
 from .bit_order import probability_index
 from .decomposition import circuit_leaves
+from .fusion import embed
+from .leaf_matrices import fixed_matrix, generator_matrix
 from .jacobians import split_jacobian, split_vjp
 
 __all__ = ["AUTO_MAX_QUBITS", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
@@ -193,6 +195,11 @@ class NumpyAdjointEngine(VJPEngine):
             matrix = matrix.detach().numpy()
         return np.asarray(matrix, dtype=np.complex128)
 
+    def _expanded(self, matrix: np.ndarray, op) -> np.ndarray:
+        """A gate's matrix on its own wires as a matrix on the register (the same numbers as
+        ``qml.matrix(op, wire_order=range(n))``: the entries placed, multiplied by ones)."""
+        return embed(matrix, tuple(int(w) for w in op.wires), tuple(range(self.n)))
+
     def _observables(self, measurements) -> tuple[np.ndarray, bool]:
         """Each output as an operator ``O_k``: ``((K, D) real diagonals, True)`` when all are
         diagonal (probabilities, Z-type observables), else ``((K, D, D) matrices, False)``."""
@@ -224,10 +231,10 @@ class NumpyAdjointEngine(VJPEngine):
         count = 0
         for kind, op in leaves:
             if kind == "fixed":
-                pending = self._matrix(op) @ pending
+                pending = self._expanded(fixed_matrix(op), op) @ pending
                 identity = False
                 continue
-            generator = self._matrix(qml.generator(op, format="observable"))
+            generator = self._expanded(generator_matrix(op), op)
             label, info = _kind(generator)
             if not identity:
                 moved = pending.conj().T @ generator @ pending
@@ -334,13 +341,13 @@ class NumpyAdjointEngine(VJPEngine):
         out, run = self._run(x, w, jacobian)
         if not jacobian:
             return out, None
-        plan, bra, states, cache, dtheta = run
-        grads = self._adjoint_sweep(plan, bra, states, cache, x.shape[0])
+        plan, psi, states, cache, dtheta = run
+        grads = self._adjoint_sweep(plan, self._bras(plan, psi), states, cache, x.shape[0])
         jac = np.matmul(grads.transpose(1, 0, 2), dtheta)  # (B, K, G) @ (B, G, T)
         return out, self._head_jacobian(jac)
 
     def _run(self, x: torch.Tensor, w: torch.Tensor, tangents: bool):
-        """The outputs and what a sweep needs: ``(plan, bras O_k psi, states, cache, dtheta)``."""
+        """The outputs and what a sweep needs: ``(plan, final state psi, states, cache, dtheta)``."""
         plan = self.plan(x, w)
         program = self._angles(x, w, tangents)
         xs, ws = x.detach().numpy(), w.detach().numpy()
@@ -353,12 +360,23 @@ class NumpyAdjointEngine(VJPEngine):
         psi = states[-1]
         if psi.shape[0] != batch:  # no angle at all: the same state for every sample
             psi = np.repeat(psi, batch, axis=0)
-        if plan.diagonal:
-            bra = plan.observables[:, None, :] * psi[None]  # O_k psi, (K, B, D)
+        if plan.diagonal:  # <psi|O_k|psi> = |psi|**2 . o_k: no bra until a sweep needs one
+            out = (psi.real**2 + psi.imag**2) @ plan.observables.T
         else:
-            bra = np.einsum("kij,bj->kbi", plan.observables, psi)
-        out = self._head((psi.conj() * bra).sum(-1).real.T)
-        return out, (plan, bra, states, cache, dtheta)
+            out = (psi.conj()[None] * self._bras(plan, psi)).sum(-1).real.T
+        return self._head(out), (plan, psi, states, cache, dtheta)
+
+    @staticmethod
+    def _bras(plan: AdjointPlan, psi: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """``O_k psi`` ``(K, B, D)`` for every output, or with output ``weights`` ``(B, K)`` the one
+        bra ``(sum_k g_k O_k) psi`` ``(1, B, D)`` of a vector-Jacobian product."""
+        if weights is None:
+            if plan.diagonal:
+                return plan.observables[:, None, :] * psi[None]
+            return np.einsum("kij,bj->kbi", plan.observables, psi)
+        if plan.diagonal:  # the gradient of <psi| diag(g O) |psi>: one diagonal per sample
+            return ((weights @ plan.observables) * psi)[None]
+        return np.einsum("bk,kij,bj->bi", weights, plan.observables, psi, optimize=True)[None]
 
     def forward_for_vjp(self, x: torch.Tensor, w: torch.Tensor):
         """The outputs ``(B, K)`` and what :meth:`vjp` needs, for a backward pass later."""
@@ -369,11 +387,11 @@ class NumpyAdjointEngine(VJPEngine):
         """``grad_output^T J`` by one sweep of one bra per sample (the outputs weighted by
         ``grad_output``): the input gradient ``(B, I)`` and/or the weight gradient (``(P,)``, or
         ``(B, P)`` for per-sample weights)."""
-        (plan, bra, states, cache, dtheta), split, weight_dims = saved
+        (plan, psi, states, cache, dtheta), split, weight_dims = saved
         g = grad_output.detach().cpu().numpy().astype(np.float64)  # (B, outputs)
         if self._head_matrix is not None:
             g = g @ self._head_matrix.T  # the circuit's own outputs
-        combined = np.einsum("bk,kbd->bd", g, bra)[None]
+        combined = self._bras(plan, psi, g)
         grads = self._adjoint_sweep(plan, combined, states, cache, g.shape[0])[0]  # (B, G)
         total = np.matmul(grads[:, None, :], dtheta)[:, 0]  # (B, I + P)
         return [torch.from_numpy(g) for g in split_vjp(total, split, weight_dims == 1, want_x, want_w)]

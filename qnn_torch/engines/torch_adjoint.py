@@ -23,25 +23,34 @@ pass. This engine makes few, cheap passes, on any torch device:
    the angle gate's generator moved to the fused gate's end. The chain rule with the angles'
    derivatives gives the Jacobians. A vector-Jacobian product (:meth:`TorchAdjointEngine.vjp`)
    sweeps one bra per sample, the outputs weighted by the incoming gradient, whatever the number
-   of outputs.
-4. **Samples on worker threads.** On the CPU, the forward passes and sweeps of a batch of 12 to 20
-   qubits run in groups of samples, one per worker thread; the workers sleep while they wait
-   (:mod:`~qnn_torch.engines.sample_threads`): steady when other processes share the cores, where
-   PyTorch's spinning OpenMP threads are not. What a row's result would depend on the batch's size
-   for (the fused matrices and moved generators, the outputs, the diagonal gates' derivatives) is
-   made for the whole batch in the calling thread, so results do not depend on the threads.
+   of outputs: for probabilities ``p_k = |psi_k|**2`` and incoming gradient ``g`` it is the
+   gradient of ``<psi| diag(L g) |psi>`` (``L`` the outcomes and the head,
+   :mod:`~qnn_torch.engines.probabilities`).
+4. **Jacobians through the state**, for diagonal outputs (probabilities, Z-type observables)
+   more numerous than the Jacobians' columns (raw probabilities): the forward pass carries the
+   tangent ``d psi / d c`` of every wanted input or weight ``c`` along (each fused gate applies
+   to the tangents, and adds ``i G_j psi`` times ``d theta_j / d c`` for its angle gates), and
+   ``d p = 2 Re(conj(psi) d psi)`` goes through the outputs' map: ``I + P`` states instead of
+   ``K`` bras.
+5. **Samples on worker threads.** On the CPU, the forward passes, sweeps and tangents of a batch
+   of 12 to 20 qubits run in groups of samples, one per worker thread; the workers sleep while
+   they wait (:mod:`~qnn_torch.engines.sample_threads`): steady when other processes share the
+   cores, where PyTorch's spinning OpenMP threads are not. What a row's result would depend on the
+   batch's size for (the fused matrices and moved generators, the diagonal gates' tangent phases,
+   the bras of a vector-Jacobian product, the outputs and the Jacobians' products through the
+   outputs' map, the diagonal gates' derivatives) is made for the whole batch in the calling
+   thread, so results do not depend on the threads.
 
 Outputs: expectation values of observables with a Pauli representation or a matrix (decomposed
 into Pauli words, :mod:`~qnn_torch.engines.pauli`), and probabilities (a ``SamplerQNN``'s
-``interpret`` head is folded into diagonal observables, so a parity network sweeps two bras, not
-``2**n``). The state is ``(batch, 2**n)`` complex128, wire 0 the most significant bit, as in
-PennyLane. Results equal ``default.qubit``'s to round-off.
+``interpret`` head is folded into the diagonal the bras carry, so a parity network sweeps two
+bras, not ``2**n``). The state is ``(batch, 2**n)`` complex128, wire 0 the most significant bit,
+as in PennyLane. Results equal ``default.qubit``'s to round-off.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import NamedTuple
 
 import numpy as np
 import pennylane as qml
@@ -52,14 +61,14 @@ from .angle_programs import AnglePrograms
 from .base import VJPEngine, exact_simulation
 from .errors import EngineUnavailable
 from .batches import split_batch
-from .bit_order import probability_index
 from .decomposition import circuit_leaves
-from .fused_kernels import (Step, apply_step, gate_matrices, moved_generators, step_mode,
-                            transition_matrix)
+from .fused_kernels import Step, gate_matrices, moved_generators, step_mode, tangent_phases
 from .fusion import fuse, group_gates, local_gate
 from .glibc_malloc import keep_freed_memory
 from .jacobians import split_jacobian, split_vjp
-from .pauli import flipped_wires, word_grid
+from .pauli import word_grid
+from .probabilities import ProbabilityMap
+from .row_passes import Forward, forward_rows, join_rows, pauli_bras, sweep_rows, tangent_rows
 from .sample_threads import map_samples, parallel_samples, sample_slices
 from .sandwiches import diagonal_sandwich, merge_sandwiches
 
@@ -73,8 +82,9 @@ MAX_DIAGONAL_WIRES = 10
 """int: the most wires a diagonal fused gate spans (a diagonal of ``2**10`` per sample)."""
 
 MAX_OUTPUTS = 64
-"""int: the most outputs the Jacobian sweep carries a bra for (probabilities without a head beyond
-it hand over to another engine)."""
+"""int: the most expectation values ``engine="auto"`` chains this engine for (each is a bra of the
+Jacobian sweep). Probabilities have no limit: their vector-Jacobian products sweep one bra, and
+their Jacobians go through the state when they outnumber the Jacobians' columns."""
 
 EAGER_ANGLES_QUBITS = 14
 """int: from this many qubits the first :data:`EAGER_CALLS` calls of each input shape compute the
@@ -112,31 +122,17 @@ def _keep_limit(device: torch.device) -> int:
     return KEEP_STATES_BYTES
 
 
-class _Forward(NamedTuple):
-    """What a forward pass leaves for a sweep: the final state, the rows each of its tasks
-    simulated (:func:`~.sample_threads.sample_slices`) and, per task, every fused gate's matrix and
-    moved generators (and the state after it, when kept), and the angles' derivatives."""
-
-    psi: torch.Tensor
-    rows: list[slice]
-    saved: list[list]
-    dtheta: torch.Tensor | None
-
-
-def _rows(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
-    """The tasks' results for rows of a batch (along ``dim``) as one tensor."""
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
-
-
 class _Plan:
     """The analysed structure: the steps, the outputs and the angle programs."""
 
     def __init__(self, steps: list[Step], outputs, angles: AnglePrograms, num_angles: int):
         self.steps = steps
-        self.outputs = outputs  # ("diagonal", (K, 2**n) table) or ("words", [[(coefficient, word)]])
+        # ("probabilities", ProbabilityMap), ("diagonal", (K, 2**n)) or ("words", [[(coefficient, word)]])
+        self.outputs = outputs
         self.angles = angles
         self.num_angles = num_angles
         self.first = min((i for i, step in enumerate(steps) if step.gate.angles), default=len(steps))
+        self.dense = None  # the probabilities' dense table, made when a sweep of one bra each needs it
 
 
 class TorchAdjointEngine(VJPEngine):
@@ -156,10 +152,10 @@ class TorchAdjointEngine(VJPEngine):
 
     @classmethod
     def accepts(cls, circuit: CircuitDescription, spec, diff_method: str | None) -> bool:
-        """Exact ``default.qubit`` without a ``diff_method`` other than ``"adjoint"``, and at most
-        :data:`MAX_OUTPUTS` outputs (bras to sweep)."""
+        """Exact ``default.qubit`` without a ``diff_method`` other than ``"adjoint"``: probabilities
+        with any number of outputs, expectation values up to :data:`MAX_OUTPUTS` of them."""
         return (exact_simulation(spec) and diff_method in (None, "adjoint")
-                and circuit.output_size <= MAX_OUTPUTS)
+                and (circuit.probabilities or circuit.output_size <= MAX_OUTPUTS))
 
     def __init__(self, circuit: CircuitDescription):
         super().__init__(circuit)
@@ -190,20 +186,23 @@ class TorchAdjointEngine(VJPEngine):
                 [torch.cat(jacobians) for jacobians in zip(*(j for _, j in parts))])
 
     def _values_and_jacobians(self, x, w, want_x, want_w, call):
+        if not (want_x or want_w):
+            return self._forward(x, w, False, call)[0], []
+        kind, table = self.plan(x, w).outputs
+        columns = x.shape[-1] * want_x + w.shape[-1] * want_w
+        if kind != "words" and self.circuit.output_size > columns:  # fewer tangents than bras
+            return self._jacobians_through_state(x, w, want_x, want_w, call)
         plan, gates, dtheta = self._prepare(x, w, True, call)
-        kind, table = plan.outputs
+        diagonal = None if kind == "words" else self._constant(self._table(), x.device)[:, None, :]
 
         def sweep(rows: slice):  # a forward pass, then a sweep of one bra per output
-            psi, saved = self._states(plan, gates, (x.shape[0], x.device), rows, True)
-            if kind == "diagonal":
-                bras = self._constant(table, x.device)[:, None, :] * psi[None]
-            else:
-                bras = self._words(psi, table)
+            psi, saved = forward_rows(plan.steps, gates, self.n, x.shape[0], rows, True, x.device)
+            bras = pauli_bras(psi, table, self.n) if diagonal is None else diagonal * psi[None]
             return psi, self._sweep(psi, saved, bras, threads > 0)
 
         threads = self._threads(x)
         parts = map_samples(sweep, sample_slices(x.shape[0], threads), threads)
-        psi = _rows([p for p, _ in parts])
+        psi = join_rows([p for p, _ in parts])
         grads = self._gradients([g for _, g in parts])  # (K, B, G)
         jac = torch.matmul(grads.permute(1, 0, 2), dtheta)  # (B, K, I + P)
         return self._outputs_of(plan, psi), split_jacobian(jac, x.shape[-1], want_x, want_w)
@@ -227,8 +226,11 @@ class TorchAdjointEngine(VJPEngine):
             start += forward.psi.shape[0]
             if kind == "diagonal":
                 bra = (g @ self._constant(table, g.device)) * forward.psi
+            elif kind == "probabilities":  # the gradient of <psi| diag(L g) |psi>
+                bra = table.weights(g, self._constant) * forward.psi
             else:
-                bra = torch.einsum("bk,kbd->bd", g.to(forward.psi.dtype), self._words(forward.psi, table))
+                bras = pauli_bras(forward.psi, table, self.n)
+                bra = torch.einsum("bk,kbd->bd", g.to(forward.psi.dtype), bras)
 
             def sweep(task, forward=forward, bra=bra):  # one bra per sample
                 rows, kept = task
@@ -242,12 +244,19 @@ class TorchAdjointEngine(VJPEngine):
     def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:
         """Eight state vectors; for Jacobians also two per output (the bras and their conjugated
         copies) and the states the forward pass keeps for the sweep: one per fused gate where a
-        sample's fit in :data:`KEEP_STATES_BYTES`. The fused gates are those of the circuit's plan,
-        analysed here if no call has yet (the same before the first call as after it)."""
+        sample's fit in :data:`KEEP_STATES_BYTES`. Diagonal outputs more numerous than the inputs
+        and weights take their Jacobians through the state instead: two states per input and
+        weight (the tangents and their products), and the Jacobians themselves. The fused gates
+        are those of the circuit's plan, analysed here if no call has yet (the same before the
+        first call as after it)."""
         state = self.state_bytes(dtype)
         states = 8
         if call == "jacobians":
-            fused = len(self._structure().steps)
+            plan = self._structure()
+            columns = self.circuit.num_inputs + self.circuit.num_weights
+            if plan.outputs[0] != "words" and self.circuit.output_size > columns:
+                return state * (states + 2 * columns) + 16 * columns * self.circuit.output_size
+            fused = len(plan.steps)
             states += 2 * self.circuit.output_size + (fused if fused * state <= KEEP_STATES_BYTES else 0)
         return state * states
 
@@ -255,6 +264,15 @@ class TorchAdjointEngine(VJPEngine):
         """Bytes of the tables of the angle programs kept (at most
         :data:`~.shape_cache.SHAPE_CACHE_SIZE` input shapes)."""
         return 0 if self._plan is None else self._plan.angles.nbytes()
+
+    def _table(self) -> np.ndarray:
+        """The diagonal outputs as a dense ``(K, 2**n)`` table, one row per bra (made once)."""
+        kind, table = self._plan.outputs
+        if kind == "probabilities":
+            if self._plan.dense is None:
+                self._plan.dense = table.table()
+            return self._plan.dense
+        return table
 
     def _structure(self) -> _Plan:
         """The plan, analysed from the circuit's structure with placeholder values if no call has
@@ -297,10 +315,12 @@ class TorchAdjointEngine(VJPEngine):
         return _Plan(steps, outputs, AnglePrograms(self.circuit, decisions, count), count)
 
     def _outputs(self, measurements):
-        """The outputs as diagonal vectors ``(K, 2**n)`` or as sums of Pauli words."""
+        """The outputs as a :class:`~.probabilities.ProbabilityMap`, as diagonal vectors
+        ``(K, 2**n)`` or as sums of Pauli words."""
         head = None if self.circuit.head is None else self.circuit.head.numpy()
         if all(isinstance(mp, qml.measurements.ProbabilityMP) and mp.obs is None for mp in measurements):
-            return "diagonal", self._probability_table(measurements, head)
+            measured = [[int(w) for w in mp.wires] for mp in measurements]
+            return "probabilities", ProbabilityMap(self.n, measured, head)
         if head is not None:
             raise EngineUnavailable("a head on expectation values")
         sums = [self._pauli_sum(mp) for mp in measurements]
@@ -312,16 +332,6 @@ class TorchAdjointEngine(VJPEngine):
                     table[k] += coeff * sign.reshape(-1)
             return "diagonal", table
         return "words", sums
-
-    def _probability_table(self, measurements, head) -> np.ndarray:
-        """The probabilities, through the head if any, as diagonals ``(K, 2**n)``: one bra each."""
-        columns = [np.eye(2 ** len(mp.wires))[probability_index(self.n, mp.wires)] for mp in measurements]
-        table = np.concatenate(columns, axis=-1)  # (2**n, outputs) one-hot
-        if head is not None:
-            table = table @ head
-        if table.shape[-1] > MAX_OUTPUTS:
-            raise EngineUnavailable(f"{table.shape[-1]} probability outputs are too many bras to sweep")
-        return table.T.copy()
 
     @staticmethod
     def _pauli_sum(mp) -> list[tuple[float, dict]]:
@@ -349,7 +359,11 @@ class TorchAdjointEngine(VJPEngine):
         key = ("loaded", str(device))
         if key in self._constants:
             return
-        arrays = [plan.outputs[1]] if plan.outputs[0] == "diagonal" else []
+        kind, table = plan.outputs
+        arrays = [table] if kind == "diagonal" else []
+        if kind == "probabilities":
+            arrays += [a for a in (table.inverse, table.head, table.head_t, *table.outcomes, *table.columns)
+                       if a is not None]
         for step in plan.steps:
             gate = step.gate
             if gate.diagonal is not None:
@@ -409,89 +423,67 @@ class TorchAdjointEngine(VJPEngine):
         return plan, gates, dtheta
 
     def _forward(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, call):
-        """The outputs ``(B, K)`` and a :class:`_Forward` for a sweep."""
+        """The outputs ``(B, K)`` and a :class:`Forward` for a sweep."""
         plan, gates, dtheta = self._prepare(x, w, tangents, call)
         keep = tangents and x.shape[0] * 2**self.n * 16 * len(plan.steps) <= _keep_limit(x.device)
         threads = self._threads(x)
         rows = sample_slices(x.shape[0], threads)
-        runs = map_samples(lambda part: self._states(plan, gates, (x.shape[0], x.device), part, keep), rows,
-                           threads)
-        psi = _rows([psi for psi, _ in runs])
-        return self._outputs_of(plan, psi), _Forward(psi, rows, [saved for _, saved in runs], dtheta)
-
-    def _states(self, plan: _Plan, gates: list, batch: tuple[int, torch.device], rows: slice, keep: bool):
-        """The final states ``(b, 2**n)`` of the ``rows`` of a batch (its size and device) for
-        the fused gates' matrices ``gates`` of the whole batch, and what a sweep needs: every fused
-        gate's matrix and moved generators for these rows (and the state after it, if ``keep``)."""
-        batch, device = batch
-        psi = torch.zeros(rows.stop - rows.start, 2**self.n, dtype=torch.complex128, device=device)
-        psi[:, 0] = 1.0
-        saved = []
-        for step, (u, moved) in zip(plan.steps, gates):
-            if (rows.start, rows.stop) != (0, batch):  # the rows' own matrices (constants are shared)
-                u = u[rows] if u.shape[0] == batch else u
-                moved = moved[rows] if moved is not None and moved.shape[0] == batch else moved
-            psi = apply_step(psi, u, step, self.n, conj=False)
-            saved.append((u, moved, psi if keep else None))
-        return psi, saved
+        runs = map_samples(lambda part: forward_rows(plan.steps, gates, self.n, x.shape[0], part, keep,
+                                                     x.device), rows, threads)
+        psi = join_rows([psi for psi, _ in runs])
+        return self._outputs_of(plan, psi), Forward(psi, rows, [saved for _, saved in runs], dtheta)
 
     def _outputs_of(self, plan: _Plan, psi: torch.Tensor) -> torch.Tensor:
         """The outputs ``(B, K)`` of the final states ``psi`` ``(B, 2**n)``, for the whole batch at
         once: PyTorch sums over the amplitudes in an order that depends on the batch's size."""
         kind, table = plan.outputs
-        if kind == "diagonal":
-            return (psi.real**2 + psi.imag**2) @ self._constant(table, psi.device).T
-        return (psi.conj()[None] * self._words(psi, table)).real.sum(-1).T
+        if kind == "words":
+            return (psi.conj()[None] * pauli_bras(psi, table, self.n)).real.sum(-1).T
+        return self._diagonal_outputs(psi.real**2 + psi.imag**2)
 
-    def _words(self, psi: torch.Tensor, sums) -> torch.Tensor:
-        """``O_k psi`` ``(K, B, D)`` for observables given as sums of Pauli words."""
-        n, batch = self.n, psi.shape[0]
-        grid = psi.reshape(batch, *([2] * n))
-        bras = []
-        for terms in sums:
-            bra = torch.zeros_like(psi)
-            for coeff, word in terms:
-                flips = [1 + wire for wire in flipped_wires(word)]
-                term = torch.flip(grid, flips) if flips else grid
-                factor = coeff * torch.as_tensor(word_grid(word, n), device=psi.device)
-                bra = bra + (term * factor[None]).reshape(batch, -1)
-            bras.append(bra)
-        return torch.stack(bras)
+    def _jacobians_through_state(self, x, w, want_x: bool, want_w: bool, call):
+        """The outputs and Jacobians of diagonal outputs by forward-mode tangents: ``d psi / d c``
+        for every wanted input or weight ``c``, carried through the gates with the state, then
+        ``d p = 2 Re(conj(psi) d psi)`` through the outputs' map."""
+        plan, gates, dtheta = self._prepare(x, w, True, call)
+        num_inputs, batch = x.shape[-1], x.shape[0]
+        if not (want_x and want_w):
+            dtheta = dtheta[..., :num_inputs] if want_x else dtheta[..., num_inputs:]
+        generators = [moved if step.mode != "diagonal" or not step.gate.angles
+                      else tangent_phases(step, dtheta[:, step.gate.angles], x.device, self._constant)
+                      for step, (_, moved) in zip(plan.steps, gates)]
+        dp = torch.empty(dtheta.shape[-1], batch, 2**self.n, dtype=torch.float64, device=x.device)
 
-    def _sweep(self, psi: torch.Tensor, saved: list, bras: torch.Tensor,
-               row_of_batch: bool) -> tuple[torch.Tensor, dict]:
-        """The adjoint sweep of ``bras`` ``(K, b, D)`` from the final states ``psi`` ``(b, D)`` and
-        what their forward pass ``saved`` (``row_of_batch``: one sample of a larger batch, see
-        :func:`transition_matrix`): ``(K, b, G)`` derivatives of the outputs the bras stand for by
-        the angles of the dense fused gates, and the transition matrices ``(K, b, d)`` of the
-        diagonal ones by step, for :meth:`_gradients`."""
+        def carry(rows: slice) -> torch.Tensor:  # the rows' states, their tangents into dp
+            psi, tangents = tangent_rows(plan.steps, gates, generators, dtheta, self.n, rows, x.device)
+            dp[:, rows] = 2.0 * (psi.conj()[None] * tangents).real  # (C, b, D)
+            return psi
+
+        threads = self._threads(x)
+        psi = join_rows(map_samples(carry, sample_slices(batch, threads), threads))
+        out = self._diagonal_outputs(psi.real**2 + psi.imag**2)
+        jac = self._diagonal_outputs(dp).permute(1, 2, 0)  # (B, K, C)
+        return out, (split_jacobian(jac, num_inputs, True, True) if want_x and want_w else [jac])
+
+    def _diagonal_outputs(self, p: torch.Tensor) -> torch.Tensor:
+        """Diagonal outputs ``(..., K)`` of squared amplitudes (or their derivatives) ``(..., 2**n)``."""
+        kind, table = self._plan.outputs
+        if kind == "probabilities":
+            return table.values(p, self._constant)
+        return p @ self._constant(table, p.device).T
+
+    def _sweep(self, psi: torch.Tensor, saved: list, bras: torch.Tensor, row_of_batch: bool):
+        """:func:`~.row_passes.sweep_rows` of the plan's steps."""
         plan = self._plan
-        k_out, batch = bras.shape[0], bras.shape[1]
-        grads = torch.zeros(k_out, batch, plan.num_angles, dtype=torch.float64, device=bras.device)
-        diagonal = {}
-        kept = saved[-1][2] is not None
-        states = bras if kept else torch.cat([psi[None], bras])  # undone together
-        for index in range(len(plan.steps) - 1, plan.first - 1, -1):
-            step = plan.steps[index]
-            u, moved, after = saved[index]
-            if step.gate.angles:
-                psi, bras = (after, states) if kept else (states[0], states[1:])
-                rho = transition_matrix(psi, bras, step, self.n, row_of_batch)
-                if step.mode == "diagonal":
-                    diagonal[index] = rho
-                else:  # -2 Im Tr(G_j rho), G_j the angle gates' moved generators (b, J, d, d)
-                    grads[:, :, step.gate.angles] = -2.0 * torch.einsum("bjac,kbca->kbj", moved, rho).imag
-            if index > plan.first:
-                states = apply_step(states, u, step, self.n, conj=True)
-        return grads, diagonal
+        return sweep_rows(plan.steps, plan.first, plan.num_angles, self.n, psi, saved, bras, row_of_batch)
 
     def _gradients(self, sweeps: list[tuple[torch.Tensor, dict]]) -> torch.Tensor:
         """The derivatives ``(K, B, G)`` of a batch from the :meth:`_sweep` of each task of its
         rows: the diagonal gates' ``-2 Im Tr(G_j rho)`` by one product for the whole batch (a
         product's sums depend on its rows: one row alone is summed in another order)."""
-        grads = _rows([g for g, _ in sweeps], dim=1)
+        grads = join_rows([g for g, _ in sweeps], dim=1)
         for index in sweeps[0][1]:
-            rho = _rows([diagonal[index] for _, diagonal in sweeps], dim=1)
+            rho = join_rows([diagonal[index] for _, diagonal in sweeps], dim=1)
             gate = self._plan.steps[index].gate
             g = self._constant(gate.diagonal[1], rho.device)
             grads[:, :, gate.angles] = -2.0 * (rho @ g.T.to(rho.dtype)).imag

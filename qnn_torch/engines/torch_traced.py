@@ -9,6 +9,12 @@ input shape with ``make_fx`` and the resulting graph of plain torch operations i
 exact, differentiable by ordinary autograd, and free of PennyLane's per-call overhead.
 (TorchScript would replay it faster but its autodiff mishandles complex tensors in torch 2.14.)
 
+Vector-Jacobian products are plain backpropagation: :meth:`TorchTracedEngine.forward_for_vjp`
+keeps the replayed graph and :meth:`TorchTracedEngine.vjp` runs one backward pass through it with
+the incoming gradient (one pass whatever the number of outputs, where Jacobians take one per
+output). The graph's own saved tensors are packed by any ``saved_tensors_hooks`` active during
+the forward pass, as every autograd graph's are.
+
 Tracing refuses circuits whose gates depend on parameter *values* (data-dependent Python
 control flow reads a tensor's value); those, and operations or measurements the simulator does
 not support, raise :class:`~qnn_torch.engines.errors.EngineUnavailable`.
@@ -19,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from ..circuits import PENNYLANE_LOCK, CircuitDescription
-from .base import Engine, exact_simulation
+from .base import VJPEngine, exact_simulation
 from .jacobians import autograd_jacobians, graph_inputs
 from .shape_cache import ShapeCache
 from .tracing import trace
@@ -41,7 +47,16 @@ def _kernel_or_matrix(op) -> str | None:
     raise UnsupportedOperation(f"operation {op.name} has neither a decomposition nor a matrix")
 
 
-class TorchTracedEngine(Engine):
+class _Graph:
+    """A replayed graph kept for a backward pass: its outputs and leaves (opaque to
+    :func:`~.saved_tensors.take_tensors`: the graph's saved tensors went through the hooks when it
+    was built)."""
+
+    def __init__(self, out: torch.Tensor, x: torch.Tensor, w: torch.Tensor):
+        self.out, self.x, self.w = out, x, w
+
+
+class TorchTracedEngine(VJPEngine):
     """Trace the circuit through :class:`StateVector` once per input shape and replay the graph.
 
     Args:
@@ -115,3 +130,24 @@ class TorchTracedEngine(Engine):
             out = self.values(x, w)
         # a plain torch graph: its backward needs no lock
         return out.detach(), autograd_jacobians(out, x, w, want_x, want_w)
+
+    def forward_for_vjp(self, x: torch.Tensor, w: torch.Tensor):
+        """The outputs ``(B, K)`` (detached) and the graph that computed them, for :meth:`vjp`."""
+        x, w = x.detach().requires_grad_(True), w.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = self.values(x, w)
+        return out.detach(), _Graph(out, x, w)
+
+    def vjp(self, saved: _Graph, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
+        """``grad_output^T J`` by one backward pass through the kept graph: the input gradient
+        ``(B, I)`` if ``want_x``, then the weight gradient (the weights' shape) if ``want_w``. The
+        graph is retained: a backward pass of the model with ``retain_graph=True`` may call again."""
+        targets = [t for t, want in ((saved.x, want_x), (saved.w, want_w)) if want]
+        if not targets:
+            return []
+        if not saved.out.requires_grad:  # the outputs depend on neither inputs nor weights
+            return [torch.zeros_like(t) for t in targets]
+        g = grad_output.to(device=saved.out.device, dtype=saved.out.dtype)
+        with torch.enable_grad():
+            grads = torch.autograd.grad(saved.out, targets, g, retain_graph=True, allow_unused=True)
+        return [torch.zeros_like(t) if grad is None else grad for grad, t in zip(grads, targets)]

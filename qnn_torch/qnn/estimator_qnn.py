@@ -8,6 +8,7 @@ import pennylane as qml
 
 from .neural_network import QuantumNeuralNetwork
 from .observables import to_pennylane_observables
+from .qiskit_arguments import take_qiskit_arguments
 
 __all__ = ["EstimatorQNN"]
 
@@ -30,6 +31,14 @@ class EstimatorQNN(QuantumNeuralNetwork):
             Qiskit ``Backend`` or a PennyLane device.
         shots (int or None): ``None`` for exact expectation values.
         diff_method (str or None): override the automatic choice.
+        estimator: qiskit-machine-learning's argument: a Qiskit V2 estimator to run on instead of
+            ``device`` (see :mod:`qnn_torch.qnn.qiskit_arguments` for where each one runs).
+        gradient: None, :class:`~qnn_torch.SPSA`, or a qiskit-machine-learning estimator gradient
+            (see :mod:`qnn_torch.qnn.gradients`).
+        default_precision (float): the precision the forward pass asks of ``estimator``
+            (qiskit-machine-learning's default 0.015625; exact estimators ignore it).
+        pass_manager: transpiles a Qiskit ``circuit`` (without a layout) once, as in
+            qiskit-machine-learning; the outputs are those of its logical qubits.
 
     **Example**
 
@@ -39,7 +48,9 @@ class EstimatorQNN(QuantumNeuralNetwork):
     """
 
     def __init__(self, num_qubits: int | None = None, *, observables=None, **kwargs):
+        self._qiskit = take_qiskit_arguments("estimator", "EstimatorQNN", kwargs)
         form = self._circuit_form(num_qubits, kwargs)
+        self._qiskit = self._qiskit.run_options(form, kwargs, "EstimatorQNN")
         if observables is None and form.converted is not None:
             observables = _logical_z(form.num_qubits, form.converted.logical_qubits)
         self._observables = None if observables is None else (
@@ -54,6 +65,17 @@ class EstimatorQNN(QuantumNeuralNetwork):
         the logical qubits of a transpiled circuit, a Qiskit ``SparsePauliOp``, for a network
         built from a Qiskit circuit)."""
         return copy(self._pennylane_observables if self._observables is None else self._observables)
+
+    @property
+    def estimator(self):
+        """The ``estimator=`` argument as given (None: the ``device`` argument decides)."""
+        return self._qiskit.primitive
+
+    @property
+    def default_precision(self) -> float:
+        """float: the precision the forward pass asks of the estimator (qiskit-machine-learning's
+        ``default_precision``)."""
+        return self._qiskit.default_precision
 
     def _measure(self):
         # a list, not a tuple: tuples of expectations get a wrong batched shape (PennyLane <= 0.45.1)

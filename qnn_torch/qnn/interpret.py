@@ -7,6 +7,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..exceptions import machine_learning_error
+
 __all__ = ["interpret_matrix", "outcome_matrix", "parity"]
 
 
@@ -34,7 +36,8 @@ def _normalize_shape(output_shape) -> tuple[int, ...]:
     if not isinstance(shape, tuple) or not shape or not all(
         isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in shape
     ):
-        raise ValueError(f"output_shape must be a positive integer or tuple of them; got {output_shape!r}.")
+        raise machine_learning_error(
+            f"output_shape must be a positive integer or tuple of them; got {output_shape!r}.")
     return tuple(int(s) for s in shape)
 
 

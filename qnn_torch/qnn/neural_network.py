@@ -3,7 +3,7 @@ qiskit-machine-learning's NumPy API."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import ClassVar
 
 import numpy as np
@@ -11,7 +11,12 @@ import torch
 
 from ..circuits import CircuitDescription
 from ..engines import EngineChain
+from ..engines.base import exact_simulation
+from .base import NeuralNetwork
 from .circuit_form import FORM_ARGUMENTS, CircuitForm, resolve_form
+from .qiskit_arguments import QiskitArguments
+from .sparse_arrays import require_sparse, to_coo
+from .spsa import SPSA, spsa_jacobians
 from .validation import check_real_dtype, input_rows, weight_vector
 
 __all__ = ["QuantumNeuralNetwork"]
@@ -36,7 +41,7 @@ class _Part:
         setattr(getattr(network, self.part), self.name, value)
 
 
-class QuantumNeuralNetwork(ABC):
+class QuantumNeuralNetwork(NeuralNetwork):
     """A circuit on ``num_qubits`` wires, measured as a subclass says, run by an engine chain.
 
     A network is a description: its circuit (:class:`~qnn_torch.qnn.circuit_form.CircuitForm`),
@@ -98,23 +103,52 @@ class QuantumNeuralNetwork(ABC):
     _probabilities: ClassVar[bool] = False
     """bool: whether the circuit measures probabilities (one output per basis state)."""
 
+    _qiskit: QiskitArguments | None = None
+    """QiskitArguments or None: qiskit-machine-learning's run arguments (a subclass sets them)."""
+
+    _gradient_engines: EngineChain | None = None
+    """EngineChain or None: where the Jacobians run when a gradient's primitive is not the network's."""
+
     def __init__(self, form: CircuitForm, *, output_shape: tuple[int, ...],
-                 input_gradients: bool | None = None, **run_options):
+                 input_gradients: bool | None = None, sparse: bool | None = None, **run_options):
         self._form = form
         if input_gradients is not None and not isinstance(input_gradients, bool):
             raise TypeError(f"input_gradients must be True, False or None; got {input_gradients!r}.")
         # qiskit-machine-learning's networks compute no input gradients unless asked
         if input_gradients is None:
             input_gradients = form.qiskit_circuit is None
-        self.input_gradients: bool = input_gradients
-        self.output_shape: tuple[int, ...] = tuple(output_shape)
-        self.description = CircuitDescription(
-            num_qubits=form.num_qubits, num_inputs=self.num_inputs, num_weights=self.num_weights,
+        NeuralNetwork.__init__(self, self.num_inputs, self.num_weights, check_sparse(self, sparse),
+                               tuple(output_shape), input_gradients)
+        self.description = self._describe()
+        """CircuitDescription: the circuit as the engines see it."""
+        self._engines = EngineChain(self.description, owner=type(self).__name__, **run_options)
+        self._gradient_engines = self._gradient_chain()
+
+    def _gradient_chain(self) -> EngineChain | None:
+        """A second chain for a gradient whose primitive is not the network's: qiskit-machine-learning
+        runs the Jacobians on the gradient's primitive and the outputs on the network's. None when
+        the network's chain computes both."""
+        owner = type(self).__name__
+        device = None if self._qiskit is None else self._qiskit.gradient_device(
+            self.num_qubits, exact_simulation(self.spec), owner)
+        if device is None:
+            return None
+        return EngineChain(self.description, device, memory_budget=self.memory_budget, owner=owner)
+
+    def _redescribe(self) -> None:
+        """Describe the circuit again (another head or output shape), on the same chains."""
+        self.description = self._describe()
+        self._engines = self._engines.for_circuit(self.description)
+        if self._gradient_engines is not None:
+            self._gradient_engines = self._gradient_engines.for_circuit(self.description)
+
+    def _describe(self) -> CircuitDescription:
+        """The circuit as the engines see it, with the current head and output shape."""
+        return CircuitDescription(
+            num_qubits=self._form.num_qubits, num_inputs=self.num_inputs, num_weights=self.num_weights,
             circuit=self.qfunc, probabilities=self._probabilities, head=self._head(),
             output_size=int(np.prod(self.output_shape, dtype=np.int64)),
         )
-        """CircuitDescription: the circuit as the engines see it."""
-        self._engines = EngineChain(self.description, owner=type(self).__name__, **run_options)
 
     @staticmethod
     def _circuit_form(num_qubits: int | None, options: dict) -> CircuitForm:
@@ -203,6 +237,22 @@ class QuantumNeuralNetwork(ABC):
         """int or None: the shots the QNode runs with."""
         return self.spec.shots
 
+    @property
+    def gradient(self):
+        """The ``gradient=`` argument as given: None (exact engines, or parameter-shift where the
+        device or primitive samples), :class:`~qnn_torch.SPSA` or a qiskit-machine-learning
+        gradient (see :mod:`qnn_torch.qnn.gradients`)."""
+        return None if self._qiskit is None else self._qiskit.gradient.given
+
+    @property
+    def _spsa(self) -> SPSA | None:
+        return None if self._qiskit is None else self._qiskit.gradient.spsa
+
+    @property
+    def _draws(self):
+        """StatevectorDraws or None: a sampling statevector primitive's draws on the exact engines."""
+        return None if self._qiskit is None else self._qiskit.draws
+
     # ------------------------------------------------------------------ tensors in, tensors out
 
     def evaluate(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -215,6 +265,8 @@ class QuantumNeuralNetwork(ABC):
         graph of every chunk is kept until it is used, so the budget bounds the memory of calls
         without a graph and of :meth:`differentiate`.
         """
+        if self._draws is not None:
+            return self._draws.outputs(self._exact_run, self.description, x, weight)
         return self._engines.run("values", x, weight)
 
     def differentiate(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True,
@@ -238,13 +290,68 @@ class QuantumNeuralNetwork(ABC):
                 ``num_qubits``, the batch and the memory it would need), or ``weight`` is on
                 another device than ``x``.
         """
-        return self._engines.run("jacobians", x, weight, want_x, want_w)
+        if self._draws is not None:
+            return self._draws.differentiate(self._exact_run, self.description, x, weight, want_x, want_w,
+                                             self.input_gradients)
+        if self._gradient_engines is not None and self._spsa is None:
+            jacobians = self._gradient_engines.run("jacobians", x, weight, want_x, want_w)[1]
+            with torch.no_grad():  # the outputs from the network's primitive, as qiskit-machine-learning's
+                return self._engines.run("values", x, weight), jacobians
+        return self._exact_run("jacobians", x, weight, want_x, want_w)
+
+    def _exact_run(self, kind: str, x: torch.Tensor, weight: torch.Tensor, want_x: bool = True,
+                   want_w: bool = True):
+        """One call of the engines (Jacobians by the SPSA method where it is the gradient)."""
+        if kind == "jacobians" and self._spsa is not None:
+            return self._spsa_jacobians(x, weight, want_x, want_w)
+        return self._engines.run(kind, x, weight, want_x, want_w)
+
+    def _jacobians(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool, want_w: bool):
+        """The wanted Jacobians alone, as qiskit-machine-learning's ``backward`` computes them: no
+        forward pass (so no forward draws) where the draws or a gradient primitive of its own allow,
+        and nothing where no gradient is wanted."""
+        if not (want_x or want_w):
+            return []
+        if self._draws is not None:
+            return self._draws.differentiate(self._exact_run, self.description, x, weight, want_x, want_w,
+                                             self.input_gradients, outputs=False)[1]
+        if self._gradient_engines is not None and self._spsa is None:
+            return self._gradient_engines.run("jacobians", x, weight, want_x, want_w)[1]
+        return self.differentiate(x, weight, want_x, want_w)[1]
+
+    def _spsa_jacobians(self, x: torch.Tensor, weight: torch.Tensor, want_x: bool, want_w: bool):
+        """Outputs and SPSA Jacobians from one call (one job on hardware): the batch, then the
+        perturbed points (their own PUBs where a primitive runs them at another precision); two
+        calls where the gradient has a primitive of its own."""
+        device, gradient_chain = self.spec.device, self._gradient_engines
+
+        def values(rows_x, rows_w):
+            with torch.no_grad():
+                if gradient_chain is not None:  # the perturbed points on the gradient's own primitive
+                    out = self._engines.run("values", rows_x[:x.shape[0]], rows_w[:x.shape[0]])
+                    return torch.cat([out, gradient_chain.run("values", rows_x[x.shape[0]:],
+                                                              rows_w[x.shape[0]:]).to(out)])
+                if not getattr(device, "separate_gradient_circuits", False):
+                    return self._engines.run("values", rows_x, rows_w)
+                # the batch's rows at the forward precision, the perturbed ones at the gradient's
+                with device.gradient_circuits(first=x.shape[0]):
+                    return self._engines.run("values", rows_x, rows_w)
+
+        return spsa_jacobians(values, self._spsa, x, weight, self.description.output_size, want_x, want_w)
 
     def forward_for_vjp(self, x: torch.Tensor, weight: torch.Tensor):
         """``(outputs, pending)`` when the engine in play computes vector-Jacobian products itself,
         for :meth:`vjp` in the backward pass; None when eager Jacobians serve (:meth:`differentiate`;
         see :meth:`~qnn_torch.engines.EngineChain.run`)."""
-        return self._engines.run("vjp", x, weight)
+        if self._spsa is not None or self._draws is not None:
+            return None
+        if self._gradient_engines is None:
+            return self._engines.run("vjp", x, weight)
+        pending = self._gradient_engines.run("vjp", x, weight)
+        if pending is None:
+            return None
+        with torch.no_grad():  # the outputs from the network's primitive, as qiskit-machine-learning's
+            return self._engines.run("values", x, weight), pending[1]
 
     def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
         """The gradients ``grad_output^T J`` with respect to the inputs ``(B, I)`` and/or the
@@ -253,55 +360,48 @@ class QuantumNeuralNetwork(ABC):
 
     # ------------------------------------------------------------------ NumPy in, NumPy out
 
-    def forward(self, input_data, weights) -> np.ndarray:
-        """Evaluate without gradients in float64, NumPy in and out (like qiskit-machine-learning's).
-
-        Args:
-            input_data (array_like or None): shape ``(num_inputs,)``, ``(batch, num_inputs)`` or
-                ``(..., num_inputs)``; a number for a network with one input; ``None`` for a
-                network without inputs.
-            weights (array_like or None): shape ``(num_weights,)``; ``None`` for a network
-                without weights.
-
-        Returns:
-            numpy.ndarray: shape ``(batch, *output_shape)`` (a 1-D input counts as batch 1);
-            for inputs of more than two dimensions, ``(*input_data.shape[:-1], *output_shape)``.
-
-        Raises:
-            ValueError: if ``input_data`` or ``weights`` have the wrong shape or non-finite values.
-            TypeError: if ``input_data`` or ``weights`` hold complex or bool values.
-        """
-        x, batch, w = self._numpy_arguments(input_data, weights)
-        with torch.no_grad():
-            out = self.evaluate(x, w)
-        return out.numpy().astype(np.float64, copy=False).reshape(*batch, *self.output_shape)
-
-    def backward(self, input_data, weights) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Per-sample gradients, NumPy in and out, as qiskit-machine-learning's ``backward``.
-
-        Args:
-            input_data (array_like or None): shape ``(num_inputs,)`` or ``(..., num_inputs)``.
-            weights (array_like or None): shape ``(num_weights,)``.
-
-        Returns:
-            tuple: the input gradients ``(batch, *output_shape, num_inputs)`` (None unless
-            ``input_gradients`` and the network has inputs) and the weight gradients
-            ``(batch, *output_shape, num_weights)`` (None without weights). For inputs of more than
-            one dimension the batch is their leading dimensions.
-        """
-        x, batch, w = self._numpy_arguments(input_data, weights)
-        want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
-        _, jacobians = self.differentiate(x, w, want_x, want_w)
-        grads = iter(j.numpy().astype(np.float64, copy=False).reshape(*batch, *self.output_shape, -1)
-                     for j in jacobians)
-        return (next(grads) if want_x else None), (next(grads) if want_w else None)
-
-    def _numpy_arguments(self, input_data, weights) -> tuple[torch.Tensor, tuple[int, ...], torch.Tensor]:
-        """The rows of ``input_data``, the batch shape of the outputs and the weight vector, checked."""
+    def _validate_input(self, input_data) -> tuple[np.ndarray, tuple[int, ...]]:
+        """Rows ``(batch, num_inputs)``, finite, and ``(*batch, num_inputs)``: the leading dimensions
+        the outputs take (``(1,)`` for one sample: a 1-D input, a number for the one input of a
+        network, None for a network without inputs)."""
         check_real_dtype(input_data, "input_data")
-        check_real_dtype(weights, "weights")
         x, batch = input_rows(input_data, self.num_inputs)
-        return x, batch, weight_vector(weights, self.num_weights)
+        return x.numpy(), (*batch, self.num_inputs)
+
+    def _validate_weights(self, weights) -> np.ndarray:
+        check_real_dtype(weights, "weights")
+        return weight_vector(weights, self.num_weights).numpy()
+
+    def _forward(self, input_data: np.ndarray, weights: np.ndarray):
+        """Outputs ``(batch, *output_shape)`` in float64 without gradients, NumPy in and out, through
+        the engine chain; a ``sparse.COO`` array for a sparse network.
+
+        The public :meth:`forward` (qiskit-machine-learning's, from
+        :class:`~qnn_torch.qnn.base.NeuralNetwork`) checks ``input_data`` (finite; shape
+        ``(num_inputs,)``, ``(..., num_inputs)``, a number for one input, None without inputs) and
+        ``weights`` (``(num_weights,)``, None without weights) and gives the outputs the shape
+        ``(batch, *output_shape)``, or ``(*input_data.shape[:-1], *output_shape)`` for inputs of
+        more than two dimensions: a ``QiskitMachineLearningError`` (a ``ValueError``) names a wrong
+        last dimension, a ``ValueError`` wrong weights or non-finite values, a ``TypeError`` complex
+        or bool values.
+        """
+        with torch.no_grad():
+            out = self.evaluate(torch.as_tensor(input_data), torch.as_tensor(weights))
+        out = out.numpy().astype(np.float64, copy=False).reshape(-1, *self.output_shape)
+        return to_coo(out) if self.sparse else out
+
+    def _backward(self, input_data: np.ndarray, weights: np.ndarray):
+        """Per-sample gradients, NumPy in and out, as qiskit-machine-learning's ``backward``: the
+        input gradients ``(batch, *output_shape, num_inputs)`` (None unless ``input_gradients`` and
+        the network has inputs) and the weight gradients ``(batch, *output_shape, num_weights)``
+        (None without weights); ``sparse.COO`` arrays for a sparse network. The public
+        :meth:`backward` checks and shapes as :meth:`forward` does (see :meth:`_forward`)."""
+        want_x, want_w = self.input_gradients and self.num_inputs > 0, self.num_weights > 0
+        jacobians = self._jacobians(torch.as_tensor(input_data), torch.as_tensor(weights), want_x, want_w)
+        grads = iter(j.numpy().astype(np.float64, copy=False).reshape(-1, *self.output_shape, j.shape[-1])
+                     for j in jacobians)
+        grads = [(next(grads) if want else None) for want in (want_x, want_w)]
+        return tuple(to_coo(g) if self.sparse and g is not None else g for g in grads)
 
     def __repr__(self) -> str:
         # never raises, also for a network whose construction failed half way (a traceback with
@@ -318,3 +418,20 @@ class QuantumNeuralNetwork(ABC):
             f"device={part(lambda: repr(self.spec.label))}, shots={part(lambda: self.spec.shots)}, "
             f"engine={part(lambda: repr(self.engine))})"
         )
+
+
+def check_sparse(network: QuantumNeuralNetwork, sparse) -> bool:
+    """Whether ``network`` is sparse: ``sparse`` checked, and the ``sparse`` package there when it is.
+    Only probability networks take the argument, as in qiskit-machine-learning (whose
+    ``EstimatorQNN`` has no ``sparse`` argument)."""
+    if sparse is None:
+        return False
+    name = type(network).__name__
+    if not network._probabilities:
+        raise TypeError(f"{name} takes no sparse argument (its outputs are expectation values, dense, as in "
+                        f"qiskit-machine-learning); got sparse={sparse!r}.")
+    if not isinstance(sparse, (bool, np.bool_)):
+        raise TypeError(f"sparse must be True or False; got {sparse!r}.")
+    if sparse:
+        require_sparse(f"{name}(sparse=True)")
+    return bool(sparse)

@@ -8,9 +8,11 @@ import numpy as np
 import pennylane as qml
 import torch
 
+from ..exceptions import machine_learning_error
 from .interpret import interpret_matrix, outcome_matrix
 from .circuit_form import CircuitForm
 from .neural_network import QuantumNeuralNetwork
+from .qiskit_arguments import take_qiskit_arguments
 
 __all__ = ["SamplerQNN"]
 
@@ -32,13 +34,21 @@ class SamplerQNN(QuantumNeuralNetwork):
         num_qubits (int): number of qubits.
         interpret (Callable[[int], int] or None): maps a basis-state index to a class.
         output_shape (int or tuple or None): the number of classes; required with ``interpret``,
-            as in Qiskit.
+            as in Qiskit; without ``interpret`` ignored with a warning, as in Qiskit.
+        sparse (bool): return ``sparse.COO`` arrays from :meth:`forward` and :meth:`backward`, as
+            qiskit-machine-learning does (needs the optional ``sparse`` package:
+            ``pip install "qnn_torch[sparse]"``); a :class:`~qnn_torch.TorchConnector` then returns
+            torch sparse COO tensors if it is sparse too (``TorchConnector(qnn, sparse=True)``).
         **kwargs: ``feature_map``, ``ansatz``, ``num_inputs``, ``num_weights``, ``device``,
-            ``shots``, ``diff_method`` as for :class:`~qnn_torch.EstimatorQNN`.
+            ``shots``, ``diff_method`` as for :class:`~qnn_torch.EstimatorQNN`; ``sampler`` (a
+            Qiskit V2 sampler, qiskit-machine-learning's argument), ``gradient`` and
+            ``pass_manager`` as ``estimator``, ``gradient`` and ``pass_manager`` there.
 
     Raises:
-        ValueError: for ``interpret`` without ``output_shape`` (or the reverse), or an
-            ``interpret`` that returns a class outside ``output_shape``.
+        QiskitMachineLearningError: (a ``ValueError``) for ``interpret`` without ``output_shape``, or
+            an ``output_shape`` that is not a positive integer or a tuple of them.
+        ValueError: for an ``interpret`` that returns a class outside ``output_shape``.
+        ImportError: for ``sparse=True`` without the ``sparse`` package.
 
     **Example**
 
@@ -50,11 +60,47 @@ class SamplerQNN(QuantumNeuralNetwork):
 
     _probabilities = True
 
-    def __init__(self, num_qubits: int | None = None, *, interpret=None, output_shape=None, **kwargs):
+    def __init__(self, num_qubits: int | None = None, *, interpret=None, output_shape=None,
+                 sparse: bool = False, **kwargs):
+        self._qiskit = take_qiskit_arguments("sampler", "SamplerQNN", kwargs)
         form = self._circuit_form(num_qubits, kwargs)
+        self._qiskit = self._qiskit.run_options(form, kwargs, "SamplerQNN")
         self.interpret = interpret
         shape, self._interpret_head = _outputs(form, interpret, output_shape)
-        super().__init__(form, output_shape=shape, **kwargs)
+        super().__init__(form, output_shape=shape, sparse=sparse, **kwargs)
+
+    def set_interpret(self, interpret=None, output_shape=None) -> None:
+        """Change ``interpret`` and ``output_shape``, as qiskit-machine-learning's ``set_interpret``.
+
+        The network is described again with the new head, on the same device with the same options
+        (its engines are chosen again for the new outputs); a :class:`~qnn_torch.TorchConnector`
+        wrapping it keeps its weights and gives outputs of the new shape.
+
+        Args:
+            interpret (Callable[[int], int] or None): as for the constructor; None for the
+                probabilities themselves.
+            output_shape (int or tuple or None): as for the constructor: required with
+                ``interpret``; without it, ignored with a warning.
+
+        Raises:
+            QiskitMachineLearningError: (a ``ValueError``) for ``interpret`` without ``output_shape``.
+
+        **Example**
+
+        >>> from qnn_torch import parity
+        >>> qnn = SamplerQNN(2)
+        >>> qnn.set_interpret(parity, 2)
+        >>> qnn.output_shape
+        (2,)
+        """
+        shape, head = _outputs(self._form, interpret, output_shape)
+        self.interpret, self._output_shape, self._interpret_head = interpret, shape, head
+        self._redescribe()
+
+    @property
+    def sampler(self):
+        """The ``sampler=`` argument as given (None: the ``device`` argument decides)."""
+        return self._qiskit.primitive
 
     def _measure(self):
         # reversed wires: PennyLane's wire 0 is the most significant bit, Qiskit's the least
@@ -80,11 +126,10 @@ def _outputs(form: CircuitForm, interpret, output_shape) -> tuple[tuple[int, ...
             outcomes = None  # every qubit measured into its own bit: the probabilities as they are
     beyond = _beyond(form, outcomes, size)
     if interpret is None:
-        if output_shape is not None:
-            raise ValueError(
-                "output_shape is only meaningful with interpret: without interpret the output "
-                f"is the {size} probabilities; got output_shape={output_shape!r}."
-            )
+        if output_shape is not None:  # qiskit-machine-learning ignores it too, and says so
+            warnings.warn(f"SamplerQNN: output_shape={output_shape!r} is ignored without interpret: the "
+                          f"output is the {size} probabilities (as in qiskit-machine-learning).",
+                          UserWarning, stacklevel=3)
         if beyond:
             warnings.warn(f"SamplerQNN: the circuit's {beyond}, but without interpret the output holds "
                           f"the {size} outcomes below 2**{size.bit_length() - 1} (as in "
@@ -95,7 +140,7 @@ def _outputs(form: CircuitForm, interpret, output_shape) -> tuple[tuple[int, ...
             outcome_matrix(outcomes, form.num_qubits, size), dtype=torch.float64)
         return (size,), head
     if output_shape is None:
-        raise ValueError(
+        raise machine_learning_error(
             "output_shape is required with interpret (the number of classes interpret "
             "returns), as in Qiskit; got output_shape=None."
         )

@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..exceptions import machine_learning_error
+
 __all__ = ["check_real_dtype", "check_weight_shape", "input_rows", "weight_vector"]
 
 
@@ -60,8 +62,9 @@ def input_rows(input_data, num_inputs: int) -> tuple[torch.Tensor, tuple[int, ..
     if raw.ndim == 0 and num_inputs == 1:  # one number for the one input
         raw = raw.reshape(1)
     if raw.ndim == 0 or raw.shape[-1] != num_inputs:
-        raise ValueError(f"input_data must have shape (num_inputs,) or (..., num_inputs) with num_inputs="
-                         f"{num_inputs}; got shape {raw.shape}.")
+        raise machine_learning_error(
+            f"input_data must have shape (num_inputs,) or (..., num_inputs) with num_inputs={num_inputs}; "
+            f"got shape {raw.shape}.")
     batch = raw.shape[:-1] if raw.ndim >= 2 else (1,)
     x = torch.as_tensor(raw.reshape(int(np.prod(batch, dtype=np.int64)), num_inputs))
     return x, batch

@@ -152,3 +152,33 @@ def test_runtime_session_needs_an_ibm_backend():
     with pytest.raises(ValueError, match=expected):
         with runtime_session(TorchConnector(fake), mode="daily"):
             pass
+
+
+@pytest.mark.parametrize("mode", ["session", "batch"])
+def test_runtime_session_gives_a_runtime_primitive_its_mode(monkeypatch, mode):
+    """``estimator=EstimatorV2(mode=backend)``: inside runtime_session the step's job runs in the
+    session or batch it opened, by a primitive with the user's options; after it, by the user's own
+    primitive in its own mode again."""
+    from qiskit.circuit.library import real_amplitudes, zz_feature_map
+    from qiskit_ibm_runtime import EstimatorV2
+
+    monkeypatch.setattr(qiskit_ibm_runtime, mode.capitalize(), accepted(mode))
+    ran, original = [], EstimatorV2.run
+
+    def run(self, *args, **kwargs):
+        ran.append((self, self.mode, self.options.default_shots))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EstimatorV2, "run", run)
+    backend = FakeManilaV2()
+    estimator = EstimatorV2(mode=backend, options={"default_shots": 512})
+    features, ansatz = zz_feature_map(2), real_amplitudes(2, reps=1)
+    qnn = EstimatorQNN(circuit=features.compose(ansatz), input_params=features.parameters,
+                       weight_params=ansatz.parameters, estimator=estimator)
+    model = TorchConnector(qnn, initial_weights=np.zeros(4))
+    with runtime_session(model, mode=mode) as session:
+        model(torch.rand(2, 2)).sum().backward()
+    model(torch.rand(2, 2)).sum().backward()
+    assert [(mode_, shots) for _, mode_, shots in ran] == [(session, 512), (None, 512)]
+    assert ran[0][0] is not estimator and ran[1][0] is estimator
+    assert session.closed and qnn.spec.device.jobs == 2 and qnn.spec.device.session is None

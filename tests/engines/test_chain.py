@@ -25,8 +25,8 @@ def _train_step(model, x):
 
 @pytest.mark.parametrize("kind, qubits, engine", [
     (EstimatorQNN, 1, "adjoint"), (EstimatorQNN, 6, "adjoint"), (EstimatorQNN, 7, "torch-adjoint"),
-    (SamplerQNN, 5, "adjoint"), (SamplerQNN, 6, "torch-adjoint"),  # 64 probabilities: 64 bras
-    (SamplerQNN, 7, "compiled"),  # 128 probabilities: too many bras to sweep
+    (SamplerQNN, 5, "adjoint"), (SamplerQNN, 6, "torch-adjoint"),
+    (SamplerQNN, 12, "torch-adjoint"),  # 4096 probabilities: one bra per product, Jacobians by tangents
 ])
 def test_auto_engine_by_size(kind, qubits, engine):
     qnn = kind(qubits, feature_map=qml.AngleEmbedding, ansatz=partial(RealAmplitudes, reps=1))

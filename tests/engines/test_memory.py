@@ -372,3 +372,13 @@ def test_the_first_call_stays_within_the_budget(n, batch, budget_mib):
     result = _peak_resident_growth(n, batch, budget)
     assert result["engine"] == "torch-adjoint"
     assert result["growth"] <= 1.25 * budget + 64 * 2**20, f"grew by {result['growth'] / 2**20:.0f} MiB"
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="reads /proc/meminfo (Linux)")
+def test_available_memory_is_psutil_s_without_psutil(monkeypatch):
+    """The CPU's available memory is ``MemAvailable``, psutil's number on Linux, read without
+    importing psutil (a network's first call asks for it)."""
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.setattr(memory, "free_heap_bytes", lambda: 0)
+    ours, theirs = memory.available_memory(), psutil.virtual_memory().available
+    assert abs(ours - theirs) < 2**28, (ours, theirs)  # other processes move it between the reads

@@ -130,12 +130,14 @@ def _function_circuit():
     return EstimatorQNN(2, circuit=circuit, num_inputs=1, num_weights=2)
 
 
-@pytest.mark.parametrize("make", [lambda: EstimatorQNN(3),
-                                  lambda: SamplerQNN(2, interpret=parity, output_shape=2),
-                                  lambda: EstimatorQNN(3, engine="compiled", precision="single"),
-                                  _qiskit_reuploading, _function_circuit],
-                         ids=["estimator", "sampler-parity", "single", "qiskit-circuit", "function"])
-def test_torch_connector_moved_to_meta_trains_there(make):
+@pytest.mark.parametrize("make, cpu_engine", [
+    (lambda: EstimatorQNN(3), "adjoint"),
+    (lambda: SamplerQNN(2, interpret=parity, output_shape=2), "adjoint"),
+    (lambda: EstimatorQNN(3, engine="compiled", precision="single"), "compiled"),
+    (_qiskit_reuploading, "adjoint"), (_function_circuit, "adjoint"),
+    (lambda: SamplerQNN(6), "torch-adjoint"),  # 64 probabilities: the compiled engine's product on meta
+], ids=["estimator", "sampler-parity", "single", "qiskit-circuit", "function", "probabilities"])
+def test_torch_connector_moved_to_meta_trains_there(make, cpu_engine):
     qnn = make()
     model = TorchConnector(qnn).to("meta")
     x = torch.zeros(4, qnn.num_inputs, device="meta", requires_grad=True)
@@ -145,7 +147,7 @@ def test_torch_connector_moved_to_meta_trains_there(make):
     assert x.grad.device.type == model.weight.grad.device.type == "meta"
     torch.optim.SGD(model.parameters(), lr=0.1).step()
     # the chain for CPU calls is unchanged
-    assert qnn.engine == ("compiled" if qnn.precision == "single" else "adjoint")
+    assert qnn.engine == cpu_engine
 
 
 def test_hybrid_cnn_moved_to_meta_trains_there():

@@ -1,13 +1,17 @@
 """The worker threads that simulate a batch's samples: order, errors, torch's thread settings on
-them and around them, when they are used, and a child made by ``fork``."""
+them and around them, when they are used, a child made by ``fork``, and a network's numbers through
+``TorchConnector`` with and without them."""
 
 import multiprocessing
 import threading
+from functools import partial
 
+import numpy as np
 import pytest
 import torch
 
-from qnn_torch.engines import sample_threads
+from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
+from qnn_torch.engines import sample_threads, torch_adjoint
 from qnn_torch.engines.sample_threads import (MAX_AMPLITUDES, MIN_AMPLITUDES, map_samples, parallel_samples,
                                               sample_slices)
 
@@ -109,3 +113,49 @@ def test_a_forked_child_starts_its_own_workers(two_threads):
         child.kill()
     assert not alive and child.exitcode == 0
     assert queue.get(timeout=5) == [0, 1, 4, 9]
+
+
+def _connector_run(kind: str, dtype: torch.dtype) -> list[torch.Tensor]:
+    """A 12-qubit network on the torch adjoint engine, batch 3 (tasks of one sample and two): its
+    outputs and Jacobians (float64, the numbers of ``qnn.backward``) and a ``TorchConnector``'s
+    outputs and input and weight gradients in ``dtype``."""
+    parts = dict(feature_map=partial(ZZFeatureMap, reps=1, entanglement="linear"),
+                 ansatz=partial(RealAmplitudes, reps=1), engine="torch-adjoint", input_gradients=True)
+    qnn = {"expectation": lambda: EstimatorQNN(12, **parts),
+           "probabilities": lambda: SamplerQNN(12, **parts),
+           "parity": lambda: SamplerQNN(12, interpret=parity, output_shape=2, **parts)}[kind]()
+    rng = np.random.default_rng(11)
+    w = rng.uniform(-1, 1, qnn.num_weights)
+    x = torch.tensor(rng.uniform(-1, 1, (3, qnn.num_inputs)), dtype=dtype)
+    results = []
+    if dtype == torch.float64:
+        out, jacobians = qnn.differentiate(x, torch.tensor(w))
+        results += [qnn.evaluate(x, torch.tensor(w)), out, *jacobians]
+    model = TorchConnector(qnn, initial_weights=w)
+    model.weight.data = torch.tensor(w, dtype=dtype)
+    xt = x.clone().requires_grad_(True)
+    out = model(xt)
+    g = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    return results + [out.detach(), *torch.autograd.grad((out * g).sum(), (xt, model.weight))]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("kind", ["expectation", "probabilities", "parity"])
+def test_a_connector_s_numbers_do_not_depend_on_the_worker_threads(kind, dtype, two_threads, monkeypatch):
+    """At 12 qubits (worker threads by default), batch 3: expectation values, raw probabilities
+    (Jacobians through the state, the product's bra ``diag(L g) psi``) and probabilities through
+    ``interpret`` give the same bits on worker threads as in one batch in the calling thread."""
+    asked = []
+
+    def recording(task, items, threads):
+        asked.append(threads)
+        return map_samples(task, items, threads)
+
+    monkeypatch.setattr(torch_adjoint, "map_samples", recording)
+    threaded = _connector_run(kind, dtype)
+    assert asked and set(asked) == {2}
+    monkeypatch.setattr(torch_adjoint, "parallel_samples", lambda *args: 0)
+    one_batch = _connector_run(kind, dtype)
+    assert set(asked) == {0, 2}
+    for a, b in zip(threaded, one_batch, strict=True):
+        assert torch.equal(a, b), float((a - b).abs().max())

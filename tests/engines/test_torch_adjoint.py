@@ -13,9 +13,11 @@ import torch
 from qiskit.quantum_info import SparsePauliOp, Statevector
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap, parity
-from qnn_torch.engines import EngineUnavailable, QNodeEngine, TorchAdjointEngine
+from qnn_torch.engines import QNodeEngine, TorchAdjointEngine
 from qnn_torch.engines import torch_adjoint
 from qnn_torch.engines import fused_kernels, sample_threads
+from qnn_torch.engines.bit_order import probability_index
+from qnn_torch.engines.probabilities import ProbabilityMap
 from tests.engines.vjp_check import check_vjp_contracts_jacobians
 from tests.qiskit_reference import reuploading_circuit
 
@@ -59,6 +61,14 @@ NETWORKS = {
     "sampler-parity-9": lambda: SamplerQNN(9, feature_map=partial(ZZFeatureMap, reps=1),
                                            interpret=parity, output_shape=2),
     "sampler-probabilities-5": lambda: SamplerQNN(5, feature_map=partial(ZZFeatureMap, reps=1)),
+    # 256 probabilities, 24 columns: Jacobians through the state, across column, row, einsum and
+    # diagonal blocks
+    "sampler-probabilities-full-8": lambda: SamplerQNN(
+        8, feature_map=partial(ZZFeatureMap, reps=1),
+        ansatz=partial(RealAmplitudes, reps=1, entanglement="full")),
+    # a head of 100 classes: more outputs than columns, through the head
+    "sampler-head-100-7": lambda: SamplerQNN(7, feature_map=partial(ZZFeatureMap, reps=1),
+                                             interpret=lambda b: (b * 7) % 100, output_shape=100),
 }
 
 
@@ -105,7 +115,7 @@ def test_per_sample_weights(network, rng):
     _compare(qnn, x, w)
 
 
-@pytest.mark.parametrize("network", ["zz-full-ra-full-9", "gates", "sampler-parity-9"])
+@pytest.mark.parametrize("network", ["zz-full-ra-full-9", "gates", "sampler-parity-9", "sampler-head-100-7"])
 def test_eager_angles_and_undone_states_give_the_same(network, rng, monkeypatch):
     """Large registers compute angles by queuing (no trace), and big batches undo the blocks
     instead of keeping every state: the same numbers either way."""
@@ -135,14 +145,66 @@ def test_selected_by_auto_and_by_name():
         EstimatorQNN(2, engine="torch-adjoint", shots=10)
 
 
-def test_too_many_outputs_is_refused_when_asked_for():
-    qnn = SamplerQNN(7, engine="torch-adjoint")  # 128 probabilities: 128 bras
-    with pytest.raises(EngineUnavailable, match="128 probability outputs are too many bras"):
-        qnn.forward(np.zeros(7), np.zeros(qnn.num_weights))
+def test_probabilities_of_any_count_are_chained():
+    """Raw probabilities of a large register run here (their products sweep one bra, their
+    Jacobians go through the state); expectation values beyond MAX_OUTPUTS hand over."""
+    assert SamplerQNN(12).engine == "torch-adjoint"
+    many = [qml.Z(i % 7) for i in range(torch_adjoint.MAX_OUTPUTS + 1)]
+    assert EstimatorQNN(7, observables=many).engine == "compiled"
+
+
+@pytest.mark.parametrize("network", ["sampler-probabilities-5", "sampler-head-100-7"])
+@pytest.mark.parametrize("want", [(True, False), (False, True)])
+def test_jacobians_through_the_state_give_the_wanted_columns(network, want, rng):
+    """Only the wanted tangents are carried, and they are the QNode engine's Jacobians."""
+    qnn = NETWORKS[network]()
+    x = torch.tensor(rng.uniform(-2, 2, (2, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, (2, qnn.num_weights)))
+    engine = TorchAdjointEngine(qnn.description)
+    reference = QNodeEngine(qnn.description, qnn.spec, "backprop", False)
+    out, jacobians = engine.values_and_jacobians(x, w, *want)
+    ref_out, ref_jacobians = reference.values_and_jacobians(x, w, *want)
+    assert len(jacobians) == 1 and jacobians[0].shape == ref_jacobians[0].shape
+    assert torch.allclose(out, ref_out, atol=1e-10, rtol=0)
+    assert torch.allclose(jacobians[0], ref_jacobians[0], atol=1e-10, rtol=0)
+    assert engine.values_and_jacobians(x, w, False, False)[1] == []
+
+
+def test_jacobians_through_the_state_equal_the_sweep_of_bras(rng, monkeypatch):
+    """Both ways to Jacobians of probabilities, the tangents and one bra per output, agree."""
+    qnn = NETWORKS["sampler-probabilities-full-8"]()
+    x = torch.tensor(rng.uniform(-2, 2, (2, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    engine = TorchAdjointEngine(qnn.description)
+    calls = []
+    through_state = engine._jacobians_through_state
+    monkeypatch.setattr(engine, "_jacobians_through_state", lambda *a: calls.append(1) or through_state(*a))
+    out, jacobians = engine.values_and_jacobians(x, w, True, True)
+    assert calls == [1]  # 256 outputs, 24 columns: the tangents
+    bras_out, forward = engine._forward(x, w, True, 0)
+    table = engine._constant(engine._table(), x.device)
+    (rows,), (saved,) = forward.rows, forward.saved  # one task: 8 qubits are simulated as one batch
+    grads = engine._gradients([engine._sweep(forward.psi[rows], saved, table[:, None, :] * forward.psi[None],
+                                             False)])
+    bras_jac = torch.matmul(grads.permute(1, 0, 2), forward.dtheta)
+    assert torch.allclose(out, bras_out, atol=1e-12, rtol=0)
+    assert torch.allclose(torch.cat(jacobians, -1), bras_jac, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("wires, columns", [([[4, 3, 2, 1, 0]], 2), ([[4, 3, 2, 1, 0]], None), ([[3, 1]], 3),
+                                            ([[0, 2], [4]], 2), ([[1], [3, 0]], None)])
+def test_probability_table_is_the_one_hot_table_through_the_head(wires, columns, rng):
+    """Built without the ``(2**n, 2**n)`` one-hot table (1.3 s at 12 qubits), the same numbers."""
+    one_hot = np.concatenate([np.eye(2 ** len(w))[probability_index(5, w)] for w in wires], axis=-1)
+    head = None if columns is None else rng.choice([0.0, 1.0, -0.5, 0.25], size=(one_hot.shape[1], columns))
+    table = ProbabilityMap(5, wires, head).table()
+    assert table.flags.c_contiguous and table.dtype == np.float64
+    assert np.array_equal(table, (one_hot if head is None else one_hot @ head).T)
 
 
 @pytest.mark.parametrize("network", ["zz-full-ra-full-9", "qiskit-reuploading-9", "gates",
-                                     "sampler-parity-9"])
+                                     "sampler-parity-9", "sampler-probabilities-full-8",
+                                     "sampler-head-100-7"])
 @pytest.mark.parametrize("batched_weights", [False, True])
 def test_vector_jacobian_product_equals_the_contracted_jacobians(network, batched_weights, rng):
     qnn = NETWORKS[network]()
@@ -152,7 +214,7 @@ def test_vector_jacobian_product_equals_the_contracted_jacobians(network, batche
 @pytest.mark.slow
 def test_torch_connector_backward_through_the_sweep(rng):
     """A model on the torch adjoint engine takes the one-sweep backward pass, and its gradients
-    equal the compiled (autograd) engine's."""
+    equal the compiled engine's (whose product is one backward pass through its graph)."""
     from qnn_torch import TorchConnector
 
     x = torch.tensor(rng.uniform(-1, 1, (4, 9)), requires_grad=True)
@@ -163,7 +225,7 @@ def test_torch_connector_backward_through_the_sweep(rng):
         calls = []
         qnn.vjp = lambda *args, _vjp=qnn.vjp: calls.append(1) or _vjp(*args)
         (model(x) * torch.tensor([1.0, -2.0, 0.5])).sum().backward()
-        assert len(calls) == (engine == "torch-adjoint")  # the sweep, not eager Jacobians
+        assert len(calls) == 1  # a pending product, not eager Jacobians
         grads.append((x.grad.clone(), model.weight.grad.clone()))
         x.grad = None
     assert torch.allclose(grads[0][0], grads[1][0], atol=1e-10)
@@ -271,21 +333,27 @@ def sample_workers(monkeypatch):
 
 def _everything(engine, x, w, g):
     out, jacobians = engine.values_and_jacobians(x, w, True, True)
+    weights_only = engine.values_and_jacobians(x, w, False, True)[1]  # the tangents of the weights alone
     values, saved = engine.forward_for_vjp(x, w)
-    return [engine.values(x, w), out, *jacobians, values, *engine.vjp(saved, g, True, True)]
+    return [engine.values(x, w), out, *jacobians, *weights_only, values, *engine.vjp(saved, g, True, True)]
 
 
-@pytest.mark.parametrize("path", ["kept", "undone", "eager", "sub-batches", "per-sample weights"])
+@pytest.mark.parametrize("path", ["kept", "undone", "eager", "sub-batches", "per-sample weights",
+                                  "three samples"])
 @pytest.mark.parametrize("network", list(NETWORKS))
 def test_samples_on_worker_threads_give_the_batch_s_bits(network, path, sample_workers, rng, monkeypatch):
     """Each sample on a worker thread gives, to the last bit, what the whole batch gives in the
     calling thread: the same operations on each row, and the fused matrices, moved generators,
-    outputs and diagonal gates' derivatives made for the whole batch, as one batch makes them."""
+    diagonal gates' tangent phases, a product's bras, outputs, products through the outputs' map and
+    diagonal gates' derivatives made for the whole batch, as one batch makes them. The networks
+    cover the bras' sweeps, the probabilities' product (``diag(L g) psi``) and the Jacobians
+    through the state (raw probabilities, a head of 100 classes)."""
     qnn = NETWORKS[network]()
-    x = torch.tensor(rng.uniform(-2, 2, (5, qnn.num_inputs)))
-    shape = (5, qnn.num_weights) if path == "per-sample weights" else qnn.num_weights
+    batch = 3 if path == "three samples" else 5  # tasks of one sample and two, or of two and three
+    x = torch.tensor(rng.uniform(-2, 2, (batch, qnn.num_inputs)))
+    shape = (batch, qnn.num_weights) if path == "per-sample weights" else qnn.num_weights
     w = torch.tensor(rng.uniform(-2, 2, shape))
-    g = torch.tensor(rng.normal(size=(5, qnn.output_shape[0])))
+    g = torch.tensor(rng.normal(size=(batch, qnn.output_shape[0])))
     monkeypatch.setattr(torch_adjoint, "KEEP_STATES_BYTES", 0 if path == "undone" else 2**31)
     monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0 if path == "eager" else 14)
     if path == "sub-batches":

@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from qiskit import ClassicalRegister, QuantumCircuit, QuantumRegister
 from qiskit.circuit import ParameterVector
 from qiskit.primitives import StatevectorSampler
@@ -205,3 +206,65 @@ def test_sampled_backend_gives_every_outcome_within_shot_noise(rng):
     sigma = np.sqrt(expected * (1 - expected) / shots)
     assert (np.abs(out - expected) <= 5 * sigma + 1e-12).all(), (out, expected)
     assert expected[:, 4:].sum() > 0.1  # outcomes above 2**num_qubits carry real probability here
+
+
+# ---------------------------------------------------------------- set_interpret, output_shape alone
+# circuits without measurements, where qiskit-machine-learning 0.9.1 is the oracle
+
+
+def _zz_ra_pair(**kwargs):
+    from qiskit_machine_learning.neural_networks import SamplerQNN as QkSamplerQNN
+
+    from .. import qiskit_reference as ref
+
+    qc, inputs, weights = ref.zz_ra_circuit(2, fm_reps=1, ra_reps=1)
+    common = dict(circuit=qc, input_params=inputs, weight_params=weights, input_gradients=True, **kwargs)
+    return SamplerQNN(**common), QkSamplerQNN(**common)
+
+
+def interpret_3(x):
+    return x % 3
+
+
+@pytest.mark.parametrize("first, then", [((None, None), (parity, 2)), ((parity, 2), (interpret_3, 3)),
+                                         ((parity, 2), (None, None))])
+def test_set_interpret_as_qiskit_machine_learning(first, then, rng):
+    from qnn_torch import TorchConnector
+
+    ours, theirs = _zz_ra_pair(interpret=first[0], output_shape=first[1])
+    model = TorchConnector(ours, initial_weights=np.zeros(4))
+    model(np.zeros((1, 2), dtype=np.float32))  # engines built for the first head
+    ours.set_interpret(*then)
+    theirs.set_interpret(*then)
+    assert ours.output_shape == theirs.output_shape and ours.interpret is then[0]
+    x, w = rng.uniform(-1, 1, (3, 2)), rng.uniform(-1, 1, 4)
+    np.testing.assert_allclose(ours.forward(x, w), theirs.forward(x, w), atol=1e-6)
+    for mine, oracle in zip(ours.backward(x, w), theirs.backward(x, w)):
+        np.testing.assert_allclose(mine, oracle, atol=1e-6)
+    model.weight.data = torch.as_tensor(w, dtype=torch.float32)
+    assert model(torch.as_tensor(x, dtype=torch.float32)).shape == (3, *theirs.output_shape)
+
+
+def test_set_interpret_keeps_device_and_budget():
+    qnn = SamplerQNN(2, engine="qnode", memory_budget=10**8)
+    spec = qnn.spec
+    qnn.set_interpret(parity, 2)
+    assert qnn.spec is spec and qnn.memory_budget == 10**8 and qnn.engine == "qnode"
+    assert qnn.forward([0.1, 0.2], np.zeros(8)).shape == (1, 2)
+
+
+def test_set_interpret_without_output_shape_changes_nothing():
+    from qnn_torch import QiskitMachineLearningError
+
+    qnn = SamplerQNN(2)
+    with pytest.raises(QiskitMachineLearningError, match="output_shape is required with interpret"):
+        qnn.set_interpret(parity)
+    assert qnn.output_shape == (4,) and qnn.interpret is None
+
+
+def test_output_shape_without_interpret_is_ignored_with_a_warning(rng):
+    with pytest.warns(UserWarning, match="output_shape=3 is ignored without interpret: the output is the 4"):
+        ours, theirs = _zz_ra_pair(output_shape=3)  # qiskit-machine-learning logs a warning
+    assert ours.output_shape == theirs.output_shape == (4,)
+    x, w = rng.uniform(-1, 1, (2, 2)), rng.uniform(-1, 1, 4)
+    np.testing.assert_allclose(ours.forward(x, w), theirs.forward(x, w), atol=1e-6)

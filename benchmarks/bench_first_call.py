@@ -1,0 +1,212 @@
+"""The first call of a network: its first forward + backward in a fresh process, against a steady
+call (issue #24, item 1).
+
+The network is ``bench_scaling``'s (ZZFeatureMap reps=2 linear + RealAmplitudes reps=3, one
+observable ``Z^n``, input gradients, ``engine="auto"``) in a ``TorchConnector``. Each measurement
+is a fresh worker process; rounds take turns over register sizes and checkouts, so that load on
+the machine falls on every row alike. A worker measures:
+
+* ``first``: the first forward + backward of the process (the number users meet);
+* ``second network``: the first call of a second network of the same shape in the same process
+  (what building one network's programs costs once the process's one-off costs are paid);
+* ``steady``: the median of the calls after those;
+* with ``--one-offs``, a second worker per row times the process's one-off costs first, each on its
+  own (PennyLane's first queuing of the templates, torch's first autograd step), then the network's
+  first call.
+
+``--baseline PATH`` adds the same rows for another checkout (``/work/main``: before the change).
+Targets (issue #24): the first call at most twice a steady call plus 5 ms up to 12 qubits, and
+under 50 ms at 2 qubits; ``torch._dynamo`` not imported.
+
+    python -m benchmarks.bench_first_call [--qubits 2,6,12] [--rounds 3] [--baseline /work/main]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from .process import ROOT, emit, run_worker, stop_note, worker_command
+from .report import RESULTS_DIR, format_seconds, load_average, load_warning, machine_info, write_report
+
+SLACK_S = 0.005  # "a few milliseconds"
+TWO_QUBIT_TARGET_S = 0.05
+
+
+def _network(n: int):
+    from functools import partial
+
+    import torch
+
+    from benchmarks.scaling_network import FM_REPS, RA_REPS
+    from qnn_torch import EstimatorQNN, RealAmplitudes, TorchConnector, ZZFeatureMap
+
+    qnn = EstimatorQNN(n, feature_map=partial(ZZFeatureMap, reps=FM_REPS, entanglement="linear"),
+                       ansatz=partial(RealAmplitudes, reps=RA_REPS), input_gradients=True)
+    return TorchConnector(qnn, initial_weights=torch.linspace(-1, 1, qnn.num_weights))
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _one_offs(n: int) -> dict:
+    """The process's one-off costs, each timed on its own before any network runs."""
+    import pennylane as qml
+    import torch
+
+    from benchmarks.scaling_network import pennylane_body
+
+    x, w = torch.rand(1, n, requires_grad=True), torch.rand(4 * n, requires_grad=True)
+
+    def queue():
+        with qml.queuing.AnnotatedQueue():
+            pennylane_body(n)(x, w)
+
+    def autograd():
+        (torch.sin(x) * w[:n]).sum().backward()
+
+    return {"pennylane_first_queuing_s": _timed(queue), "pennylane_second_queuing_s": _timed(queue),
+            "torch_first_autograd_s": _timed(autograd)}
+
+
+def worker(spec: dict) -> None:
+    sys.path.insert(0, spec["checkout"])  # that checkout's qnn_torch; this one's benchmarks (imported)
+    import torch
+
+    import qnn_torch
+
+    if not qnn_torch.__file__.startswith(spec["checkout"]):
+        raise RuntimeError(f"qnn_torch imported from {qnn_torch.__file__}, not from {spec['checkout']}")
+    n, batch, repeats = spec["qubits"], spec["batch"], spec["repeats"]
+    record = _one_offs(n) if spec["one_offs"] else {}
+    x = torch.rand(batch, n, requires_grad=True)
+    model = _network(n)
+    record["first_s"] = _timed(lambda: model(x).sum().backward())
+    record["engine"] = model.qnn.engine
+    record["second_network_first_s"] = _timed(lambda: _network(n)(x).sum().backward())
+    record["steady_s"] = statistics.median(_timed(lambda: model(x).sum().backward()) for _ in range(repeats))
+    record["dynamo_imported"] = "torch._dynamo" in sys.modules
+    emit(record)
+
+
+def _measure(args, checkouts: dict) -> dict:
+    """``rows[(checkout, n, one_offs)] -> [records]``, rounds taking turns."""
+    rows: dict = {}
+    kinds = (False, True) if args.one_offs else (False,)
+    for r in range(args.rounds):
+        for n in args.qubits:
+            for label, path in checkouts.items():
+                for one_offs in kinds:
+                    spec = {"qubits": n, "batch": args.batch, "repeats": args.repeats, "one_offs": one_offs,
+                            "checkout": str(path)}
+                    result = run_worker(worker_command("benchmarks.bench_first_call", spec), args.timeout)
+                    key = (label, n, one_offs)
+                    if result["status"] != "ok" or not result["records"]:
+                        print(f"{label} n={n}: {stop_note(result, 'timed out')}", flush=True)
+                        continue
+                    rows.setdefault(key, []).append(result["records"][-1])
+                    rec = result["records"][-1]
+                    print(f"round {r + 1} {label:>8s} n={n:2d}{' one-offs' if one_offs else ''}: "
+                          f"first {format_seconds(rec['first_s'])}, steady {format_seconds(rec['steady_s'])}",
+                          flush=True)
+    return rows
+
+
+def _median(records: list, field: str):
+    values = [r[field] for r in records if field in r]
+    return statistics.median(values) if values else None
+
+
+def _report(args, rows: dict, checkouts: dict, meta: dict) -> tuple[str, dict]:
+    lines = [f"First forward + backward of a network in a fresh process (issue #24), batch {args.batch}, "
+             f"median of {args.rounds} rounds taking turns; bench_scaling's network, engine='auto'", ""]
+    lines += load_warning(meta)
+    head = ["engine", "first", "2nd network", "steady", "first/steady", "target", "dynamo"]
+    lines.append(f"{'checkout':10s}{'qubits':>7s}" + "".join(f"{h:>13s}" for h in head))
+    table, missed = [], []
+    for n in args.qubits:
+        for label in checkouts:
+            recs = rows.get((label, n, False), [])
+            if not recs:
+                continue
+            first, steady = _median(recs, "first_s"), _median(recs, "steady_s")
+            target = min(2 * steady + SLACK_S, TWO_QUBIT_TARGET_S) if n <= 2 else 2 * steady + SLACK_S
+            row = {"checkout": label, "qubits": n, "engine": recs[0]["engine"], "first_s": first,
+                   "second_network_first_s": _median(recs, "second_network_first_s"), "steady_s": steady,
+                   "target_s": target, "met": first <= target,
+                   "dynamo_imported": any(r["dynamo_imported"] for r in recs)}
+            table.append(row)
+            if label == "this" and not row["met"]:
+                missed.append(n)
+            cells = [row["engine"], format_seconds(first), format_seconds(row["second_network_first_s"]),
+                     format_seconds(steady), f"{first / steady:.1f}x", format_seconds(target),
+                     str(row["dynamo_imported"])]
+            lines.append(f"{label:10s}{n:7d}" + "".join(f"{c:>13s}" for c in cells))
+    one_offs = _one_off_lines(args, rows, checkouts)
+    lines += one_offs[0]
+    lines += ["", "target: first <= 2 x steady + 5 ms (and < 50 ms at 2 qubits): "
+              + ("met at every size" if not missed else f"MISSED at {missed} qubits")]
+    report = {"meta": meta, "rows": table, "one_offs": one_offs[1], "missed": missed}
+    return "\n".join(lines) + "\n", report
+
+
+def _one_off_lines(args, rows: dict, checkouts: dict) -> tuple[list, list]:
+    if not args.one_offs:
+        return [], []
+    lines = ["", "One-off costs of a process, each timed before any network runs (then the first call):"]
+    fields = ["pennylane_first_queuing_s", "pennylane_second_queuing_s", "torch_first_autograd_s", "first_s"]
+    lines.append(f"{'checkout':10s}{'qubits':>7s}" + "".join(f"{f[:-2]:>28s}" for f in fields))
+    out = []
+    for n in args.qubits:
+        for label in checkouts:
+            recs = rows.get((label, n, True), [])
+            if recs:
+                medians = {f: _median(recs, f) for f in fields}
+                out.append({"checkout": label, "qubits": n, **medians})
+                cells = "".join(f"{format_seconds(medians[f]):>28s}" for f in fields)
+                lines.append(f"{label:10s}{n:7d}{cells}")
+    return lines, out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--qubits", default="2,6,12")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=20, help="steady calls timed per worker")
+    parser.add_argument("--baseline", default=None, help="another checkout measured alike (before)")
+    parser.add_argument("--no-one-offs", dest="one_offs", action="store_false")
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--quick", action="store_true", help="one round at 2 and 6 qubits")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(json.loads(args.worker))
+        return 0
+    if args.quick:
+        args.qubits, args.rounds = "2,6", 1
+    args.qubits = [int(q) for q in args.qubits.split(",")]
+    checkouts = {"this": ROOT}
+    if args.baseline:
+        checkouts["baseline"] = Path(args.baseline).resolve()
+    meta = {"machine": machine_info(), "baseline": args.baseline}
+    rows = _measure(args, checkouts)
+    meta["load_average_end"] = load_average()
+    text, report = _report(args, rows, checkouts, meta)
+    print(text)
+    out = Path(args.out) if args.out else RESULTS_DIR / ("first-call-quick" if args.quick else "first-call")
+    for path in write_report(out, text, report):
+        print("wrote", path)
+    return 1 if report["missed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

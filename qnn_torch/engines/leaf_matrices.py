@@ -1,0 +1,101 @@
+"""The matrices of leaf gates on their own wires, computed once per gate and kept for the process.
+
+The adjoint engines analyse a circuit gate by gate: a fixed gate's matrix, an angle gate's
+generator :math:`H` with :math:`U(\\theta) = e^{i\\theta H}`. ``qml.matrix`` costs a fraction of a
+millisecond a gate, and a circuit repeats the same few gates (``H`` and ``CNOT`` on the same wires
+in every repetition of a feature map; the same generator for every ``RY`` on a wire), so
+:func:`fixed_matrix` and :func:`generator_matrix` keep what they computed for PennyLane's standard
+gates, keyed by the gate's class, number of wires (the matrix is on the gate's wires in its own
+order, whatever their labels), hyperparameter ``pauli_word`` and, for a fixed gate, its parameters
+with their types. The arrays are ``qml.matrix``'s own numbers (complex128, the gate's
+wires in its order) and read-only, as they are shared. Other operations (templates'
+``QubitUnitary``, controlled gates of any base) are computed every time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pennylane as qml
+
+__all__ = ["CACHE_SIZE", "fixed_matrix", "generator_matrix"]
+
+CACHE_SIZE = 4096
+"""int: the most matrices kept (each at most a few wires wide); the cache starts again when full."""
+
+_STANDARD_NAMES = (
+    "Identity", "Hadamard", "PauliX", "PauliY", "PauliZ", "S", "T", "SX", "CNOT", "CZ", "CY", "CH", "SWAP",
+    "ISWAP", "SISWAP", "ECR", "Toffoli", "CCZ", "CSWAP", "PhaseShift", "RX", "RY", "RZ", "Rot", "U1", "U2",
+    "U3", "CRX", "CRY", "CRZ", "CRot", "ControlledPhaseShift", "IsingXX", "IsingYY", "IsingZZ", "IsingXY",
+    "MultiRZ", "PauliRot", "PSWAP",
+)
+_STANDARD = frozenset(filter(None, (getattr(qml, name, None) for name in _STANDARD_NAMES)))
+_cache: dict = {}
+
+
+def _parameter_key(value):
+    """A scalar parameter with its type (a float32 angle gives another matrix), or None."""
+    if isinstance(value, (bool, int, float, complex)):
+        return type(value), value
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is None or tuple(shape) != () or getattr(value, "requires_grad", False):
+        return None
+    return type(value), str(dtype), str(getattr(value, "device", "")), value.item()
+
+
+def _key(op, with_parameters: bool):
+    if type(op) not in _STANDARD:
+        return None
+    parameters = ()
+    if with_parameters:
+        parameters = tuple(_parameter_key(d) for d in op.data)
+        if None in parameters:
+            return None
+    return type(op), len(op.wires), op.hyperparameters.get("pauli_word"), parameters
+
+
+def _kept(key, compute) -> np.ndarray:
+    matrix = _cache.get(key) if key is not None else None
+    if matrix is None:
+        # a copy: PennyLane may hand out its own constant (read-only here, as the copy is shared)
+        matrix = np.array(qml.math.toarray(compute()), dtype=np.complex128, copy=True)
+        matrix.setflags(write=False)
+        if key is not None:
+            if len(_cache) >= CACHE_SIZE:
+                _cache.clear()
+            _cache[key] = matrix
+    return matrix
+
+
+def fixed_matrix(op) -> np.ndarray:
+    """A fixed gate's matrix on its own wires, ``qml.matrix(op, wire_order=op.wires)``.
+
+    Args:
+        op (Operator): a gate whose parameters depend on no input or weight.
+
+    Returns:
+        numpy.ndarray: the read-only complex128 matrix ``(2**k, 2**k)`` of the gate's ``k`` wires.
+
+    **Example**
+
+    >>> fixed_matrix(qml.CNOT([3, 1])).real.astype(int).tolist()
+    [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]
+    """
+    return _kept(_key(op, True), lambda: qml.matrix(op, wire_order=op.wires))
+
+
+def generator_matrix(op) -> np.ndarray:
+    """An angle gate's generator ``H``, ``U(theta) = exp(i theta H)``, on the gate's own wires.
+
+    Args:
+        op (Operator): a gate with one parameter and a generator.
+
+    Returns:
+        numpy.ndarray: the read-only complex128 matrix ``(2**k, 2**k)`` of the gate's ``k`` wires.
+
+    **Example**
+
+    >>> generator_matrix(qml.RY(0.3, wires=2)).tolist()
+    [[0j, 0.5j], [-0.5j, 0j]]
+    """
+    return _kept(_key(op, False),
+                 lambda: qml.matrix(qml.generator(op, format="observable"), wire_order=op.wires))

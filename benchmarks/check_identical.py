@@ -65,6 +65,8 @@ def _results(configs) -> dict:
             x = torch.rand(batch, n, generator=gen) * 2 - 1
             for which in ("first", "second"):
                 model = _network(kind, n, engine, precision)
+                if precision == "double":  # float64 weights: float64 outputs and gradients, every bit seen
+                    model.weight.data = model.weight.data.double()
                 xs = x.clone().to(model.weight.dtype).requires_grad_(True)
                 y = model(xs)
                 g = torch.linspace(-1, 1, y.numel(), dtype=y.dtype).reshape(y.shape)

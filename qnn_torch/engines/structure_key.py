@@ -10,12 +10,12 @@ The key is exact or absent. It holds, for every operation queued at the top leve
 wires, hyperparameters and parameters, and for every measurement its class, wires and observable:
 numbers by their bits (``0.0`` and ``-0.0`` differ), arrays and untracked tensors by their bytes,
 dtype and shape. A parameter that depends on the inputs or weights must be the tracked inputs or
-weights themselves or a view of them (a template's ``params.reshape(...)``): then its values are
-those of the inputs' or weights' storage at a known shape, strides and offset, and the
-template's decomposition (a function of its class, parameters, wires and hyperparameters) makes
-the same gates with the same angle expressions. Anything else (an angle computed from an input
-in user code, a value of a type not listed here) gives None: the circuit is analysed on its own,
-as before.
+weights themselves or a view of them that autograd tracks (a template's ``params.reshape(...)``):
+then its values and derivatives are those of the inputs' or weights' storage at a known shape,
+strides and offset, and the template's decomposition (a function of its class, parameters, wires
+and hyperparameters) makes the same gates with the same angle expressions. Anything else (an angle
+computed from an input in user code, a detached input, a value of a type not listed here) gives
+None: the circuit is analysed on its own, as before.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 import pennylane as qml
 import torch
 
+from .._compat import autograd_view_base
 from .shape_cache import ShapeCache
 
 __all__ = ["SharedAnalyses", "SharedEntry", "structure_key"]
@@ -38,9 +39,10 @@ class _Unkeyable(Exception):
 
 
 def _tensor(value: torch.Tensor, tracked: dict) -> tuple:
-    if value.requires_grad:  # must read the inputs' or weights' own memory (a view of them)
-        source = tracked.get(value.untyped_storage().data_ptr())
-        if source is None:
+    if value.requires_grad:  # the tracked inputs or weights themselves, or a view autograd tracks
+        base = value if value.grad_fn is None else autograd_view_base(value)
+        source = tracked.get(id(base))
+        if source is None or tracked[source] is not base:
             raise _Unkeyable  # computed from the inputs or weights, not just a view of them
         return source, str(value.dtype), tuple(value.shape), value.stride(), value.storage_offset()
     data = value.detach().resolve_conj().resolve_neg().cpu().contiguous().reshape(-1)
@@ -106,7 +108,7 @@ def structure_key(circuit, ops: list, measurements: list, x: torch.Tensor,
     ...     EstimatorQNN(2).description, *queue_tracked(circuit, *args))
     True
     """
-    tracked = {w.untyped_storage().data_ptr(): "w", x.untyped_storage().data_ptr(): "x"}
+    tracked = {id(x): "x", id(w): "w", "x": x, "w": w}
     head = circuit.head
     try:
         return (circuit.num_qubits, circuit.num_inputs, circuit.num_weights, circuit.probabilities,

@@ -132,6 +132,13 @@ def test_angles_computed_from_the_inputs_give_no_key():
         return body
 
     assert _key(scaled(2.0)) is None  # the product is no view of the inputs: analysed on its own
+
+    def untracked(inputs, weights):
+        with torch.no_grad():  # a view autograd does not track back to the inputs
+            angle = inputs[..., 0]
+        qml.RY(angle, wires=0)
+
+    assert _key(untracked) is None
     networks = [EstimatorQNN(1, circuit=scaled(f), num_inputs=6, num_weights=7, engine="adjoint")
                 for f in (2, 3)]
     results = [_run(qnn) for qnn in networks]

@@ -12,7 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["aten_interceptor", "autograd_would_decompose", "dynamo_disabled_function", "expression_replay",
+__all__ = ["aten_interceptor", "autograd_view_base", "autograd_would_decompose", "dynamo_disabled_function",
+           "expression_replay",
            "graph_module_with_lazy_code", "optimizer_step_grad_mode",
            "ibm_service", "init_torch_layer_without_qnode", "mkl_cbwr_branch", "pennylane_queue_lock",
            "primitive_options", "qiskit_ml_gradient_circuit", "qiskit_ml_gradient_state", "transpile_options",
@@ -66,6 +67,13 @@ def init_torch_layer_without_qnode(layer) -> None:
     import torch
 
     torch.nn.Module.__init__(layer)
+
+
+def autograd_view_base(tensor):
+    """The tensor whose view ``tensor`` is for autograd (``Tensor._base``, tested on torch 2.14.1),
+    or None: a tensor computed from another, a leaf, ``detach()``'s result or a view made without
+    grad mode (which autograd does not track back to its base) has none."""
+    return tensor._base if tensor.grad_fn is not None else None
 
 
 def pennylane_queue_lock() -> threading.RLock:

@@ -237,3 +237,13 @@ print("ok")
 """
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_autograd_tells_the_base_of_the_views_it_tracks():
+    """``Tensor._base`` (torch 2.14.1): the base of a view made under grad mode, none for a computed
+    tensor, a detached one or a view made without grad mode."""
+    x = torch.zeros(2, 3, requires_grad=True)
+    assert _compat.autograd_view_base(x[..., 1]) is x and _compat.autograd_view_base(x.reshape(6)) is x
+    assert _compat.autograd_view_base(x * 2) is None and _compat.autograd_view_base(x) is None
+    with torch.no_grad():
+        assert _compat.autograd_view_base(x[..., 1]) is None

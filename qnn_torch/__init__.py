@@ -26,6 +26,7 @@ _EXPORTS = {
     "TorchConnector": ".torch_connector",
     "TrainingInterrupted": ".training",
     "blas_mode": ".reproducibility",
+    "defer_dynamo_import": ".startup",
     "ZZFeatureMap": ".templates",
     "entangler_map": ".templates",
     "fit": ".training",

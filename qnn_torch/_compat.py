@@ -12,7 +12,9 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["aten_interceptor", "autograd_would_decompose", "expression_replay", "graph_module_with_lazy_code",
+__all__ = ["aten_interceptor", "autograd_view_base", "autograd_would_decompose", "dynamo_disabled_function",
+           "expression_replay",
+           "graph_module_with_lazy_code", "optimizer_step_grad_mode",
            "ibm_service", "init_torch_layer_without_qnode", "mkl_cbwr_branch", "pennylane_queue_lock",
            "primitive_options", "qiskit_ml_gradient_circuit", "qiskit_ml_gradient_state", "transpile_options",
            "written_arguments"]
@@ -65,6 +67,13 @@ def init_torch_layer_without_qnode(layer) -> None:
     import torch
 
     torch.nn.Module.__init__(layer)
+
+
+def autograd_view_base(tensor):
+    """The tensor whose view ``tensor`` is for autograd (``Tensor._base``, tested on torch 2.14.1),
+    or None: a tensor computed from another, a leaf, ``detach()``'s result or a view made without
+    grad mode (which autograd does not track back to its base) has none."""
+    return tensor._base if tensor.grad_fn is not None else None
 
 
 def pennylane_queue_lock() -> threading.RLock:
@@ -220,6 +229,58 @@ def aten_interceptor(handler):
 
         _INTERCEPTOR.append(_Interceptor)
     return _INTERCEPTOR[0](handler)
+
+
+def dynamo_disabled_function(wrapper):
+    """What torch's ``torch._disable_dynamo`` wrapper ``wrapper`` disables, or None.
+
+    Tested: torch 2.14.1. ``torch._disable_dynamo(fn, recursive)`` (``torch/_compile.py``) returns
+    a closure ``inner`` over ``fn`` and ``recursive`` that imports ``torch._dynamo`` (about a
+    second) on its first call, to build ``torch._dynamo.disable(fn, recursive, wrapping=False)``,
+    which it keeps as ``fn.__dynamo_disable`` and calls from then on. torch wraps
+    ``torch.optim.Optimizer``'s ``add_param_group``, ``zero_grad``, ``state_dict`` and
+    ``load_state_dict`` so, and ``torch.utils.checkpoint.checkpoint``.
+
+    Args:
+        wrapper (object): anything; a function made by ``torch._disable_dynamo`` is recognised by
+            its code.
+
+    Returns:
+        tuple or None: ``(fn, recursive)``, or None if ``wrapper`` is not such a function.
+    """
+    code = getattr(wrapper, "__code__", None)
+    if (code is None or code.co_qualname != "_disable_dynamo.<locals>.inner"
+            or code.co_freevars != ("fn", "recursive") or not code.co_filename.endswith("_compile.py")):
+        return None
+    fn, recursive = (cell.cell_contents for cell in wrapper.__closure__)
+    return fn, recursive
+
+
+def optimizer_step_grad_mode(step):
+    """The parts of an optimizer class's ``step`` made by ``_use_grad_for_differentiable``, or None.
+
+    Tested: torch 2.14.1. ``torch.optim.optimizer._use_grad_for_differentiable(func)`` (Adam,
+    AdamW, SGD, RMSprop and most others; not LBFGS) returns a closure ``_use_grad`` over ``func``
+    that imports ``torch._dynamo`` (about a second) on every call, sets the grad mode to the
+    optimizer's ``defaults["differentiable"]`` around ``func`` and calls
+    ``torch._dynamo.graph_break()`` (nothing outside compilation) before and after. The first
+    instance of a class wraps the class's ``step`` in ``Optimizer.profile_hook_step`` (marked
+    ``hooked``, the ``_use_grad`` function as ``__wrapped__``).
+
+    Args:
+        step (object): a class's ``step`` attribute.
+
+    Returns:
+        tuple or None: ``(func, use_grad, hooked)``: the optimizer's own step, torch's ``_use_grad``
+        and whether ``step`` is the profiling wrapper around it; None for any other ``step``.
+    """
+    hooked = bool(getattr(step, "hooked", False))
+    use_grad = getattr(step, "__wrapped__", None) if hooked else step
+    code = getattr(use_grad, "__code__", None)
+    if (code is None or code.co_qualname != "_use_grad_for_differentiable.<locals>._use_grad"
+            or code.co_freevars != ("func",)):
+        return None
+    return use_grad.__closure__[0].cell_contents, use_grad, hooked
 
 
 def graph_module_with_lazy_code(root: dict, graph):

@@ -331,6 +331,9 @@ def main(argv=None) -> int:
     from .reproducibility import use_reproducible_blas
 
     use_reproducible_blas()  # before torch computes anything: the same numbers on every CPU
+    from .startup import defer_dynamo_import
+
+    defer_dynamo_import()  # the first optimizer would import torch's compiler stack, about 1.3 s
     from .checkpoint import CheckpointError
     from .devices.journal import JobJournalError
     from .training import Terminated, TrainingInterrupted, sigterm_as_interrupt

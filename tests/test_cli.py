@@ -352,3 +352,14 @@ def test_ibm_backend_through_the_command_line(monkeypatch, capsys):
     assert cli.main(["evaluate", __file__, "--device", "ibm:ibm_brisbane"]) == 2
     err = capsys.readouterr().err
     assert "invalid token ***" in err and CANARY not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_tutorial_trains_without_importing_torchs_compiler(tmp_path):
+    """L-BFGS and Adam run without ``torch._dynamo`` (``defer_dynamo_import``): about 1.3 s less."""
+    code = ("import sys; from qnn_torch import cli; code = cli.main(sys.argv[1:]); "
+            "print(code, 'torch._dynamo' in sys.modules)")
+    argv = ["tutorial", "--parts", "regression,mnist-hybrid", "--epochs", "1", "--no-progress",
+            "--out", str(tmp_path / "out"), "--data-root", str(tmp_path / "data")]
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, env=ENV,
+                          timeout=300)
+    assert proc.stdout.strip().splitlines()[-1] == "0 False", proc.stderr

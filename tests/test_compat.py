@@ -208,3 +208,42 @@ def test_a_graph_module_with_lazy_code_writes_its_code_when_first_needed(monkeyp
     assert isinstance(module, torch.fx.GraphModule) and written == []
     assert module.code == torch.fx.GraphModule(root, graph).code and len(written) == 2
     assert torch.equal(module(torch.ones(2)), torch.tensor([2.0, 3.0]))
+
+
+def test_torch_disable_dynamo_wrappers_are_recognised():
+    """``torch._disable_dynamo``'s closure over ``fn`` and ``recursive`` (tested with torch 2.14.1)."""
+    fn, recursive = _compat.dynamo_disabled_function(torch.optim.Optimizer.__dict__["zero_grad"])
+    assert fn.__name__ == "zero_grad" and recursive is True
+    assert _compat.dynamo_disabled_function(torch.optim.Optimizer.__dict__["register_step_pre_hook"]) is None
+    assert _compat.dynamo_disabled_function(len) is None
+
+
+def test_optimizer_steps_made_by_use_grad_are_recognised():
+    """``_use_grad_for_differentiable``'s closure over the optimizer's own ``step`` (torch 2.14.1;
+    AdamW inherits Adam's); LBFGS's step is not made so. In a fresh process: ``qnn-torch`` replaces
+    these steps (``defer_dynamo_import``) where a test calls its ``main``."""
+    code = """
+import torch
+from qnn_torch import _compat
+for name in ["Adam", "SGD", "RMSprop", "Adagrad"]:
+    cls = getattr(torch.optim, name)
+    func, use_grad, hooked = _compat.optimizer_step_grad_mode(cls.__dict__["step"])
+    assert use_grad is cls.__dict__["step"] and not hooked and func.__qualname__ == name + ".step", name
+    cls.__new__(cls)._patch_step_function()  # what an optimizer's first instance does
+    func, use_grad, hooked = _compat.optimizer_step_grad_mode(cls.__dict__["step"])
+    assert hooked and use_grad is cls.__dict__["step"].__wrapped__ and func.__qualname__ == name + ".step"
+assert _compat.optimizer_step_grad_mode(torch.optim.LBFGS.__dict__["step"]) is None
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_autograd_tells_the_base_of_the_views_it_tracks():
+    """``Tensor._base`` (torch 2.14.1): the base of a view made under grad mode, none for a computed
+    tensor, a detached one or a view made without grad mode."""
+    x = torch.zeros(2, 3, requires_grad=True)
+    assert _compat.autograd_view_base(x[..., 1]) is x and _compat.autograd_view_base(x.reshape(6)) is x
+    assert _compat.autograd_view_base(x * 2) is None and _compat.autograd_view_base(x) is None
+    with torch.no_grad():
+        assert _compat.autograd_view_base(x[..., 1]) is None

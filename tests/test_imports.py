@@ -18,6 +18,7 @@ LAYERS = {
     "_version": 0,
     "_compat": 0,  # other packages' private interfaces
     "reproducibility": 1,  # MKL's code path: imports only _compat
+    "startup": 1,  # torch's compiler stack imported only when used: imports only _compat
     "templates": 1,
     "exceptions": 1,  # qiskit-machine-learning's error class: imports nothing of qnn_torch
     "circuits": 2,

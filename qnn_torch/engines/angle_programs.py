@@ -34,13 +34,17 @@ class AnglePrograms:
         decisions (list[str]): the decisions of
             :func:`~qnn_torch.engines.decomposition.circuit_leaves`.
         num_angles (int): the number of angle gates.
+        programs (ShapeCache or None): where the programs are kept: a
+            :class:`~qnn_torch.engines.structure_key.SharedEntry` shared with the engines of circuits
+            of the same structure, or None for this circuit's own.
     """
 
-    def __init__(self, circuit: CircuitDescription, decisions: list, num_angles: int):
+    def __init__(self, circuit: CircuitDescription, decisions: list, num_angles: int,
+                 programs: ShapeCache | None = None):
         self.circuit = circuit
         self.decisions = decisions
         self.num_angles = num_angles
-        self._programs = ShapeCache()
+        self._programs = ShapeCache() if programs is None else programs
         self._eager_calls = ShapeCache()  # key -> the calls (tokens) eager angles served
         self._eager_only = ShapeCache()  # keys whose angles no program can compute -> True
 

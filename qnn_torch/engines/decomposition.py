@@ -26,8 +26,10 @@ import torch
 
 from ..circuits import CircuitDescription
 from .errors import EngineUnavailable
+from .structure_key import SharedAnalyses, structure_key
 
-__all__ = ["angle_or_fixed", "circuit_leaves", "decompose", "replay_angles"]
+__all__ = ["angle_or_fixed", "circuit_leaves", "decompose", "queue_tracked", "queued_leaves", "replay_angles",
+           "shared_analysis"]
 
 
 def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | None = None) -> list[tuple]:
@@ -75,9 +77,23 @@ def angle_or_fixed(op) -> str | None:
     raise EngineUnavailable(f"operation {op.name} has neither a generator, a matrix nor a decomposition")
 
 
+def queue_tracked(circuit: CircuitDescription, x: torch.Tensor, w: torch.Tensor) -> tuple:
+    """Queue ``circuit`` with tracked copies of ``x`` and ``w`` on the CPU (leaves that require grad:
+    the parameters that depend on them are those autograd tracks).
+
+    Returns:
+        tuple: ``(ops, measurements, x, w)``, with the tracked copies.
+    """
+    with torch.enable_grad():
+        x = x.detach().cpu().clone().requires_grad_(True)
+        w = w.detach().cpu().clone().requires_grad_(True)
+        ops, measurements = circuit.queue(x, w)
+    return ops, measurements, x, w
+
+
 def circuit_leaves(circuit: CircuitDescription, x: torch.Tensor, w: torch.Tensor) -> tuple[list, list, list]:
-    """Queue ``circuit`` with tracked inputs and weights (the angles that depend on them are those
-    autograd tracks) and decompose it into angle and fixed gates.
+    """Queue ``circuit`` with tracked inputs and weights (:func:`queue_tracked`) and decompose it
+    into angle and fixed gates.
 
     Returns:
         tuple: ``(decisions, leaves, measurements)``; ``leaves`` is a list of ``("angle", op)`` and
@@ -86,13 +102,39 @@ def circuit_leaves(circuit: CircuitDescription, x: torch.Tensor, w: torch.Tensor
     Raises:
         EngineUnavailable: for an operation with neither a generator, a matrix nor a decomposition.
     """
+    return queued_leaves(queue_tracked(circuit, x, w))
+
+
+def queued_leaves(queued: tuple) -> tuple[list, list, list]:
+    """:func:`circuit_leaves` of a circuit :func:`queue_tracked` queued already."""
+    ops, measurements, _, _ = queued
+    decisions: list = []
     with torch.enable_grad():
-        x = x.detach().clone().requires_grad_(True)
-        w = w.detach().clone().requires_grad_(True)
-        ops, measurements = circuit.queue(x, w)
-        decisions: list = []
         leaves = decompose(ops, angle_or_fixed, decisions)
     return decisions, leaves, measurements
+
+
+def shared_analysis(shared: SharedAnalyses, circuit: CircuitDescription, x: torch.Tensor, w: torch.Tensor,
+                    settings: tuple, analyse: Callable[[tuple], object]):
+    """An engine's analysis of ``circuit``, shared with the live engines of circuits of the same
+    structure (:mod:`~qnn_torch.engines.structure_key`).
+
+    Args:
+        shared (SharedAnalyses): the engine's analyses.
+        circuit (CircuitDescription): the circuit.
+        x (torch.Tensor): inputs.
+        w (torch.Tensor): weights.
+        settings (tuple): the engine's settings its analysis reads (part of the key).
+        analyse (Callable): ``analyse(queued)`` analyses the circuit queued by :func:`queue_tracked`
+            (:func:`queued_leaves` gives its leaves).
+
+    Returns:
+        SharedEntry: the analysis as ``value``, and the cache for the angle programs (which keeps
+        the entry alive while the engine's angle programs hold it).
+    """
+    queued = queue_tracked(circuit, x, w)
+    key = structure_key(circuit, *queued)
+    return shared.get_or_make(None if key is None else (settings, key), lambda: analyse(queued))
 
 
 def replay_angles(ops, decisions: list) -> list:

@@ -34,10 +34,11 @@ from .base import VJPEngine, exact_simulation
 from .errors import EngineUnavailable
 from .angle_programs import AnglePrograms
 from .bit_order import probability_index
-from .decomposition import circuit_leaves
+from .decomposition import queued_leaves, shared_analysis
 from .fusion import embed
 from .leaf_matrices import fixed_matrix, generator_matrix
 from .jacobians import split_jacobian, split_vjp
+from .structure_key import SharedAnalyses
 
 __all__ = ["AUTO_MAX_QUBITS", "MAX_QUBITS", "MAX_QUBITS_PROBABILITIES", "AdjointPlan", "NumpyAdjointEngine"]
 
@@ -58,6 +59,7 @@ folds ``interpret`` into its bras)."""
 
 _TOL = 1e-12
 _MAX_ABSORBED = 2**20  # entries of the observables' matrices worth absorbing the last constant matrix
+_SHARED = SharedAnalyses()  # analyses and angle programs by circuit structure, for the engines alive
 
 
 @dataclass
@@ -304,9 +306,9 @@ class NumpyAdjointEngine(VJPEngine):
                 scales[seg.index] = seg.scale
         return scales if np.any(scales) else None
 
-    def _analyse(self, x, w) -> AdjointPlan:
-        """The plan: steps 1 to 5."""
-        decisions, leaves, measurements = circuit_leaves(self.circuit, x, w)
+    def _analyse(self, queued: tuple) -> AdjointPlan:
+        """The plan: steps 1 to 5, for the circuit queued by :func:`~.decomposition.queue_tracked`."""
+        decisions, leaves, measurements = queued_leaves(queued)
         segments, pending, count = self._segments(leaves)
         obs, diagonal = self._observables(measurements)
         obs, diagonal = self._absorb(obs, diagonal, pending, segments)
@@ -320,12 +322,15 @@ class NumpyAdjointEngine(VJPEngine):
         return 0 if self._angles is None else self._angles.nbytes()
 
     def plan(self, x, w) -> AdjointPlan:
-        """The circuit's plan, analysed on first use."""
+        """The circuit's plan, analysed on first use, or that of a live engine whose circuit has the
+        same structure (:mod:`~.structure_key`), with its angle programs."""
         if self._plan is None:
             with PENNYLANE_LOCK:
                 if self._plan is None:
-                    plan = self._analyse(x, w)
-                    self._angles = AnglePrograms(self.circuit, plan.decisions, plan.num_angles)
+                    settings = (_TOL, _MAX_ABSORBED)
+                    shared = shared_analysis(_SHARED, self.circuit, x, w, settings, self._analyse)
+                    plan = shared.value  # the angle programs keep ``shared`` alive
+                    self._angles = AnglePrograms(self.circuit, plan.decisions, plan.num_angles, shared)
                     self._plan = plan
         return self._plan
 

@@ -61,7 +61,7 @@ from .angle_programs import AnglePrograms
 from .base import VJPEngine, exact_simulation
 from .errors import EngineUnavailable
 from .batches import split_batch
-from .decomposition import circuit_leaves
+from .decomposition import queued_leaves, shared_analysis
 from .fused_kernels import Step, gate_matrices, moved_generators, step_mode, tangent_phases
 from .fusion import fuse, group_gates, local_gate
 from .glibc_malloc import keep_freed_memory
@@ -71,6 +71,7 @@ from .probabilities import ProbabilityMap
 from .row_passes import Forward, forward_rows, join_rows, pauli_bras, sweep_rows, tangent_rows
 from .sample_threads import map_samples, parallel_samples, sample_slices
 from .sandwiches import diagonal_sandwich, merge_sandwiches
+from .structure_key import SharedAnalyses
 
 __all__ = ["CACHE_BYTES", "EAGER_ANGLES_QUBITS", "EAGER_CALLS", "FREED_MEMORY_QUBITS", "KEEP_STATES_BYTES",
            "MAX_DIAGONAL_WIRES", "MAX_FUSED_WIRES", "MAX_OUTPUTS", "TorchAdjointEngine"]
@@ -111,6 +112,7 @@ CACHE_BYTES = 2**25
 benchmarks/results/scaling.txt has the measurements behind the size)."""
 
 _MAX_GATE_WIRES = 10  # a gate or matrix observable wider than this is refused (its matrix would be too large)
+_SHARED = SharedAnalyses()  # analyses and angle programs by circuit structure, for the engines alive
 
 
 def _keep_limit(device: torch.device) -> int:
@@ -286,15 +288,20 @@ class TorchAdjointEngine(VJPEngine):
     # ------------------------------------------------------------------ structure
 
     def plan(self, x, w) -> _Plan:
-        """The circuit's plan, analysed on first use."""
+        """The circuit's plan, analysed on first use or shared (:func:`~.decomposition.shared_analysis`)."""
         if self._plan is None:
             with PENNYLANE_LOCK:
                 if self._plan is None:
-                    self._plan = self._analyse(x.detach().cpu(), w.detach().cpu())
+                    limits = (MAX_FUSED_WIRES, MAX_DIAGONAL_WIRES, _MAX_GATE_WIRES)
+                    shared = shared_analysis(_SHARED, self.circuit, x, w, limits, self._analyse)
+                    steps, outputs, decisions, count = shared.value
+                    angles = AnglePrograms(self.circuit, decisions, count, shared)  # keeps ``shared`` alive
+                    self._plan = _Plan(steps, outputs, angles, count)
         return self._plan
 
-    def _analyse(self, x, w) -> _Plan:
-        decisions, leaves, measurements = circuit_leaves(self.circuit, x, w)
+    def _analyse(self, queued: tuple) -> tuple:
+        """``(steps, outputs, decisions, angle count)``: no circuit (each engine's programs queue its own)."""
+        decisions, leaves, measurements = queued_leaves(queued)
         gates, count = [], 0
         for kind, op in leaves:
             if len(op.wires) > _MAX_GATE_WIRES:
@@ -312,7 +319,7 @@ class TorchAdjointEngine(VJPEngine):
             mode = step_mode(wires, self.n, fused.diagonal is not None or group.diagonal)
             steps.append(Step(fused, mode, tuple(2 if w in wires else 1 for w in range(self.n))))
         outputs = self._outputs(measurements)
-        return _Plan(steps, outputs, AnglePrograms(self.circuit, decisions, count), count)
+        return steps, outputs, decisions, count
 
     def _outputs(self, measurements):
         """The outputs as a :class:`~.probabilities.ProbabilityMap`, as diagonal vectors

@@ -1,6 +1,7 @@
 """MNIST 0/1: torchvision's files where they are, else the shipped subset, with one line saying
 which and why."""
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,9 @@ from qnn_torch.data import load_mnist01
 from qnn_torch.data.mnist import load_shipped
 
 
-def test_torchvision_path_with_idx_files(tmp_path):
-    """torchvision's MNIST loader is used when its files are there (small IDX files written here)."""
-    raw = tmp_path / "MNIST" / "raw"
+def _write_idx_files(root: Path) -> np.ndarray:
+    """Small IDX files where torchvision keeps MNIST's; returns the training images."""
+    raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(0)
 
@@ -25,14 +26,78 @@ def test_torchvision_path_with_idx_files(tmp_path):
         (raw / f"{name}-labels-idx1-ubyte").write_bytes(header + np.asarray(labels, dtype=np.uint8).tobytes())
         return images
 
-    train_images = write("train", [3, 0, 1, 0, 1, 7, 0, 1])
     write("t10k", [1, 0, 0, 1, 5])
+    return write("train", [3, 0, 1, 0, 1, 7, 0, 1])
+
+
+def test_torchvision_path_with_idx_files(tmp_path):
+    """torchvision's MNIST files are used when they are there."""
+    train_images = _write_idx_files(tmp_path)
     split = load_mnist01(tmp_path, n_train=2, n_test=1, download=False)
     assert split.source.startswith("MNIST from torchvision")
     assert split.train.tensors[1].tolist() == [0, 0, 1, 1]
     first = torch.tensor(train_images[1] / 255.0, dtype=torch.float32)
     assert torch.allclose(split.train.tensors[0][0, 0], first)
     assert split.test.tensors[1].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_the_files_are_read_as_torchvision_reads_them(tmp_path, train):
+    from torchvision import datasets
+
+    from qnn_torch.data.mnist import _raw_files, _read_idx
+
+    _write_idx_files(tmp_path)
+    oracle = datasets.MNIST(str(tmp_path), train=train, download=False)
+    images, labels = _raw_files(tmp_path)[0:2] if train else _raw_files(tmp_path)[2:4]
+    assert torch.equal(torch.from_numpy(_read_idx(images, 3).copy()), oracle.data)
+    assert torch.equal(torch.from_numpy(_read_idx(labels, 1).astype(np.int64)), oracle.targets)
+
+
+def test_the_files_are_read_without_importing_torchvision(tmp_path):
+    import subprocess
+    import sys
+
+    _write_idx_files(tmp_path)
+    code = ("import sys; from qnn_torch.data import load_mnist01; "
+            f"split = load_mnist01({str(tmp_path)!r}, n_train=2, n_test=1); "
+            "print(split.source.startswith('MNIST from torchvision'), 'torchvision' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["True", "False"]
+
+
+def test_a_damaged_file_is_reported_and_the_subset_used(tmp_path):
+    _write_idx_files(tmp_path)
+    (tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01 garbage")
+    split = load_mnist01(tmp_path, n_train=2, n_test=1, download=False)
+    assert "(ValueError: " in split.source and "not an IDX file of 3-D unsigned bytes" in split.source
+
+
+def test_without_a_network_torchvision_is_not_imported_to_fail(tmp_path, monkeypatch):
+    from qnn_torch.data import mnist
+
+    def unresolved(host, *args):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    def download(root):
+        raise AssertionError("torchvision was asked to download")
+
+    monkeypatch.setattr(socket, "getaddrinfo", unresolved)
+    monkeypatch.setattr(mnist, "_download", download)
+    split = load_mnist01(tmp_path, n_train=2, n_test=1)
+    assert split.source.endswith("(OSError: no network: none of torchvision's MNIST mirrors resolves "
+                                 "(ossci-datasets.s3.amazonaws.com, yann.lecun.com))")
+
+
+def test_with_a_network_torchvision_downloads(tmp_path, monkeypatch):
+    from qnn_torch.data import mnist
+
+    images, labels = load_shipped()
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *args: [("resolved", host)])
+    monkeypatch.setattr(mnist, "_download", lambda root: (images, labels, images[::-1], labels[::-1]))
+    split = load_mnist01(tmp_path, n_train=2, n_test=1)
+    assert split.source == f"MNIST from torchvision's files under {tmp_path}"
+    assert split.train.tensors[1].tolist() == [0, 0, 1, 1] and split.test.tensors[1].tolist() == [0, 1]
 
 
 def test_shipped_subset_without_torchvision_data(tmp_path):
@@ -57,7 +122,8 @@ def test_shipped_subset_size_agrees_with_the_readme(tmp_path):
 
 def test_the_source_says_why_torchvision_was_not_used(tmp_path):
     source = load_mnist01(tmp_path / "empty", n_train=2, n_test=1, download=False).source
-    expected = f"torchvision data not found under {tmp_path / 'empty'} (RuntimeError: Dataset not found"
+    root = tmp_path / "empty"
+    expected = f"torchvision data not found under {root} (RuntimeError: Dataset not found: no MNIST"
     assert expected in source
 
 

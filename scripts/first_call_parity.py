@@ -19,6 +19,7 @@ from functools import partial
 import numpy as np
 import pennylane as qml
 import torch
+from parity_dumps import compare_dumps  # this folder: the script's own
 
 ENTANGLEMENTS = ("full", "linear", "reverse_linear", "circular", "sca", "pairwise")
 ENGINES = ("adjoint", "torch-adjoint", "compiled")
@@ -143,40 +144,8 @@ def dump(path: str) -> None:
     torch.save(results, path)
 
 
-def compare(path_a: str, path_b: str) -> int:
-    a, b = torch.load(path_a, weights_only=False), torch.load(path_b, weights_only=False)
-    problems, tensors, programs = [], 0, 0
-    if a.keys() != b.keys():
-        problems.append(f"different runs: {set(a) ^ set(b)}")
-    for key in sorted(set(a) & set(b), key=str):
-        ra, rb = a[key], b[key]
-        if ra.keys() != rb.keys():
-            problems.append(f"{key}: {sorted(ra)} != {sorted(rb)}")
-            continue
-        for field in ra:
-            va, vb = ra[field], rb[field]
-            if field == "generated":
-                programs += len(va)
-                diff = [k for k in set(va) | set(vb) if va.get(k) != vb.get(k)]
-                if diff:
-                    problems.append(f"{key}: generated code differs: {diff}")
-                continue
-            pairs = list(zip(va, vb)) if isinstance(va, list) else [(va, vb)]
-            for ta, tb in pairs:
-                same = torch.equal(ta, tb) if isinstance(ta, torch.Tensor) else ta == tb
-                tensors += isinstance(ta, torch.Tensor)
-                if not same:
-                    problems.append(f"{key}: {field} differs")
-    errors = sum("error" in r for r in a.values())
-    print(f"{len(a)} runs ({errors} refused alike or not), {tensors} tensors torch.equal checked, "
-          f"{programs} generated programs/graphs compared as text; {len(problems)} differences")
-    for p in problems[:50]:
-        print(" ", p)
-    return 1 if problems else 0
-
-
 if __name__ == "__main__":
     if sys.argv[1] == "dump":
         dump(sys.argv[2])
     else:
-        sys.exit(compare(sys.argv[2], sys.argv[3]))
+        sys.exit(compare_dumps(sys.argv[2], sys.argv[3]))

@@ -25,6 +25,7 @@ from functools import partial
 
 import numpy as np
 import torch
+from parity_dumps import compare_dumps  # this folder: the script's own
 
 BATCHES = (1, 3, 8)
 DTYPES = (torch.float64, torch.float32)
@@ -98,29 +99,6 @@ def dump(path: str, qubits: list[int], kinds=KINDS, batches=BATCHES) -> None:
           f"(torch threads {torch.get_num_threads()})")
 
 
-def compare(path_a: str, path_b: str) -> int:
-    a, b = torch.load(path_a, weights_only=False), torch.load(path_b, weights_only=False)
-    problems, tensors = [], 0
-    if a.keys() != b.keys():
-        problems.append(f"different runs: {set(a) ^ set(b)}")
-    for key in sorted(set(a) & set(b), key=str):
-        ra, rb = a[key], b[key]
-        if ra.keys() != rb.keys():
-            problems.append(f"{key}: {sorted(ra)} != {sorted(rb)}")
-            continue
-        for field in ra:
-            va, vb = ra[field], rb[field]
-            pairs = list(zip(va, vb)) if isinstance(va, list) else [(va, vb)]
-            for ta, tb in pairs:
-                tensors += 1
-                if not torch.equal(ta, tb):
-                    problems.append(f"{key}: {field} differs by {float((ta - tb).abs().max()):.3g}")
-    print(f"{len(a)} runs, {tensors} tensors torch.equal checked; {len(problems)} differences")
-    for p in problems[:50]:
-        print(" ", p)
-    return 1 if problems else 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         dump(args.path, [int(q) for q in args.qubits.split(",")], args.kinds.split(","),
              [int(b) for b in args.batches.split(",")])
         return 0
-    return compare(*args.paths)
+    return compare_dumps(*args.paths)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,12 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["RESULTS_DIR", "format_seconds", "load_average", "load_warning", "machine_info", "table_row",
-           "write_report"]
+__all__ = ["RESULTS_DIR", "cpu_snapshot", "format_seconds", "load_average", "load_warning", "machine_info",
+           "others_cpu", "table_row", "write_report"]
+
+OTHERS_LIMIT = 0.1
+"""float: the share of one CPU that other processes may have used on average during a run before
+its report warns that they shared the machine."""
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -26,7 +30,8 @@ _VERSIONS = ("torch", "pennylane", "pennylane_lightning", "pennylane_lightning_k
 def machine_info() -> dict:
     """Where the numbers were measured: CPU count, Python, and the versions of the libraries present."""
     info = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "time": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv[1:], "load_average": load_average()}
+            "time": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv[1:], "load_average": load_average(),
+            "cpu_snapshot": cpu_snapshot()}
     for dist in _VERSIONS:
         try:
             info[dist] = metadata.version(dist)
@@ -57,9 +62,47 @@ def load_average() -> list[float] | None:
         return None
 
 
+def cpu_snapshot() -> dict | None:
+    """Now: the CPU seconds every process of the machine has run (``/proc/stat``), those of this
+    process and of its children that ended, and the monotonic clock; None without ``/proc/stat``."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    except (OSError, ValueError):
+        return None
+    own = os.times()
+    return {"machine_s": (user + nice + system + irq + softirq) / ticks,
+            "own_s": own.user + own.system + own.children_user + own.children_system,
+            "clock_s": time.monotonic()}
+
+
+def others_cpu(start: dict | None, end: dict | None = None) -> float | None:
+    """The CPUs that other processes kept busy on average between two snapshots (:func:`cpu_snapshot`;
+    ``end`` now by default): the machine's CPU time less this process's and its ended children's
+    (a benchmark's own workers and busy processes), over the time between. None without them."""
+    end = end if end is not None else cpu_snapshot()
+    if not start or not end or end["clock_s"] <= start["clock_s"]:
+        return None
+    others = (end["machine_s"] - start["machine_s"]) - (end["own_s"] - start["own_s"])
+    return max(0.0, others) / (end["clock_s"] - start["clock_s"])
+
+
 def load_warning(meta: dict) -> list[str]:
-    """A line for the report when the machine was busy with other work during the run."""
+    """A line for the report when other processes used the machine during the run.
+
+    From the CPU time of other processes (:func:`others_cpu`, stored as ``meta["others_cpus"]``)
+    where ``/proc/stat`` exists: the load average counts the benchmark's own workers and busy
+    processes too. Elsewhere from the load averages at the start and the end."""
     cpus = meta["machine"].get("cpus") or 1
+    others = others_cpu(meta["machine"].get("cpu_snapshot"))
+    if others is not None:
+        meta["others_cpus"] = round(others, 3)
+        if others > OTHERS_LIMIT:
+            return [f"WARNING: other processes kept {others:.2f} of {cpus} CPUs busy on average during the "
+                    "run: timings are inflated and noisy", ""]
+        return []
     loads = [v for v in (meta["machine"].get("load_average"), meta.get("load_average_end")) if v]
     if loads and max(v[0] for v in loads) > 0.5 * cpus:
         shown = " / ".join(f"{v[0]:.1f}" for v in loads)

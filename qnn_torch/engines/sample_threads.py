@@ -18,21 +18,28 @@ GIL) and sleeps on a queue when it has no task; the calling thread sleeps until 
 done: no thread spins for another. Each task computes for its rows what the batch computes for
 them, by the same operations; :func:`parallel_samples` says when that pays.
 
+While a call's samples are on workers, :func:`one_calling_thread` keeps the calling thread's own
+operations on the whole batch (joining the workers' states, the outputs) on one torch thread: on
+OpenMP threads their barriers would wait for the thread that shares a core with the other process,
+and the team's waiting threads would spin on the cores the workers need.
+
 The workers are started on first use and live as long as the process (daemon threads); a child
 made by ``fork`` (DataLoader workers) starts its own if it needs them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["MAX_AMPLITUDES", "MIN_AMPLITUDES", "map_samples", "parallel_samples", "sample_slices"]
+__all__ = ["MAX_AMPLITUDES", "MIN_AMPLITUDES", "map_samples", "one_calling_thread", "parallel_samples",
+           "sample_slices"]
 
 MIN_AMPLITUDES = 2**12
 """int: the smallest state (amplitudes of one sample) simulated on worker threads; smaller
@@ -52,7 +59,8 @@ def parallel_samples(batch: int, amplitudes: int, device: torch.device) -> int:
 
     Threads are used on the CPU, for at least two samples of :data:`MIN_AMPLITUDES` to
     :data:`MAX_AMPLITUDES` amplitudes each, when the calling thread's ``torch.get_num_threads()``
-    is at least 2 (so never from a worker, which has one).
+    is at least 2 (so never from a worker, which has one; inside :func:`one_calling_thread`, the
+    setting it found).
 
     Args:
         batch (int): samples in the batch.
@@ -75,8 +83,48 @@ def parallel_samples(batch: int, amplitudes: int, device: torch.device) -> int:
         return 0
     if not MIN_AMPLITUDES <= amplitudes <= MAX_AMPLITUDES:
         return 0
-    threads = min(batch, torch.get_num_threads())
+    threads = min(batch, getattr(_calling, "threads", None) or torch.get_num_threads())
     return threads if threads >= 2 else 0
+
+
+@contextlib.contextmanager
+def one_calling_thread(threads: int) -> Iterator[None]:
+    """While a call's samples are on ``threads`` workers (0: none, nothing changes), the calling
+    thread's own torch operations run on one thread; :func:`parallel_samples` answers as outside.
+
+    With one of two cores busy, a 16-qubit step took 2.4 times as long as on an idle machine when
+    the calling thread joined the workers' states and computed the outputs on PyTorch's OpenMP
+    threads, and 1.6 times with this (``benchmarks/results/threads.txt``); on an idle machine the
+    same. The numbers then do not depend on ``torch.get_num_threads()`` either: every operation of
+    the call runs on one thread, the workers' as the calling thread's.
+
+    Args:
+        threads (int): the workers a call's samples get (:func:`parallel_samples`).
+
+    **Example**
+
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with one_calling_thread(2):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    if threads == 0:
+        yield
+        return
+    outer, inner = getattr(_calling, "threads", None), torch.get_num_threads()
+    _calling.threads = outer or inner
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(inner)
+        _calling.threads = outer
+
+
+_calling = threading.local()  # ``threads``: the calling thread's torch threads outside one_calling_thread
 
 
 def sample_slices(batch: int, threads: int) -> list[slice]:

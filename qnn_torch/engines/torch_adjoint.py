@@ -69,7 +69,7 @@ from .jacobians import split_jacobian, split_vjp
 from .pauli import word_grid
 from .probabilities import ProbabilityMap
 from .row_passes import Forward, forward_rows, join_rows, pauli_bras, sweep_rows, tangent_rows
-from .sample_threads import map_samples, parallel_samples, sample_slices
+from .sample_threads import map_samples, one_calling_thread, parallel_samples, sample_slices
 from .sandwiches import diagonal_sandwich, merge_sandwiches
 from .structure_key import SharedAnalyses
 
@@ -177,15 +177,18 @@ class TorchAdjointEngine(VJPEngine):
 
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         call = next(self._calls)
-        return torch.cat([self._forward(xs, ws, False, call)[0] for xs, ws in self._pieces(x, w)])
+        with one_calling_thread(self._threads(x)):
+            return torch.cat([self._forward(xs, ws, False, call)[0] for xs, ws in self._pieces(x, w)])
 
     def values_and_jacobians(self, x, w, want_x, want_w):
         call = next(self._calls)
-        parts = [self._values_and_jacobians(xs, ws, want_x, want_w, call) for xs, ws in self._pieces(x, w)]
-        if len(parts) == 1:
-            return parts[0]
-        return (torch.cat([out for out, _ in parts]),
-                [torch.cat(jacobians) for jacobians in zip(*(j for _, j in parts))])
+        with one_calling_thread(self._threads(x)):
+            parts = [self._values_and_jacobians(xs, ws, want_x, want_w, call)
+                     for xs, ws in self._pieces(x, w)]
+            if len(parts) == 1:
+                return parts[0]
+            return (torch.cat([out for out, _ in parts]),
+                    [torch.cat(jacobians) for jacobians in zip(*(j for _, j in parts))])
 
     def _values_and_jacobians(self, x, w, want_x, want_w, call):
         if not (want_x or want_w):
@@ -212,8 +215,10 @@ class TorchAdjointEngine(VJPEngine):
     def forward_for_vjp(self, x: torch.Tensor, w: torch.Tensor):
         """The outputs ``(B, K)`` and what :meth:`vjp` needs, for a backward pass later."""
         call = next(self._calls)
-        runs = [self._forward(xs, ws, True, call) for xs, ws in self._pieces(x, w)]
-        return torch.cat([out for out, _ in runs]), ([forward for _, forward in runs], x.shape[-1], w.dim())
+        with one_calling_thread(self._threads(x)):
+            runs = [self._forward(xs, ws, True, call) for xs, ws in self._pieces(x, w)]
+            outputs = torch.cat([out for out, _ in runs])
+        return outputs, ([forward for _, forward in runs], x.shape[-1], w.dim())
 
     def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
         """``grad_output^T J`` by one sweep of one bra per sample: the input gradient ``(B, I)``
@@ -221,27 +226,31 @@ class TorchAdjointEngine(VJPEngine):
         if ``want_w``."""
         forwards, split, weight_dims = saved
         g_all = grad_output.to(device=forwards[0].psi.device, dtype=torch.float64)  # (B, K)
+        with one_calling_thread(self._threads(g_all)):
+            totals, start = [], 0
+            for forward in forwards:
+                totals.append(self._vjp_rows(forward, g_all[start:start + forward.psi.shape[0]]))
+                start += forward.psi.shape[0]
+            return split_vjp(torch.cat(totals), split, weight_dims == 1, want_x, want_w)
+
+    def _vjp_rows(self, forward: Forward, g: torch.Tensor) -> torch.Tensor:
+        """``g^T J`` ``(b, I + P)`` for the rows of one forward pass, ``g`` ``(b, K)`` float64."""
         kind, table = self._plan.outputs
-        totals, start = [], 0
-        for forward in forwards:
-            g = g_all[start:start + forward.psi.shape[0]]
-            start += forward.psi.shape[0]
-            if kind == "diagonal":
-                bra = (g @ self._constant(table, g.device)) * forward.psi
-            elif kind == "probabilities":  # the gradient of <psi| diag(L g) |psi>
-                bra = table.weights(g, self._constant) * forward.psi
-            else:
-                bras = pauli_bras(forward.psi, table, self.n)
-                bra = torch.einsum("bk,kbd->bd", g.to(forward.psi.dtype), bras)
+        if kind == "diagonal":
+            bra = (g @ self._constant(table, g.device)) * forward.psi
+        elif kind == "probabilities":  # the gradient of <psi| diag(L g) |psi>
+            bra = table.weights(g, self._constant) * forward.psi
+        else:
+            bras = pauli_bras(forward.psi, table, self.n)
+            bra = torch.einsum("bk,kbd->bd", g.to(forward.psi.dtype), bras)
 
-            def sweep(task, forward=forward, bra=bra):  # one bra per sample
-                rows, kept = task
-                return self._sweep(forward.psi[rows], kept, bra[None, rows], len(forward.rows) > 1)
+        def sweep(task):  # one bra per sample
+            rows, kept = task
+            return self._sweep(forward.psi[rows], kept, bra[None, rows], len(forward.rows) > 1)
 
-            parts = map_samples(sweep, list(zip(forward.rows, forward.saved)), self._threads(bra))
-            grads = self._gradients(parts)[0]  # (b, G)
-            totals.append(torch.matmul(grads[:, None, :], forward.dtheta)[:, 0])  # (b, I + P)
-        return split_vjp(torch.cat(totals), split, weight_dims == 1, want_x, want_w)
+        parts = map_samples(sweep, list(zip(forward.rows, forward.saved)), self._threads(bra))
+        grads = self._gradients(parts)[0]  # (b, G)
+        return torch.matmul(grads[:, None, :], forward.dtheta)[:, 0]
 
     def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:
         """Eight state vectors; for Jacobians also two per output (the bras and their conjugated

@@ -12,8 +12,8 @@ import torch
 
 from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, TorchConnector, ZZFeatureMap, parity
 from qnn_torch.engines import sample_threads, torch_adjoint
-from qnn_torch.engines.sample_threads import (MAX_AMPLITUDES, MIN_AMPLITUDES, map_samples, parallel_samples,
-                                              sample_slices)
+from qnn_torch.engines.sample_threads import (MAX_AMPLITUDES, MIN_AMPLITUDES, map_samples, one_calling_thread,
+                                              parallel_samples, sample_slices)
 
 CPU = torch.device("cpu")
 
@@ -144,18 +144,43 @@ def _connector_run(kind: str, dtype: torch.dtype) -> list[torch.Tensor]:
 def test_a_connector_s_numbers_do_not_depend_on_the_worker_threads(kind, dtype, two_threads, monkeypatch):
     """At 12 qubits (worker threads by default), batch 3: expectation values, raw probabilities
     (Jacobians through the state, the product's bra ``diag(L g) psi``) and probabilities through
-    ``interpret`` give the same bits on worker threads as in one batch in the calling thread."""
-    asked = []
+    ``interpret`` give the same bits on two or three workers as in one batch on one torch thread:
+    the calling thread's own operations run on one thread too (:func:`one_calling_thread`), so the
+    numbers depend neither on the workers nor on ``torch.get_num_threads()``."""
+    asked, inside = [], []
 
     def recording(task, items, threads):
         asked.append(threads)
+        inside.append(torch.get_num_threads())
         return map_samples(task, items, threads)
 
     monkeypatch.setattr(torch_adjoint, "map_samples", recording)
-    threaded = _connector_run(kind, dtype)
-    assert asked and set(asked) == {2}
-    monkeypatch.setattr(torch_adjoint, "parallel_samples", lambda *args: 0)
+    runs = {}
+    for threads in (2, 3):
+        torch.set_num_threads(threads)
+        runs[threads] = _connector_run(kind, dtype)
+        assert set(asked) == {threads} and set(inside) == {1}  # the calling thread's torch: one thread
+        asked.clear()
+    torch.set_num_threads(1)
     one_batch = _connector_run(kind, dtype)
-    assert set(asked) == {0, 2}
-    for a, b in zip(threaded, one_batch, strict=True):
-        assert torch.equal(a, b), float((a - b).abs().max())
+    assert set(asked) == {0}
+    for threaded in runs.values():
+        for a, b in zip(threaded, one_batch, strict=True):
+            assert torch.equal(a, b), float((a - b).abs().max())
+
+
+def test_the_calling_thread_runs_on_one_torch_thread_while_samples_are_on_workers(two_threads):
+    seen = []
+    with one_calling_thread(2):
+        seen.append((torch.get_num_threads(), parallel_samples(8, MIN_AMPLITUDES, CPU)))
+        with one_calling_thread(2):  # nested: still the outer setting for parallel_samples
+            seen.append((torch.get_num_threads(), parallel_samples(8, MIN_AMPLITUDES, CPU)))
+        seen.append((torch.get_num_threads(), parallel_samples(8, MIN_AMPLITUDES, CPU)))
+        seen.append(tuple(map_samples(lambda _: torch.get_num_threads(), range(2), 2)))
+    assert seen == [(1, 2), (1, 2), (1, 2), (1, 1)]
+    assert torch.get_num_threads() == 2 and parallel_samples(8, MIN_AMPLITUDES, CPU) == 2
+    with one_calling_thread(0):  # no workers: nothing changes
+        assert torch.get_num_threads() == 2
+    with pytest.raises(KeyError), one_calling_thread(2):
+        raise KeyError("an error inside")
+    assert torch.get_num_threads() == 2  # restored

@@ -343,7 +343,9 @@ def _everything(engine, x, w, g):
 @pytest.mark.parametrize("network", list(NETWORKS))
 def test_samples_on_worker_threads_give_the_batch_s_bits(network, path, sample_workers, rng, monkeypatch):
     """Each sample on a worker thread gives, to the last bit, what the whole batch gives in the
-    calling thread: the same operations on each row, and the fused matrices, moved generators,
+    calling thread on one torch thread (the calling thread's own operations run on one thread while
+    the samples are on workers, :func:`~.sample_threads.one_calling_thread`): the same operations
+    on each row, and the fused matrices, moved generators,
     diagonal gates' tangent phases, a product's bras, outputs, products through the outputs' map and
     diagonal gates' derivatives made for the whole batch, as one batch makes them. The networks
     cover the bras' sweeps, the probabilities' product (``diag(L g) psi``) and the Jacobians
@@ -359,8 +361,10 @@ def test_samples_on_worker_threads_give_the_batch_s_bits(network, path, sample_w
     if path == "sub-batches":
         monkeypatch.setattr(torch_adjoint, "CACHE_BYTES", 16 * 2**qnn.description.num_qubits * 2)
     monkeypatch.setattr(sample_threads, "MIN_AMPLITUDES", 2**40)
+    torch.set_num_threads(1)
     batch = _everything(TorchAdjointEngine(qnn.description), x, w, g)
     assert set(sample_workers) == {0}
+    torch.set_num_threads(2)
     monkeypatch.setattr(sample_threads, "MIN_AMPLITUDES", 1)
     threaded = _everything(TorchAdjointEngine(qnn.description), x, w, g)
     assert set(sample_workers) == {0, 2}

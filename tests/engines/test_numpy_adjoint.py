@@ -12,6 +12,7 @@ from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap
 from qnn_torch.devices import resolve_device
 from qnn_torch.engines import numpy_adjoint
 from qnn_torch.engines.numpy_adjoint import AUTO_MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
+from qnn_torch.engines.decomposition import circuit_leaves
 from tests.engines.cases import CASES, assert_equals_the_qnode_engine
 
 
@@ -66,6 +67,51 @@ def test_generators_are_classified(op, kind):
     else:
         h = qml.matrix(qml.generator(op, format="observable"), wire_order=[0, 1])
     assert numpy_adjoint._kind(np.asarray(h, dtype=np.complex128))[0] == kind
+
+
+def _near_scaled_identity(rng, a2: float) -> np.ndarray:
+    """``a2 * I`` with a few entries moved by 1e-13 to 1e-3 (relative or absolute), sometimes a NaN."""
+    d = int(rng.integers(1, 6))
+    noise = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+    moved = (rng.random((d, d)) < 0.3) * noise * 10.0 ** rng.uniform(-13, -3)
+    square = a2 * np.eye(d, dtype=np.complex128) + moved
+    if rng.random() < 0.05:
+        square[rng.integers(d), rng.integers(d)] = np.nan
+    return square
+
+
+@pytest.mark.parametrize("a2", [0.25, 1.0, 1e-3, 7.0])
+def test_the_pauli_test_answers_as_allclose(a2, rng):
+    """The classification's cheaper tests decide as the NumPy calls they replace (the oracles):
+    ``np.allclose(square, a2 * I, atol=1e-10)`` and every off-diagonal entry under the tolerance."""
+    for _ in range(2000):
+        square = _near_scaled_identity(rng, a2)
+        close = np.allclose(square, a2 * np.eye(len(square)), atol=1e-10)
+        assert numpy_adjoint._is_scaled_identity(square, a2) == close
+        small = np.all(np.abs(square - np.diag(np.diag(square))) < numpy_adjoint._TOL)
+        assert numpy_adjoint._is_diagonal(square) == small
+
+
+def test_repeated_gates_share_their_register_matrices(rng):
+    """A layer's gates repeat: their register matrices and generators' kinds are made once and read
+    only (a segment that wrote to one would change the others); the numbers match PennyLane's."""
+    qnn = EstimatorQNN(3, feature_map=partial(ZZFeatureMap, reps=2), ansatz=partial(RealAmplitudes, reps=2),
+                       engine="adjoint", input_gradients=True)
+    engine = NumpyAdjointEngine(qnn.description)
+    x, w = torch.tensor(rng.uniform(-1, 1, (2, 3))), torch.tensor(rng.uniform(-1, 1, qnn.num_weights))
+    made = []
+    original = numpy_adjoint.NumpyAdjointEngine._expanded
+    engine._expanded = lambda matrix, op: made.append(1) or original(engine, matrix, op)
+    plan = engine.plan(x, w)
+    _, leaves, _ = circuit_leaves(qnn.description, x, w)
+    assert plan.num_angles and 0 < len(made) < len(leaves) / 2
+    ry = qml.RY(0.3, 1)
+    matrix, (label, info) = engine._embedded({}, numpy_adjoint.generator_matrix(ry), ry, classify=True)
+    assert label == "pauli" and not matrix.flags.writeable and not any(a.flags.writeable for a in info[1:])
+    reference = EstimatorQNN(3, feature_map=partial(ZZFeatureMap, reps=2),
+                             ansatz=partial(RealAmplitudes, reps=2), engine="qnode", input_gradients=True)
+    for a, b in zip([*qnn.differentiate(x, w)[1]], [*reference.differentiate(x, w)[1]], strict=True):
+        assert torch.allclose(a, b, atol=1e-10)
 
 
 def test_zz_feature_map_keeps_its_phases_diagonal(rng):

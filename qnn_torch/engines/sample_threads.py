@@ -92,10 +92,10 @@ def one_calling_thread(threads: int) -> Iterator[None]:
     """While a call's samples are on ``threads`` workers (0: none, nothing changes), the calling
     thread's own torch operations run on one thread; :func:`parallel_samples` answers as outside.
 
-    With one of two cores busy, a 16-qubit step took 2.4 times as long as on an idle machine when
-    the calling thread joined the workers' states and computed the outputs on PyTorch's OpenMP
-    threads, and 1.6 times with this (``benchmarks/results/threads.txt``); on an idle machine the
-    same. The numbers then do not depend on ``torch.get_num_threads()`` either: every operation of
+    With one of two cores busy, a 16-qubit step took 1.9 to 2.9 times as long as on an idle machine
+    when the calling thread joined the workers' states and computed the outputs on PyTorch's OpenMP
+    threads, and 1.4 to 1.5 times with this (``benchmarks/results/threads.txt``,
+    ``threads-16q-again.txt``); on an idle machine the same. The numbers then do not depend on ``torch.get_num_threads()`` either: every operation of
     the call runs on one thread, the workers' as the calling thread's.
 
     Args:

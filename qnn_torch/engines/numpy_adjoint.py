@@ -106,6 +106,9 @@ def _is_monomial(matrix: np.ndarray) -> bool:
 def _is_scaled_identity(square: np.ndarray, a2: float) -> bool:
     """``np.allclose(square, a2 * I, atol=1e-10)`` (relative tolerance 1e-5 on the diagonal), in
     fewer passes: the analysis classifies every generator, and ``allclose`` was most of it."""
+    if not np.isfinite(a2):  # never for a generator; allclose's own rules for infinities
+        with np.errstate(invalid="ignore"):
+            return bool(np.allclose(square, a2 * np.eye(square.shape[0]), atol=1e-10))
     deviation = np.abs(square)
     np.fill_diagonal(deviation, np.abs(np.diagonal(square) - a2))
     limit = np.full(square.shape[0], 1e-10 + 1e-5 * abs(a2))

@@ -95,8 +95,14 @@ def one_calling_thread(threads: int) -> Iterator[None]:
     With one of two cores busy, a 16-qubit step took 1.9 to 2.9 times as long as on an idle machine
     when the calling thread joined the workers' states and computed the outputs on PyTorch's OpenMP
     threads, and 1.4 to 1.5 times with this (``benchmarks/results/threads.txt``,
-    ``threads-16q-again.txt``); on an idle machine the same. The numbers then do not depend on ``torch.get_num_threads()`` either: every operation of
-    the call runs on one thread, the workers' as the calling thread's.
+    ``threads-16q-again.txt``); on an idle machine the same. The numbers then do not depend on
+    ``torch.get_num_threads()`` either: every operation of the call runs on one thread, the
+    workers' as the calling thread's.
+
+    ``torch.set_num_threads`` also sets PyTorch's default for threads that have not run a torch
+    operation yet (torch has no setting for one thread alone): a thread whose first torch operation
+    runs while another thread is inside starts with one torch thread. Call ``torch.set_num_threads``
+    in such a thread to choose its own.
 
     Args:
         threads (int): the workers a call's samples get (:func:`parallel_samples`).

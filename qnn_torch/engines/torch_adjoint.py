@@ -177,20 +177,21 @@ class TorchAdjointEngine(VJPEngine):
 
     def values(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         call = next(self._calls)
-        with one_calling_thread(self._threads(x)):
-            return torch.cat([self._forward(xs, ws, False, call)[0] for xs, ws in self._pieces(x, w)])
+        return torch.cat([self._forward(xs, ws, False, call)[0] for xs, ws in self._pieces(x, w)])
 
     def values_and_jacobians(self, x, w, want_x, want_w):
         call = next(self._calls)
-        with one_calling_thread(self._threads(x)):
-            parts = [self._values_and_jacobians(xs, ws, want_x, want_w, call)
-                     for xs, ws in self._pieces(x, w)]
-            if len(parts) == 1:
-                return parts[0]
-            return (torch.cat([out for out, _ in parts]),
-                    [torch.cat(jacobians) for jacobians in zip(*(j for _, j in parts))])
+        parts = [self._values_and_jacobians(xs, ws, want_x, want_w, call) for xs, ws in self._pieces(x, w)]
+        if len(parts) == 1:
+            return parts[0]
+        return (torch.cat([out for out, _ in parts]),
+                [torch.cat(jacobians) for jacobians in zip(*(j for _, j in parts))])
 
     def _values_and_jacobians(self, x, w, want_x, want_w, call):
+        with one_calling_thread(self._threads(x)):  # a sub-batch's samples on workers
+            return self._sub_batch_values_and_jacobians(x, w, want_x, want_w, call)
+
+    def _sub_batch_values_and_jacobians(self, x, w, want_x, want_w, call):
         if not (want_x or want_w):
             return self._forward(x, w, False, call)[0], []
         kind, table = self.plan(x, w).outputs
@@ -215,10 +216,8 @@ class TorchAdjointEngine(VJPEngine):
     def forward_for_vjp(self, x: torch.Tensor, w: torch.Tensor):
         """The outputs ``(B, K)`` and what :meth:`vjp` needs, for a backward pass later."""
         call = next(self._calls)
-        with one_calling_thread(self._threads(x)):
-            runs = [self._forward(xs, ws, True, call) for xs, ws in self._pieces(x, w)]
-            outputs = torch.cat([out for out, _ in runs])
-        return outputs, ([forward for _, forward in runs], x.shape[-1], w.dim())
+        runs = [self._forward(xs, ws, True, call) for xs, ws in self._pieces(x, w)]
+        return torch.cat([out for out, _ in runs]), ([forward for _, forward in runs], x.shape[-1], w.dim())
 
     def vjp(self, saved, grad_output: torch.Tensor, want_x: bool, want_w: bool) -> list[torch.Tensor]:
         """``grad_output^T J`` by one sweep of one bra per sample: the input gradient ``(B, I)``
@@ -226,12 +225,13 @@ class TorchAdjointEngine(VJPEngine):
         if ``want_w``."""
         forwards, split, weight_dims = saved
         g_all = grad_output.to(device=forwards[0].psi.device, dtype=torch.float64)  # (B, K)
-        with one_calling_thread(self._threads(g_all)):
-            totals, start = [], 0
-            for forward in forwards:
-                totals.append(self._vjp_rows(forward, g_all[start:start + forward.psi.shape[0]]))
-                start += forward.psi.shape[0]
-            return split_vjp(torch.cat(totals), split, weight_dims == 1, want_x, want_w)
+        totals, start = [], 0
+        for forward in forwards:
+            g = g_all[start:start + forward.psi.shape[0]]
+            start += forward.psi.shape[0]
+            with one_calling_thread(self._threads(g)):  # a sub-batch's samples on workers
+                totals.append(self._vjp_rows(forward, g))
+        return split_vjp(torch.cat(totals), split, weight_dims == 1, want_x, want_w)
 
     def _vjp_rows(self, forward: Forward, g: torch.Tensor) -> torch.Tensor:
         """``g^T J`` ``(b, I + P)`` for the rows of one forward pass, ``g`` ``(b, K)`` float64."""
@@ -440,14 +440,15 @@ class TorchAdjointEngine(VJPEngine):
 
     def _forward(self, x: torch.Tensor, w: torch.Tensor, tangents: bool, call):
         """The outputs ``(B, K)`` and a :class:`Forward` for a sweep."""
-        plan, gates, dtheta = self._prepare(x, w, tangents, call)
-        keep = tangents and x.shape[0] * 2**self.n * 16 * len(plan.steps) <= _keep_limit(x.device)
         threads = self._threads(x)
-        rows = sample_slices(x.shape[0], threads)
-        runs = map_samples(lambda part: forward_rows(plan.steps, gates, self.n, x.shape[0], part, keep,
-                                                     x.device), rows, threads)
-        psi = join_rows([psi for psi, _ in runs])
-        return self._outputs_of(plan, psi), Forward(psi, rows, [saved for _, saved in runs], dtheta)
+        with one_calling_thread(threads):  # a sub-batch's samples on workers
+            plan, gates, dtheta = self._prepare(x, w, tangents, call)
+            keep = tangents and x.shape[0] * 2**self.n * 16 * len(plan.steps) <= _keep_limit(x.device)
+            rows = sample_slices(x.shape[0], threads)
+            runs = map_samples(lambda part: forward_rows(plan.steps, gates, self.n, x.shape[0], part, keep,
+                                                         x.device), rows, threads)
+            psi = join_rows([psi for psi, _ in runs])
+            return self._outputs_of(plan, psi), Forward(psi, rows, [saved for _, saved in runs], dtheta)
 
     def _outputs_of(self, plan: _Plan, psi: torch.Tensor) -> torch.Tensor:
         """The outputs ``(B, K)`` of the final states ``psi`` ``(B, 2**n)``, for the whole batch at

@@ -338,6 +338,27 @@ def _everything(engine, x, w, g):
     return [engine.values(x, w), out, *jacobians, *weights_only, values, *engine.vjp(saved, g, True, True)]
 
 
+@pytest.mark.parametrize("batch", [3, 5])
+def test_a_sub_batch_of_one_sample_keeps_torch_s_threads(batch, sample_workers, rng, monkeypatch):
+    """Sub-batches of two samples (two states in ``CACHE_BYTES``): those of two run on workers
+    with the calling thread on one torch thread (:func:`~.sample_threads.one_calling_thread`);
+    the last of an odd batch, one sample, has no workers and keeps the calling thread's two torch
+    threads, as before (one thread in all would be slower)."""
+    qnn = NETWORKS["sampler-parity-9"]()
+    monkeypatch.setattr(torch_adjoint, "CACHE_BYTES", 16 * 2**qnn.description.num_qubits * 2)
+    monkeypatch.setattr(sample_threads, "MIN_AMPLITUDES", 1)
+    seen = []
+    recording = torch_adjoint.map_samples  # the fixture's: it records the workers asked for
+    monkeypatch.setattr(torch_adjoint, "map_samples",
+                        lambda task, items, threads: seen.append((threads, torch.get_num_threads()))
+                        or recording(task, items, threads))
+    x = torch.tensor(rng.uniform(-2, 2, (batch, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    g = torch.tensor(rng.normal(size=(batch, qnn.output_shape[0])))
+    _everything(TorchAdjointEngine(qnn.description), x, w, g)
+    assert set(seen) == {(2, 1), (0, 2)}
+
+
 @pytest.mark.parametrize("path", ["kept", "undone", "eager", "sub-batches", "per-sample weights",
                                   "three samples"])
 @pytest.mark.parametrize("network", list(NETWORKS))
@@ -351,7 +372,9 @@ def test_samples_on_worker_threads_give_the_batch_s_bits(network, path, sample_w
     cover the bras' sweeps, the probabilities' product (``diag(L g) psi``) and the Jacobians
     through the state (raw probabilities, a head of 100 classes)."""
     qnn = NETWORKS[network]()
-    batch = 3 if path == "three samples" else 5  # tasks of one sample and two, or of two and three
+    # tasks of one sample and two, or of two and three; sub-batches of two samples, none of one (which
+    # has no workers and keeps torch's threads: test_a_sub_batch_of_one_sample_keeps_torch_s_threads)
+    batch = 3 if path == "three samples" else 4 if path == "sub-batches" else 5
     x = torch.tensor(rng.uniform(-2, 2, (batch, qnn.num_inputs)))
     shape = (batch, qnn.num_weights) if path == "per-sample weights" else qnn.num_weights
     w = torch.tensor(rng.uniform(-2, 2, shape))

@@ -39,7 +39,8 @@ pass. This engine makes few, cheap passes, on any torch device:
    batch's size for (the fused matrices and moved generators, the diagonal gates' tangent phases,
    the bras of a vector-Jacobian product, the outputs and the Jacobians' products through the
    outputs' map, the diagonal gates' derivatives) is made for the whole batch in the calling
-   thread, so results do not depend on the threads.
+   thread, which meanwhile runs torch on one thread (:func:`~.sample_threads.one_calling_thread`),
+   so results do not depend on the threads.
 
 Outputs: expectation values of observables with a Pauli representation or a matrix (decomposed
 into Pauli words, :mod:`~qnn_torch.engines.pauli`), and probabilities (a ``SamplerQNN``'s

@@ -17,7 +17,7 @@ from .errors import EngineUnavailable
 from .decomposition import replay_angles
 from .numpy_codegen import numpy_program
 from .shape_cache import ShapeCache
-from .tracing import trace
+from .tracing import record
 
 __all__ = ["AnglePrograms"]
 
@@ -81,10 +81,10 @@ class AnglePrograms:
         program = self._programs.get(key)  # lock-free when cached: the hot path
         if program is not None:
             return program
-        with PENNYLANE_LOCK:  # queuing and make_fx are not thread-safe
+        with PENNYLANE_LOCK:  # queuing and tracing are not thread-safe
             program = self._programs.get(key)
             if program is None:  # (another thread may have built it meanwhile)
-                graph = trace(self._angles(x.shape[0]), x.detach().cpu(), w.detach().cpu())
+                graph = record(self._angles(x.shape[0]), x.detach().cpu(), w.detach().cpu())
                 program = numpy_program(graph, tangents)
                 self._programs.put(key, program)
         return program

@@ -26,9 +26,36 @@ import numpy as np
 
 from .leaf_matrices import fixed_matrix, generator_matrix
 
-__all__ = ["FusedGate", "Gate", "GateGroup", "embed", "fuse", "group_gates", "local_gate"]
+__all__ = ["FusedGate", "Gate", "GateGroup", "embed", "fuse", "group_gates", "is_diagonal", "local_gate"]
 
 _TOL = 1e-10
+_CACHE_SIZE = 1024  # embeddings and eigendecompositions kept (a circuit repeats a few); cleared when full
+_embedded: dict = {}
+_eigen: dict = {}
+
+
+def _kept(cache: dict, key, compute) -> tuple:
+    """``compute()`` (a tuple of arrays), computed once per ``key``; the caller gets copies, its own
+    to keep or hand to torch (which warns of read-only arrays)."""
+    found = cache.get(key)
+    if found is None:
+        found = compute()
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[key] = found
+    return tuple(a.copy() for a in found)
+
+
+def _array_key(a: np.ndarray) -> tuple:
+    return a.shape, a.dtype.str, a.tobytes()
+
+
+def is_diagonal(m: np.ndarray) -> bool:
+    """``np.allclose(m, np.diag(np.diag(m)), atol=1e-10)``, in fewer passes: off the diagonal every
+    magnitude at most ``1e-10``, on it no NaN (an infinity is close to itself)."""
+    close = np.abs(m) <= _TOL
+    np.fill_diagonal(close, ~np.isnan(np.diagonal(m)))
+    return bool(close.all())
 
 
 @dataclass
@@ -48,8 +75,7 @@ class Gate:
     generator: np.ndarray | None = None
 
     def __post_init__(self):
-        m = self.matrix if self.matrix is not None else self.generator
-        self.diagonal = bool(np.allclose(m, np.diag(np.diag(m)), atol=_TOL))
+        self.diagonal = is_diagonal(self.matrix if self.matrix is not None else self.generator)
         """bool: whether the gate's matrix is diagonal for every angle."""
 
 
@@ -104,12 +130,21 @@ def group_gates(gates: list[Gate], max_wires: int, max_diagonal_wires: int) -> l
 
 
 def embed(matrix: np.ndarray, wires: tuple, order: tuple) -> np.ndarray:
-    """``matrix`` on ``wires`` as a matrix on ``order`` (a superset; first wire most significant)."""
-    k = len(order)
-    rest = [w for w in order if w not in wires]
+    """``matrix`` on ``wires`` as a matrix on ``order`` (a superset; first wire most significant).
+
+    A circuit embeds the same few matrices at the same relative positions again and again: each
+    embedding is computed once (by its matrix's bytes and the positions) and copied."""
+    positions = tuple(order.index(w) for w in wires)
+    key = (_array_key(matrix), positions, len(order))
+    return _kept(_embedded, key, lambda: (_embed(matrix, positions, len(order)),))[0]
+
+
+def _embed(matrix: np.ndarray, positions: tuple, k: int) -> np.ndarray:
+    """``matrix`` on the wires at ``positions`` of ``k`` wires."""
+    rest = [p for p in range(k) if p not in positions]
     full = np.kron(matrix, np.eye(2 ** len(rest))).reshape((2,) * (2 * k))
-    current = list(wires) + rest  # the axes' wires, rows then columns
-    perm = [current.index(w) for w in order]
+    current = list(positions) + rest  # the axes' positions, rows then columns
+    perm = [current.index(p) for p in range(k)]
     return full.transpose(perm + [k + p for p in perm]).reshape(2**k, 2**k)
 
 
@@ -135,7 +170,11 @@ class FusedGate:
 
 
 def _eig_projectors(h: np.ndarray):
-    """The distinct eigenvalues of Hermitian ``h`` and their projectors."""
+    """The distinct eigenvalues of Hermitian ``h`` and their projectors (computed once per matrix)."""
+    return _kept(_eigen, _array_key(h), lambda: _eig_projectors_of(h))
+
+
+def _eig_projectors_of(h: np.ndarray):
     values, vectors = np.linalg.eigh(h)
     distinct, projectors = [], []
     for v, vec in zip(values, vectors.T):

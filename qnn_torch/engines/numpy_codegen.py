@@ -1,10 +1,10 @@
 """NumPy code generated from a traced ATen graph, with forward-mode derivatives.
 
 The gate angles of a QNN are small expressions of its inputs and weights (``2 * x0``,
-``2 * (pi - x0) * (pi - x1)``, ``w3``), written by the templates in torch. Traced once with
-``make_fx``, they are an ATen graph; :func:`numpy_program` generates a NumPy function from the
-graph that returns the angles and, optionally, their derivatives with respect to every input and
-weight (forward mode: each value carries a trailing axis of tangents). Repeated sub-expressions
+``2 * (pi - x0) * (pi - x1)``, ``w3``), written by the templates in torch. Traced once
+(:func:`~qnn_torch.engines.tracing.record`, or ``make_fx``), they are an ATen graph;
+:func:`numpy_program` generates a NumPy function from the graph that returns the angles and,
+optionally, their derivatives with respect to every input and weight (forward mode: each value carries a trailing axis of tangents). Repeated sub-expressions
 are computed once and operations on constants are folded when the program is generated.
 
 Only the elementwise and shape operations that such expressions use are supported; anything
@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from .errors import EngineUnavailable
+from .tracing import Node, Recording
 
 __all__ = ["UnsupportedGraph", "numpy_program"]
 
@@ -106,7 +107,7 @@ class _Writer:
 
     def arg(self, a) -> str:
         """The value expression of a node argument or literal."""
-        if isinstance(a, torch.fx.Node):
+        if isinstance(a, Node):
             if a in self.const:
                 return self.constant(self.const[a])
             return self.value[a]
@@ -115,7 +116,7 @@ class _Writer:
         raise UnsupportedGraph(f"argument {a!r} of type {type(a).__name__}")
 
     def t(self, a):
-        return self.tangent.get(a) if isinstance(a, torch.fx.Node) else None
+        return self.tangent.get(a) if isinstance(a, Node) else None
 
     def zeros(self, shape) -> str:
         return self.constant(np.zeros(tuple(shape)))
@@ -146,7 +147,7 @@ def _fold(node, writer: _Writer):
     """Evaluate a node whose arguments are all constants, in torch, while generating the program."""
 
     def conv(a):
-        if isinstance(a, torch.fx.Node):
+        if isinstance(a, Node):
             return torch.as_tensor(writer.const[a])
         if isinstance(a, (list, tuple)):
             return type(a)(conv(b) for b in a)
@@ -163,7 +164,7 @@ def _is_constant(node, writer) -> bool:
     flat = []
     for a in args:
         flat.extend(a if isinstance(a, (list, tuple)) else [a])
-    return all(a in writer.const for a in flat if isinstance(a, torch.fx.Node))
+    return all(a in writer.const for a in flat if isinstance(a, Node))
 
 
 # ---------------------------------------------------------------- translation rules
@@ -323,19 +324,19 @@ def _broadcast_tangent(node, w: _Writer, tangent: str | None, a, b) -> str | Non
     """A binary operation's tangent expression, emitted with the node's full shape."""
     if tangent is None:
         return None
-    sources = [n for n in (a, b) if isinstance(n, torch.fx.Node)]
+    sources = [n for n in (a, b) if isinstance(n, Node)]
     return w.broadcast(w.emit(tangent, "t"), node, sources)
 
 
 def _pow(node, w: _Writer, name: str):
     """``tensor ** constant``."""
     base, exponent = node.args[0], node.args[1]
-    if isinstance(exponent, torch.fx.Node):
+    if isinstance(exponent, Node):
         if exponent in w.const and w.const[exponent].ndim == 0:
             exponent = float(w.const[exponent])
         else:
             raise UnsupportedGraph("pow with a tensor exponent")
-    if not isinstance(base, torch.fx.Node):  # scalar ** tensor
+    if not isinstance(base, Node):  # scalar ** tensor
         raise UnsupportedGraph("pow with a scalar base")
     vb = w.value[base]
     value = w.emit(f"{vb} ** {float(exponent)!r}")
@@ -386,16 +387,17 @@ def _translate(node, w: _Writer) -> None:
 
 def _expand(expr: str, *nodes) -> str:
     """``expr`` with a trailing axis, so that it broadcasts against a tangent."""
-    if all(not isinstance(n, torch.fx.Node) for n in nodes):
+    if all(not isinstance(n, Node) for n in nodes):
         return expr  # a Python scalar
     return f"({expr})[..., None]"
 
 
-def numpy_program(graph: torch.fx.GraphModule, tangents: bool) -> Callable:
+def numpy_program(graph: Recording | torch.fx.GraphModule, tangents: bool) -> Callable:
     """Generate ``fn(*inputs) -> value`` or ``-> (value, tangent)`` from a traced graph.
 
     Args:
-        graph (torch.fx.GraphModule): a ``make_fx`` graph with one tensor output.
+        graph (Recording or torch.fx.GraphModule): a graph with one tensor output:
+            :func:`~.tracing.record`'s, or a ``make_fx`` graph.
         tangents (bool): also return the derivatives of the output with respect to every
             column (last-axis element) of every input, as a trailing axis: inputs of shapes
             ``(B, I)`` and ``(P,)`` give tangents of shape ``output.shape + (I + P,)``. The
@@ -405,24 +407,26 @@ def numpy_program(graph: torch.fx.GraphModule, tangents: bool) -> Callable:
     Raises:
         UnsupportedGraph: if an operation has no translation.
     """
-    placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    if isinstance(graph, torch.fx.GraphModule):
+        graph = Recording.of_graph_module(graph)
+    placeholders = graph.placeholders
     w = _seed(graph, placeholders, tangents)
     output = _translate_graph(graph, w)
     return _generate(w, placeholders, output, tangents)
 
 
-def _seed(graph: torch.fx.GraphModule, placeholders: list, tangents: bool) -> _Writer:
+def _seed(graph: Recording, placeholders: list, tangents: bool) -> _Writer:
     """Step 1: a writer knowing every node's shape, with the inputs' values and unit tangents
     (one tangent direction per column of every input)."""
-    sizes = [int(n.meta["val"].shape[-1]) if n.meta["val"].ndim else 1 for n in placeholders]
+    sizes = [int(n.shape[-1]) if n.shape else 1 for n in placeholders]
     total = sum(sizes)
     w = _Writer(total if tangents else None)
-    for node in graph.graph.nodes:
-        if "val" in node.meta and isinstance(node.meta["val"], torch.Tensor):
-            w.shape[node] = tuple(node.meta["val"].shape)
+    for node in graph.nodes:
+        if node.val is not None:
+            w.shape[node] = node.shape
     offset = 0
     for node, size in zip(placeholders, sizes):
-        w.value[node] = node.name
+        w.value[node] = node.target
         if tangents:
             # d(input[..., j]) / d(direction offset + j) = 1: one direction per column
             seed = np.zeros((size, total))
@@ -434,12 +438,12 @@ def _seed(graph: torch.fx.GraphModule, placeholders: list, tangents: bool) -> _W
     return w
 
 
-def _translate_graph(graph: torch.fx.GraphModule, w: _Writer):
+def _translate_graph(graph: Recording, w: _Writer):
     """Step 2: fold constants and translate every other node; returns the output node."""
     output = None
-    for node in graph.graph.nodes:
+    for node in graph.nodes:
         if node.op == "get_attr":
-            w.const[node] = getattr(graph, node.target).detach().numpy().copy()
+            w.const[node] = graph.constants[node.target].detach().numpy().copy()
         elif node.op == "call_function":
             if _is_constant(node, w):
                 w.const[node] = _fold(node, w)
@@ -464,7 +468,7 @@ def _generate(w: _Writer, placeholders: list, output, tangents: bool) -> Callabl
         tangent = (w.tangent.get(output) or w.zeros_tangent(output)) if tangents else None
     result = f"{value}, {tangent}" if tangents else value
     source = "\n".join(
-        [f"def program({', '.join(n.name for n in placeholders)}):"]
+        [f"def program({', '.join(n.target for n in placeholders)}):"]
         + [f"    {line}" for line in w.lines]
         + [f"    return {result}"]
     )

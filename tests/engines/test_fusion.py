@@ -5,7 +5,8 @@ import numpy as np
 import pennylane as qml
 import pytest
 
-from qnn_torch.engines.fusion import Gate, GateGroup, embed, fuse, group_gates, local_gate
+from qnn_torch.engines import fusion
+from qnn_torch.engines.fusion import Gate, GateGroup, embed, fuse, group_gates, is_diagonal, local_gate
 
 HADAMARD = qml.matrix(qml.Hadamard(0))
 
@@ -21,6 +22,49 @@ def test_dense_groups_stay_on_consecutive_wires_and_diagonal_ones_span_the_regis
 def test_embed_puts_a_matrix_on_its_wires():
     x_on_1 = embed(qml.matrix(qml.X(0)), (1,), (0, 1))
     assert np.allclose(x_on_1, qml.matrix(qml.X(1), wire_order=[0, 1]))
+
+
+@pytest.mark.parametrize("d", [2, 4, 8])
+def test_the_diagonal_test_answers_as_allclose(d, rng):
+    """``is_diagonal`` decides as the NumPy call it replaces (the oracle), near its tolerance and
+    with infinities and NaN anywhere."""
+    for _ in range(3000):
+        m = np.diag(rng.normal(size=d) + 1j * rng.normal(size=d))
+        m = m + (rng.random((d, d)) < 0.3) * rng.normal(size=(d, d)) * 10.0 ** rng.uniform(-12, -8)
+        if rng.random() < 0.2:
+            m[rng.integers(d), rng.integers(d)] = rng.choice([np.nan, np.inf, -np.inf, complex(np.inf, -np.inf),
+                                                              complex(0, np.nan), 1e-10, -1e-10])
+        with np.errstate(invalid="ignore"):
+            assert is_diagonal(m) == np.allclose(m, np.diag(np.diag(m)), atol=1e-10), m
+
+
+def test_embeddings_and_eigenprojectors_are_computed_once_and_handed_out_as_copies(monkeypatch):
+    """A circuit embeds the same few matrices again and again: each is computed once, and every
+    caller gets its own writable copy (one that wrote into a shared array would change the others;
+    torch warns of read-only arrays), equal to a fresh computation to the last bit."""
+    monkeypatch.setattr(fusion, "_embedded", {})
+    monkeypatch.setattr(fusion, "_eigen", {})
+    cnot = qml.matrix(qml.CNOT([0, 1]))
+    first = embed(cnot, (3, 5), (3, 4, 5))
+    embeds = []
+    original = fusion._embed
+    monkeypatch.setattr(fusion, "_embed", lambda *a: embeds.append(a) or original(*a))
+    again = embed(cnot, (7, 9), (7, 8, 9))  # the same positions: the same embedding
+    assert embeds == [] and again is not first and again.flags.writeable
+    np.testing.assert_array_equal(again, original(cnot, (0, 2), 3))
+    assert np.array_equal(first, qml.matrix(qml.CNOT([3, 5]), wire_order=[3, 4, 5]))
+    again[0, 0] = 7
+    assert embed(cnot, (3, 5), (3, 4, 5))[0, 0] == 1 and embeds == []
+    embed(cnot, (5, 3), (3, 4, 5))
+    assert len(embeds) == 1  # other positions: another embedding
+
+    h = embed(qml.matrix(qml.Y(0)) / 2, (0,), (0, 1))
+    values, projectors = fusion._eig_projectors(h)
+    fresh = fusion._eig_projectors_of(h)
+    np.testing.assert_array_equal(values, fresh[0])
+    np.testing.assert_array_equal(projectors, fresh[1])
+    projectors[0] = 0
+    assert np.array_equal(fusion._eig_projectors(h)[1], fresh[1]) and len(fusion._eigen) == 1
 
 
 def _matrix(fused, theta):

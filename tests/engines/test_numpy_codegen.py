@@ -7,6 +7,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.func import jacrev, vmap
 
 from qnn_torch.engines.numpy_codegen import UnsupportedGraph, numpy_program
+from qnn_torch.engines.tracing import record
 
 CONSTANT = torch.tensor([0.25, -1.5, 2.0], dtype=torch.float64)
 
@@ -58,6 +59,16 @@ def test_values_and_tangents_match_torch(name, batch):
     assert np.allclose(value, ref_value.numpy(), atol=1e-12)
     assert tangent.shape == tuple(ref_tangent.shape)
     assert np.allclose(tangent, ref_tangent.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(EXPRESSIONS))
+@pytest.mark.parametrize("tangents", [False, True])
+def test_a_recording_gives_the_program_of_make_fx_s_graph(name, tangents):
+    """The angle programs read :func:`record`'s nodes; the program is the one generated from
+    ``make_fx``'s graph, character for character."""
+    x, w = torch.rand(3, 3, dtype=torch.float64) - 0.5, torch.rand(4, dtype=torch.float64) + 0.5
+    fn = EXPRESSIONS[name]
+    assert numpy_program(record(fn, x, w), tangents).source == numpy_program(make_fx(fn)(x, w), tangents).source
 
 
 def test_repeated_subexpressions_are_computed_once():

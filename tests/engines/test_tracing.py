@@ -17,7 +17,7 @@ from qnn_torch.engines import EngineUnavailable, TorchTracedEngine
 from qnn_torch.engines.angle_programs import AnglePrograms
 from qnn_torch.engines.decomposition import circuit_leaves
 from qnn_torch.engines import tracing
-from qnn_torch.engines.tracing import trace
+from qnn_torch.engines.tracing import Recording, record, trace
 
 from .cases import CASES
 
@@ -76,6 +76,61 @@ def test_named_parameters_and_varargs_name_placeholders_as_make_fx_does():
     assert "arg0_1, arg1_1" in _assert_traced_as_make_fx(lambda *a: a[0] + a[1][0], X, W).code
 
 
+def _described(nodes) -> list:
+    """A graph's nodes as ``(op, target, args, shape, dtype)``, the nodes in the arguments as their
+    positions (placeholders by position; a graph module's ``get_attr`` targets are the same names)."""
+    nodes = list(nodes)
+    position = {node: i for i, node in enumerate(nodes)}
+
+    def arg(a):
+        if isinstance(a, (torch.fx.Node, tracing.Node)):
+            return ("node", position[a])
+        if isinstance(a, (list, tuple)):
+            return tuple(arg(b) for b in a)
+        if isinstance(a, dict):
+            return {k: arg(v) for k, v in a.items()}
+        return a
+
+    described = []
+    for i, node in enumerate(nodes):
+        if isinstance(node, torch.fx.Node):
+            val = node.meta.get("val")
+            shape = (tuple(val.shape), val.dtype) if isinstance(val, torch.Tensor) else None
+        else:
+            shape = None if node.val is None else (node.val[0], node.val[2])
+        target = i if node.op == "placeholder" else node.target
+        described.append((node.op, target, arg(node.args), arg(dict(node.kwargs)), shape))
+    return described
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_the_recording_is_the_graph_node_for_node(name):
+    """What the angle programs read (:func:`record`) is the graph :func:`trace` returns (make_fx's,
+    above), and a make_fx graph read as a recording is too."""
+    recording = record(FUNCTIONS[name], X, W)
+    assert isinstance(recording, Recording)
+    reference = make_fx(FUNCTIONS[name], tracing_mode="real")(X, W)
+    assert _described(recording.nodes) == _described(reference.graph.nodes)
+    assert _described(Recording.of_graph_module(reference).nodes) == _described(reference.graph.nodes)
+    for target, value in recording.constants.items():
+        assert torch.equal(value, getattr(reference, target))
+
+
+def test_a_tensor_with_the_id_of_a_dead_computed_tensor_is_not_taken_for_it():
+    """The recorder knows computed tensors by id, through a weak reference: a tensor that reuses
+    the id of an intermediate that died (a constant made without an ATen operation, such as
+    ``torch.from_numpy``) must not be taken for that intermediate's node."""
+    recorder = tracing._Recorder(lambda x: x, (X,))
+    dead, node = torch.ones(2), tracing.Node("call_function", torch.ops.aten.mul.Tensor)
+    recorder._track(dead, node, False)
+    assert recorder._entry(dead)[1] is node
+    other = torch.zeros(2)
+    recorder.computed[id(other)] = recorder.computed.pop(id(dead))  # what a reused id leaves behind
+    del dead
+    assert recorder._entry(other) is None
+    assert isinstance(recorder._argument(other), tracing.Node) and recorder._argument(other).op == "get_attr"
+
+
 class _Tagged(torch.Tensor):
     """A tensor subclass."""
 
@@ -92,6 +147,12 @@ def test_what_the_recorder_does_not_follow_goes_to_make_fx(name, monkeypatch):
     calls = []
     monkeypatch.setattr(tracing, "_make_fx", lambda fn, args: calls.append(fn) or "make_fx's graph")
     assert trace(UNFOLLOWED[name], X, W) == "make_fx's graph" and calls == [UNFOLLOWED[name]]
+
+
+@pytest.mark.parametrize("name", ["a boolean mask", "a write into a constant"])
+def test_a_recording_of_what_the_recorder_does_not_follow_is_make_fx_s_graph(name):
+    reference = make_fx(UNFOLLOWED[name], tracing_mode="real")(X, W)
+    assert _described(record(UNFOLLOWED[name], X, W).nodes) == _described(reference.graph.nodes)
 
 
 @pytest.mark.parametrize("name", ["a boolean mask", "a write into a constant"])

@@ -161,9 +161,9 @@ def _table(args, rows: dict, checkouts: dict, kind: str) -> tuple[list, list, li
                 continue
             first, steady = _median(recs, "first_s"), _median(recs, "steady_s")
             target = _target(n, steady)
-            row = {"checkout": label, "qubits": n, "kind": kind, "engine": recs[0]["engine"], "first_s": first,
-                   "second_network_first_s": _median(recs, "second_network_first_s"), "steady_s": steady,
-                   "target_s": target, "met": first <= target,
+            row = {"checkout": label, "qubits": n, "kind": kind, "engine": recs[0]["engine"],
+                   "first_s": first, "second_network_first_s": _median(recs, "second_network_first_s"),
+                   "steady_s": steady, "target_s": target, "met": first <= target,
                    "dynamo_imported": any(r["dynamo_imported"] for r in recs)}
             table.append(row)
             if label == "this" and not row["met"]:
@@ -176,8 +176,8 @@ def _table(args, rows: dict, checkouts: dict, kind: str) -> tuple[list, list, li
 
 
 def _report(args, rows: dict, checkouts: dict, meta: dict) -> tuple[str, dict]:
-    lines = [f"First forward + backward of a network (issue #24), batch {args.batch}, median of {args.rounds} "
-             "rounds taking turns; bench_scaling's network, engine='auto'", ""]
+    lines = [f"First forward + backward of a network (issue #24), batch {args.batch}, median of "
+             f"{args.rounds} rounds taking turns; bench_scaling's network, engine='auto'", ""]
     lines += load_warning(meta)
     fresh_lines, fresh, fresh_missed = _table(args, rows, checkouts, "fresh")
     lines += ["In a fresh process (the process's one-off costs included):"] + fresh_lines

@@ -4,8 +4,9 @@ The gate angles of a QNN are small expressions of its inputs and weights (``2 * 
 ``2 * (pi - x0) * (pi - x1)``, ``w3``), written by the templates in torch. Traced once
 (:func:`~qnn_torch.engines.tracing.record`, or ``make_fx``), they are an ATen graph;
 :func:`numpy_program` generates a NumPy function from the graph that returns the angles and,
-optionally, their derivatives with respect to every input and weight (forward mode: each value carries a trailing axis of tangents). Repeated sub-expressions
-are computed once and operations on constants are folded when the program is generated.
+optionally, their derivatives with respect to every input and weight (forward mode: each value
+carries a trailing axis of tangents). Repeated sub-expressions are computed once and operations on
+constants are folded when the program is generated.
 
 Only the elementwise and shape operations that such expressions use are supported; anything
 else raises :class:`UnsupportedGraph` (an :class:`~qnn_torch.engines.errors.EngineUnavailable`) and

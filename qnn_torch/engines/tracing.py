@@ -83,7 +83,8 @@ class Node:
 
     __slots__ = ("op", "target", "args", "kwargs", "val")
 
-    def __init__(self, op: str, target, args: tuple = (), kwargs: dict | None = None, val: tuple | None = None):
+    def __init__(self, op: str, target, args: tuple = (), kwargs: dict | None = None,
+                 val: tuple | None = None):
         self.op, self.target, self.args, self.kwargs, self.val = op, target, args, kwargs or {}, val
 
     @property

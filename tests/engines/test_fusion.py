@@ -32,8 +32,8 @@ def test_the_diagonal_test_answers_as_allclose(d, rng):
         m = np.diag(rng.normal(size=d) + 1j * rng.normal(size=d))
         m = m + (rng.random((d, d)) < 0.3) * rng.normal(size=(d, d)) * 10.0 ** rng.uniform(-12, -8)
         if rng.random() < 0.2:
-            m[rng.integers(d), rng.integers(d)] = rng.choice([np.nan, np.inf, -np.inf, complex(np.inf, -np.inf),
-                                                              complex(0, np.nan), 1e-10, -1e-10])
+            odd = [np.nan, np.inf, -np.inf, complex(np.inf, -np.inf), complex(0, np.nan), 1e-10, -1e-10]
+            m[rng.integers(d), rng.integers(d)] = rng.choice(odd)
         with np.errstate(invalid="ignore"):
             assert is_diagonal(m) == np.allclose(m, np.diag(np.diag(m)), atol=1e-10), m
 

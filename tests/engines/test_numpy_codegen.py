@@ -68,7 +68,8 @@ def test_a_recording_gives_the_program_of_make_fx_s_graph(name, tangents):
     ``make_fx``'s graph, character for character."""
     x, w = torch.rand(3, 3, dtype=torch.float64) - 0.5, torch.rand(4, dtype=torch.float64) + 0.5
     fn = EXPRESSIONS[name]
-    assert numpy_program(record(fn, x, w), tangents).source == numpy_program(make_fx(fn)(x, w), tangents).source
+    recorded = numpy_program(record(fn, x, w), tangents).source
+    assert recorded == numpy_program(make_fx(fn)(x, w), tangents).source
 
 
 def test_repeated_subexpressions_are_computed_once():

@@ -17,7 +17,8 @@ the machine falls on every row alike. A worker measures:
   (ZZFeatureMap and RealAmplitudes with one repetition each, two calls), so that every one-off cost
   of the process is paid, then times the network's first call and its steady calls: what each new
   network costs (its analysis, tracing and generated programs), which no sharing between networks of
-  one structure hides.
+  one structure hides. The process-wide caches of gates' matrices (and, from this change on, of
+  their embeddings on up to 4 wires) then hold the gates both networks use.
 
 ``--baseline PATH`` adds the same rows for another checkout (``/work/main``: before the change).
 Targets (issue #24): the first call at most twice a steady call plus 5 ms up to 12 qubits, and

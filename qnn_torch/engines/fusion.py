@@ -29,21 +29,27 @@ from .leaf_matrices import fixed_matrix, generator_matrix
 __all__ = ["FusedGate", "Gate", "GateGroup", "embed", "fuse", "group_gates", "is_diagonal", "local_gate"]
 
 _TOL = 1e-10
-_CACHE_SIZE = 1024  # embeddings and eigendecompositions kept (a circuit repeats a few); cleared when full
+_CACHE_SIZE = 256  # embeddings and eigendecompositions kept (a circuit repeats a few); cleared when full
+_CACHED_DIMENSION = 16  # only matrices on at most 4 wires are kept: a few KiB each, 16 MiB at most in all
 _embedded: dict = {}
 _eigen: dict = {}
 
 
-def _kept(cache: dict, key, compute) -> tuple:
-    """``compute()`` (a tuple of arrays), computed once per ``key``; the caller gets copies, its own
-    to keep or hand to torch (which warns of read-only arrays)."""
+def _kept(cache: dict, key, dimension: int, compute) -> tuple:
+    """``compute()`` (a tuple of arrays), computed once per ``key`` if the matrices are
+    ``dimension x dimension`` with ``dimension`` at most :data:`_CACHED_DIMENSION` (larger ones, such as
+    the NumPy adjoint engine's whole-register matrices, are computed every time: kept, they would
+    outlive their networks); the caller gets copies in the same memory layout, its own to keep or
+    hand to torch (which warns of read-only arrays)."""
+    if dimension > _CACHED_DIMENSION:
+        return compute()
     found = cache.get(key)
     if found is None:
         found = compute()
         if len(cache) >= _CACHE_SIZE:
             cache.clear()
         cache[key] = found
-    return tuple(a.copy() for a in found)
+    return tuple(a.copy(order="K") for a in found)
 
 
 def _array_key(a: np.ndarray) -> tuple:
@@ -133,10 +139,12 @@ def embed(matrix: np.ndarray, wires: tuple, order: tuple) -> np.ndarray:
     """``matrix`` on ``wires`` as a matrix on ``order`` (a superset; first wire most significant).
 
     A circuit embeds the same few matrices at the same relative positions again and again: each
-    embedding is computed once (by its matrix's bytes and the positions) and copied."""
+    embedding on at most 4 wires is computed once per process (by its matrix's bytes and the
+    positions) and copied."""
     positions = tuple(order.index(w) for w in wires)
-    key = (_array_key(matrix), positions, len(order))
-    return _kept(_embedded, key, lambda: (_embed(matrix, positions, len(order)),))[0]
+    k = len(order)
+    key = (_array_key(matrix), positions, k) if 2**k <= _CACHED_DIMENSION else None
+    return _kept(_embedded, key, 2**k, lambda: (_embed(matrix, positions, k),))[0]
 
 
 def _embed(matrix: np.ndarray, positions: tuple, k: int) -> np.ndarray:
@@ -171,7 +179,8 @@ class FusedGate:
 
 def _eig_projectors(h: np.ndarray):
     """The distinct eigenvalues of Hermitian ``h`` and their projectors (computed once per matrix)."""
-    return _kept(_eigen, _array_key(h), lambda: _eig_projectors_of(h))
+    small = h.shape[0] <= _CACHED_DIMENSION
+    return _kept(_eigen, _array_key(h) if small else None, h.shape[0], lambda: _eig_projectors_of(h))
 
 
 def _eig_projectors_of(h: np.ndarray):

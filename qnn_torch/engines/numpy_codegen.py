@@ -16,6 +16,7 @@ any replay of a ``make_fx`` graph.)
 
 from __future__ import annotations
 
+import keyword
 import re
 from typing import Callable
 
@@ -57,6 +58,10 @@ _ALIASES = {"alias", "clone", "lift_fresh_copy", "contiguous", "view_as", "_to_c
 _REAL_DTYPES = (None, torch.float64, torch.float32, torch.float16, torch.bfloat16)
 
 
+_NAMESPACE = {"np": np, "inf": np.inf, "nan": np.nan}
+"""dict: the generated code's own names."""
+
+
 def _op_name(node) -> str:
     """``aten.mul.Tensor`` -> ``mul``."""
     parts = str(node.target).split(".")
@@ -70,7 +75,7 @@ class _Writer:
         self.tangents = tangents  # number of tangent directions, or None for values only
         self.lines: list[str] = []
         # ``repr`` writes non-finite floats as the names ``inf`` and ``nan``: they are defined here
-        self.namespace: dict = {"np": np, "inf": np.inf, "nan": np.nan}
+        self.namespace: dict = dict(_NAMESPACE)
         self.value: dict = {}  # node -> expression of its value (a name or a literal)
         self.tangent: dict = {}  # node -> expression of its tangent, or None (zero)
         self.const: dict = {}  # node -> numpy constant (folded)
@@ -416,6 +421,20 @@ def numpy_program(graph: Recording | torch.fx.GraphModule, tangents: bool) -> Ca
     return _generate(w, placeholders, output, tangents)
 
 
+def _parameter_names(placeholders: list) -> list[str]:
+    """The program's parameters: the placeholders' names (``x_1``) where they are ASCII identifiers
+    (the generated code's names are), else ``arg<i>_1`` (a parameter ``θ``: ``torch.fx`` would name
+    it ``__1``)."""
+    names: list = []
+    for i, node in enumerate(placeholders):
+        name = node.target
+        if (not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or keyword.iskeyword(name) or name in names
+                or name in _NAMESPACE):
+            name = f"arg{i}_1"
+        names.append(name)
+    return names
+
+
 def _seed(graph: Recording, placeholders: list, tangents: bool) -> _Writer:
     """Step 1: a writer knowing every node's shape, with the inputs' values and unit tangents
     (one tangent direction per column of every input)."""
@@ -426,8 +445,8 @@ def _seed(graph: Recording, placeholders: list, tangents: bool) -> _Writer:
         if node.val is not None:
             w.shape[node] = node.shape
     offset = 0
-    for node, size in zip(placeholders, sizes):
-        w.value[node] = node.target
+    for node, size, name in zip(placeholders, sizes, _parameter_names(placeholders)):
+        w.value[node] = name
         if tangents:
             # d(input[..., j]) / d(direction offset + j) = 1: one direction per column
             seed = np.zeros((size, total))
@@ -469,7 +488,7 @@ def _generate(w: _Writer, placeholders: list, output, tangents: bool) -> Callabl
         tangent = (w.tangent.get(output) or w.zeros_tangent(output)) if tangents else None
     result = f"{value}, {tangent}" if tangents else value
     source = "\n".join(
-        [f"def program({', '.join(n.target for n in placeholders)}):"]
+        [f"def program({', '.join(w.value[n] for n in placeholders)}):"]
         + [f"    {line}" for line in w.lines]
         + [f"    return {result}"]
     )

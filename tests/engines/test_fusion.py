@@ -67,6 +67,27 @@ def test_embeddings_and_eigenprojectors_are_computed_once_and_handed_out_as_copi
     assert np.array_equal(fusion._eig_projectors(h)[1], fresh[1]) and len(fusion._eigen) == 1
 
 
+def test_only_small_matrices_are_kept_and_copies_keep_their_layout(monkeypatch):
+    """Kept matrices outlive their networks: a whole register's (the NumPy adjoint engine embeds
+    gates in it) is computed every time; a copy has the layout the computation gave (an adjoint
+    gate's matrix is in Fortran order, and torch keeps a tensor's strides)."""
+    monkeypatch.setattr(fusion, "_embedded", {})
+    monkeypatch.setattr(fusion, "_eigen", {})
+    cnot = qml.matrix(qml.CNOT([0, 1]))
+    assert embed(cnot, (0, 1), tuple(range(4))).shape == (16, 16) and len(fusion._embedded) == 1
+    for k in (5, 8):
+        assert embed(cnot, (0, 1), tuple(range(k))).shape == (2**k, 2**k)
+    assert len(fusion._embedded) == 1
+    fusion._eig_projectors(embed(qml.matrix(qml.Y(0)), (0,), tuple(range(5))))
+    assert len(fusion._eigen) == 0
+    fortran = np.asfortranarray(qml.matrix(qml.adjoint(qml.S(0)) @ qml.adjoint(qml.CNOT([0, 1]))))
+    computed = fusion._embed(fortran, (0, 1), 2)
+    assert computed.flags.f_contiguous and not computed.flags.c_contiguous  # (what the test is about)
+    for _ in range(2):  # computed, then kept
+        again = embed(fortran, (0, 1), (0, 1))
+        assert again.strides == computed.strides and np.array_equal(again, computed)
+
+
 def _matrix(fused, theta):
     u = np.eye(2 ** len(fused.wires), dtype=np.complex128)
     for step in fused.steps:

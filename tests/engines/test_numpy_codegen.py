@@ -72,6 +72,17 @@ def test_a_recording_gives_the_program_of_make_fx_s_graph(name, tangents):
     assert recorded == numpy_program(make_fx(fn)(x, w), tangents).source
 
 
+def test_parameters_named_beyond_ascii_get_names_of_their_own():
+    def angles(θ, w):  # a name a user may write
+        return torch.stack([2 * θ[:, 0], θ[:, 1] * w[0]], dim=1)
+
+    x, w = torch.rand(3, 2, dtype=torch.float64), torch.rand(2, dtype=torch.float64)
+    for graph in (record(angles, x, w), make_fx(angles)(x, w)):
+        value, tangent = numpy_program(graph, True)(x.numpy(), w.numpy())
+        np.testing.assert_array_equal(value, angles(x, w).numpy())
+        assert tangent.shape == (3, 2, 4)
+
+
 def test_repeated_subexpressions_are_computed_once():
     fn = EXPRESSIONS["zz-map"]
     x, w = torch.rand(2, 3, dtype=torch.float64), torch.rand(4, dtype=torch.float64)

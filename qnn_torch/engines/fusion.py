@@ -198,8 +198,9 @@ def _eig_projectors_of(h: np.ndarray):
     return np.array(distinct), np.stack(projectors)
 
 
-def _evaluate(steps, theta: np.ndarray, d: int):
-    """The fused matrix and the generators ``P_j H_j P_j^dagger`` moved to its end (NumPy)."""
+def _evaluate(steps, theta: np.ndarray, d: int, moved_generators: bool = True):
+    """The fused matrix and the generators ``P_j H_j P_j^dagger`` moved to its end (NumPy; None
+    without ``moved_generators``)."""
     u = np.eye(d, dtype=np.complex128)
     mats = []
     for step in steps:
@@ -210,6 +211,8 @@ def _evaluate(steps, theta: np.ndarray, d: int):
             mats.append(np.einsum("l,lij->ij", np.exp(1j * theta[index] * values), projectors))
     for m in mats:
         u = m @ u
+    if not moved_generators:
+        return u, None
     moved, after = [], np.eye(d, dtype=np.complex128)
     for step, m in zip(reversed(steps), reversed(mats)):
         if step[0] == "angle":
@@ -257,7 +260,7 @@ def fuse(group: GateGroup, order: tuple, num_angles: int, rng: np.random.Generat
             steps.append(("angle", gate.angle, values, projectors, h))
     angles = [s[1] for s in steps if s[0] == "angle"]
     diagonal = _structural_diagonal(steps, angles, num_angles, d, rng)
-    u, _ = _evaluate(steps, rng.uniform(-np.pi, np.pi, num_angles), d)
+    u, _ = _evaluate(steps, rng.uniform(-np.pi, np.pi, num_angles), d, moved_generators=False)
     real = diagonal is None and bool(np.allclose(u.imag, 0.0, atol=_TOL))
     return FusedGate(tuple(order), steps, angles, diagonal, real)
 
@@ -265,7 +268,7 @@ def fuse(group: GateGroup, order: tuple, num_angles: int, rng: np.random.Generat
 def _structural_diagonal(steps, angles, num_angles, d, rng):
     """``(U(0) diagonal, g)`` if the fused matrix is diagonal for every angle, else None
     (decided at random angles: a structure diagonal at two random points is diagonal)."""
-    u0, _ = _evaluate(steps, np.zeros(num_angles), d)
+    u0, _ = _evaluate(steps, np.zeros(num_angles), d, moved_generators=False)
     if not np.allclose(u0, np.diag(np.diag(u0)), atol=_TOL):
         return None
     base = np.diag(u0)

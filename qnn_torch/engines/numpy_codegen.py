@@ -335,20 +335,41 @@ def _broadcast_tangent(node, w: _Writer, tangent: str | None, a, b) -> str | Non
 
 
 def _pow(node, w: _Writer, name: str):
-    """``tensor ** constant``."""
+    """``tensor ** constant``; a tensor exponent (``2 ** x``, ``x ** w``) by :func:`_exponential`."""
     base, exponent = node.args[0], node.args[1]
     if isinstance(exponent, Node):
         if exponent in w.const and w.const[exponent].ndim == 0:
             exponent = float(w.const[exponent])
         else:
-            raise UnsupportedGraph("pow with a tensor exponent")
-    if not isinstance(base, Node):  # scalar ** tensor
-        raise UnsupportedGraph("pow with a scalar base")
+            return _exponential(node, w, base, exponent)
+    if not isinstance(base, Node):  # a scalar to a constant power: folded before it gets here
+        raise UnsupportedGraph("pow of two scalars")
     vb = w.value[base]
     value = w.emit(f"{vb} ** {float(exponent)!r}")
     tb = w.t(base)
     deriv = f"({float(exponent)!r} * {vb} ** {float(exponent) - 1.0!r})[..., None]"
     return value, tb and w.emit(f"{deriv} * {tb}", "t")
+
+
+def _exponential(node, w: _Writer, base, exponent):
+    """``base ** exponent`` with a tensor exponent: d(a ** b) = b a ** (b - 1) da + a ** b log(a) db,
+    as torch's derivatives have it: the first term zero where ``b == 0``, the second where ``a == 0``
+    and ``b >= 0``, NaN where ``a < 0`` (the logarithms are taken where they are finite, so no
+    NumPy warning). A term counts only in the directions its argument's tangent is nonzero in, as
+    in a backward pass: ``(-2) ** b`` has a NaN derivative with respect to ``b``, which must not
+    spread to the directions ``b`` does not depend on."""
+    va, vb = w.arg(base), w.arg(exponent)
+    value = w.emit(f"np.power({va}, {vb})")
+    ta, tb = w.t(base), w.t(exponent)
+    terms = []
+    if ta is not None:
+        derivative = f"{vb} * np.power(np.where({vb} == 0, 1.0, {va}), {vb} - 1.0)"
+        terms.append(f"np.where({ta} == 0, 0.0, {_expand(derivative, base, exponent)} * {ta})")
+    if tb is not None:
+        log = (f"(np.log(np.where({va} > 0, {va}, 1.0)) "
+               f"+ np.where({va} < 0, nan, np.where(({va} == 0) & ({vb} < 0), -inf, 0.0)))")
+        terms.append(f"np.where({tb} == 0, 0.0, {_expand(f'{value} * {log}', base, exponent)} * {tb})")
+    return value, _broadcast_tangent(node, w, " + ".join(terms) or None, base, exponent)
 
 
 def _sum(node, w: _Writer, name: str):

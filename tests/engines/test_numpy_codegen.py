@@ -1,5 +1,7 @@
 """Angle expressions compiled to NumPy agree with torch: values and per-sample derivatives."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -31,6 +33,9 @@ EXPRESSIONS = {
     "constants": lambda x, w: torch.stack([x[:, 0] * CONSTANT[1] + torch.tensor(3.0, dtype=torch.float64),
                                            x[:, 1] * torch.arange(1, 4, dtype=torch.float64).sum(),
                                            torch.zeros(x.shape[0], dtype=torch.float64) + w[2]], dim=1),
+    "tensor-exponents": lambda x, w: torch.stack([2 ** x[:, 0], (x[:, 1] + 1) ** w[0],
+                                                  0.5 ** (x[:, 2] * w[1]), (w[2] + x[:, 0]) ** x[:, 1],
+                                                  torch.pow(w[3], x[:, 2])], dim=1),
 }
 
 
@@ -70,6 +75,30 @@ def test_a_recording_gives_the_program_of_make_fx_s_graph(name, tangents):
     fn = EXPRESSIONS[name]
     recorded = numpy_program(record(fn, x, w), tangents).source
     assert recorded == numpy_program(make_fx(fn)(x, w), tangents).source
+
+
+@pytest.mark.parametrize("base, exponent", [(0.0, 0.0), (0.0, 2.0), (0.0, -1.0), (0.0, 0.5), (-2.0, 2.0),
+                                            (-2.0, 0.5), (1.5, -0.7), (2.0, 0.0)])
+def test_a_tensor_exponent_has_torch_s_values_and_derivatives_at_every_base(base, exponent):
+    """``a ** b`` with both traced, against autograd: torch's conventions where the formula has no
+    value (a zero base, a negative one), NaN for NaN and infinity for infinity, a NaN derivative
+    with respect to one argument not spreading to the other; NumPy warns only where the value or a
+    derivative is infinite."""
+    x = torch.tensor([[base, exponent]], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+
+    def fn(x, w):
+        return (x[:, 0] ** x[:, 1]).unsqueeze(1)
+
+    expected = fn(x, w)
+    expected.sum().backward()
+    finite = bool(torch.isfinite(expected).all() and torch.isfinite(x.grad).all())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error" if finite else "ignore", category=RuntimeWarning)
+        program = numpy_program(record(fn, x.detach(), w), tangents=True)
+        value, tangent = program(x.detach().numpy(), w.numpy())
+    np.testing.assert_array_equal(value, expected.detach().numpy())
+    np.testing.assert_array_equal(tangent[0, 0, :2], x.grad.numpy()[0])
 
 
 def test_parameters_named_beyond_ascii_get_names_of_their_own():

@@ -35,14 +35,15 @@ _embedded: dict = {}
 _eigen: dict = {}
 
 
-def _kept(cache: dict, key, dimension: int, compute) -> tuple:
-    """``compute()`` (a tuple of arrays), computed once per ``key`` if the matrices are
+def _kept(cache: dict, dimension: int, key, compute) -> tuple:
+    """``compute()`` (a tuple of arrays), computed once per ``key()`` if the matrices are
     ``dimension x dimension`` with ``dimension`` at most :data:`_CACHED_DIMENSION` (larger ones, such as
-    the NumPy adjoint engine's whole-register matrices, are computed every time: kept, they would
-    outlive their networks); the caller gets copies in the same memory layout, its own to keep or
-    hand to torch (which warns of read-only arrays)."""
+    the NumPy adjoint engine's whole-register matrices, are computed every time, their key never
+    made: kept, they would outlive their networks); the caller gets copies in the same memory
+    layout, its own to keep or hand to torch (which warns of read-only arrays)."""
     if dimension > _CACHED_DIMENSION:
         return compute()
+    key = key()
     found = cache.get(key)
     if found is None:
         found = compute()
@@ -143,8 +144,8 @@ def embed(matrix: np.ndarray, wires: tuple, order: tuple) -> np.ndarray:
     positions) and copied."""
     positions = tuple(order.index(w) for w in wires)
     k = len(order)
-    key = (_array_key(matrix), positions, k) if 2**k <= _CACHED_DIMENSION else None
-    return _kept(_embedded, key, 2**k, lambda: (_embed(matrix, positions, k),))[0]
+    return _kept(_embedded, 2**k, lambda: (_array_key(matrix), positions, k),
+                 lambda: (_embed(matrix, positions, k),))[0]
 
 
 def _embed(matrix: np.ndarray, positions: tuple, k: int) -> np.ndarray:
@@ -179,8 +180,7 @@ class FusedGate:
 
 def _eig_projectors(h: np.ndarray):
     """The distinct eigenvalues of Hermitian ``h`` and their projectors (computed once per matrix)."""
-    small = h.shape[0] <= _CACHED_DIMENSION
-    return _kept(_eigen, _array_key(h) if small else None, h.shape[0], lambda: _eig_projectors_of(h))
+    return _kept(_eigen, h.shape[0], lambda: _array_key(h), lambda: _eig_projectors_of(h))
 
 
 def _eig_projectors_of(h: np.ndarray):

@@ -124,8 +124,9 @@ def main(argv=None) -> int:
                 same = value == got[field]
             if not same:
                 bad.append((key, field))
+    fields = sorted({entry[1] if isinstance(entry[0], tuple) else "missing" for entry in bad})
     print(f"compared {len(base)} cases ({sum(len(r['programs']) for r in base.values())} programs): "
-          + ("all identical" if not bad else f"{len(bad)} differences: {bad[:10]}"))
+          + ("all identical" if not bad else f"{len(bad)} differences, in {fields}: {bad[:10]}"))
     return 1 if bad else 0
 
 

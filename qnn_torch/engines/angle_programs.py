@@ -14,7 +14,7 @@ import torch
 
 from ..circuits import PENNYLANE_LOCK, CircuitDescription
 from .errors import EngineUnavailable
-from .decomposition import replay_angles
+from .decomposition import AngleBlock, angle_columns, replay_angles
 from .numpy_codegen import numpy_program
 from .shape_cache import ShapeCache
 from .tracing import record
@@ -108,6 +108,7 @@ class AnglePrograms:
             with PENNYLANE_LOCK:
                 collected = self._collect(x, w)
             theta = self._stack(collected, batch).detach()
+            collected = angle_columns(collected)
             if not tangents:
                 return theta, None
             # each angle's own (small) graph, one backward each: samples are independent
@@ -126,19 +127,34 @@ class AnglePrograms:
         return theta, dtheta
 
     def _collect(self, x, w) -> list:
-        """The angle tensors of the circuit queued with ``x`` and ``w``, in leaf order."""
+        """The angle tensors of the circuit queued with ``x`` and ``w``, in leaf order (a
+        template's as one :class:`~.decomposition.AngleBlock`)."""
         ops, _ = self.circuit.queue(x, w)
         collected = replay_angles(ops, self.decisions)
-        if len(collected) != self.num_angles:
+        count = sum(a.angles.shape[-1] if isinstance(a, AngleBlock) else 1 for a in collected)
+        if count != self.num_angles:
             raise EngineUnavailable("the circuit's structure changed between calls")
         return collected
 
     @staticmethod
     def _stack(collected: list, batch: int) -> torch.Tensor:
+        """The angles ``(batch, G)``: single angles stacked, templates' blocks concatenated."""
         if not collected:
             return torch.zeros(batch, 0, dtype=torch.float64)
-        return torch.stack([torch.broadcast_to(torch.as_tensor(a, dtype=torch.float64), (batch,))
-                            for a in collected], dim=1)
+        parts, run = [], []
+        for a in collected + [None]:
+            if not isinstance(a, AngleBlock) and a is not None:
+                run.append(torch.broadcast_to(torch.as_tensor(a, dtype=torch.float64), (batch,)))
+                continue
+            if run:
+                parts.append(torch.stack(run, dim=1))
+                run = []
+            if a is not None:
+                block = torch.as_tensor(a.angles, dtype=torch.float64)
+                parts.append(torch.broadcast_to(block, (batch, block.shape[-1])))
+        if len(parts) == 1 and not isinstance(collected[0], AngleBlock):
+            return parts[0]
+        return torch.cat(parts, dim=1)  # a copy, also of one block (never the weights themselves)
 
     def _angles(self, batch: int):
         def angles(x, w):

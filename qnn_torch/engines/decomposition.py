@@ -15,12 +15,17 @@ The engines differ only in their rule:
 
 The adjoint engines record the walk's decisions (``"angle"``, ``"fixed"`` or ``"decompose"``)
 so that :func:`replay_angles` collects the same angles again while the angle expressions are
-traced (:mod:`~qnn_torch.engines.angle_programs`).
+traced (:mod:`~qnn_torch.engines.angle_programs`). A template that computes the angles of its
+gates at once (``compute_angles``, next to its ``compute_decomposition``) and whose gates are all
+leaves is recorded as ``("template", count)``: the replay takes its angles as one
+:class:`AngleBlock` and skips its ``count`` gates, which it never builds, so that a traced program
+has a few operations per template instead of several per gate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 
@@ -28,8 +33,56 @@ from ..circuits import CircuitDescription
 from .errors import EngineUnavailable
 from .structure_key import SharedAnalyses, structure_key
 
-__all__ = ["angle_or_fixed", "circuit_leaves", "decompose", "queue_tracked", "queued_leaves", "replay_angles",
-           "shared_analysis"]
+__all__ = ["AngleBlock", "angle_columns", "angle_or_fixed", "circuit_leaves", "decompose", "queue_tracked",
+           "queued_leaves", "replay_angles", "shared_analysis"]
+
+TEMPLATE = "template"
+"""str: the decision of a template whose angles :func:`replay_angles` takes at once."""
+
+
+class AngleBlock(NamedTuple):
+    """The angles of consecutive angle gates computed at once by a template, ``(..., k)``."""
+
+    angles: Any
+
+
+def angle_columns(collected: list) -> list:
+    """The angles :func:`replay_angles` collected, one per angle gate (blocks split into columns)."""
+    columns: list = []
+    for angle in collected:
+        if isinstance(angle, AngleBlock):
+            columns.extend(angle.angles[..., j] for j in range(angle.angles.shape[-1]))
+        else:
+            columns.append(angle)
+    return columns
+
+
+def _angle_function(op) -> Callable | None:
+    """``compute_angles`` of ``op``'s class, if the class that defines its ``compute_decomposition``
+    defines it too (a subclass with other gates does not inherit angles that are not its own)."""
+    for klass in type(op).__mro__:
+        if "compute_decomposition" in vars(klass):
+            function = vars(klass).get("compute_angles")
+            return None if function is None else getattr(type(op), "compute_angles")
+    return None
+
+
+def _one_block(op, decisions: list, leaves: list) -> bool:
+    """Whether the angle gates of ``op``'s decomposition, walked into ``decisions`` and ``leaves``,
+    are all leaves and their angles are ``op``'s ``compute_angles``, value for value: the condition
+    for :func:`replay_angles` to take them as one block."""
+    function = _angle_function(op)
+    if function is None or any(d not in ("angle", "fixed") for d in decisions):
+        return False
+    angles = [leaf.data[0] for kind, leaf in leaves if kind == "angle"]
+    with torch.no_grad():
+        block = torch.as_tensor(function(*op.data, **op.hyperparameters))
+        if block.shape[-1:] != (len(angles),):
+            return False
+        if not angles:
+            return True
+        columns = [torch.as_tensor(a, dtype=block.dtype).broadcast_to(block.shape[:-1]) for a in angles]
+        return torch.equal(torch.stack(columns, dim=-1), block)
 
 
 def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | None = None) -> list[tuple]:
@@ -41,7 +94,8 @@ def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | 
             decompose (it must then have a decomposition); it may raise
             :class:`~qnn_torch.engines.errors.EngineUnavailable` for an operation it cannot take.
         decisions (list or None): if given, every operation's kind, or ``"decompose"``, is appended
-            in the order of the walk.
+            in the order of the walk; a template whose angles :func:`replay_angles` can take at
+            once gets ``("template", number of its gates)`` instead of ``"decompose"``.
     """
     leaves: list[tuple] = []
 
@@ -50,8 +104,11 @@ def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | 
         if decisions is not None:
             decisions.append("decompose" if kind is None else kind)
         if kind is None:
+            first_decision, first_leaf = len(decisions or ()), len(leaves)
             for sub in op.decomposition():
                 walk(sub)
+            if decisions is not None and _one_block(op, decisions[first_decision:], leaves[first_leaf:]):
+                decisions[first_decision - 1] = (TEMPLATE, len(decisions) - first_decision)
         else:
             leaves.append((kind, op))
 
@@ -139,7 +196,8 @@ def shared_analysis(shared: SharedAnalyses, circuit: CircuitDescription, x: torc
 
 def replay_angles(ops, decisions: list) -> list:
     """The angle of every angle gate of ``ops``, following the ``decisions`` of
-    :func:`circuit_leaves` instead of deciding again (the angles may be traced tensors).
+    :func:`circuit_leaves` instead of deciding again (the angles may be traced tensors); a
+    template's angles come as one :class:`AngleBlock` (:func:`angle_columns` splits them).
 
     Raises:
         EngineUnavailable: if the operations end before the decisions do.
@@ -153,6 +211,9 @@ def replay_angles(ops, decisions: list) -> list:
         position += 1
         if action == "angle":
             angles.append(op.data[0])
+        elif isinstance(action, tuple):  # (TEMPLATE, its gates' decisions)
+            angles.append(AngleBlock(type(op).compute_angles(*op.data, **op.hyperparameters)))
+            position += action[1]
         elif action == "decompose":
             for sub in op.decomposition():
                 walk(sub)

@@ -36,6 +36,9 @@ from .angle_programs import AnglePrograms
 from .bit_order import probability_index
 from .decomposition import queued_leaves, shared_analysis
 from .fusion import embed
+from .monomial import (conjugate_dense, conjugate_diagonal, conjugate_monomial, dense_times, lift,
+                       lift_diagonal, register_index, row_form)
+from .monomial import dense as dense_matrix, identity as identity_form, product as monomial_product
 from .leaf_matrices import fixed_matrix, generator_matrix
 from .jacobians import split_jacobian, split_vjp
 from .structure_key import SharedAnalyses
@@ -89,6 +92,18 @@ class _Dense:
     values: np.ndarray
 
 
+@dataclass
+class _Generator:
+    """A generator on the register, classified as :func:`_kind` does: ``label`` and ``info`` as
+    :func:`_kind` returns them, the dense matrix where one was made (always for ``"dense"``), and
+    a Pauli-like generator's row form (:mod:`~.monomial`)."""
+
+    label: str
+    info: object
+    matrix: np.ndarray | None = None
+    rows: tuple | None = None
+
+
 def _is_diagonal(matrix: np.ndarray, magnitude: np.ndarray | None = None) -> bool:
     """Every entry off the diagonal smaller than ``_TOL`` in magnitude and a finite diagonal (as
     ``np.all(np.abs(matrix - np.diag(np.diag(matrix))) < _TOL)``, in fewer passes)."""
@@ -129,6 +144,27 @@ def _kind(h: np.ndarray):
         if a2 > _TOL and _is_scaled_identity(square, a2):
             scale = float(np.sqrt(a2))
             return "pauli", (scale, cols.copy(), h[rows, cols] / scale)
+    return "dense", None
+
+
+def _monomial_kind(cols: np.ndarray, vals: np.ndarray) -> tuple:
+    """:func:`_kind` of a monomial matrix in row form ``M[r, cols[r]] = vals[r]``, in ``O(2**n)``:
+    diagonal, Pauli-like (``M**2`` a positive multiple of the identity), or ``("dense", None)``
+    (also where :func:`_kind` would look past entries below its tolerance: such a generator is
+    kept unmoved, which is always right)."""
+    states = np.arange(cols.shape[0])
+    magnitude = np.abs(vals)
+    if not np.isfinite(magnitude).all():
+        return "dense", None
+    if (cols == states).all():
+        return "diagonal", np.real(vals).copy()
+    if not ((magnitude > _TOL).all() and (cols[cols] == states).all()):
+        return "dense", None
+    square = vals * vals[cols]  # the diagonal of M @ M (its only entries)
+    a2 = np.real(square[0])
+    if a2 > _TOL and (np.abs(square - a2) <= 1e-10 + 1e-5 * abs(a2)).all():
+        scale = float(np.sqrt(a2))
+        return "pauli", (scale, cols.copy(), vals / scale)
     return "dense", None
 
 
@@ -216,27 +252,20 @@ class NumpyAdjointEngine(VJPEngine):
             matrix = matrix.detach().numpy()
         return np.asarray(matrix, dtype=np.complex128)
 
-    def _expanded(self, matrix: np.ndarray, op) -> np.ndarray:
-        """A gate's matrix on its own wires as a matrix on the register (the same numbers as
+    def _expanded(self, matrix: np.ndarray, wires: tuple) -> np.ndarray:
+        """A gate's matrix on its ``wires`` as a matrix on the register (the same numbers as
         ``qml.matrix(op, wire_order=range(n))``: the entries placed, multiplied by ones)."""
-        return embed(matrix, tuple(int(w) for w in op.wires), tuple(range(self.n)))
+        return embed(matrix, wires, tuple(range(self.n)))
 
-    def _embedded(self, cache: dict, matrix: np.ndarray, op, classify: bool = False) -> tuple:
-        """``(register matrix, its kind or None)`` of a gate's ``matrix`` on its wires, made once per
-        matrix and wires in ``cache`` (read-only: segments share them)."""
-        key = (matrix.tobytes(), matrix.shape, tuple(op.wires))
-        entry = cache.get(key)
-        if entry is None:
-            expanded = self._expanded(matrix, op)
+    def _embedded(self, cache: dict, matrix: np.ndarray, wires: tuple) -> np.ndarray:
+        """:meth:`_expanded`, made once per matrix and wires in ``cache`` (read-only: segments share
+        them)."""
+        key = ("embedded", matrix.tobytes(), matrix.shape, wires)
+        expanded = cache.get(key)
+        if expanded is None:
+            expanded = cache[key] = self._expanded(matrix, wires)
             expanded.setflags(write=False)
-            entry = cache[key] = [expanded, None]
-        if classify and entry[1] is None:
-            label, info = _kind(entry[0])
-            for part in (info if label == "pauli" else (info,)):
-                if isinstance(part, np.ndarray):
-                    part.setflags(write=False)
-            entry[1] = (label, info)
-        return entry[0], entry[1]
+        return expanded
 
     def _observables(self, measurements) -> tuple[np.ndarray, bool]:
         """Each output as an operator ``O_k``: ``((K, D) real diagonals, True)`` when all are
@@ -262,29 +291,102 @@ class NumpyAdjointEngine(VJPEngine):
     def _segments(self, leaves):
         """Step 2: the angle gates as segments; the fixed gates between them are multiplied into
         constant matrices, moved past the next generator when that keeps it diagonal or Pauli-like.
-        Returns the segments, the pending last constant matrix (or None) and the angle count."""
+        Returns the segments, the pending last constant matrix (or None) and the angle count.
+
+        While the pending matrix is monomial (permutations with phases: ``CNOT``, ``X``, ``CZ``), it
+        and the moved generators are kept in row form (:mod:`~.monomial`), ``O(2**n)`` per gate
+        instead of dense products; a gate that is not monomial makes it dense."""
         segments: list = []
-        pending = np.eye(self.dim, dtype=np.complex128)  # fixed gates applied since the last flush
+        pending = identity_form(self.dim)  # fixed gates applied since the last flush: row form or dense
         identity = True
         count = 0
-        embedded: dict = {}  # a layer's gates repeat: their register matrices, and generators' kinds
+        cache: dict = {}  # a layer's gates repeat: their register forms, generators' kinds
         for kind, op in leaves:
+            wires = tuple(int(w) for w in op.wires)
             if kind == "fixed":
-                pending = self._embedded(embedded, fixed_matrix(op), op)[0] @ pending
+                pending = self._then(cache, fixed_matrix(op), wires, pending)
                 identity = False
                 continue
-            generator, (label, info) = self._embedded(embedded, generator_matrix(op), op, classify=True)
+            matrix = generator_matrix(op)
+            generator = self._generator(cache, matrix, wires)
             if not identity:
-                moved = pending.conj().T @ generator @ pending
-                moved_label, moved_info = _kind(moved)
-                if moved_label != "dense":
-                    generator, label, info = moved, moved_label, moved_info
+                moved = self._moved(cache, pending, generator, matrix, wires)
+                if moved is not None:
+                    generator = moved
                 else:
-                    segments.append(_Fixed(pending.T.copy()))
-                    pending, identity = np.eye(self.dim, dtype=np.complex128), True
-            self._add_angle(segments, count, generator, label, info)
+                    segments.append(_Fixed(self._dense(pending).T.copy()))
+                    pending, identity = identity_form(self.dim), True
+            self._add_angle(segments, count, generator.matrix, generator.label, generator.info)
             count += 1
-        return segments, (None if identity else pending), count
+        return segments, (None if identity else self._dense(pending)), count
+
+    @staticmethod
+    def _dense(pending) -> np.ndarray:
+        return dense_matrix(pending) if isinstance(pending, tuple) else pending
+
+    def _index(self, cache: dict, wires: tuple) -> tuple:
+        """:func:`~.monomial.register_index` of ``wires`` (made once per wires)."""
+        index = cache.get(("index", wires))
+        if index is None:
+            index = cache[("index", wires)] = register_index(self.n, wires)
+        return index
+
+    def _then(self, cache: dict, matrix: np.ndarray, wires: tuple, pending):
+        """``pending`` followed by the fixed gate ``matrix`` on ``wires``: in row form while both are
+        monomial, else a dense product (``O(4**n)`` after a monomial, a matrix product after a
+        dense matrix)."""
+        key = ("fixed", matrix.tobytes(), matrix.shape, wires)
+        lifted = cache.get(key)
+        if lifted is None:
+            small = row_form(matrix)
+            lifted = cache[key] = [None if small is None else lift(small, self._index(cache, wires))]
+        if isinstance(pending, tuple):
+            if lifted[0] is not None:
+                return monomial_product(lifted[0], pending)
+            return dense_times(self._embedded(cache, matrix, wires), pending)
+        return self._embedded(cache, matrix, wires) @ pending
+
+    def _generator(self, cache: dict, matrix: np.ndarray, wires: tuple) -> _Generator:
+        """A generator on ``wires`` on the register: classified on its wires and lifted (the kinds
+        agree; the register matrix is made only for a dense kind)."""
+        key = ("generator", matrix.tobytes(), matrix.shape, wires)
+        generator = cache.get(key)
+        if generator is None:
+            label, info = _kind(matrix)
+            index = self._index(cache, wires)
+            if label == "diagonal":
+                generator = _Generator(label, lift_diagonal(info, index))
+            elif label == "pauli":
+                scale, cols, phase = info
+                rows = lift((cols, matrix[np.arange(matrix.shape[0]), cols]), index)
+                generator = _Generator(label, (scale, *lift((cols, phase), index)), rows=rows)
+            else:
+                generator = _Generator(label, None, matrix=self._embedded(cache, matrix, wires))
+            info = generator.info if isinstance(generator.info, tuple) else (generator.info,)
+            for part in (*info, *(generator.rows or ())):
+                if isinstance(part, np.ndarray):
+                    part.setflags(write=False)  # segments share them
+            cache[key] = generator
+        return generator
+
+    def _moved(self, cache: dict, pending, generator: _Generator, matrix: np.ndarray, wires: tuple):
+        """``pending^dagger H pending`` of a ``generator`` ``H`` (``matrix`` on ``wires``) as a
+        :class:`_Generator`, or None when it is not diagonal or Pauli-like (the caller then keeps
+        ``H`` and flushes ``pending``)."""
+        if isinstance(pending, tuple):
+            if generator.label == "diagonal":
+                return _Generator("diagonal", np.real(conjugate_diagonal(pending, generator.info)).copy())
+            if generator.label == "pauli":
+                label, info = _monomial_kind(*conjugate_monomial(pending, generator.rows))
+                return None if label == "dense" else _Generator(label, info)
+            moved = conjugate_dense(pending, generator.matrix)
+        else:
+            register = generator.matrix
+            if register is None:
+                register = self._embedded(cache, matrix, wires)
+            moved = pending.conj().T @ register @ pending
+        label, info = _kind(moved)
+        return None if label == "dense" else _Generator(label, info, matrix=moved)
 
     def _add_angle(self, segments: list, index: int, generator, label: str, info) -> None:
         """Append angle ``index`` with its generator (consecutive diagonals merge)."""
@@ -297,9 +399,10 @@ class NumpyAdjointEngine(VJPEngine):
                 segments.append(_Diagonal(np.array([index]), info[None, :]))
         elif label == "pauli":
             scale, perm, phase = info
-            pauli = np.zeros((self.dim, self.dim), dtype=np.complex128)
+            pauli, transposed = np.zeros((2, self.dim, self.dim), dtype=np.complex128)
             pauli[np.arange(self.dim), perm] = phase
-            segments.append(_Pauli(index, scale, pauli.T.copy(), pauli))
+            transposed[perm, np.arange(self.dim)] = phase
+            segments.append(_Pauli(index, scale, transposed, pauli))
         else:
             values, vectors = np.linalg.eigh(generator)
             segments.append(_Dense(index, generator, vectors, values))

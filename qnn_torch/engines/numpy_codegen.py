@@ -236,6 +236,19 @@ def _index(node, w: _Writer, name: str):
     return w.emit(f"{w.value[a]}{item}"), ta and w.emit(f"{ta}{item}", "t")
 
 
+def _take(node, w: _Writer, name: str):
+    """``index.Tensor`` by one constant integer tensor on one axis (``x[..., [0, 2, 2]]``, as a
+    template gathers the features of its blocks): ``np.take`` along that axis."""
+    a, indices = node.args[0], list(node.args[1])
+    axes = [d for d, i in enumerate(indices) if i is not None]
+    index = indices[axes[0]] if len(axes) == 1 else None
+    if not isinstance(index, Node) or index not in w.const or w.const[index].dtype.kind not in "iu":
+        raise UnsupportedGraph("index by anything but one constant integer tensor")
+    positions, ta = w.constant(w.const[index]), w.t(a)
+    take = f"np.take({{}}, {positions}, axis={axes[0]})"
+    return w.emit(take.format(w.value[a])), ta and w.emit(take.format(ta), "t")
+
+
 def _permute(node, w: _Writer, name: str):
     a, args = node.args[0], node.args
     ndim = len(w.shape[a])
@@ -391,6 +404,7 @@ _RULES: dict[str, Callable] = {
     **{name: _reshape for name in ("view", "_unsafe_view", "reshape")},
     "expand": _expand_rule,
     **{name: _index for name in ("select", "slice", "unsqueeze", "squeeze")},
+    "index": _take,
     **{name: _permute for name in ("permute", "t", "transpose")},
     **{name: _join for name in ("stack", "cat")},
     **{name: _unary for name in _UNARY},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pennylane as qml
 from pennylane.ops import CNOT, RX, Hadamard, PhaseShift
 
 from ._validation import check_finite, check_last_dim, check_real_number, check_reps
@@ -39,6 +40,18 @@ def _data_map(features, block):
     angle = np.pi - features[..., block[0]]
     for q in block[1:]:
         angle = angle * (np.pi - features[..., q])
+    return angle
+
+
+def _data_maps(features, blocks):
+    """:func:`_data_map` of every block of one length at once, ``(..., len(blocks))``: the same
+    operations, elementwise, so the same numbers bit for bit."""
+    index = np.asarray(blocks, dtype=np.int64).reshape(len(blocks), -1)
+    if index.shape[1] == 1:
+        return features[..., index[:, 0]]
+    angle = np.pi - features[..., index[:, 0]]
+    for column in index.T[1:]:
+        angle = angle * (np.pi - features[..., column])
     return angle
 
 
@@ -151,3 +164,37 @@ class PauliFeatureMap(VectorTemplate):
                     angle = alpha * _data_map(features, block)
                     ops.extend(_pauli_evolution(word, angle, [wires[q] for q in block]))
         return ops
+
+    @staticmethod
+    def compute_angles(features, reps, paulis, entanglement, alpha):  # pylint: disable=arguments-differ
+        r"""The angles of the ``PhaseShift`` gates of :meth:`compute_decomposition`, in its order,
+        computed for all blocks of a word at once (a traced program then has a few operations
+        instead of several per gate; the values are the same bit for bit).
+
+        Args:
+            features (tensor_like): shape ``(n,)`` or ``(batch, n)``.
+            reps (int): number of repetitions.
+            paulis (tuple[str]): the Pauli words.
+            entanglement (str or tuple[tuple[int]]): the entanglement pattern.
+            alpha (float): the rotation prefactor.
+
+        Returns:
+            tensor_like: shape ``(G,)`` or ``(batch, G)``, one angle per ``PhaseShift``.
+
+        **Example**
+
+        >>> import numpy as np
+        >>> PauliFeatureMap.compute_angles(np.array([0.1, 0.2]), reps=1, paulis=("Z", "ZZ"),
+        ...                                entanglement="linear", alpha=2.0).round(4).tolist()
+        [0.2, 0.4, 17.8877]
+        """
+        n = qml.math.shape(features)[-1]
+        parts = []
+        for rep in range(reps):
+            for word in paulis:
+                blocks = entangler_map(n, len(word), entanglement, offset=rep)
+                if blocks and set(word) != {"I"}:  # an identity word applies no gate
+                    parts.append(alpha * _data_maps(features, blocks))
+        if not parts:
+            return features[..., :0]
+        return parts[0] if len(parts) == 1 else qml.math.concatenate(parts, axis=-1)

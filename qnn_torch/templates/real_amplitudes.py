@@ -97,6 +97,30 @@ class RealAmplitudes(VectorTemplate):
         return ops
 
     @staticmethod
+    def compute_angles(weights, reps, entanglement,
+                       skip_final_rotation_layer):  # pylint: disable=arguments-differ
+        r"""The angles of the ``RY`` gates of :meth:`compute_decomposition`, in its order: the
+        weights themselves (weight ``k`` is the ``k``-th rotation).
+
+        Args:
+            weights (tensor_like): shape ``(num_weights,)`` or ``(batch, num_weights)``.
+            reps (int): number of repetitions.
+            entanglement (str or tuple[tuple[int]]): the entanglement pattern.
+            skip_final_rotation_layer (bool): whether the last ``RY`` layer is left out.
+
+        Returns:
+            tensor_like: ``weights``.
+
+        **Example**
+
+        >>> RealAmplitudes.compute_angles([0.1, 0.2], reps=0, entanglement="full",
+        ...                               skip_final_rotation_layer=False)
+        [0.1, 0.2]
+        """
+        del reps, entanglement, skip_final_rotation_layer  # every weight is one rotation, in order
+        return weights
+
+    @staticmethod
     def shape(n_wires: int, reps: int = 3, skip_final_rotation_layer: bool = False) -> tuple[int]:
         r"""The shape of the weight tensor: ``(n_wires * (reps + 1),)``, or ``(n_wires * reps,)``
         without the final rotation layer.

@@ -7,7 +7,8 @@ import torch
 
 from qnn_torch import EstimatorQNN, RealAmplitudes
 from qnn_torch.engines import EngineUnavailable
-from qnn_torch.engines.decomposition import angle_or_fixed, circuit_leaves, decompose, replay_angles
+from qnn_torch.engines.decomposition import (AngleBlock, angle_columns, angle_or_fixed, circuit_leaves,
+                                             decompose, replay_angles)
 
 
 def test_decompose_walks_depth_first_in_order():
@@ -39,6 +40,51 @@ def test_circuit_leaves_and_their_replay():
     assert len(measurements) == 1 and len(angles) == 2 * (2 + 1) + 4  # two reps of phases and a ZZ phase; RY
     ops, _ = qnn.description.queue(x, w)
     replayed = replay_angles(ops, decisions)
-    assert [float(a.detach()) for a in replayed] == [float(op.data[0].detach()) for op in angles]
+    assert [type(a) for a in replayed] == [AngleBlock, AngleBlock]  # each template's angles at once
+    assert [float(a.detach()) for a in angle_columns(replayed)] == [float(op.data[0].detach())
+                                                                    for op in angles]
     with pytest.raises(EngineUnavailable, match="structure changed"):
         replay_angles(ops, decisions + ["fixed"])
+
+
+class _OwnGates(RealAmplitudes):
+    """A subclass with gates of its own: the inherited ``compute_angles`` is not theirs."""
+
+    @staticmethod
+    def compute_decomposition(weights, wires, reps, entanglement, skip_final_rotation_layer):
+        return [qml.RY(2 * weights[..., k], wires=wires[k % len(wires)]) for k in range(weights.shape[-1])]
+
+
+class _WrongAngles(RealAmplitudes):
+    """A template whose ``compute_angles`` does not give its gates' angles."""
+
+    @staticmethod
+    def compute_decomposition(weights, wires, reps, entanglement, skip_final_rotation_layer):
+        return RealAmplitudes.compute_decomposition(weights, wires, reps, entanglement,
+                                                    skip_final_rotation_layer)
+
+    @staticmethod
+    def compute_angles(weights, reps, entanglement, skip_final_rotation_layer):
+        return weights.flip(-1)
+
+
+@pytest.mark.parametrize("template, as_block",
+                         [(RealAmplitudes, True), (_OwnGates, False), (_WrongAngles, False)])
+def test_templates_give_their_angles_at_once_only_where_they_are_their_gates(template, as_block):
+    qnn = EstimatorQNN(2, ansatz=lambda w, wires: template(w, wires=wires, reps=1), num_weights=4)
+    x, w = torch.tensor([[0.1, 0.2]], dtype=torch.float64), torch.linspace(0, 1, 4, dtype=torch.float64)
+    decisions, leaves, _ = circuit_leaves(qnn.description, x, w)
+    assert (("template", 5) in decisions) == as_block  # four rotations and a CNOT
+    ops, _ = qnn.description.queue(x, w)
+    replayed = angle_columns(replay_angles(ops, decisions))
+    assert [float(a.detach()) for a in replayed] == [float(op.data[0].detach()) for kind, op in leaves
+                                                     if kind == "angle"]
+
+
+def test_a_template_s_gates_are_not_built_again_to_replay_its_angles(monkeypatch):
+    qnn = EstimatorQNN(2, ansatz=lambda w, wires: RealAmplitudes(w, wires=wires, reps=1), num_weights=4)
+    x, w = torch.tensor([[0.1, 0.2]], dtype=torch.float64), torch.linspace(0, 1, 4, dtype=torch.float64)
+    decisions, _, _ = circuit_leaves(qnn.description, x, w)
+    ops, _ = qnn.description.queue(x, w)
+    monkeypatch.setattr(RealAmplitudes, "compute_decomposition", None)
+    assert isinstance(replay_angles(ops, decisions)[-1], AngleBlock)

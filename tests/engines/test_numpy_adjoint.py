@@ -96,7 +96,7 @@ def test_the_pauli_test_answers_as_allclose(a2, rng):
 
 
 def test_repeated_gates_share_their_register_matrices(rng):
-    """A layer's gates repeat: their register matrices and generators' kinds are made once and read
+    """A layer's gates repeat: their register forms and generators' kinds are made once and read
     only (a segment that wrote to one would change the others); the numbers match PennyLane's."""
     qnn = EstimatorQNN(3, feature_map=partial(ZZFeatureMap, reps=2), ansatz=partial(RealAmplitudes, reps=2),
                        engine="adjoint", input_gradients=True)
@@ -104,13 +104,19 @@ def test_repeated_gates_share_their_register_matrices(rng):
     x, w = torch.tensor(rng.uniform(-1, 1, (2, 3))), torch.tensor(rng.uniform(-1, 1, qnn.num_weights))
     made = []
     original = numpy_adjoint.NumpyAdjointEngine._expanded
-    engine._expanded = lambda matrix, op: made.append(1) or original(engine, matrix, op)
+    engine._expanded = lambda matrix, wires: made.append(1) or original(engine, matrix, wires)
     plan = engine.plan(x, w)
     _, leaves, _ = circuit_leaves(qnn.description, x, w)
     assert plan.num_angles and 0 < len(made) < len(leaves) / 2
     ry = qml.RY(0.3, 1)
-    matrix, (label, info) = engine._embedded({}, numpy_adjoint.generator_matrix(ry), ry, classify=True)
-    assert label == "pauli" and not matrix.flags.writeable and not any(a.flags.writeable for a in info[1:])
+    cache = {}
+    generator = engine._generator(cache, numpy_adjoint.generator_matrix(ry), (1,))
+    assert generator is engine._generator(cache, numpy_adjoint.generator_matrix(ry), (1,))
+    assert generator.label == "pauli"
+    assert not any(a.flags.writeable for a in [*generator.info[1:], *generator.rows])
+    hadamard = qml.Hadamard(2)
+    matrix = engine._embedded(cache, numpy_adjoint.fixed_matrix(hadamard), (2,))
+    assert not matrix.flags.writeable
     reference = EstimatorQNN(3, feature_map=partial(ZZFeatureMap, reps=2),
                              ansatz=partial(RealAmplitudes, reps=2), engine="qnode", input_gradients=True)
     for a, b in zip([*qnn.differentiate(x, w)[1]], [*reference.differentiate(x, w)[1]], strict=True):

@@ -33,6 +33,10 @@ EXPRESSIONS = {
     "constants": lambda x, w: torch.stack([x[:, 0] * CONSTANT[1] + torch.tensor(3.0, dtype=torch.float64),
                                            x[:, 1] * torch.arange(1, 4, dtype=torch.float64).sum(),
                                            torch.zeros(x.shape[0], dtype=torch.float64) + w[2]], dim=1),
+    "gathers": lambda x, w: torch.cat([x[:, [2, 0, 2]] * 2.0,
+                                       (torch.pi - x[..., [0, 1]]) * (torch.pi - x[..., [1, -1]]),
+                                       w[[3, 0]].expand(x.shape[0], 2),
+                                       x[:, torch.tensor([[0, 1], [2, 2]])].reshape(x.shape[0], 4)], dim=1),
     "tensor-exponents": lambda x, w: torch.stack([2 ** x[:, 0], (x[:, 1] + 1) ** w[0],
                                                   0.5 ** (x[:, 2] * w[1]), (w[2] + x[:, 0]) ** x[:, 1],
                                                   torch.pow(w[3], x[:, 2])], dim=1),
@@ -123,6 +127,7 @@ def test_repeated_subexpressions_are_computed_once():
 @pytest.mark.parametrize("fn, match", [
     (lambda x, w: (x @ w[:3, None])[:, 0], "mm|matmul|mv|bmm"),
     (lambda x, w: torch.polar(x[:, 0], w[0].expand(x.shape[0])).abs(), "polar|complex"),
+    (lambda x, w: x[[0, 1], [1, 2]], "index by anything but one constant integer tensor"),
 ])
 def test_unsupported_operations_are_refused(fn, match):
     x, w = torch.rand(2, 3, dtype=torch.float64), torch.rand(4, dtype=torch.float64)

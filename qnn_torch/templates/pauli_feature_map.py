@@ -186,7 +186,7 @@ class PauliFeatureMap(VectorTemplate):
         >>> import numpy as np
         >>> PauliFeatureMap.compute_angles(np.array([0.1, 0.2]), reps=1, paulis=("Z", "ZZ"),
         ...                                entanglement="linear", alpha=2.0).round(4).tolist()
-        [0.2, 0.4, 17.8877]
+        [0.2, 0.4, 17.8943]
         """
         n = qml.math.shape(features)[-1]
         parts = []

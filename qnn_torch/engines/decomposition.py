@@ -81,8 +81,11 @@ def _one_block(op, decisions: list, leaves: list) -> bool:
             return False
         if not angles:
             return True
-        columns = [torch.as_tensor(a, dtype=block.dtype).broadcast_to(block.shape[:-1]) for a in angles]
-        return torch.equal(torch.stack(columns, dim=-1), block)
+        shape = block.shape[:-1]
+        if not all(isinstance(a, torch.Tensor) and a.shape == shape and a.dtype == block.dtype
+                   for a in angles):
+            angles = [torch.as_tensor(a, dtype=block.dtype).broadcast_to(shape) for a in angles]
+        return torch.equal(torch.stack(angles, dim=-1), block)
 
 
 def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | None = None) -> list[tuple]:

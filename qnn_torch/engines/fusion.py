@@ -33,6 +33,7 @@ _CACHE_SIZE = 256  # embeddings and eigendecompositions kept (a circuit repeats 
 _CACHED_DIMENSION = 16  # only matrices on at most 4 wires are kept: a few KiB each, 16 MiB at most in all
 _embedded: dict = {}
 _eigen: dict = {}
+_diagonality: dict = {}  # id(read-only matrix) -> (the matrix, is_diagonal(matrix)): leaf matrices repeat
 
 
 def _kept(cache: dict, dimension: int, key, compute) -> tuple:
@@ -65,6 +66,19 @@ def is_diagonal(m: np.ndarray) -> bool:
     return bool(close.all())
 
 
+def _is_diagonal_kept(m: np.ndarray) -> bool:
+    """:func:`is_diagonal`, kept per read-only matrix (the shared leaf matrices of
+    :mod:`~.leaf_matrices`, which cannot change; the entry holds the matrix, so its id is not reused)."""
+    if m.flags.writeable:
+        return is_diagonal(m)
+    entry = _diagonality.get(id(m))
+    if entry is None or entry[0] is not m:
+        if len(_diagonality) >= _CACHE_SIZE:
+            _diagonality.clear()
+        entry = _diagonality[id(m)] = (m, is_diagonal(m))
+    return entry[1]
+
+
 @dataclass
 class Gate:
     """A leaf on its own wires.
@@ -82,7 +96,7 @@ class Gate:
     generator: np.ndarray | None = None
 
     def __post_init__(self):
-        self.diagonal = is_diagonal(self.matrix if self.matrix is not None else self.generator)
+        self.diagonal = _is_diagonal_kept(self.matrix if self.matrix is not None else self.generator)
         """bool: whether the gate's matrix is diagonal for every angle."""
 
 
@@ -261,7 +275,7 @@ def fuse(group: GateGroup, order: tuple, num_angles: int, rng: np.random.Generat
     angles = [s[1] for s in steps if s[0] == "angle"]
     diagonal = _structural_diagonal(steps, angles, num_angles, d, rng)
     u, _ = _evaluate(steps, rng.uniform(-np.pi, np.pi, num_angles), d, moved_generators=False)
-    real = diagonal is None and bool(np.allclose(u.imag, 0.0, atol=_TOL))
+    real = diagonal is None and bool((np.abs(u.imag) <= _TOL).all())  # np.allclose(u.imag, 0, atol=_TOL)
     return FusedGate(tuple(order), steps, angles, diagonal, real)
 
 
@@ -269,16 +283,16 @@ def _structural_diagonal(steps, angles, num_angles, d, rng):
     """``(U(0) diagonal, g)`` if the fused matrix is diagonal for every angle, else None
     (decided at random angles: a structure diagonal at two random points is diagonal)."""
     u0, _ = _evaluate(steps, np.zeros(num_angles), d, moved_generators=False)
-    if not np.allclose(u0, np.diag(np.diag(u0)), atol=_TOL):
+    if not is_diagonal(u0):
         return None
     base = np.diag(u0)
     found = None
     for _ in range(2):
         theta = rng.uniform(-np.pi, np.pi, num_angles)
         u, moved = _evaluate(steps, theta, d)
-        if not np.allclose(u, np.diag(np.diag(u)), atol=_TOL):
+        if not is_diagonal(u):
             return None
-        if any(not np.allclose(g, np.diag(np.diag(g)), atol=_TOL) for g in moved):
+        if not all(is_diagonal(g) for g in moved):
             return None
         g = np.array([np.real(np.diag(m)) for m in moved]).reshape(len(angles), d)
         if found is not None and not np.allclose(found, g, atol=_TOL):

@@ -17,11 +17,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .fusion import Gate, embed
+from .fusion import Gate, embed, is_diagonal
 
 __all__ = ["ParityPhase", "cnot_phase_cnot", "diagonal_sandwich", "merge_sandwiches"]
 
 _TOL = 1e-10
+_CACHE_SIZE = 256
+_moved: dict = {}  # a sandwich's matrices and layout -> its moved generator (read-only) or None
 T = TypeVar("T")
 
 
@@ -68,10 +70,24 @@ def diagonal_sandwich(first: Gate, middle: Gate, last: Gate) -> Gate | None:
     wires = first.wires
     if last.wires != wires or not set(middle.wires) <= set(wires):
         return None
-    if not np.allclose(last.matrix @ first.matrix, np.eye(2 ** len(wires)), atol=_TOL):
+    key = (first.matrix.tobytes(), last.matrix.tobytes(), middle.generator.tobytes(), first.matrix.shape,
+           middle.generator.shape, tuple(wires.index(w) for w in middle.wires))
+    moved = _moved.get(key, False)
+    if moved is False:  # a pure function of the key: made once per process
+        moved = _moved_generator(first.matrix, middle.generator, last.matrix, middle.wires, wires)
+        if len(_moved) >= _CACHE_SIZE:
+            _moved.clear()
+        _moved[key] = moved
+    return None if moved is None else Gate(wires, angle=middle.angle, generator=moved)
+
+
+def _moved_generator(first: np.ndarray, generator: np.ndarray, last: np.ndarray, middle_wires: tuple,
+                     wires: tuple) -> np.ndarray | None:
+    """``first^dagger H first`` (read-only) if ``last . first = 1`` and it is diagonal, else None."""
+    if not np.allclose(last @ first, np.eye(first.shape[0]), atol=_TOL):
         return None
-    h = embed(middle.generator, middle.wires, wires)
-    moved = first.matrix.conj().T @ h @ first.matrix
-    if not np.allclose(moved, np.diag(np.diag(moved)), atol=_TOL):
+    moved = first.conj().T @ embed(generator, middle_wires, wires) @ first
+    if not is_diagonal(moved):
         return None
-    return Gate(wires, angle=middle.angle, generator=moved)
+    moved.setflags(write=False)  # shared by every sandwich of these matrices
+    return moved

@@ -124,3 +124,19 @@ def test_a_structurally_diagonal_group_is_applied_elementwise():
     base, g = fused.diagonal
     expected = qml.matrix(qml.prod(qml.CNOT([0, 1]), qml.RZ(0.3, 1), qml.CNOT([0, 1])), wire_order=[0, 1])
     assert np.allclose(np.diag(base * np.exp(1j * (np.array([0.3]) @ g))), expected)
+
+
+def test_a_gate_s_diagonality_is_kept_only_for_read_only_matrices(monkeypatch):
+    """Leaf matrices are shared and read-only: their diagonality is worked out once; a matrix that
+    may still change is tested every time."""
+    monkeypatch.setattr(fusion, "_diagonality", {})
+    calls = []
+    monkeypatch.setattr(fusion, "is_diagonal",
+                        lambda m: calls.append(1) or bool(np.all(m == np.diag(np.diag(m)))))
+    shared = np.diag([1.0, -1.0]).astype(complex)
+    shared.setflags(write=False)
+    assert Gate((0,), matrix=shared).diagonal and Gate((1,), matrix=shared).diagonal and len(calls) == 1
+    own = np.eye(2, dtype=complex)
+    assert Gate((0,), matrix=own).diagonal
+    own[0, 1] = 1.0
+    assert not Gate((0,), matrix=own).diagonal and len(calls) == 3

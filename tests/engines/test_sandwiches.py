@@ -6,6 +6,7 @@ import pennylane as qml
 import pytest
 
 from qnn_torch.engines.fusion import Gate
+from qnn_torch.engines import sandwiches
 from qnn_torch.engines.sandwiches import ParityPhase, cnot_phase_cnot, diagonal_sandwich, merge_sandwiches
 
 CNOT = qml.matrix(qml.CNOT([0, 1]))
@@ -42,3 +43,25 @@ def test_cnot_phase_cnot_by_name(ops, found):
     assert (merged is not None) == found
     if found:
         assert merged == ParityPhase(ops[1], 0, 2)
+
+
+@pytest.mark.parametrize("middle_wire", [0, 1])
+def test_sandwiches_are_worked_out_once_per_layout(middle_wire, monkeypatch):
+    """The moved generator depends on the matrices and on where the middle gate sits in the
+    sandwich: each layout is worked out once per process, and gives what working it out gives."""
+    made = []
+    original = sandwiches._moved_generator
+    monkeypatch.setattr(sandwiches, "_moved", {})
+    monkeypatch.setattr(sandwiches, "_moved_generator", lambda *a: made.append(a) or original(*a))
+    cnot = qml.matrix(qml.CNOT([0, 1]))
+    rz = qml.matrix(qml.generator(qml.RZ(0.1, middle_wire), format="observable"), wire_order=[middle_wire])
+    for _ in range(2):
+        middle = Gate((3 + 2 * middle_wire,), angle=4, generator=rz)
+        gate = diagonal_sandwich(Gate((3, 5), matrix=cnot), middle, Gate((3, 5), matrix=cnot))
+        expected = original(cnot, rz, cnot, (3 + 2 * middle_wire,), (3, 5))
+        assert np.array_equal(gate.generator, expected) and gate.angle == 4
+        assert not gate.generator.flags.writeable
+    assert len(made) == 1
+    other = diagonal_sandwich(Gate((3, 5), matrix=cnot), Gate((5 - 2 * middle_wire,), angle=4, generator=rz),
+                              Gate((3, 5), matrix=cnot))
+    assert len(made) == 2 and not np.array_equal(other.generator, gate.generator)

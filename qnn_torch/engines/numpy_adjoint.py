@@ -63,6 +63,8 @@ folds ``interpret`` into its bras)."""
 _TOL = 1e-12
 _MAX_ABSORBED = 2**20  # entries of the observables' matrices worth absorbing the last constant matrix
 _SHARED = SharedAnalyses()  # analyses and angle programs by circuit structure, for the engines alive
+_FORMS_SIZE = 256
+_forms: dict = {}  # (gate matrix, wires, register size) -> its register form: O(2**n) arrays, read-only
 
 
 @dataclass
@@ -81,7 +83,7 @@ class _Pauli:
     index: int
     scale: float  # H = scale * P with P**2 = 1
     matrix: np.ndarray  # P^T: row states as ``state @ matrix``
-    hermitian: np.ndarray  # P itself, for conjugated bras in row form
+    hermitian: np.ndarray  # P itself (a view of ``matrix``), for conjugated bras in row form
 
 
 @dataclass
@@ -102,6 +104,17 @@ class _Generator:
     info: object
     matrix: np.ndarray | None = None
     rows: tuple | None = None
+
+
+def _arrays(form) -> list:
+    """The arrays in a gate's register form (tuples, :class:`_Generator` and arrays, nested)."""
+    if isinstance(form, np.ndarray):
+        return [form]
+    if isinstance(form, _Generator):
+        return _arrays(form.info) + _arrays(form.rows) + _arrays(form.matrix)
+    if isinstance(form, tuple):
+        return [a for part in form for a in _arrays(part)]
+    return []
 
 
 def _is_diagonal(matrix: np.ndarray, magnitude: np.ndarray | None = None) -> bool:
@@ -331,15 +344,31 @@ class NumpyAdjointEngine(VJPEngine):
             index = cache[("index", wires)] = register_index(self.n, wires)
         return index
 
+    def _form(self, key: tuple, make):
+        """``make()``, the register form of a gate (a pure function of ``key``: its matrix, wires and
+        this register's size), made once per process; :data:`_FORMS_SIZE` kept at most. Forms are
+        ``O(2**n)`` arrays, made read-only: networks share them."""
+        key = (*key, self.n)
+        form = _forms.get(key, _forms)  # (the dictionary itself: not there)
+        if form is _forms:
+            form = make()
+            for part in _arrays(form):
+                part.setflags(write=False)
+            if len(_forms) >= _FORMS_SIZE:
+                _forms.clear()
+            _forms[key] = form
+        return form
+
     def _then(self, cache: dict, matrix: np.ndarray, wires: tuple, pending):
         """``pending`` followed by the fixed gate ``matrix`` on ``wires``: in row form while both are
         monomial, else a dense product (``O(4**n)`` after a monomial, a matrix product after a
         dense matrix)."""
-        key = ("fixed", matrix.tobytes(), matrix.shape, wires)
-        lifted = cache.get(key)
-        if lifted is None:
+
+        def make():
             small = row_form(matrix)
-            lifted = cache[key] = [None if small is None else lift(small, self._index(cache, wires))]
+            return (None if small is None else lift(small, self._index(cache, wires)),)
+
+        lifted = self._form(("fixed", matrix.tobytes(), matrix.shape, wires), make)
         if isinstance(pending, tuple):
             if lifted[0] is not None:
                 return monomial_product(lifted[0], pending)
@@ -350,23 +379,24 @@ class NumpyAdjointEngine(VJPEngine):
         """A generator on ``wires`` on the register: classified on its wires and lifted (the kinds
         agree; the register matrix is made only for a dense kind)."""
         key = ("generator", matrix.tobytes(), matrix.shape, wires)
-        generator = cache.get(key)
-        if generator is None:
+
+        def make():
             label, info = _kind(matrix)
             index = self._index(cache, wires)
             if label == "diagonal":
-                generator = _Generator(label, lift_diagonal(info, index))
-            elif label == "pauli":
+                return _Generator(label, lift_diagonal(info, index))
+            if label == "pauli":
                 scale, cols, phase = info
                 rows = lift((cols, matrix[np.arange(matrix.shape[0]), cols]), index)
-                generator = _Generator(label, (scale, *lift((cols, phase), index)), rows=rows)
-            else:
-                generator = _Generator(label, None, matrix=self._embedded(cache, matrix, wires))
-            info = generator.info if isinstance(generator.info, tuple) else (generator.info,)
-            for part in (*info, *(generator.rows or ())):
-                if isinstance(part, np.ndarray):
-                    part.setflags(write=False)  # segments share them
-            cache[key] = generator
+                return _Generator(label, (scale, *lift((cols, phase), index)), rows=rows)
+            return None  # dense: its register matrix is made per analysis, never kept
+
+        generator = self._form(key, make)
+        if generator is None:
+            generator = cache.get(key)
+            if generator is None:
+                register = self._embedded(cache, matrix, wires)
+                generator = cache[key] = _Generator("dense", None, matrix=register)
         return generator
 
     def _moved(self, cache: dict, pending, generator: _Generator, matrix: np.ndarray, wires: tuple):
@@ -399,10 +429,10 @@ class NumpyAdjointEngine(VJPEngine):
                 segments.append(_Diagonal(np.array([index]), info[None, :]))
         elif label == "pauli":
             scale, perm, phase = info
-            pauli, transposed = np.zeros((2, self.dim, self.dim), dtype=np.complex128)
-            pauli[np.arange(self.dim), perm] = phase
+            transposed = np.zeros((self.dim, self.dim), dtype=np.complex128)
             transposed[perm, np.arange(self.dim)] = phase
-            segments.append(_Pauli(index, scale, transposed, pauli))
+            # P itself as a view: one nonzero per column, so products with it are the same numbers
+            segments.append(_Pauli(index, scale, transposed, transposed.T))
         else:
             values, vectors = np.linalg.eigh(generator)
             segments.append(_Dense(index, generator, vectors, values))

@@ -141,3 +141,36 @@ def test_auto_takes_it_up_to_its_limit(kind, limit):
     small = kind(limit, feature_map=qml.AngleEmbedding).description
     large = kind(limit + 1, feature_map=qml.AngleEmbedding).description
     assert NumpyAdjointEngine.accepts(small, spec, None) and not NumpyAdjointEngine.accepts(large, spec, None)
+
+
+def test_gates_register_forms_are_made_once_per_process_and_never_a_dense_matrix(monkeypatch, rng):
+    """A second network of another structure on as many qubits finds the forms of the gates the
+    first one used (read-only, small); a dense generator's register matrix is never kept; the plans
+    are the same numbers as with nothing kept."""
+    monkeypatch.setattr(numpy_adjoint, "_forms", {})
+    made = []
+    original = numpy_adjoint._kind
+    monkeypatch.setattr(numpy_adjoint, "_kind", lambda h: made.append(h.shape) or original(h))
+
+    def plan(reps, ansatz=RealAmplitudes):
+        qnn = EstimatorQNN(3, feature_map=partial(ZZFeatureMap, reps=reps),
+                           ansatz=partial(ansatz, reps=reps))
+        x, w = torch.tensor(rng.uniform(-1, 1, (2, 3))), torch.tensor(rng.uniform(-1, 1, qnn.num_weights))
+        return NumpyAdjointEngine(qnn.description).plan(x, w)
+
+    plan(1)
+    small = [shape for shape in made if shape[0] < 8]  # gates classified on their own wires
+    made.clear()
+    second = plan(2)
+    assert small and not [shape for shape in made if shape[0] < 8]  # every gate's form was kept
+    forms = [a for form in numpy_adjoint._forms.values() for a in numpy_adjoint._arrays(form)]
+    assert forms and not any(a.flags.writeable for a in forms) and max(a.size for a in forms) <= 8
+    monkeypatch.setattr(numpy_adjoint, "_forms", {})
+    fresh = plan(2)
+    for a, b in zip(second.segments, fresh.segments, strict=True):
+        assert all(np.array_equal(getattr(a, f), getattr(b, f)) for f in vars(a) if f != "index")
+    rot = qml.CRX(0.3, [0, 2])  # a dense generator: its register matrix is the analysis' own
+    engine = NumpyAdjointEngine(EstimatorQNN(3).description)
+    engine._generator({}, numpy_adjoint.generator_matrix(rot), (0, 2))
+    kept = [a for form in numpy_adjoint._forms.values() for a in numpy_adjoint._arrays(form)]
+    assert not [a for a in kept if a.size > 8]

@@ -84,7 +84,13 @@ def _one_block(op, decisions: list, leaves: list) -> bool:
         shape = block.shape[:-1]
         if not all(isinstance(a, torch.Tensor) and a.shape == shape and a.dtype == block.dtype
                    for a in angles):
-            angles = [torch.as_tensor(a, dtype=block.dtype).broadcast_to(shape) for a in angles]
+            angles = [torch.as_tensor(a, dtype=block.dtype) for a in angles]
+            try:  # the block's batch shape is the gates' own, not a broadcast of it
+                if torch.broadcast_shapes(*(a.shape for a in angles)) != shape:
+                    return False
+            except RuntimeError:
+                return False
+            angles = [a.broadcast_to(shape) for a in angles]
         return torch.equal(torch.stack(angles, dim=-1), block)
 
 

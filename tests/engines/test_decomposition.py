@@ -68,8 +68,16 @@ class _WrongAngles(RealAmplitudes):
         return weights.flip(-1)
 
 
-@pytest.mark.parametrize("template, as_block",
-                         [(RealAmplitudes, True), (_OwnGates, False), (_WrongAngles, False)])
+class _WrongShape(_WrongAngles):
+    """A template whose ``compute_angles`` has the gates' angles, with a batch axis they lack."""
+
+    @staticmethod
+    def compute_angles(weights, reps, entanglement, skip_final_rotation_layer):
+        return weights.expand(3, -1)
+
+
+@pytest.mark.parametrize("template, as_block", [(RealAmplitudes, True), (_OwnGates, False),
+                                                (_WrongAngles, False), (_WrongShape, False)])
 def test_templates_give_their_angles_at_once_only_where_they_are_their_gates(template, as_block):
     qnn = EstimatorQNN(2, ansatz=lambda w, wires: template(w, wires=wires, reps=1), num_weights=4)
     x, w = torch.tensor([[0.1, 0.2]], dtype=torch.float64), torch.linspace(0, 1, 4, dtype=torch.float64)

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
+from pennylane.operation import Operator
 
 from ..circuits import CircuitDescription
 from .errors import EngineUnavailable
@@ -59,7 +60,10 @@ def angle_columns(collected: list) -> list:
 
 def _angle_function(op) -> Callable | None:
     """``compute_angles`` of ``op``'s class, if the class that defines its ``compute_decomposition``
-    defines it too (a subclass with other gates does not inherit angles that are not its own)."""
+    defines it too and no class overrides ``decomposition`` (a subclass with other gates does not
+    inherit angles that are not its own)."""
+    if type(op).decomposition is not Operator.decomposition:
+        return None
     for klass in type(op).__mro__:
         if "compute_decomposition" in vars(klass):
             function = vars(klass).get("compute_angles")
@@ -76,7 +80,10 @@ def _one_block(op, decisions: list, leaves: list) -> bool:
         return False
     angles = [leaf.data[0] for kind, leaf in leaves if kind == "angle"]
     with torch.no_grad():
-        block = torch.as_tensor(function(*op.data, **op.hyperparameters))
+        try:
+            block = torch.as_tensor(function(*op.data, **op.hyperparameters))
+        except Exception:  # noqa: BLE001 - a template's own code: no block, the gates as they are
+            return False
         if block.shape[-1:] != (len(angles),):
             return False
         if not angles:

@@ -5,8 +5,10 @@ is any product of them. The NumPy adjoint engine's analysis multiplies the fixed
 gates into one matrix ``P`` and moves each angle gate's generator past it, ``P^dagger H P``: as dense
 ``2**n`` matrices that is one or two matrix products per gate, most of a new network's first call at
 six qubits. While ``P`` is monomial, both are ``O(2**n)`` gathers here instead. Every entry is the one
-nonzero product a dense product would form (in the same order), so the numbers are those of the dense
-products; only the signs of zeros may differ.
+nonzero product a dense product would form, in the same order. With the phases 1, -1, i and -i
+(:func:`clifford_phases`) each such product is exact, so the numbers are the dense products' bit for
+bit; a general complex product may not be (a BLAS product may fuse a multiply and an add and round
+once where NumPy rounds twice), so the engine keeps such gates dense. Only signs of zeros may differ.
 
 A matrix ``M`` in row form is ``(cols, vals)`` with ``M[r, cols[r]] = vals[r]``, all other entries 0.
 
@@ -26,8 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Form", "Index", "conjugate_dense", "conjugate_diagonal", "conjugate_monomial", "dense",
-           "dense_times", "identity", "lift", "lift_diagonal", "product", "register_index", "row_form"]
+__all__ = ["Form", "Index", "axis_aligned", "clifford_phases", "conjugate_dense", "conjugate_diagonal",
+           "conjugate_monomial", "dense", "dense_times", "identity", "lift", "lift_diagonal", "product",
+           "register_index", "row_form"]
 
 Form = tuple[np.ndarray, np.ndarray]
 """A monomial matrix in row form: ``(cols, vals)``."""
@@ -64,6 +67,18 @@ def row_form(matrix: np.ndarray) -> Form | None:
         return None
     cols = np.argmax(nonzero, axis=1)
     return cols, matrix[np.arange(matrix.shape[0]), cols]
+
+
+def clifford_phases(vals: np.ndarray) -> bool:
+    """Whether every value is exactly 1, -1, i or -i (multiplying by one is exact)."""
+    re, im = vals.real, vals.imag
+    return bool(np.all(((np.abs(re) == 1) & (im == 0)) | ((re == 0) & (np.abs(im) == 1))))
+
+
+def axis_aligned(vals: np.ndarray) -> bool:
+    """Whether every value is real or imaginary (a product of two such is one rounded product, with
+    or without a fused multiply-add)."""
+    return bool(np.all((vals.real == 0) | (vals.imag == 0)))
 
 
 def lift(small: Form, index: Index) -> Form:

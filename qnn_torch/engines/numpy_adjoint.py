@@ -36,8 +36,8 @@ from .angle_programs import AnglePrograms
 from .bit_order import probability_index
 from .decomposition import queued_leaves, shared_analysis
 from .fusion import embed
-from .monomial import (conjugate_dense, conjugate_diagonal, conjugate_monomial, dense_times, lift,
-                       lift_diagonal, register_index, row_form)
+from .monomial import (axis_aligned, clifford_phases, conjugate_dense, conjugate_diagonal, conjugate_monomial,
+                       dense_times, lift, lift_diagonal, register_index, row_form)
 from .monomial import dense as dense_matrix, identity as identity_form, product as monomial_product
 from .leaf_matrices import fixed_matrix, generator_matrix
 from .jacobians import split_jacobian, split_vjp
@@ -364,9 +364,10 @@ class NumpyAdjointEngine(VJPEngine):
         monomial, else a dense product (``O(4**n)`` after a monomial, a matrix product after a
         dense matrix)."""
 
-        def make():
+        def make():  # only phases 1, -1, i, -i: products with them are exact, as in a dense product
             small = row_form(matrix)
-            return (None if small is None else lift(small, self._index(cache, wires)),)
+            exact = small is not None and clifford_phases(small[1])
+            return (lift(small, self._index(cache, wires)) if exact else None,)
 
         lifted = self._form(("fixed", matrix.tobytes(), matrix.shape, wires), make)
         if isinstance(pending, tuple):
@@ -385,18 +386,20 @@ class NumpyAdjointEngine(VJPEngine):
             index = self._index(cache, wires)
             if label == "diagonal":
                 return _Generator(label, lift_diagonal(info, index))
-            if label == "pauli":
+            values = matrix[np.arange(matrix.shape[0]), info[1]] if label == "pauli" else None
+            if label == "pauli" and axis_aligned(values):  # its square's entries: one exact product
                 scale, cols, phase = info
-                rows = lift((cols, matrix[np.arange(matrix.shape[0]), cols]), index)
+                rows = lift((cols, values), index)
                 return _Generator(label, (scale, *lift((cols, phase), index)), rows=rows)
-            return None  # dense: its register matrix is made per analysis, never kept
+            return None  # classified on the register, its matrix made per analysis and never kept
 
         generator = self._form(key, make)
         if generator is None:
             generator = cache.get(key)
             if generator is None:
                 register = self._embedded(cache, matrix, wires)
-                generator = cache[key] = _Generator("dense", None, matrix=register)
+                label, info = _kind(register)
+                generator = cache[key] = _Generator(label, info, matrix=register)
         return generator
 
     def _moved(self, cache: dict, pending, generator: _Generator, matrix: np.ndarray, wires: tuple):
@@ -406,7 +409,7 @@ class NumpyAdjointEngine(VJPEngine):
         if isinstance(pending, tuple):
             if generator.label == "diagonal":
                 return _Generator("diagonal", np.real(conjugate_diagonal(pending, generator.info)).copy())
-            if generator.label == "pauli":
+            if generator.rows is not None:
                 label, info = _monomial_kind(*conjugate_monomial(pending, generator.rows))
                 return None if label == "dense" else _Generator(label, info)
             moved = conjugate_dense(pending, generator.matrix)

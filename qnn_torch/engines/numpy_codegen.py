@@ -242,7 +242,8 @@ def _take(node, w: _Writer, name: str):
     a, indices = node.args[0], list(node.args[1])
     axes = [d for d, i in enumerate(indices) if i is not None]
     index = indices[axes[0]] if len(axes) == 1 else None
-    if not isinstance(index, Node) or index not in w.const or w.const[index].dtype.kind not in "iu":
+    # (torch reads a uint8 or bool index as a mask)
+    if not isinstance(index, Node) or index not in w.const or w.const[index].dtype.kind != "i":
         raise UnsupportedGraph("index by anything but one constant integer tensor")
     positions, ta = w.constant(w.const[index]), w.t(a)
     take = f"np.take({{}}, {positions}, axis={axes[0]})"

@@ -76,11 +76,34 @@ class _WrongShape(_WrongAngles):
         return weights.expand(3, -1)
 
 
-@pytest.mark.parametrize("template, as_block", [(RealAmplitudes, True), (_OwnGates, False),
-                                                (_WrongAngles, False), (_WrongShape, False)])
+class _Doubled(RealAmplitudes):
+    """A subclass that overrides ``decomposition`` itself (angles that agree with ``compute_angles``
+    at zero weights only)."""
+
+    def decomposition(self):
+        return RealAmplitudes.compute_decomposition(2 * self.data[0], self.wires, **self.hyperparameters)
+
+
+class _Scaled(_Doubled):
+    """A subclass with a hyperparameter ``compute_angles`` does not take."""
+
+    def __init__(self, weights, wires, **kwargs):
+        super().__init__(weights, wires, **kwargs)
+        self._hyperparameters["scale"] = 2.0
+
+    def decomposition(self):
+        options = {k: v for k, v in self.hyperparameters.items() if k != "scale"}
+        return RealAmplitudes.compute_decomposition(2 * self.data[0], self.wires, **options)
+
+
+@pytest.mark.parametrize("template, as_block", [
+    (RealAmplitudes, True), (_OwnGates, False), (_WrongAngles, False), (_WrongShape, False),
+    (_Doubled, False), (_Scaled, False)])
 def test_templates_give_their_angles_at_once_only_where_they_are_their_gates(template, as_block):
     qnn = EstimatorQNN(2, ansatz=lambda w, wires: template(w, wires=wires, reps=1), num_weights=4)
     x, w = torch.tensor([[0.1, 0.2]], dtype=torch.float64), torch.linspace(0, 1, 4, dtype=torch.float64)
+    if issubclass(template, _Doubled):
+        w = torch.zeros(4, dtype=torch.float64)  # the angles, doubled or not, agree: the values cannot tell
     decisions, leaves, _ = circuit_leaves(qnn.description, x, w)
     assert (("template", 5) in decisions) == as_block  # four rotations and a CNOT
     ops, _ = qnn.description.queue(x, w)

@@ -8,11 +8,12 @@ import pennylane as qml
 import pytest
 import torch
 
-from qnn_torch import EstimatorQNN, RealAmplitudes, SamplerQNN, ZZFeatureMap
+from qnn_torch import EstimatorQNN, PauliFeatureMap, RealAmplitudes, SamplerQNN, ZZFeatureMap
 from qnn_torch.devices import resolve_device
-from qnn_torch.engines import numpy_adjoint
+from qnn_torch.engines import monomial, numpy_adjoint
 from qnn_torch.engines.numpy_adjoint import AUTO_MAX_QUBITS, MAX_QUBITS_PROBABILITIES, NumpyAdjointEngine
 from qnn_torch.engines.decomposition import circuit_leaves
+from qnn_torch.engines.structure_key import SharedAnalyses
 from tests.engines.cases import CASES, assert_equals_the_qnode_engine
 
 
@@ -148,6 +149,7 @@ def test_gates_register_forms_are_made_once_per_process_and_never_a_dense_matrix
     first one used (read-only, small); a dense generator's register matrix is never kept; the plans
     are the same numbers as with nothing kept."""
     monkeypatch.setattr(numpy_adjoint, "_forms", {})
+    monkeypatch.setattr(numpy_adjoint, "_SHARED", SharedAnalyses())  # no plan of a live engine of the tests
     made = []
     original = numpy_adjoint._kind
     monkeypatch.setattr(numpy_adjoint, "_kind", lambda h: made.append(h.shape) or original(h))
@@ -174,3 +176,92 @@ def test_gates_register_forms_are_made_once_per_process_and_never_a_dense_matrix
     engine._generator({}, numpy_adjoint.generator_matrix(rot), (0, 2))
     kept = [a for form in numpy_adjoint._forms.values() for a in numpy_adjoint._arrays(form)]
     assert not [a for a in kept if a.size > 8]
+
+
+def _dense_segments(engine, leaves):
+    """The oracle: the segments as the engine made them before row forms, by dense products."""
+    segments, count = [], 0
+    pending, identity = np.eye(engine.dim, dtype=np.complex128), True
+    for kind, op in leaves:
+        wires = tuple(int(w) for w in op.wires)
+        if kind == "fixed":
+            pending = engine._expanded(numpy_adjoint.fixed_matrix(op), wires) @ pending
+            identity = False
+            continue
+        generator = engine._expanded(numpy_adjoint.generator_matrix(op), wires)
+        label, info = numpy_adjoint._kind(generator)
+        if not identity:
+            moved = pending.conj().T @ generator @ pending
+            moved_label, moved_info = numpy_adjoint._kind(moved)
+            if moved_label != "dense":
+                generator, label, info = moved, moved_label, moved_info
+            else:
+                segments.append(numpy_adjoint._Fixed(pending.T.copy()))
+                pending, identity = np.eye(engine.dim, dtype=np.complex128), True
+        engine._add_angle(segments, count, generator, label, info)
+        count += 1
+    return segments, (None if identity else pending), count
+
+
+class _Tilted(qml.operation.Operation):
+    """A rotation about an axis between X and Y: a Pauli-like generator whose entries are neither
+    real nor imaginary."""
+
+    num_wires = 1
+    num_params = 1
+
+    def generator(self):
+        return 0.5 * (0.6 * qml.X(self.wires[0]) + 0.8 * qml.Y(self.wires[0]))
+
+
+def _phases_everywhere(w, wires):
+    """Fixed gates with phases other than 1, -1, i and -i (T, PhaseShift, RZ constants) and with
+    them (S, S^dagger, CZ), next to CNOTs; Pauli-word, diagonal and dense generators."""
+    qml.T(0), qml.PhaseShift(0.3, 1), qml.CNOT([0, 1]), qml.RX(w[0], 0), qml.RZ(w[1], 1)
+    qml.S(2), qml.CNOT([1, 2]), qml.RY(w[2], 2), qml.RZ(0.77, 0), qml.CZ([0, 2]), qml.IsingXY(w[3], [0, 1])
+    qml.adjoint(qml.S(1)), qml.CNOT([2, 0]), qml.PauliRot(w[4], "XY", [1, 2]), qml.RX(w[5], 0)
+    qml.CNOT([0, 1]), qml.MultiRZ(w[0], [0, 1, 2]), qml.SWAP([0, 2]), qml.RY(w[1], 0)
+    qml.CNOT([1, 2]), _Tilted(w[3], wires=1), qml.CZ([0, 1]), _Tilted(w[2], wires=0)
+
+
+@pytest.mark.parametrize("circuit", ["phases", "templates", "pauli-words"])
+def test_segments_are_the_dense_products_bit_for_bit(circuit, rng):
+    """Row forms, forms kept per process and the moved generators give the plan the dense
+    products gave, bit for bit (signs of zeros aside), whatever the phases of the fixed gates."""
+    if circuit == "phases":
+        qnn = EstimatorQNN(3, feature_map=partial(ZZFeatureMap, reps=1), ansatz=_phases_everywhere,
+                           num_weights=6)
+    elif circuit == "templates":
+        qnn = EstimatorQNN(4, feature_map=partial(ZZFeatureMap, reps=2),
+                           ansatz=partial(RealAmplitudes, reps=3))
+    else:
+        qnn = EstimatorQNN(4, feature_map=partial(PauliFeatureMap, reps=2, paulis=("Y", "XZ", "ZIY")),
+                           ansatz=partial(RealAmplitudes, reps=2, entanglement="circular"))
+    x = torch.tensor(rng.uniform(-1, 1, (2, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-1, 1, qnn.num_weights))
+    _, leaves, _ = circuit_leaves(qnn.description, x, w)
+    engine = NumpyAdjointEngine(qnn.description)
+    for _ in range(2):  # the second time from the forms kept
+        segments, pending, count = engine._segments(leaves)
+        expected, expected_pending, expected_count = _dense_segments(engine, leaves)
+        assert count == expected_count and [type(s) for s in segments] == [type(s) for s in expected]
+        assert (pending is None) == (expected_pending is None)
+        assert pending is None or np.array_equal(pending, expected_pending)
+        for a, b in zip(segments, expected):
+            for field in vars(b):
+                if field != "index":
+                    assert np.array_equal(getattr(a, field), getattr(b, field)), (type(a).__name__, field)
+
+
+def test_only_exact_products_take_the_row_form():
+    """Fixed gates take the row form only with phases 1, -1, i and -i, and Pauli-like generators
+    only with real or imaginary entries: other products may round otherwise than BLAS's."""
+    engine = NumpyAdjointEngine(EstimatorQNN(2).description)
+    tilted, ry = _Tilted(0.3, wires=0), qml.RY(0.3, wires=0)
+    assert engine._generator({}, numpy_adjoint.generator_matrix(tilted), (0,)).rows is None
+    assert engine._generator({}, numpy_adjoint.generator_matrix(ry), (0,)).rows is not None
+    start = monomial.identity(4)
+    gates = [(qml.S(0), True), (qml.CZ([0, 1]), True), (qml.T(0), False), (qml.PhaseShift(0.3, 0), False)]
+    for gate, row_form in gates:
+        after = engine._then({}, numpy_adjoint.fixed_matrix(gate), tuple(gate.wires), start)
+        assert isinstance(after, tuple) == row_form, gate.name

@@ -128,7 +128,9 @@ def test_repeated_subexpressions_are_computed_once():
     (lambda x, w: (x @ w[:3, None])[:, 0], "mm|matmul|mv|bmm"),
     (lambda x, w: torch.polar(x[:, 0], w[0].expand(x.shape[0])).abs(), "polar|complex"),
     (lambda x, w: x[[0, 1], [1, 2]], "index by anything but one constant integer tensor"),
+    (lambda x, w: x[:, torch.tensor([1, 1, 1], dtype=torch.uint8)], "index by anything but one constant"),
 ])
+@pytest.mark.filterwarnings("ignore:indexing with dtype torch.uint8:UserWarning")  # a mask, as torch reads it
 def test_unsupported_operations_are_refused(fn, match):
     x, w = torch.rand(2, 3, dtype=torch.float64), torch.rand(4, dtype=torch.float64)
     with pytest.raises(UnsupportedGraph, match=match):

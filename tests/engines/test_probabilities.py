@@ -44,8 +44,9 @@ def test_the_products_equal_the_dense_table(measured, with_head, rng):
     assert np.allclose(m.table(), dense.T, atol=1e-14)
     assert torch.allclose(m.values(p), p @ torch.tensor(dense), atol=1e-13, rtol=0)
     assert torch.allclose(m.weights(g), g @ torch.tensor(dense.T), atol=1e-13, rtol=0)
-    # batches of tangents (C, B, 2**n) go through as they are
-    assert torch.allclose(m.values(p[None].expand(2, -1, -1))[1], m.values(p), atol=0, rtol=0)
+    # batches of tangents (C, B, 2**n) go through as they are (to round-off: with a head, BLAS may
+    # round a product of another shape otherwise, as MKL does on an AMD EPYC with AVX-512)
+    assert torch.allclose(m.values(p[None].expand(2, -1, -1))[1], m.values(p), atol=1e-13, rtol=0)
 
 
 @pytest.mark.parametrize("measured", list(MEASUREMENTS))

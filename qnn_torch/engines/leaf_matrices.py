@@ -50,7 +50,10 @@ def _key(op, with_parameters: bool):
         parameters = tuple(_parameter_key(d) for d in op.data)
         if None in parameters:
             return None
-    return type(op), len(op.wires), op.hyperparameters.get("pauli_word"), parameters
+    num_wires = type(op).num_wires  # a standard gate's class fixes it, or None
+    if num_wires is None:
+        num_wires = len(op.wires)  # (a controlled gate builds its wires anew each time)
+    return type(op), num_wires, op.hyperparameters.get("pauli_word"), parameters
 
 
 def _kept(key, compute) -> np.ndarray:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["Form", "Index", "axis_aligned", "clifford_phases", "conjugate_dense", "conjugate_diagonal",
-           "conjugate_monomial", "dense", "dense_times", "identity", "lift", "lift_diagonal", "product",
+           "conjugate_monomial", "dense", "identity", "lift", "lift_diagonal", "product",
            "register_index", "row_form"]
 
 Form = tuple[np.ndarray, np.ndarray]
@@ -113,15 +113,6 @@ def dense(m: Form) -> np.ndarray:
     matrix = np.zeros((cols.shape[0], cols.shape[0]), dtype=np.complex128)
     matrix[np.arange(cols.shape[0]), cols] = vals
     return matrix
-
-
-def dense_times(matrix: np.ndarray, m: Form) -> np.ndarray:
-    """``matrix @ M`` for a dense ``matrix``: column ``k`` of ``matrix`` scaled by ``M``'s entry in
-    row ``k`` lands in that entry's column."""
-    cols, vals = m
-    out = np.empty((matrix.shape[0], cols.shape[0]), dtype=np.result_type(matrix, vals))
-    out[:, cols] = matrix * vals[None, :]
-    return out
 
 
 def _inverse(cols: np.ndarray) -> np.ndarray:

@@ -19,7 +19,11 @@ traced (:mod:`~qnn_torch.engines.angle_programs`). A template that computes the 
 gates at once (``compute_angles``, next to its ``compute_decomposition``) and whose gates are all
 leaves is recorded as ``("template", count)``: the replay takes its angles as one
 :class:`AngleBlock` and skips its ``count`` gates, which it never builds, so that a traced program
-has a few operations per template instead of several per gate.
+has a few operations per template instead of several per gate. A template that also describes its
+gates (``compute_gates``: their classes, wires and fixed parameters) is not decomposed for the
+adjoint engines' analysis either: its gates come as
+:class:`~qnn_torch.engines.leaf_matrices.LeafGate` leaves, never built (the templates' tests hold
+``compute_gates`` and ``compute_angles`` to their decompositions, configuration by configuration).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from pennylane.operation import Operator
 
 from ..circuits import CircuitDescription
 from .errors import EngineUnavailable
+from .leaf_matrices import LeafGate
 from .structure_key import SharedAnalyses, structure_key
 
 __all__ = ["AngleBlock", "angle_columns", "angle_or_fixed", "circuit_leaves", "decompose", "queue_tracked",
@@ -58,17 +63,31 @@ def angle_columns(collected: list) -> list:
     return columns
 
 
-def _angle_function(op) -> Callable | None:
-    """``compute_angles`` of ``op``'s class, if the class that defines its ``compute_decomposition``
-    defines it too and no class overrides ``decomposition`` (a subclass with other gates does not
-    inherit angles that are not its own)."""
+def _angle_function(op, name: str = "compute_angles") -> Callable | None:
+    """``compute_angles`` (or another ``name``) of ``op``'s class, if the class that defines its
+    ``compute_decomposition`` defines it too and no class overrides ``decomposition`` (a subclass
+    with other gates does not inherit angles that are not its own)."""
     if type(op).decomposition is not Operator.decomposition:
         return None
     for klass in type(op).__mro__:
         if "compute_decomposition" in vars(klass):
-            function = vars(klass).get("compute_angles")
-            return None if function is None else getattr(type(op), "compute_angles")
+            function = vars(klass).get(name)
+            return None if function is None else getattr(type(op), name)
     return None
+
+
+def _described_gates(op) -> list[tuple] | None:
+    """The leaves of a template that describes its gates (``compute_gates``, next to its
+    ``compute_decomposition`` and ``compute_angles``) and whose parameters all depend on the inputs
+    or weights: ``[(kind, LeafGate)]``, its angle gates those whose angles ``compute_angles`` gives;
+    None for any other operation (it is decomposed)."""
+    describe = _angle_function(op, "compute_gates")
+    if describe is None or _angle_function(op) is None or not op.data:
+        return None
+    if not all(isinstance(d, torch.Tensor) and d.requires_grad for d in op.data):
+        return None
+    return [("angle", LeafGate(cls, wires, None)) if data is None else ("fixed", LeafGate(cls, wires, data))
+            for cls, wires, data in describe(op.wires, **op.hyperparameters)]
 
 
 def _one_block(op, decisions: list, leaves: list) -> bool:
@@ -101,7 +120,8 @@ def _one_block(op, decisions: list, leaves: list) -> bool:
         return torch.equal(torch.stack(angles, dim=-1), block)
 
 
-def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | None = None) -> list[tuple]:
+def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | None = None,
+              described: bool = False) -> list[tuple]:
     """``ops`` decomposed depth first, in order, into ``(kind, op)`` leaves.
 
     Args:
@@ -112,11 +132,22 @@ def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | 
         decisions (list or None): if given, every operation's kind, or ``"decompose"``, is appended
             in the order of the walk; a template whose angles :func:`replay_angles` can take at
             once gets ``("template", number of its gates)`` instead of ``"decompose"``.
+        described (bool): with the adjoint engines' rule (:func:`angle_or_fixed`): a template that
+            describes its gates (``compute_gates``) gives them as
+            :class:`~qnn_torch.engines.leaf_matrices.LeafGate` leaves, without building them, and
+            ``("template", its gates)``.
     """
     leaves: list[tuple] = []
 
     def walk(op):
         kind = leaf_kind(op)
+        gates = _described_gates(op) if described and kind is None else None
+        if gates is not None:
+            if decisions is not None:
+                decisions.append((TEMPLATE, len(gates)))
+                decisions.extend(kind for kind, _ in gates)
+            leaves.extend(gates)
+            return
         if decisions is not None:
             decisions.append("decompose" if kind is None else kind)
         if kind is None:
@@ -183,7 +214,7 @@ def queued_leaves(queued: tuple) -> tuple[list, list, list]:
     ops, measurements, _, _ = queued
     decisions: list = []
     with torch.enable_grad():
-        leaves = decompose(ops, angle_or_fixed, decisions)
+        leaves = decompose(ops, angle_or_fixed, decisions, described=True)
     return decisions, leaves, measurements
 
 

@@ -14,10 +14,12 @@ wires in its order) and read-only, as they are shared. Other operations (templat
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pennylane as qml
 
-__all__ = ["CACHE_SIZE", "fixed_matrix", "generator_matrix"]
+__all__ = ["CACHE_SIZE", "LeafGate", "fixed_matrix", "generator_matrix"]
 
 CACHE_SIZE = 4096
 """int: the most matrices kept (each at most a few wires wide); the cache starts again when full."""
@@ -32,6 +34,40 @@ _STANDARD = frozenset(filter(None, (getattr(qml, name, None) for name in _STANDA
 _cache: dict = {}
 
 
+class LeafGate(NamedTuple):
+    """A gate a template describes without building it (its ``compute_gates``): what the adjoint
+    engines read of a leaf operator, ``wires`` and ``name``, with its class and a fixed gate's
+    parameters; :func:`fixed_matrix` and :func:`generator_matrix` give the operator's own.
+
+    **Example**
+
+    >>> gate = LeafGate(qml.RX, (2,), (0.5,))
+    >>> gate.name, bool(np.array_equal(fixed_matrix(gate), qml.matrix(qml.RX(0.5, wires=2))))
+    ('RX', True)
+    """
+
+    cls: type
+    wires: tuple
+    data: tuple | None  # a fixed gate's parameters; None for an angle gate
+
+    @property
+    def name(self) -> str:
+        return self.cls.__name__
+
+    @property
+    def hyperparameters(self) -> dict:
+        return {}
+
+    def operator(self):
+        """The PennyLane operator (an angle gate at angle 0: its generator does not depend on it)."""
+        data = (0.0,) * self.cls.num_params if self.data is None else self.data
+        return self.cls(*data, wires=self.wires)
+
+
+def _operator(op):
+    return op.operator() if isinstance(op, LeafGate) else op
+
+
 def _parameter_key(value):
     """A scalar parameter with its type (a float32 angle gives another matrix), or None."""
     if isinstance(value, (bool, int, float, complex)):
@@ -43,17 +79,18 @@ def _parameter_key(value):
 
 
 def _key(op, with_parameters: bool):
-    if type(op) not in _STANDARD:
+    cls = op.cls if isinstance(op, LeafGate) else type(op)
+    if cls not in _STANDARD:
         return None
     parameters = ()
     if with_parameters:
         parameters = tuple(_parameter_key(d) for d in op.data)
         if None in parameters:
             return None
-    num_wires = type(op).num_wires  # a standard gate's class fixes it, or None
+    num_wires = cls.num_wires  # a standard gate's class fixes it, or None
     if num_wires is None:
         num_wires = len(op.wires)  # (a controlled gate builds its wires anew each time)
-    return type(op), num_wires, op.hyperparameters.get("pauli_word"), parameters
+    return cls, num_wires, op.hyperparameters.get("pauli_word"), parameters
 
 
 def _kept(key, compute) -> np.ndarray:
@@ -73,7 +110,7 @@ def fixed_matrix(op) -> np.ndarray:
     """A fixed gate's matrix on its own wires, ``qml.matrix(op, wire_order=op.wires)``.
 
     Args:
-        op (Operator): a gate whose parameters depend on no input or weight.
+        op (Operator or LeafGate): a gate whose parameters depend on no input or weight.
 
     Returns:
         numpy.ndarray: the read-only complex128 matrix ``(2**k, 2**k)`` of the gate's ``k`` wires.
@@ -83,14 +120,14 @@ def fixed_matrix(op) -> np.ndarray:
     >>> fixed_matrix(qml.CNOT([3, 1])).real.astype(int).tolist()
     [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]]
     """
-    return _kept(_key(op, True), lambda: qml.matrix(op, wire_order=op.wires))
+    return _kept(_key(op, True), lambda: qml.matrix(_operator(op), wire_order=op.wires))
 
 
 def generator_matrix(op) -> np.ndarray:
     """An angle gate's generator ``H``, ``U(theta) = exp(i theta H)``, on the gate's own wires.
 
     Args:
-        op (Operator): a gate with one parameter and a generator.
+        op (Operator or LeafGate): a gate with one parameter and a generator.
 
     Returns:
         numpy.ndarray: the read-only complex128 matrix ``(2**k, 2**k)`` of the gate's ``k`` wires.
@@ -101,4 +138,4 @@ def generator_matrix(op) -> np.ndarray:
     [[0j, 0.5j], [-0.5j, 0j]]
     """
     return _kept(_key(op, False),
-                 lambda: qml.matrix(qml.generator(op, format="observable"), wire_order=op.wires))
+                 lambda: qml.matrix(qml.generator(_operator(op), format="observable"), wire_order=op.wires))

@@ -55,8 +55,10 @@ def _data_maps(features, blocks):
     return angle
 
 
-def _pauli_evolution(word, angle, block_wires):
-    """exp(-i angle/2 P) up to Qiskit's phase convention: basis change, CX ladder, P, undo.
+def _evolution_gates(word, block_wires):
+    """The gates of exp(-i angle/2 P) up to Qiskit's phase convention, ``(class, wires, parameters)``
+    in order: basis change, CX ladder, ``PhaseShift`` (its parameters: None, the angle's place),
+    undo.
 
     Qiskit labels are little-endian, so the last letter of ``word`` acts on the first wire
     of the block.
@@ -65,23 +67,37 @@ def _pauli_evolution(word, angle, block_wires):
     active = [(w, p) for w, p in zip(block_wires, letters) if p != "I"]
     if not active:
         return []
-    # operators queue when built, so build them in the order they are applied
 
     def basis_change(inverse):
         for w, p in active:
             if p == "X":
-                ops.append(Hadamard(w))
+                gates.append((Hadamard, (w,), ()))
             elif p == "Y":
-                ops.append(RX(-np.pi / 2 if inverse else np.pi / 2, w))
+                gates.append((RX, (w,), (-np.pi / 2 if inverse else np.pi / 2,)))
 
     wires = [w for w, _ in active]
-    ops = []
+    gates = []
     basis_change(inverse=False)
-    ops.extend(CNOT([wires[i], wires[i + 1]]) for i in range(len(wires) - 1))
-    ops.append(PhaseShift(angle, wires[-1]))
-    ops.extend(CNOT([wires[i], wires[i + 1]]) for i in reversed(range(len(wires) - 1)))
+    gates.extend((CNOT, (wires[i], wires[i + 1]), ()) for i in range(len(wires) - 1))
+    gates.append((PhaseShift, (wires[-1],), None))
+    gates.extend((CNOT, (wires[i], wires[i + 1]), ()) for i in reversed(range(len(wires) - 1)))
     basis_change(inverse=True)
-    return ops
+    return gates
+
+
+def _gates(wires, reps, paulis, entanglement):
+    """The feature map's gates in order, ``(class, wires, parameters)``, with each ``PhaseShift``'s
+    block of feature positions: ``(PhaseShift, wires, block)``."""
+    n = len(wires)
+    gates = []
+    for rep in range(reps):
+        gates.extend((Hadamard, (w,), ()) for w in wires)
+        for word in paulis:
+            for block in entangler_map(n, len(word), entanglement, offset=rep):
+                evolution = _evolution_gates(word, [wires[q] for q in block])
+                gates.extend((cls, gate_wires, block if parameters is None else parameters)
+                             for cls, gate_wires, parameters in evolution)
+    return gates
 
 
 class PauliFeatureMap(VectorTemplate):
@@ -155,15 +171,37 @@ class PauliFeatureMap(VectorTemplate):
         Returns:
             list[.Operator]: the decomposition.
         """
-        n = len(wires)
-        ops = []
-        for rep in range(reps):
-            ops.extend(Hadamard(w) for w in wires)
-            for word in paulis:
-                for block in entangler_map(n, len(word), entanglement, offset=rep):
-                    angle = alpha * _data_map(features, block)
-                    ops.extend(_pauli_evolution(word, angle, [wires[q] for q in block]))
-        return ops
+        # operators queue when built, so they are built in the order they are applied
+        return [PhaseShift(alpha * _data_map(features, parameters), wires=gate_wires) if cls is PhaseShift
+                else cls(*parameters, wires=gate_wires)
+                for cls, gate_wires, parameters in _gates(wires, reps, paulis, entanglement)]
+
+    @staticmethod
+    def compute_gates(wires, reps, paulis, entanglement, alpha):  # pylint: disable=arguments-differ
+        r"""The gates of :meth:`compute_decomposition` without building them: ``(class, wires,
+        parameters)`` in its order, the ``PhaseShift`` gates' parameters None (their angles are
+        :meth:`compute_angles`'s, in order).
+
+        Args:
+            wires (Wires): the wires.
+            reps (int): number of repetitions.
+            paulis (tuple[str]): the Pauli words.
+            entanglement (str or tuple[tuple[int]]): the entanglement pattern.
+            alpha (float): the rotation prefactor (no gate's structure depends on it).
+
+        Returns:
+            list[tuple]: ``(Operator class, tuple of wires, tuple of parameters or None)``.
+
+        **Example**
+
+        >>> gates = PauliFeatureMap.compute_gates((0, 1), reps=1, paulis=("ZZ",), entanglement="linear",
+        ...                                       alpha=2.0)
+        >>> [f"{cls.__name__}{wires}" for cls, wires, _ in gates]
+        ['Hadamard(0,)', 'Hadamard(1,)', 'CNOT(0, 1)', 'PhaseShift(1,)', 'CNOT(0, 1)']
+        """
+        del alpha
+        return [(cls, tuple(gate_wires), None if cls is PhaseShift else parameters)
+                for cls, gate_wires, parameters in _gates(wires, reps, paulis, entanglement)]
 
     @staticmethod
     def compute_angles(features, reps, paulis, entanglement, alpha):  # pylint: disable=arguments-differ

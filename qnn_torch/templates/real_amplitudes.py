@@ -13,6 +13,18 @@ from .vector_template import VectorTemplate
 __all__ = ["RealAmplitudes"]
 
 
+def _gates(wires, reps, entanglement, skip_final_rotation_layer) -> list[tuple]:
+    """The ansatz's gates in order, ``(class, wires, parameters)``, with each ``RY``'s weight index."""
+    n = len(wires)
+    gates = []
+    for rep in range(reps + (not skip_final_rotation_layer)):
+        gates.extend((RY, (wires[q],), rep * n + q) for q in range(n))
+        if rep < reps and n > 1:
+            pairs = entangler_map(n, 2, entanglement, offset=rep)
+            gates.extend((CNOT, (wires[c], wires[t]), ()) for c, t in pairs)
+    return gates
+
+
 class RealAmplitudes(VectorTemplate):
     r"""Qiskit's ``RealAmplitudes`` ansatz: layers of ``RY`` rotations and ``CNOT`` entanglers.
 
@@ -87,14 +99,34 @@ class RealAmplitudes(VectorTemplate):
         Returns:
             list[.Operator]: the decomposition.
         """
-        n = len(wires)
-        ops = []
-        for rep in range(reps + (not skip_final_rotation_layer)):
-            ops.extend(RY(weights[..., rep * n + q], wires=wires[q]) for q in range(n))
-            if rep < reps and n > 1:
-                for c, t in entangler_map(n, 2, entanglement, offset=rep):
-                    ops.append(CNOT([wires[c], wires[t]]))
-        return ops
+        gates = _gates(wires, reps, entanglement, skip_final_rotation_layer)
+        return [RY(weights[..., parameters], wires=gate_wires) if cls is RY else cls(wires=gate_wires)
+                for cls, gate_wires, parameters in gates]
+
+    @staticmethod
+    def compute_gates(wires, reps, entanglement,
+                      skip_final_rotation_layer):  # pylint: disable=arguments-differ
+        r"""The gates of :meth:`compute_decomposition` without building them: ``(class, wires,
+        parameters)`` in its order, the ``RY`` gates' parameters None (their angles are
+        :meth:`compute_angles`'s, in order).
+
+        Args:
+            wires (Wires): the wires.
+            reps (int): number of repetitions.
+            entanglement (str or tuple[tuple[int]]): the entanglement pattern.
+            skip_final_rotation_layer (bool): whether the last ``RY`` layer is left out.
+
+        Returns:
+            list[tuple]: ``(Operator class, tuple of wires, tuple of parameters or None)``.
+
+        **Example**
+
+        >>> [(cls.__name__, wires) for cls, wires, _ in RealAmplitudes.compute_gates(
+        ...     (0, 1), reps=1, entanglement="linear", skip_final_rotation_layer=True)]
+        [('RY', (0,)), ('RY', (1,)), ('CNOT', (0, 1))]
+        """
+        gates = _gates(wires, reps, entanglement, skip_final_rotation_layer)
+        return [(cls, gate_wires, None if cls is RY else parameters) for cls, gate_wires, parameters in gates]
 
     @staticmethod
     def compute_angles(weights, reps, entanglement,

@@ -1,14 +1,17 @@
 """Decomposition into leaf gates by an engine's rule, and the replay of the adjoint engines'
 decisions."""
 
+from functools import partial
+
 import pennylane as qml
 import pytest
 import torch
 
-from qnn_torch import EstimatorQNN, RealAmplitudes
+from qnn_torch import EstimatorQNN, PauliFeatureMap, RealAmplitudes, ZZFeatureMap
 from qnn_torch.engines import EngineUnavailable
 from qnn_torch.engines.decomposition import (AngleBlock, angle_columns, angle_or_fixed, circuit_leaves,
-                                             decompose, replay_angles)
+                                             decompose, queue_tracked, replay_angles)
+from qnn_torch.engines.leaf_matrices import LeafGate, fixed_matrix, generator_matrix
 
 
 def test_decompose_walks_depth_first_in_order():
@@ -32,11 +35,18 @@ def test_angle_gates_are_those_that_depend_on_inputs_or_weights():
         angle_or_fixed(Opaque(w[0], wires=0))
 
 
+def _built_leaves(qnn, x, w) -> list:
+    """The oracle: the circuit's leaves as the templates' decompositions build them, gate by gate."""
+    ops, _, _, _ = queue_tracked(qnn.description, x, w)
+    with torch.enable_grad():
+        return decompose(ops, angle_or_fixed)
+
+
 def test_circuit_leaves_and_their_replay():
     qnn = EstimatorQNN(2, ansatz=lambda w, wires: RealAmplitudes(w, wires=wires, reps=1), num_weights=4)
     x, w = torch.tensor([[0.1, 0.2]], dtype=torch.float64), torch.linspace(0, 1, 4, dtype=torch.float64)
     decisions, leaves, measurements = circuit_leaves(qnn.description, x, w)
-    angles = [op for kind, op in leaves if kind == "angle"]
+    angles = [op for kind, op in _built_leaves(qnn, x, w) if kind == "angle"]
     assert len(measurements) == 1 and len(angles) == 2 * (2 + 1) + 4  # two reps of phases and a ZZ phase; RY
     ops, _ = qnn.description.queue(x, w)
     replayed = replay_angles(ops, decisions)
@@ -108,8 +118,42 @@ def test_templates_give_their_angles_at_once_only_where_they_are_their_gates(tem
     assert (("template", 5) in decisions) == as_block  # four rotations and a CNOT
     ops, _ = qnn.description.queue(x, w)
     replayed = angle_columns(replay_angles(ops, decisions))
-    assert [float(a.detach()) for a in replayed] == [float(op.data[0].detach()) for kind, op in leaves
-                                                     if kind == "angle"]
+    assert [float(a.detach()) for a in replayed] == [float(op.data[0].detach()) for kind, op
+                                                     in _built_leaves(qnn, x, w) if kind == "angle"]
+    described = any(isinstance(op, LeafGate) and op.name == "RY" for _, op in leaves)  # the ansatz's
+    assert described == (template is RealAmplitudes)
+
+
+@pytest.mark.parametrize("feature_map, ansatz", [
+    (partial(ZZFeatureMap, reps=2), partial(RealAmplitudes, reps=2)),
+    (partial(PauliFeatureMap, reps=2, paulis=("X", "YY", "ZIY"), entanglement="circular"),
+     partial(RealAmplitudes, reps=1, entanglement="full", skip_final_rotation_layer=True))])
+def test_described_gates_are_the_built_gates(feature_map, ansatz):
+    """A template that describes its gates (``compute_gates``) gives the leaves its decomposition
+    builds: the same kinds, names and wires, the same matrices and generators bit for bit."""
+    qnn = EstimatorQNN(3, feature_map=feature_map, ansatz=ansatz)
+    x = torch.tensor([[0.1, 0.2, -0.7]], dtype=torch.float64)
+    w = torch.linspace(0, 1, qnn.num_weights, dtype=torch.float64)
+    _, leaves, _ = circuit_leaves(qnn.description, x, w)
+    built = _built_leaves(qnn, x, w)
+    assert all(isinstance(op, LeafGate) for _, op in leaves)
+    assert [(kind, op.name, tuple(op.wires)) for kind, op in leaves] == [
+        (kind, op.name, tuple(op.wires)) for kind, op in built]
+    for (kind, light), (_, op) in zip(leaves, built):
+        matrix = fixed_matrix if kind == "fixed" else generator_matrix
+        assert matrix(light).tobytes() == matrix(op).tobytes()
+
+
+def test_only_templates_of_inputs_or_weights_are_described():
+    """Constant data (no angle depends on the inputs or weights) are decomposed gate by gate."""
+    features = torch.tensor([0.1, 0.2], dtype=torch.float64)
+    constant = ZZFeatureMap(features, wires=[0, 1], reps=1)
+    with torch.enable_grad():
+        leaves = decompose([constant], angle_or_fixed, [], described=True)
+        tracked = ZZFeatureMap(features.clone().requires_grad_(True), wires=[0, 1], reps=1)
+        described = decompose([tracked], angle_or_fixed, [], described=True)
+    assert not any(isinstance(op, LeafGate) for _, op in leaves) and {k for k, _ in leaves} == {"fixed"}
+    assert all(isinstance(op, LeafGate) for _, op in described)
 
 
 def test_a_template_s_gates_are_not_built_again_to_replay_its_angles(monkeypatch):

@@ -1,5 +1,6 @@
 """Templates' ``compute_angles``: the angles of their decompositions' parametrised gates, in order,
-bit for bit (the decomposition is the oracle), for single and batched inputs, numpy and torch."""
+bit for bit (the decomposition is the oracle), for single and batched inputs, numpy and torch; and
+their ``compute_gates``: the decompositions' gates, classes, wires and fixed parameters, in order."""
 
 import numpy as np
 import pytest
@@ -18,6 +19,9 @@ def _gate_angles(op) -> list:
 def _assert_same(op, batch):
     angles = type(op).compute_angles(*op.data, **op.hyperparameters)
     expected = _gate_angles(op)
+    gates = [(type(g), tuple(g.wires), None if g.name in ("PhaseShift", "RY") else tuple(g.data))
+             for g in op.decomposition()]
+    assert type(op).compute_gates(op.wires, **op.hyperparameters) == gates
     assert tuple(angles.shape) == (*batch, len(expected))
     for j, angle in enumerate(expected):
         assert np.array_equal(_numbers(angles[..., j]), _numbers(angle))

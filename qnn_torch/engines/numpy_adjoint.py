@@ -80,10 +80,31 @@ class _Diagonal:
 
 @dataclass
 class _Pauli:
+    """A Pauli-like rotation ``exp(i theta scale P)``, ``P`` with one nonzero per row (``P[j, cols[j]]
+    = phases[j]``). With phases 1, -1, i and -i it is applied as a gather: every product is exact,
+    so the numbers are those of the dense products; other phases keep the dense ``P^T`` (a BLAS
+    product may round a general complex product once where NumPy rounds twice)."""
+
     index: int
     scale: float  # H = scale * P with P**2 = 1
-    matrix: np.ndarray  # P^T: row states as ``state @ matrix``
-    hermitian: np.ndarray  # P itself (a view of ``matrix``), for conjugated bras in row form
+    matrix: np.ndarray | None  # P^T (general phases): row states as ``state @ matrix``
+    hermitian: np.ndarray | None  # P itself (a view of ``matrix``), for conjugated bras in row form
+    rows: tuple | None = None  # exact phases: ``(cols, phases, phases[cols])``
+
+    def transposed_times(self, psi: np.ndarray) -> np.ndarray:
+        """``psi @ P^T``: entry ``j`` is ``psi[cols[j]] * phases[j]``."""
+        if self.rows is None:
+            return psi @ self.matrix
+        # np.take keeps C order, as a matrix product does (indexing would not): the sums over the
+        # last axis that follow add in the same order
+        return np.take(psi, self.rows[0], axis=-1) * self.rows[1]
+
+    def times(self, bra: np.ndarray) -> np.ndarray:
+        """``bra @ P``: entry ``m`` is ``bra[j] * phases[j]`` for the ``j`` with ``cols[j] = m``,
+        ``j = cols[m]`` (``P**2`` is a multiple of the identity: ``cols`` is its own inverse)."""
+        if self.rows is None:
+            return bra @ self.hermitian
+        return np.take(bra, self.rows[0], axis=-1) * self.rows[2]
 
 
 @dataclass
@@ -473,6 +494,9 @@ class NumpyAdjointEngine(VJPEngine):
                 segments.append(_Diagonal(np.array([index]), info[None, :]))
         elif label == "pauli":
             scale, perm, phase = info
+            if clifford_phases(phase):  # a gather, no 2**n x 2**n matrix
+                segments.append(_Pauli(index, scale, None, None, (perm, phase, phase[perm])))
+                return
             transposed = np.zeros((self.dim, self.dim), dtype=np.complex128)
             transposed[perm, np.arange(self.dim)] = phase
             # P itself as a view: one nonzero per column, so products with it are the same numbers
@@ -631,7 +655,7 @@ class NumpyAdjointEngine(VJPEngine):
                 psi = extra * psi
             elif isinstance(seg, _Pauli):
                 extra = (cos_all[:, seg.index, None], isin_all[:, seg.index, None])
-                psi = extra[0] * psi + extra[1] * (psi @ seg.matrix)
+                psi = extra[0] * psi + extra[1] * seg.transposed_times(psi)
             else:
                 extra = np.exp(1j * theta[:, seg.index, None] * seg.values)
                 psi = ((psi @ seg.vectors.conj()) * extra) @ seg.vectors.T
@@ -657,7 +681,7 @@ class NumpyAdjointEngine(VJPEngine):
             elif isinstance(seg, _Pauli):
                 # with mu = conj(bra): <bra|P after> = (mu P) . after,
                 # and conj(U^dagger bra) = c mu + i s mu P
-                applied = bra @ seg.hermitian
+                applied = seg.times(bra)
                 grads[:, :, seg.index] = (-2.0 * seg.scale) * (applied * after).sum(-1).imag
                 bra = extra[0] * bra + extra[1] * applied
             else:

@@ -256,9 +256,16 @@ def test_segments_are_the_dense_products(circuit, rng):
         assert pending is None or np.allclose(pending, expected_pending, rtol=0, atol=1e-14)
         for a, b in zip(segments, expected):
             for field in vars(b):
-                if field != "index":
+                if field == "rows":  # a gather's arrays (the same in both): what it applies, below
+                    assert (a.rows is None) == (b.rows is None)
+                elif field != "index" and getattr(b, field) is not None:
                     assert np.allclose(getattr(a, field), getattr(b, field), rtol=0, atol=1e-14), \
                         (type(a).__name__, field)
+            if isinstance(b, numpy_adjoint._Pauli):
+                states = rng.normal(size=(3, engine.dim)) + 1j * rng.normal(size=(3, engine.dim))
+                dense = monomial.dense((b.rows[0], b.rows[1])) if b.rows is not None else b.hermitian
+                assert np.allclose(a.transposed_times(states), states @ dense.T, rtol=0, atol=1e-14)
+                assert np.allclose(a.times(states), states @ dense, rtol=0, atol=1e-14)
 
 
 def test_only_exact_products_take_the_row_form():
@@ -341,3 +348,29 @@ def test_z_words_give_the_numbers_of_their_matrices(observables, rng, monkeypatc
     slow = run()
     for a, b in zip(fast, slow):
         assert np.array_equal(a, b)
+
+
+def test_pauli_rotations_with_exact_phases_are_gathers(rng):
+    """A Pauli-like rotation whose phases are 1, -1, i or -i is applied as a gather (no
+    ``2**n x 2**n`` matrix kept), one with other phases as a dense product; both give the dense
+    rotation's numbers."""
+    engine = NumpyAdjointEngine(EstimatorQNN(2).description)
+    ry = numpy_adjoint.generator_matrix(qml.RY(0.3, wires=0))
+    tilted = numpy_adjoint.generator_matrix(_Tilted(0.3, wires=0))
+    segments = []
+    for index, generator in enumerate([ry, tilted]):
+        register = embed(generator, (0,), (0, 1))
+        label, info = numpy_adjoint._kind(register)
+        engine._add_angle(segments, index, register, label, info)
+    gather, dense = segments
+    assert gather.matrix is None and gather.rows is not None
+    assert dense.rows is None and dense.matrix is not None
+    states = rng.normal(size=(3, 4)) + 1j * rng.normal(size=(3, 4))
+    for segment, generator in zip(segments, [ry, tilted]):
+        pauli = embed(generator, (0,), (0, 1)) / segment.scale
+        assert np.allclose(segment.transposed_times(states), states @ pauli.T, rtol=0, atol=1e-15)
+        assert np.allclose(segment.times(states), states @ pauli, rtol=0, atol=1e-15)
+    # in C order, as a product's, for a sweep's bras (outputs, batch, 2**n): the sums over the last
+    # axis after them then add in the same order (a fancy index's result is laid out otherwise)
+    bras = rng.normal(size=(5, 1, 4)) + 1j * rng.normal(size=(5, 1, 4))
+    assert gather.times(bras).flags.c_contiguous and gather.transposed_times(bras).flags.c_contiguous

@@ -145,7 +145,7 @@ def decompose(ops, leaf_kind: Callable[[object], str | None], decisions: list | 
         if gates is not None:
             if decisions is not None:
                 decisions.append((TEMPLATE, len(gates)))
-                decisions.extend(kind for kind, _ in gates)
+                decisions.extend(gate_kind for gate_kind, _ in gates)
             leaves.extend(gates)
             return
         if decisions is not None:

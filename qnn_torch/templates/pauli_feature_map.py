@@ -200,7 +200,7 @@ class PauliFeatureMap(VectorTemplate):
         ['Hadamard(0,)', 'Hadamard(1,)', 'CNOT(0, 1)', 'PhaseShift(1,)', 'CNOT(0, 1)']
         """
         del alpha
-        return [(cls, tuple(gate_wires), None if cls is PhaseShift else parameters)
+        return [(cls, gate_wires, None if cls is PhaseShift else parameters)
                 for cls, gate_wires, parameters in _gates(wires, reps, paulis, entanglement)]
 
     @staticmethod

@@ -202,8 +202,10 @@ class TorchAdjointEngine(VJPEngine):
         plan, gates, dtheta = self._prepare(x, w, True, call)
         diagonal = None if kind == "words" else self._constant(self._table(), x.device)[:, None, :]
 
+        keep = self._keeps(x, plan)
+
         def sweep(rows: slice):  # a forward pass, then a sweep of one bra per output
-            psi, saved = forward_rows(plan.steps, gates, self.n, x.shape[0], rows, True, x.device)
+            psi, saved = forward_rows(plan.steps, gates, self.n, x.shape[0], rows, keep, x.device)
             bras = pauli_bras(psi, table, self.n) if diagonal is None else diagonal * psi[None]
             return psi, self._sweep(psi, saved, bras, threads > 0)
 
@@ -444,12 +446,17 @@ class TorchAdjointEngine(VJPEngine):
         threads = self._threads(x)
         with one_calling_thread(threads):  # a sub-batch's samples on workers
             plan, gates, dtheta = self._prepare(x, w, tangents, call)
-            keep = tangents and x.shape[0] * 2**self.n * 16 * len(plan.steps) <= _keep_limit(x.device)
+            keep = tangents and self._keeps(x, plan)
             rows = sample_slices(x.shape[0], threads)
             runs = map_samples(lambda part: forward_rows(plan.steps, gates, self.n, x.shape[0], part, keep,
                                                          x.device), rows, threads)
             psi = join_rows([psi for psi, _ in runs])
             return self._outputs_of(plan, psi), Forward(psi, rows, [saved for _, saved in runs], dtheta)
+
+    def _keeps(self, x: torch.Tensor, plan: _Plan) -> bool:
+        """Whether a forward pass of the batch ``x`` keeps its state after every step for the
+        sweep: when they fit in :func:`_keep_limit` (else the sweep undoes the steps)."""
+        return x.shape[0] * 2**self.n * 16 * len(plan.steps) <= _keep_limit(x.device)
 
     def _outputs_of(self, plan: _Plan, psi: torch.Tensor) -> torch.Tensor:
         """The outputs ``(B, K)`` of the final states ``psi`` ``(B, 2**n)``, for the whole batch at

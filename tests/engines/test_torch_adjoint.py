@@ -18,6 +18,7 @@ from qnn_torch.engines import torch_adjoint
 from qnn_torch.engines import fused_kernels, sample_threads
 from qnn_torch.engines.bit_order import probability_index
 from qnn_torch.engines.probabilities import ProbabilityMap
+from qnn_torch.engines.row_passes import forward_rows
 from tests.engines.vjp_check import check_vjp_contracts_jacobians
 from tests.qiskit_reference import reuploading_circuit
 
@@ -125,6 +126,28 @@ def test_eager_angles_and_undone_states_give_the_same(network, rng, monkeypatch)
     monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0)
     monkeypatch.setattr(torch_adjoint, "KEEP_STATES_BYTES", 0)
     _compare(qnn, x, w)
+
+
+@pytest.mark.parametrize("limit", [0, 2**31])
+def test_full_jacobians_keep_states_within_the_limit_like_a_vjp(limit, rng, monkeypatch):
+    """Full Jacobians keep the forward pass's states only where they fit in the keep limit, like
+    the forward pass of a VJP: a GPU batch runs whole, and kept states of 64 samples of 22 qubits
+    (34 state vectors of 4 GiB) filled an H200 where bytes_per_sample had counted none."""
+    keeps = []
+
+    def spy(*args):
+        keeps.append(args[5])
+        return forward_rows(*args)
+
+    monkeypatch.setattr(torch_adjoint, "forward_rows", spy)
+    monkeypatch.setattr(torch_adjoint, "KEEP_STATES_BYTES", limit)
+    qnn = NETWORKS["zz-linear-ra-10"]()
+    engine = TorchAdjointEngine(qnn.description)
+    x = torch.tensor(rng.uniform(-2, 2, (2, qnn.num_inputs)))
+    w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
+    engine.values_and_jacobians(x, w, True, True)
+    engine.forward_for_vjp(x, w)
+    assert keeps and set(keeps) == {limit > 0}
 
 
 def test_values_match_qiskit_statevector(rng):

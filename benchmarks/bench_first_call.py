@@ -21,11 +21,14 @@ the machine falls on every row alike. A worker measures:
   their embeddings on up to 4 wires) then hold the gates both networks use.
 
 ``--baseline PATH`` adds the same rows for another checkout (``/work/main``: before the change).
+``--device cuda`` moves every network and its inputs to the GPU (``.to("cuda")``, after the CUDA
+context is made and before any clock starts) and waits for the GPU before each clock stops.
 Targets (issue #24): the first call at most twice a steady call plus 5 ms up to 12 qubits, and
 under 50 ms at 2 qubits; ``torch._dynamo`` not imported. Both the fresh process's first call and the
 per-network one are judged against it.
 
     python -m benchmarks.bench_first_call [--qubits 2,6,12] [--rounds 3] [--baseline /work/main]
+                                          [--device cuda]
 """
 
 from __future__ import annotations
@@ -57,9 +60,11 @@ def _network(n: int):
     return TorchConnector(qnn, initial_weights=torch.linspace(-1, 1, qnn.num_weights))
 
 
-def _timed(fn) -> float:
+def _timed(fn, sync=None) -> float:
     start = time.perf_counter()
     fn()
+    if sync is not None:
+        sync()
     return time.perf_counter() - start
 
 
@@ -102,18 +107,26 @@ def worker(spec: dict) -> None:
     if not qnn_torch.__file__.startswith(spec["checkout"]):
         raise RuntimeError(f"qnn_torch imported from {qnn_torch.__file__}, not from {spec['checkout']}")
     n, batch, repeats = spec["qubits"], spec["batch"], spec["repeats"]
-    kind = spec["kind"]
+    kind, device = spec["kind"], spec.get("device", "cpu")
+    sync = torch.cuda.synchronize if device == "cuda" else None
     record = _one_offs(n) if kind == "one-offs" else {}
-    x = torch.rand(batch, n, requires_grad=True)
+    x = torch.rand(batch, n, device=device, requires_grad=True)
     if kind == "per-network":
-        other = _other_structure(n)
+        other = _other_structure(n).to(device)
         for _ in range(2):
             other(x).sum().backward()
-    model = _network(n)
-    record["first_s"] = _timed(lambda: model(x).sum().backward())
+    model = _network(n).to(device)
+    if sync is not None:
+        sync()
+    record["first_s"] = _timed(lambda: model(x).sum().backward(), sync)
     record["engine"] = model.qnn.engine
-    record["second_network_first_s"] = _timed(lambda: _network(n)(x).sum().backward())
-    record["steady_s"] = statistics.median(_timed(lambda: model(x).sum().backward()) for _ in range(repeats))
+    second = _network(n).to(device)
+    record["second_network_first_s"] = _timed(lambda: second(x).sum().backward(), sync)
+    out_device = model(x).device
+    if out_device.type != device:
+        raise RuntimeError(f"outputs on {out_device}, inputs on {device}")
+    record["steady_s"] = statistics.median(_timed(lambda: model(x).sum().backward(), sync)
+                                           for _ in range(repeats))
     record["dynamo_imported"] = "torch._dynamo" in sys.modules
     emit(record)
 
@@ -127,7 +140,7 @@ def _measure(args, checkouts: dict) -> dict:
             for label, path in checkouts.items():
                 for kind in kinds:
                     spec = {"qubits": n, "batch": args.batch, "repeats": args.repeats, "kind": kind,
-                            "checkout": str(path)}
+                            "checkout": str(path), "device": args.device}
                     result = run_worker(worker_command("benchmarks.bench_first_call", spec), args.timeout)
                     key = (label, n, kind)
                     if result["status"] != "ok" or not result["records"]:
@@ -178,7 +191,8 @@ def _table(args, rows: dict, checkouts: dict, kind: str) -> tuple[list, list, li
 
 def _report(args, rows: dict, checkouts: dict, meta: dict) -> tuple[str, dict]:
     lines = [f"First forward + backward of a network (issue #24), batch {args.batch}, median of "
-             f"{args.rounds} rounds taking turns; bench_scaling's network, engine='auto'", ""]
+             f"{args.rounds} rounds taking turns; bench_scaling's network, engine='auto', "
+             f"on {args.device}", ""]
     lines += load_warning(meta)
     fresh_lines, fresh, fresh_missed = _table(args, rows, checkouts, "fresh")
     lines += ["In a fresh process (the process's one-off costs included):"] + fresh_lines
@@ -224,6 +238,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=20, help="steady calls timed per worker")
     parser.add_argument("--baseline", default=None, help="another checkout measured alike (before)")
     parser.add_argument("--no-one-offs", dest="one_offs", action="store_false")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="where the networks and their inputs are (cuda: moved with .to)")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--quick", action="store_true", help="one round at 2 and 6 qubits")
     parser.add_argument("--out", default=None)
@@ -238,7 +254,7 @@ def main(argv=None) -> int:
     checkouts = {"this": ROOT}
     if args.baseline:
         checkouts["baseline"] = Path(args.baseline).resolve()
-    meta = {"machine": machine_info(), "baseline": args.baseline}
+    meta = {"machine": machine_info(), "baseline": args.baseline, "device": args.device}
     rows = _measure(args, checkouts)
     meta["load_average_end"] = load_average()
     text, report = _report(args, rows, checkouts, meta)

@@ -43,6 +43,7 @@ PROCESS_START = time.perf_counter()
 """float: when the worker's process imported the skeleton; its time budget counts from there."""
 
 REFERENCE_KEYS = ("outputs", "grad_inputs", "grad_weights")
+REFERENCE_LIBRARIES = ("qiskit", "pennylane", "pennylane_lightning")
 
 
 # ---------------------------------------------------------------- in the worker
@@ -129,6 +130,15 @@ def _sync(contender: Contender) -> Callable[[], None] | None:
     return torch.cuda.synchronize
 
 
+def _version(dist: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
 def _set_threads(threads: int | None) -> None:
     """Use ``threads`` CPU threads in this process (``None``: the libraries' defaults)."""
     if threads is None:
@@ -166,6 +176,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, stem: str, qubits: str, st
                         help="threads for every contender (default: each library's own default)")
     parser.add_argument("--memory-limit-gb", type=float, default=None,
                         help="kill a contender whose processes hold more (default: 60%% of available memory)")
+    parser.add_argument("--reference-dir", default=None,
+                        help="keep each size's reference data in this folder and read it from there "
+                             "when it is already there (default: compute it for this run)")
     parser.add_argument("--out", default=None,
                         help=f"output path without extension (default results/{stem}; "
                              f"results/{stem}-quick with --quick)")
@@ -224,16 +237,31 @@ class Runner:
                 "machine": machine_info()}
 
     def sizes(self, data: Callable[[int], dict]) -> Iterator[tuple[int, str]]:
-        """Each register size with the path of its data file, written from ``data(size)``."""
+        """Each register size with the path of its data file, written from ``data(size)``.
+
+        With ``--reference-dir`` the files are kept there (``<stem>_<size>.npz``) and a file already
+        there is read instead of computed: a reference computed once (Qiskit's ``Statevector`` takes
+        minutes from 22 qubits) serves later runs and other machines. A kept file that no longer
+        fits the benchmark fails loudly: its check reports ``WRONG``, or a batch's inputs are missing.
+        """
         import numpy as np
 
         with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(self.args.reference_dir or tmp)
+            folder.mkdir(parents=True, exist_ok=True)
             for n in self.qubits:
                 start = time.perf_counter()
-                path = str(Path(tmp) / f"data_{n}.npz")
-                np.savez(path, **data(n))
-                print(f"== {n} qubits (reference in {time.perf_counter() - start:.1f} s) ==", flush=True)
-                yield n, path
+                path = folder / f"{self.args.stem}_{n}.npz"
+                if self.args.reference_dir and path.exists():
+                    with np.load(path) as kept:
+                        about = str(kept["about"]) if "about" in kept else "no provenance"
+                    print(f"== {n} qubits (reference read from {path}: {about}) ==", flush=True)
+                else:
+                    versions = ", ".join(f"{d} {_version(d)}" for d in REFERENCE_LIBRARIES)
+                    about = f"{self.module}, {n} qubits, computed {time.strftime('%Y-%m-%d')}, {versions}"
+                    np.savez(path, **data(n), about=np.array(about))
+                    print(f"== {n} qubits (reference in {time.perf_counter() - start:.1f} s) ==", flush=True)
+                yield n, str(path)
 
     def run(self, name: str, qubits: int, data: str, batches: list[int], python: str | None = None,
             **spec) -> dict:

@@ -25,6 +25,7 @@ __all__ = [
     "ROOT",
     "available_memory_bytes",
     "emit",
+    "exit_on_sigterm",
     "memory_limit_bytes",
     "run_worker",
     "stop_note",
@@ -165,7 +166,14 @@ def run_worker(cmd: list[str], timeout_s: float, memory_limit_bytes: int | None 
     records: list[dict] = []
     stderr: list[str] = []
     readers = _read_output(proc, records, stderr, echo)
-    status, peak = _watch(proc, start, timeout_s, memory_limit_bytes)
+    try:
+        status, peak = _watch(proc, start, timeout_s, memory_limit_bytes)
+    finally:  # the parent stopped (SIGTERM from a time-out, Ctrl-C): its worker's group goes too
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
     for t in readers:
         t.join(timeout=5)
     if status is None:
@@ -173,6 +181,17 @@ def run_worker(cmd: list[str], timeout_s: float, memory_limit_bytes: int | None 
     return {"status": status, "returncode": proc.returncode, "records": records,
             "wall_s": time.perf_counter() - start, "peak_rss_bytes": peak,
             "stderr_tail": "".join(stderr)[-3000:]}
+
+
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (``timeout``'s signal) end this process as ``SystemExit`` does, so that a
+    worker that :func:`run_worker` started in its own group is killed on the way out instead of
+    running on (a benchmark parent calls this)."""
+    def stop(signum, frame):
+        signal.signal(signum, signal.SIG_IGN)  # once: the way out is under way
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def stop_note(result: dict, timeout_note: str) -> str:

@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 from .contender import Contender, passed
-from .process import emit, memory_limit_bytes, run_worker, thread_env, worker_command
+from .process import emit, exit_on_sigterm, memory_limit_bytes, run_worker, thread_env, worker_command
 from .report import RESULTS_DIR, machine_info
 from .timing import median_steps, time_step
 
@@ -193,6 +194,7 @@ def command(parser: argparse.ArgumentParser, argv: list[str] | None, module: str
     args = parser.parse_args(argv)
     if args.worker is not None:
         return work(args.worker, contender_of)
+    exit_on_sigterm()
     return parent(Runner(module, parser, args))
 
 
@@ -247,7 +249,7 @@ class Runner:
         import numpy as np
 
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(self.args.reference_dir or tmp)
+            folder = Path(self.args.reference_dir or tmp).resolve()  # the workers run in the repository root
             folder.mkdir(parents=True, exist_ok=True)
             for n in self.qubits:
                 start = time.perf_counter()
@@ -259,7 +261,9 @@ class Runner:
                 else:
                     versions = ", ".join(f"{d} {_version(d)}" for d in REFERENCE_LIBRARIES)
                     about = f"{self.module}, {n} qubits, computed {time.strftime('%Y-%m-%d')}, {versions}"
-                    np.savez(path, **data(n), about=np.array(about))
+                    partial = path.with_name(f".{path.stem}.partial.npz")  # whole or absent, never half
+                    np.savez(partial, **data(n), about=np.array(about))
+                    os.replace(partial, path)
                     print(f"== {n} qubits (reference in {time.perf_counter() - start:.1f} s) ==", flush=True)
                 yield n, str(path)
 

@@ -55,7 +55,10 @@ def test_without_a_folder_references_are_computed_for_the_run(tmp_path):
         assert Path(path).exists()
         paths.append(path)
     assert not any(Path(p).exists() for p in paths)  # a temporary folder, gone with the run
-    assert not (tmp_path / "refs").exists()
+
+
+def test_the_repository_keeps_the_gpu_checks_references():
+    assert sorted(int(p.stem.split("_")[1]) for p in KEPT.glob("scaling_*.npz")) == list(range(12, 25, 2))
 
 
 @pytest.mark.parametrize("path", sorted(KEPT.glob("scaling_*.npz")), ids=lambda p: p.stem)

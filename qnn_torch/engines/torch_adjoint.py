@@ -257,8 +257,10 @@ class TorchAdjointEngine(VJPEngine):
 
     def bytes_per_sample(self, dtype: torch.dtype = torch.float64, call: str = "values") -> int:
         """Eight state vectors; for Jacobians also two per output (the bras and their conjugated
-        copies) and the states the forward pass keeps for the sweep: one per fused gate where a
-        sample's fit in :data:`KEEP_STATES_BYTES`. Diagonal outputs more numerous than the inputs
+        copies), and the more of: the states the forward pass keeps for the sweep (one per fused
+        gate, where a sample's fit in :data:`KEEP_STATES_BYTES`), and the copy of the bras and the
+        state that a sweep undoing the gates makes (where a batch's kept states do not fit
+        :func:`_keep_limit`). Diagonal outputs more numerous than the inputs
         and weights take their Jacobians through the state instead: two states per input and
         weight (the tangents and their products), and the Jacobians themselves. The fused gates
         are those of the circuit's plan, analysed here if no call has yet (the same before the
@@ -270,8 +272,9 @@ class TorchAdjointEngine(VJPEngine):
             columns = self.circuit.num_inputs + self.circuit.num_weights
             if plan.outputs[0] != "words" and self.circuit.output_size > columns:
                 return state * (states + 2 * columns) + 16 * columns * self.circuit.output_size
-            fused = len(plan.steps)
-            states += 2 * self.circuit.output_size + (fused if fused * state <= KEEP_STATES_BYTES else 0)
+            fused, outputs = len(plan.steps), self.circuit.output_size
+            kept = fused if fused * state <= KEEP_STATES_BYTES else 0
+            states += 2 * outputs + max(kept, outputs + 1)
         return state * states
 
     def cache_bytes(self) -> int:

@@ -146,7 +146,9 @@ def test_full_jacobians_keep_states_within_the_limit_like_a_vjp(limit, rng, monk
     x = torch.tensor(rng.uniform(-2, 2, (2, qnn.num_inputs)))
     w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))
     engine.values_and_jacobians(x, w, True, True)
+    jacobians, keeps[:] = list(keeps), []
     engine.forward_for_vjp(x, w)
+    assert jacobians and set(jacobians) == {limit > 0}
     assert keeps and set(keeps) == {limit > 0}
 
 
@@ -269,7 +271,8 @@ def test_bytes_per_sample_counts_the_kept_states(monkeypatch, rng):
     assert engine.bytes_per_sample(call="jacobians") == before
     assert engine.bytes_per_sample(call="values") == state * 8
     monkeypatch.setattr(torch_adjoint, "KEEP_STATES_BYTES", state * blocks - 1)  # not even one sample's
-    assert engine.bytes_per_sample(call="jacobians") == state * (8 + 6)
+    # no kept states: the sweep undoes the gates on a copy of the 3 bras and the state
+    assert engine.bytes_per_sample(call="jacobians") == state * (8 + 6 + 3 + 1)
 
 
 def test_large_registers_ask_for_freed_memory_to_be_kept(rng, monkeypatch):

@@ -314,13 +314,16 @@ def test_sub_batches_give_the_whole_batch(rng, monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("eager", [False, True])
+@pytest.mark.parametrize("path", ["kept", "eager", "undone"])
 @pytest.mark.parametrize("network", list(NETWORKS))
-def test_on_cuda_equals_the_cpu(network, eager, rng, monkeypatch):
+def test_on_cuda_equals_the_cpu(network, path, rng, monkeypatch):
     """Every path (column, row, einsum, diagonal blocks, products for transition matrices, Pauli
-    words, heads, eager then compiled angles) on CUDA tensors: results on the GPU, equal to the CPU's."""
-    if eager:
+    words, heads, eager then compiled angles, sweeps that undo the gates as a large batch does) on
+    CUDA tensors: results on the GPU, equal to the CPU's."""
+    if path == "eager":
         monkeypatch.setattr(torch_adjoint, "EAGER_ANGLES_QUBITS", 0)
+    if path == "undone":
+        monkeypatch.setattr(torch_adjoint, "KEEP_STATES_BYTES", 0)
     qnn = NETWORKS[network]()
     x = torch.tensor(rng.uniform(-2, 2, (3, qnn.num_inputs)))
     w = torch.tensor(rng.uniform(-2, 2, qnn.num_weights))

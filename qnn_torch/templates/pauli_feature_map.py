@@ -43,15 +43,26 @@ def _data_map(features, block):
     return angle
 
 
+def _columns(features, index: np.ndarray):
+    """``features[..., index]``; a run of consecutive positions as a slice (all of them: the
+    features themselves), so that a traced angle program holds no gather and no index table."""
+    start = int(index[0])
+    if np.array_equal(index, np.arange(start, start + len(index))):
+        if start == 0 and len(index) == qml.math.shape(features)[-1]:
+            return features
+        return features[..., start:start + len(index)]
+    return features[..., index]
+
+
 def _data_maps(features, blocks):
     """:func:`_data_map` of every block of one length at once, ``(..., len(blocks))``: the same
     operations, elementwise, so the same numbers bit for bit."""
     index = np.asarray(blocks, dtype=np.int64).reshape(len(blocks), -1)
     if index.shape[1] == 1:
-        return features[..., index[:, 0]]
-    angle = np.pi - features[..., index[:, 0]]
+        return _columns(features, index[:, 0])
+    angle = np.pi - _columns(features, index[:, 0])
     for column in index.T[1:]:
-        angle = angle * (np.pi - features[..., column])
+        angle = angle * (np.pi - _columns(features, column))
     return angle
 
 
@@ -227,12 +238,15 @@ class PauliFeatureMap(VectorTemplate):
         [0.2, 0.4, 17.8943]
         """
         n = qml.math.shape(features)[-1]
-        parts = []
+        parts, done = [], {}  # the blocks' angles, computed once however many repetitions share them
         for rep in range(reps):
             for word in paulis:
                 blocks = entangler_map(n, len(word), entanglement, offset=rep)
                 if blocks and set(word) != {"I"}:  # an identity word applies no gate
-                    parts.append(alpha * _data_maps(features, blocks))
+                    key = tuple(map(tuple, blocks))
+                    if key not in done:
+                        done[key] = alpha * _data_maps(features, blocks)
+                    parts.append(done[key])
         if not parts:
             return features[..., :0]
         return parts[0] if len(parts) == 1 else qml.math.concatenate(parts, axis=-1)

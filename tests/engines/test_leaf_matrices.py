@@ -20,7 +20,7 @@ FIXED = [
 ]
 ANGLE = [qml.RY(0.1, 0), qml.RY(0.2, 4), qml.RX(0.1, 0), qml.PhaseShift(0.5, 2), qml.CRX(0.1, [0, 1]),
          qml.CRX(0.1, [1, 0]), qml.IsingXY(0.3, [2, 0]), qml.MultiRZ(0.2, [0, 1, 2]),
-         qml.PauliRot(0.2, "XZ", [1, 0]), qml.PauliRot(0.2, "ZX", [1, 0])]
+         qml.PauliRot(0.2, "XZ", [1, 0]), qml.PauliRot(0.2, "ZX", [1, 0]), qml.RZ(0.3, 1), qml.U1(0.2, 3)]
 
 
 def _same(a, b) -> bool:
@@ -73,3 +73,18 @@ def test_pennylane_keeps_writable_matrices(op, monkeypatch):
     fixed_matrix(op)
     assert type(op).compute_matrix().flags.writeable
     assert qml.matrix(op).flags.writeable
+
+
+@pytest.mark.parametrize("cls", sorted(leaf_matrices._GENERATORS, key=lambda c: c.__name__),
+                         ids=lambda c: c.__name__)
+def test_written_out_generators_are_pennylane_s_bit_for_bit(cls, monkeypatch):
+    """The generators kept as literals (no operator arithmetic on a process's first call) against
+    PennyLane's own, signs of zeros included, for an operator and for a template's described gate."""
+    monkeypatch.setattr(leaf_matrices, "_cache", {})
+    op = cls(0.4, wires=[2])
+    expected = np.asarray(qml.matrix(qml.generator(op, format="observable"), wire_order=op.wires),
+                          dtype=np.complex128)
+    for gate in (op, leaf_matrices.LeafGate(cls, (5,), None)):
+        kept = generator_matrix(gate)
+        assert kept.dtype == np.complex128 and kept.tobytes() == expected.tobytes()
+    assert not generator_matrix(op).flags.writeable

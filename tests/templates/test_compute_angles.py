@@ -64,3 +64,29 @@ def test_real_amplitudes_angles_are_its_rotations(reps, skip, batch, rng):
     w = torch.tensor(rng.uniform(-1, 1, (*batch, *RealAmplitudes.shape(n, reps, skip))), requires_grad=True)
     op = RealAmplitudes(w, range(n), reps=reps, entanglement="full", skip_final_rotation_layer=skip)
     _assert_same(op, batch)
+
+
+def _recorded_operations(reps: int, entanglement: str) -> list:
+    from qnn_torch.engines.tracing import record
+
+    def angles(x):
+        return PauliFeatureMap.compute_angles(x, reps=reps, paulis=("Z", "ZZ"), entanglement=entanglement,
+                                              alpha=2.0)
+
+    recording = record(angles, torch.zeros(2, 5, dtype=torch.float64))
+    return [str(node.target) for node in recording.nodes if node.op in ("call_function", "get_attr")]
+
+
+@pytest.mark.parametrize("entanglement", ["linear", "full"])
+def test_repetitions_with_the_same_blocks_compute_their_angles_once(entanglement):
+    """The angle program a first call records and generates: a repetition whose blocks an earlier
+    one had adds no operation, only inputs to the final concatenation (the numbers are the same: the
+    tests above)."""
+    assert _recorded_operations(3, entanglement) == _recorded_operations(1, entanglement)
+
+
+def test_runs_of_consecutive_features_are_slices_not_gathers():
+    """``linear`` blocks read consecutive features: slices, so the program holds no index table."""
+    operations = _recorded_operations(1, "linear")
+    assert "aten.slice.Tensor" in operations
+    assert not any(op.startswith(("aten.index", "_tensor_constant")) for op in operations)

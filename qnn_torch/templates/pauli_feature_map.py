@@ -44,12 +44,10 @@ def _data_map(features, block):
 
 
 def _columns(features, index: np.ndarray):
-    """``features[..., index]``; a run of consecutive positions as a slice (all of them: the
-    features themselves), so that a traced angle program holds no gather and no index table."""
+    """``features[..., index]``; a run of consecutive non-negative positions as a slice, so that a
+    traced angle program holds no gather and no index table."""
     start = int(index[0])
-    if np.array_equal(index, np.arange(start, start + len(index))):
-        if start == 0 and len(index) == qml.math.shape(features)[-1]:
-            return features
+    if start >= 0 and np.array_equal(index, np.arange(start, start + len(index))):
         return features[..., start:start + len(index)]
     return features[..., index]
 
@@ -217,8 +215,11 @@ class PauliFeatureMap(VectorTemplate):
     @staticmethod
     def compute_angles(features, reps, paulis, entanglement, alpha):  # pylint: disable=arguments-differ
         r"""The angles of the ``PhaseShift`` gates of :meth:`compute_decomposition`, in its order,
-        computed for all blocks of a word at once (a traced program then has a few operations
-        instead of several per gate; the values are the same bit for bit).
+        computed for all blocks of a word at once, and once for repetitions with the same blocks (a
+        traced program then has a few operations instead of several per gate; the values are the
+        same bit for bit, and so are the engines' derivatives, which follow each angle; a gradient
+        taken by autograd straight through this function may differ in the last bit, as a shared
+        block sums its repetitions' gradients first).
 
         Args:
             features (tensor_like): shape ``(n,)`` or ``(batch, n)``.

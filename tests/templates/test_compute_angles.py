@@ -90,3 +90,16 @@ def test_runs_of_consecutive_features_are_slices_not_gathers():
     operations = _recorded_operations(1, "linear")
     assert "aten.slice.Tensor" in operations
     assert not any(op.startswith(("aten.index", "_tensor_constant")) for op in operations)
+
+
+@pytest.mark.parametrize("blocks", [((-2, -1),), ((-1,), (0,)), ((0, 1), (1, 2)), ((0,), (1,), (2,))])
+def test_direct_calls_with_any_positions_read_the_features_numpy_s_way(blocks):
+    """``compute_angles`` called directly (no constructor to check the blocks): negative positions
+    count from the end as before, and slices serve only runs of non-negative ones."""
+    x = np.array([0.1, 0.2, 0.3])
+    expected = []
+    for block in blocks:
+        expected.append(x[block[0]] if len(block) == 1 else np.prod([np.pi - x[q] for q in block]))
+    angles = PauliFeatureMap.compute_angles(x, reps=1, paulis=("Z" * len(blocks[0]),), entanglement=blocks,
+                                            alpha=1.0)
+    np.testing.assert_allclose(angles, expected, rtol=1e-15)

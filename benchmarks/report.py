@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 
 __all__ = ["RESULTS_DIR", "cpu_snapshot", "format_seconds", "load_average", "load_warning", "machine_info",
-           "others_cpu", "table_row", "write_report"]
+           "others_cpu", "package_version", "table_row", "write_report"]
 
 OTHERS_LIMIT = 0.1
 """float: the share of one CPU that other processes may have used on average during a run before
@@ -27,16 +27,23 @@ _VERSIONS = ("torch", "pennylane", "pennylane_lightning", "pennylane_lightning_k
              "qiskit-aer", "qiskit-machine-learning", "numpy")
 
 
+def package_version(dist: str) -> str | None:
+    """The installed version of the distribution ``dist``, or None where it is not installed."""
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def machine_info() -> dict:
     """Where the numbers were measured: CPU count, Python, and the versions of the libraries present."""
     info = {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
             "time": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv[1:], "load_average": load_average(),
             "cpu_snapshot": cpu_snapshot()}
     for dist in _VERSIONS:
-        try:
-            info[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
+        version = package_version(dist)
+        if version is not None:
+            info[dist] = version
     try:
         import qnn_torch
 

@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 
 from .contender import Contender, passed
 from .process import emit, exit_on_sigterm, memory_limit_bytes, run_worker, thread_env, worker_command
-from .report import RESULTS_DIR, machine_info
+from .report import RESULTS_DIR, machine_info, package_version
 from .timing import median_steps, time_step
 
 __all__ = ["PROCESS_START", "Runner", "add_arguments", "command", "measure", "work"]
@@ -129,15 +129,6 @@ def _sync(contender: Contender) -> Callable[[], None] | None:
     import torch
 
     return torch.cuda.synchronize
-
-
-def _version(dist: str) -> str:
-    from importlib import metadata
-
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 def _set_threads(threads: int | None) -> None:
@@ -259,7 +250,7 @@ class Runner:
                         about = str(kept["about"]) if "about" in kept else "no provenance"
                     print(f"== {n} qubits (reference read from {path}: {about}) ==", flush=True)
                 else:
-                    versions = ", ".join(f"{d} {_version(d)}" for d in REFERENCE_LIBRARIES)
+                    versions = ", ".join(f"{d} {package_version(d) or 'absent'}" for d in REFERENCE_LIBRARIES)
                     about = f"{self.module}, {n} qubits, computed {time.strftime('%Y-%m-%d')}, {versions}"
                     partial = path.with_name(f".{path.stem}.partial.npz")  # whole or absent, never half
                     np.savez(partial, **data(n), about=np.array(about))

@@ -150,7 +150,10 @@ def generator_matrix(op) -> np.ndarray:
     [[0j, 0.5j], [-0.5j, 0j]]
     """
     written = _GENERATORS.get(op.cls if isinstance(op, LeafGate) else type(op))
-    if written is not None:
-        return _kept(_key(op, False), lambda: np.array(written, dtype=np.complex128))
-    return _kept(_key(op, False),
-                 lambda: qml.matrix(qml.generator(_operator(op), format="observable"), wire_order=op.wires))
+
+    def compute():
+        if written is not None:
+            return np.array(written, dtype=np.complex128)
+        return qml.matrix(qml.generator(_operator(op), format="observable"), wire_order=op.wires)
+
+    return _kept(_key(op, False), compute)
